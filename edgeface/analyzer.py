@@ -1,0 +1,180 @@
+"""``FaceAnalyzer``: the SDK's one-stop API, image in, faces out.
+
+    analyzer = FaceAnalyzer.create_from_options(FaceAnalyzerOptions(bundle="bundle/"))
+    for face in analyzer.analyze(image):
+        print(face.bbox, face.score, face.identity)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from edgeface.align import Aligner
+from edgeface.bundle import Bundle, load_bundle
+from edgeface.decoders import RawDetections
+from edgeface.detect import Detector
+from edgeface.embed import Embedder
+from edgeface.errors import BundleError, EdgefaceError
+from edgeface.image import DEFAULT_MAX_PIXELS, to_rgb
+from edgeface.results import BoundingBox, Detection, Face, Keypoint, Verification
+from edgeface.runtime.model import Model
+
+
+class NoFaceError(EdgefaceError):
+    """An operation needed a face and the image has none the detector can find."""
+
+
+@dataclass
+class FaceAnalyzerOptions:
+    bundle: str | Path
+    num_threads: int = 1
+    score_threshold: float | None = None  # None: the manifest's
+    max_faces: int | None = None  # None: the manifest's
+    flip_average: bool = False  # average the embeddings of each chip and its mirror image
+    color: str = "rgb"  # what image arrays hold: rgb, bgr, rgba, bgra or gray
+    max_image_pixels: int = DEFAULT_MAX_PIXELS
+    gallery: str | Path | None = None  # a gallery file to identify faces against
+
+
+class FaceAnalyzer:
+    def __init__(self, bundle: Bundle, options: FaceAnalyzerOptions):
+        self.bundle = bundle
+        self.options = options
+        manifest = bundle.manifest
+        threads = options.num_threads
+        self.detector = Detector(Model.from_bundle(bundle, manifest.detector, threads),
+                                 manifest.detector) if manifest.detector else None
+        self.embedder = Embedder(Model.from_bundle(bundle, manifest.embedder, threads),
+                                 manifest.embedder, options.flip_average) if manifest.embedder else None
+        self.aligner = None
+        if self.detector and self.embedder:
+            self.aligner = Aligner(manifest.embedder.alignment, self.detector.keypoint_names)
+        self._gallery = None
+        if options.gallery is not None:
+            self._gallery = self._open_gallery(options.gallery)
+
+    @classmethod
+    def create_from_options(cls, options: FaceAnalyzerOptions) -> "FaceAnalyzer":
+        return cls(load_bundle(options.bundle), options)
+
+    @classmethod
+    def create_from_bundle(cls, bundle: str | Path, **options) -> "FaceAnalyzer":
+        return cls.create_from_options(FaceAnalyzerOptions(bundle=bundle, **options))
+
+    # -- detection ---------------------------------------------------------------
+
+    def _rgb(self, image: object, color: str | None, name: str) -> np.ndarray:
+        return to_rgb(image, color or self.options.color, self.options.max_image_pixels, name)
+
+    def _require(self, part: str):
+        value = getattr(self, part)
+        if value is None:
+            role = "detector" if part == "detector" else "embedder"
+            raise BundleError(f"{self.bundle.location}: this bundle has no {role}, which this "
+                              f"operation needs: use a bundle with models.{role}")
+        return value
+
+    def _detect_raw(self, rgb: np.ndarray) -> RawDetections:
+        return self._require("detector").detect(rgb, self.options.score_threshold, self.options.max_faces)
+
+    def detect(self, image: object, color: str | None = None) -> list[Detection]:
+        """Faces in ``image`` (HxWx3 uint8 RGB unless ``color`` says otherwise), best first."""
+        raw = self._detect_raw(self._rgb(image, color, "image"))
+        return [Detection(**fields) for fields in self._fields(raw)]
+
+    def _fields(self, raw: RawDetections) -> Iterable[dict]:
+        names = self.detector.keypoint_names
+        for box, score, points in zip(raw.boxes.tolist(), raw.scores.tolist(), raw.keypoints.tolist()):
+            yield dict(bbox=BoundingBox(*box), score=score,
+                       keypoints=tuple(Keypoint(n, x, y) for n, (x, y) in zip(names, points)))
+
+    # -- embedding ------------------------------------------------------------------
+
+    def _embed_raw(self, rgb: np.ndarray, raw: RawDetections) -> np.ndarray:
+        if self.aligner is None:
+            self._require("embedder")
+            self._require("detector")
+        chips = self.aligner.chips(rgb, raw.keypoints)
+        return self.embedder.embed_chips(chips)
+
+    def embed(self, image: object, color: str | None = None) -> np.ndarray:
+        """(N, D) unit embeddings of the faces ``detect`` finds, in the same order."""
+        rgb = self._rgb(image, color, "image")
+        return self._embed_raw(rgb, self._detect_raw(rgb))
+
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray:
+        """Embed already-aligned (N, h, w, 3) uint8 RGB chips."""
+        return self._require("embedder").embed_chips(np.asarray(chips, np.uint8))
+
+    def analyze(self, image: object, color: str | None = None) -> list[Face]:
+        """Detect, align and embed every face; name it when a gallery is open."""
+        return [face for face, _ in self._analyze(image, color, top_k=1)]
+
+    def _analyze(self, image: object, color: str | None, top_k: int):
+        """Faces with their ``top_k`` gallery matches (empty lists without a gallery)."""
+        rgb = self._rgb(image, color, "image")
+        raw = self._detect_raw(rgb)
+        embeddings = self._embed_raw(rgb, raw)
+        matches = [[] for _ in embeddings]
+        if self._gallery is not None and len(embeddings):
+            matches = self._gallery.search(embeddings, top_k=top_k, threshold=self.threshold)
+        return [(Face(**fields, embedding=emb, identity=m[0].identity if m else None,
+                      similarity=m[0].similarity if m else None), m)
+                for fields, emb, m in zip(self._fields(raw), embeddings, matches)]
+
+    # -- matching --------------------------------------------------------------------
+
+    @property
+    def threshold(self) -> float:
+        """Cosine similarity at or above which two faces are the same person."""
+        return self._require("embedder").spec.verify_threshold
+
+    def best_face_embedding(self, image: object, color: str | None = None, name: str = "image") -> np.ndarray:
+        """The embedding of the highest-scoring face; ``NoFaceError`` when there is none."""
+        rgb = self._rgb(image, color, name)
+        raw = self._detect_raw(rgb)
+        if len(raw) == 0:
+            raise NoFaceError(f"{name}: no face found: use an image where the face is larger, "
+                              f"sharper or better lit, or lower the score threshold")
+        return self._embed_raw(rgb, raw.take(np.array([0])))[0]
+
+    def verify(self, image_a: object, image_b: object, color: str | None = None) -> Verification:
+        """1:1 verification of the best face in each image."""
+        a = self.best_face_embedding(image_a, color, "image A")
+        b = self.best_face_embedding(image_b, color, "image B")
+        similarity = float(np.dot(a, b))
+        return Verification(similarity, similarity >= self.threshold, self.threshold)
+
+    @property
+    def gallery(self):
+        if self._gallery is None:
+            raise EdgefaceError("no gallery is open: pass gallery=PATH in FaceAnalyzerOptions "
+                                "or call open_gallery(PATH)")
+        return self._gallery
+
+    def _open_gallery(self, path: str | Path):
+        from edgeface.gallery import Gallery
+
+        return Gallery.open(path, dim=self._require("embedder").dim)
+
+    def open_gallery(self, path: str | Path):
+        self._gallery = self._open_gallery(path)
+        return self._gallery
+
+    def enroll(self, name: str, images: Iterable[object], color: str | None = None) -> int:
+        """Add the best face of each image as a template of ``name``; returns its template
+        count. Call ``gallery.save()`` to persist."""
+        embeddings = [self.best_face_embedding(img, color, f"image {i + 1} of {name}")
+                      for i, img in enumerate(images)]
+        if not embeddings:
+            raise EdgefaceError(f"enroll {name!r}: no images given")
+        return self.gallery.enroll(name, np.stack(embeddings))
+
+    def identify(self, image: object, top_k: int = 5, color: str | None = None):
+        """For each face: (face, its ``top_k`` gallery matches at or above the threshold)."""
+        self.gallery  # raises a clear error when none is open
+        return self._analyze(image, color, top_k)

@@ -1,0 +1,43 @@
+"""The exceptions edgeface raises for problems a user can fix.
+
+Every message names the thing at fault (a file, an argument, a manifest field) and
+says what to do about it, so the CLI can print it as one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+
+class EdgefaceError(Exception):
+    """Base class: a problem with the user's input, files or environment."""
+
+
+class BundleError(EdgefaceError):
+    """A bundle directory or zip is missing, unreadable or inconsistent."""
+
+
+class ManifestError(BundleError):
+    """manifest.json does not follow the bundle schema."""
+
+
+class ChecksumError(BundleError):
+    """A file in a bundle does not match the sha256 recorded in its manifest."""
+
+
+class ModelLoadError(BundleError):
+    """A model file cannot be loaded by its backend (corrupt, truncated, wrong format)."""
+
+
+class InferenceError(EdgefaceError):
+    """A loaded model failed while running (a damaged graph, or an input it cannot take)."""
+
+
+class BackendUnavailableError(EdgefaceError):
+    """The runtime a model needs is not installed."""
+
+
+class ImageError(EdgefaceError):
+    """An image has the wrong type, shape, size, or cannot be read."""
+
+
+class GalleryError(EdgefaceError):
+    """A gallery file is unreadable, or does not fit the model in use."""

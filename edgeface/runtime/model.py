@@ -1,0 +1,58 @@
+"""A loaded model with float32 in and out, whatever its tensors' quantisation."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from edgeface.bundle import Bundle, ModelSpec
+from edgeface.errors import ModelLoadError
+from edgeface.runtime import Backend, TensorInfo, open_backend
+
+
+class Model:
+    def __init__(self, backend: Backend, spec: ModelSpec, where: str):
+        self.backend = backend
+        self.spec = spec
+        if len(backend.inputs) != 1:
+            raise ModelLoadError(f"{where}: expected one input tensor, the model has {len(backend.inputs)}")
+        self.input: TensorInfo = backend.inputs[0]
+        self.outputs = backend.outputs
+        _check_input(self.input, spec, where)
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle, spec: ModelSpec, num_threads: int = 1) -> "Model":
+        where = f"{bundle.location}/{spec.file}"
+        return cls(open_backend(spec.format, bundle.read_model(spec), where, num_threads), spec, where)
+
+    def quantize_input(self, x: np.ndarray) -> np.ndarray:
+        """Float32 (already normalised) -> the model's input dtype."""
+        info = self.input
+        if not info.quantized:
+            return x.astype(info.dtype, copy=False)
+        bounds = np.iinfo(info.dtype)
+        q = np.rint(x * (1.0 / info.scale) + info.zero_point)
+        return np.clip(q, bounds.min, bounds.max).astype(info.dtype)
+
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        """Normalised float32 input batch -> every output as float32."""
+        raw = self.backend.run([self.quantize_input(x)])
+        return [dequantize(a, info) for a, info in zip(raw, self.outputs)]
+
+
+def dequantize(array: np.ndarray, info: TensorInfo) -> np.ndarray:
+    if info.quantized:
+        return (array.astype(np.float32) - info.zero_point) * np.float32(info.scale)
+    return array.astype(np.float32, copy=False)
+
+
+def _check_input(info: TensorInfo, spec: ModelSpec, where: str) -> None:
+    s = spec.input
+    expected = (s.height, s.width, 3) if s.layout == "NHWC" else (3, s.height, s.width)
+    if len(info.shape) != 4 or tuple(info.shape[1:]) != expected:
+        raise ModelLoadError(f"{where}: the model's input is {info.shape}, the manifest says "
+                             f"{s.layout} {s.width}x{s.height}x3: fix models.{spec.role}.input")
+    if info.dtype != np.dtype(s.dtype):
+        raise ModelLoadError(f"{where}: the model's input dtype is {info.dtype}, the manifest says "
+                             f"{s.dtype}: fix models.{spec.role}.input.dtype")

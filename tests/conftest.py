@@ -1,0 +1,36 @@
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures" / "bundles"
+
+
+@pytest.fixture
+def fixture_bundle():
+    """Path of a checked-in fixture bundle (see tests/fixtures/README.md)."""
+
+    def get(name: str = "blob_blazeface") -> Path:
+        return FIXTURES / name
+
+    return get
+
+
+@pytest.fixture
+def bundle_copy(tmp_path, fixture_bundle):
+    """A writable copy of a fixture bundle, for tests that damage it."""
+
+    def copy(name: str = "blob_blazeface") -> Path:
+        return Path(shutil.copytree(fixture_bundle(name), tmp_path / name))
+
+    return copy
+
+
+def blob_image(width=640, height=480, squares=((320, 240, 64),), value=255):
+    """A black image with white squares given as (centre x, centre y, side)."""
+    image = np.zeros((height, width, 3), np.uint8)
+    for cx, cy, side in squares:
+        h = side // 2
+        image[max(cy - h, 0):cy + h, max(cx - h, 0):cx + h] = value
+    return image

@@ -1,0 +1,479 @@
+"""The face gallery: enrollment, 1:N search, the file format, and crash safety."""
+
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edgeface.errors import BackendUnavailableError, GalleryError
+from edgeface.gallery import MAGIC, Gallery, Match
+
+WRITER = Path(__file__).with_name("gallery_writer.py")
+FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def unit(x):
+    x = np.asarray(x, np.float64)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def templates_of(gallery, name):
+    """The stored templates of one identity, in enrollment order."""
+    idx = [n for n, _ in gallery.identities()].index(name)
+    return gallery._matrix[: len(gallery)][gallery._owner[: len(gallery)] == idx]
+
+
+def random_gallery(seed=0, identities=200, dim=32, use_faiss=False, path=None):
+    """A gallery with 1-5 templates per identity, plus the raw data for a reference search."""
+    rng = np.random.default_rng(seed)
+    gallery = Gallery(dim, path, use_faiss=use_faiss)
+    data = {}
+    for i in range(identities):
+        data[f"id{i}"] = rng.standard_normal((int(rng.integers(1, 6)), dim))
+        gallery.enroll(f"id{i}", data[f"id{i}"])
+    return gallery, data, rng
+
+
+def brute_force(data, query, top_k, threshold=None):
+    scores = {name: float((unit(rows) @ unit(query)).max()) for name, rows in data.items()}
+    best = sorted(scores.items(), key=lambda kv: -kv[1])[:top_k]
+    return [(n, s) for n, s in best if threshold is None or s >= threshold]
+
+
+def assert_same(found, expected):
+    assert [m.identity for m in found] == [n for n, _ in expected]
+    np.testing.assert_allclose([m.similarity for m in found], [s for _, s in expected], atol=1e-5)
+
+
+def queries_for(data, rng, count=40):
+    """Half noisy copies of enrolled templates (clear winners), half random directions."""
+    rows = np.concatenate(list(data.values()))
+    dim = rows.shape[1]
+    near = rows[rng.integers(0, len(rows), count // 2)] + 0.3 * rng.standard_normal((count // 2, dim))
+    return np.concatenate([near, rng.standard_normal((count - count // 2, dim))])
+
+
+# --------------------------------------------------------------------- basics
+
+
+def test_enroll_remove_identities_len():
+    g = Gallery(4)
+    assert len(g) == 0 and g.identities() == [] and g.dim == 4
+    assert g.enroll("ann", [1, 0, 0, 0]) == 1
+    assert g.enroll("bob", [[0, 1, 0, 0], [0, 0, 1, 0]]) == 2
+    assert g.enroll("ann", [[0, 0, 0, 2]]) == 2
+    assert g.identities() == [("ann", 2), ("bob", 2)]
+    assert len(g) == 4 and "ann" in g and "cy" not in g and ["ann"] not in g
+    assert g.remove("ann") == 2
+    assert g.identities() == [("bob", 2)] and len(g) == 2 and "ann" not in g
+    assert [m.identity for m in g.search([0, 1, 0, 0])[0]] == ["bob"]
+    with pytest.raises(GalleryError, match="no identity named 'ann'"):
+        g.remove("ann")
+
+
+def test_templates_are_normalised():
+    g = Gallery(3)
+    g.enroll("a", [[3, 4, 0], [0, 0, 1e-30]])
+    np.testing.assert_allclose(templates_of(g, "a"), [[0.6, 0.8, 0], [0, 0, 1]], rtol=1e-6)
+    assert g.search([6, 8, 0])[0][0].similarity == pytest.approx(1.0)
+
+
+def test_float32_input_is_normalised_and_left_untouched():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 16)).astype(np.float32) * 1000
+    before = x.copy()
+    g = Gallery(16)
+    g.enroll("a", x)
+    np.testing.assert_array_equal(x, before)
+    np.testing.assert_allclose(templates_of(g, "a"), unit(x), atol=1e-6)
+
+
+def test_best_template_of_an_identity_wins():
+    g = Gallery(2, use_faiss=False)
+    g.enroll("wide", [[1, 0], [0, 1]])  # two templates, one matches each axis
+    g.enroll("mid", [1, 1])
+    for query, best in (([1, 0.05], "wide"), ([0.05, 1], "wide"), ([1, 1], "mid")):
+        found = g.search(query, top_k=2)[0]
+        assert found[0].identity == best
+        assert len(found) == 2  # one entry per identity, never two for "wide"
+
+
+def test_top_k_and_threshold():
+    g = Gallery(2, use_faiss=False)
+    angles = np.radians([0, 10, 20, 30, 40])
+    for i, a in enumerate(angles):
+        g.enroll(f"p{i}", [np.cos(a), np.sin(a)])
+    assert [m.identity for m in g.search([1, 0], top_k=3)[0]] == ["p0", "p1", "p2"]
+    assert len(g.search([1, 0], top_k=50)[0]) == 5
+    found = g.search([1, 0], top_k=5, threshold=np.cos(np.radians(25)))[0]
+    assert [m.identity for m in found] == ["p0", "p1", "p2"]
+    assert g.search([-1, 0], threshold=0.0) == [[]]
+    assert isinstance(found[0], Match)
+    with pytest.raises(GalleryError, match="top_k"):
+        g.search([1, 0], top_k=0)
+
+
+def test_search_shapes_and_empty_gallery():
+    g = Gallery(3)
+    assert g.search([1, 0, 0]) == [[]]
+    assert g.search(np.eye(3)) == [[], [], []]
+    g.enroll("a", [1, 0, 0])
+    assert len(g.search([1, 0, 0])) == 1 and len(g.search(np.eye(3))) == 3
+
+
+def test_enroll_is_amortised():
+    """Capacity grows geometrically: thousands of single enrolls, only a few reallocations."""
+    g = Gallery(8)
+    buffers = set()
+    for i in range(5000):
+        g.enroll(f"p{i}", np.ones(8))
+        buffers.add(id(g._matrix))
+    assert len(g) == 5000 and len(buffers) <= 15
+
+
+# --------------------------------------------------------------------- search vs reference
+
+
+@pytest.mark.parametrize("top_k,threshold", [(1, None), (5, None), (10, 0.3)])
+def test_numpy_search_matches_brute_force(top_k, threshold):
+    g, data, rng = random_gallery(seed=top_k)
+    queries = queries_for(data, rng)
+    results = g.search(queries, top_k=top_k, threshold=threshold)
+    assert len(results) == len(queries)
+    for query, found in zip(queries, results):
+        assert_same(found, brute_force(data, query, top_k, threshold))
+
+
+def test_faiss_search_matches_numpy_and_brute_force():
+    pytest.importorskip("faiss")
+    g_np, data, rng = random_gallery(seed=7, use_faiss=False)
+    g_fa, _, _ = random_gallery(seed=7, use_faiss=True)
+    assert g_fa._faiss is not None
+    queries = queries_for(data, rng)
+    for top_k in (1, 5, 10):
+        for query, a, b in zip(queries, g_np.search(queries, top_k), g_fa.search(queries, top_k)):
+            assert [m.identity for m in a] == [m.identity for m in b]
+            np.testing.assert_allclose([m.similarity for m in a], [m.similarity for m in b], atol=1e-5)
+            assert_same(b, brute_force(data, query, top_k))
+
+
+def test_use_faiss_true_without_faiss_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "faiss", None)  # makes `import faiss` fail
+    with pytest.raises(BackendUnavailableError, match="pip install faiss-cpu"):
+        Gallery(4, use_faiss=True)
+    g = Gallery(4)  # auto: falls back to numpy
+    g.enroll("a", [1, 0, 0, 0])
+    assert g.search([1, 0, 0, 0])[0][0].identity == "a"
+
+
+def test_faiss_index_follows_changes():
+    pytest.importorskip("faiss")
+    g = Gallery(3, use_faiss=True)
+    g.enroll("a", [1, 0, 0])
+    assert g.search([0, 1, 0])[0][0].identity == "a"
+    g.enroll("b", [0, 1, 0])
+    assert g.search([0, 1, 0])[0][0].identity == "b"
+    g.remove("b")
+    assert [m.identity for m in g.search([0, 1, 0])[0]] == ["a"]
+
+
+# --------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    "embeddings,message",
+    [
+        (np.zeros(4), "all-zero"),
+        ([[1, 0, 0, 0], [0, 0, 0, 0]], "all-zero"),
+        ([1, np.nan, 0, 0], "NaN"),
+        ([1, np.inf, 0, 0], "NaN or infinite"),
+        (np.ones(5), "shape"),
+        (np.ones((2, 3)), "shape"),
+        (np.ones((1, 2, 4)), "shape"),
+        (np.ones((0, 4)), "shape"),
+        (["a", "b", "c", "d"], "numeric"),
+    ],
+)
+def test_bad_embeddings_are_rejected_and_change_nothing(embeddings, message):
+    g = Gallery(4)
+    g.enroll("a", [1, 0, 0, 0])
+    with pytest.raises(GalleryError, match=message):
+        g.enroll("a", embeddings)
+    with pytest.raises(GalleryError, match=message):
+        g.search(embeddings)
+    assert g.identities() == [("a", 1)] and len(g) == 1
+
+
+@pytest.mark.parametrize("name", ["", "   ", None, 3])
+def test_bad_names_are_rejected(name):
+    g = Gallery(4)
+    with pytest.raises(GalleryError, match="name"):
+        g.enroll(name, [1, 0, 0, 0])
+    assert len(g) == 0
+
+
+def test_bad_dim():
+    for dim in (0, -3, 2.5, True, "8"):
+        with pytest.raises(GalleryError, match="dim"):
+            Gallery(dim)
+
+
+# --------------------------------------------------------------------- files
+
+
+def test_save_open_roundtrip_is_exact(tmp_path):
+    path = tmp_path / "g.efg"
+    g, data, rng = random_gallery(seed=3, identities=50, path=path)
+    g.enroll("id0", rng.standard_normal((2, 32)))  # interleaved: id0's rows are not contiguous
+    g.enroll("ünï €", rng.standard_normal(32))
+    g.save()
+    h = Gallery.open(path, 32, use_faiss=False)
+    assert h.identities() == g.identities() and len(h) == len(g) and h.dim == 32 and h.path == path
+    for name, _ in g.identities():
+        np.testing.assert_array_equal(templates_of(h, name), templates_of(g, name))
+    queries = queries_for(data, rng)
+    for a, b in zip(h.search(queries, top_k=5), g.search(queries, top_k=5)):
+        assert_same(a, [(m.identity, m.similarity) for m in b])  # BLAS sums rows in another order
+    h.save(tmp_path / "copy.efg")  # already grouped by identity: written byte for byte the same
+    assert (tmp_path / "copy.efg").read_bytes() == path.read_bytes()
+
+
+def test_file_layout(tmp_path):
+    path = tmp_path / "g.efg"
+    g = Gallery(4, path)
+    g.enroll("b", [[1, 0, 0, 0], [0, 1, 0, 0]])
+    g.enroll("a", [0, 0, 1, 0])
+    g.enroll("b", [0, 0, 0, 1])
+    g.save()
+    raw = path.read_bytes()
+    assert raw.startswith(MAGIC)
+    n = int.from_bytes(raw[len(MAGIC) : len(MAGIC) + 8], "little")
+    header = json.loads(raw[len(MAGIC) + 8 : len(MAGIC) + 8 + n])
+    start = -(-(len(MAGIC) + 8 + n) // 64) * 64
+    assert not raw[len(MAGIC) + 8 + n : start].strip(b"\0")
+    matrix = np.frombuffer(raw[start:], "<f4").reshape(4, 4)
+    assert header == {
+        "dim": 4, "count": 4, "names": ["b", "a"], "counts": [3, 1],
+        "sha256": hashlib.sha256(raw[start:]).hexdigest(),
+    }
+    np.testing.assert_array_equal(matrix, np.eye(4)[[0, 1, 3, 2]])  # grouped by identity
+
+
+def test_open_new_file_and_save_errors(tmp_path):
+    path = tmp_path / "sub" / "new.efg"
+    with pytest.raises(GalleryError, match="does not exist.*dim"):
+        Gallery.open(path)
+    g = Gallery.open(path, 8)
+    assert len(g) == 0 and g.path == path and not path.exists()
+    g.save()
+    assert len(Gallery.open(path)) == 0 and Gallery.open(path).dim == 8
+    with pytest.raises(GalleryError, match="no file"):
+        Gallery(8).save()
+    with pytest.raises(GalleryError, match="cannot read"):
+        Gallery.open(tmp_path, 8)  # a directory
+
+
+def test_dim_mismatch_is_explained(tmp_path):
+    path = tmp_path / "gallery.efg"
+    g = Gallery(16, path)
+    g.enroll("a", np.ones(16))
+    g.save()
+    with pytest.raises(GalleryError, match="holds 16-d templates but this model embeds 8-d: use a gallery made with the same model, or a new file"):
+        Gallery.open(path, 8)
+
+
+def test_stray_temp_files_do_not_matter(tmp_path):
+    path = tmp_path / "g.efg"
+    g = Gallery(4, path)
+    g.enroll("a", [1, 0, 0, 0])
+    g.save()
+    (tmp_path / ".g.efg.abc123.tmp").write_bytes(MAGIC + b"half a file")
+    assert Gallery.open(path, 4).identities() == [("a", 1)]
+    g.enroll("b", [0, 1, 0, 0])
+    g.save()
+    assert len(Gallery.open(path, 4)) == 2
+
+
+# --------------------------------------------------------------------- corrupt files
+
+
+@pytest.fixture
+def good_file(tmp_path):
+    g, _, _ = random_gallery(seed=5, identities=6, dim=8, path=tmp_path / "good.efg")
+    g.save()
+    return g.path.read_bytes()
+
+
+def data_start(raw):
+    n = int.from_bytes(raw[len(MAGIC) : len(MAGIC) + 8], "little")
+    return -(-(len(MAGIC) + 8 + n) // 64) * 64
+
+
+def assert_rejected(path, data, match="re-enroll, or restore from backup"):
+    path.write_bytes(data)
+    with pytest.raises(GalleryError, match=match):
+        Gallery.open(path, 8)
+
+
+def test_every_truncation_or_extension_is_rejected(tmp_path, good_file):
+    bad = tmp_path / "bad.efg"
+    for cut in range(len(good_file)):
+        assert_rejected(bad, good_file[:cut])
+    assert_rejected(bad, good_file + b"\0", match="bytes where the header implies")
+
+
+def test_flipped_template_byte_fails_the_checksum(tmp_path, good_file):
+    bad = tmp_path / "bad.efg"
+    for offset in (data_start(good_file), len(good_file) // 2 + 40, len(good_file) - 1):
+        assert offset >= data_start(good_file)
+        flipped = bytearray(good_file)
+        flipped[offset] ^= 0x01
+        assert_rejected(bad, bytes(flipped), match="sha256")
+
+
+def test_bad_magic_and_padding(tmp_path, good_file):
+    bad = tmp_path / "bad.efg"
+    assert_rejected(bad, b"EFGALLERY2\n" + good_file[len(MAGIC) :], match="magic")
+    assert_rejected(bad, b"", match="magic")
+    padded = bytearray(good_file)
+    padded[data_start(good_file) - 1] = 0x20
+    assert_rejected(bad, bytes(padded), match="padding")
+
+
+@FUZZ
+@given(data=st.one_of(st.binary(max_size=3000), st.binary(max_size=3000).map(lambda b: MAGIC + b)))
+def test_random_bytes_give_gallery_error_only(tmp_path, data):
+    assert_rejected(tmp_path / "fuzz.efg", data)
+
+
+@FUZZ
+@given(cut=st.integers(0, 10_000), flips=st.lists(st.tuples(st.integers(0, 10_000), st.integers(1, 255)), max_size=4))
+def test_mangled_files_give_gallery_error_or_load(tmp_path, good_file, cut, flips):
+    """Flips in the header may still spell a valid header (another name, say); anything else fails."""
+    data = bytearray(good_file[: cut % (len(good_file) + 1)])
+    for pos, mask in flips:
+        if data:
+            data[pos % len(data)] ^= mask
+    path = tmp_path / "fuzz.efg"
+    path.write_bytes(bytes(data))
+    try:
+        g = Gallery.open(path, 8)
+    except GalleryError:
+        return
+    assert g.dim == 8 and len(g) == sum(c for _, c in g.identities())
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 40) | st.floats(allow_nan=True) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@st.composite
+def gallery_files(draw):
+    """Near-valid gallery files: a header whose fields are mostly right and sometimes not
+    (blank or duplicate names, counts that do not add up, a field replaced by any JSON),
+    mostly with the right padding, payload size and sha256, so that the checks behind
+    the checksum get exercised too."""
+    sometimes = st.sampled_from([False, False, False, True])
+    names = draw(st.lists(st.sampled_from(["a", "b", "é", "c", " ", ""]), max_size=3, unique=not draw(sometimes)))
+    counts = draw(st.lists(st.sampled_from([1, 2, 3, 1, 0, -1]), min_size=len(names), max_size=len(names)))
+    header = {"dim": draw(st.sampled_from([1, 2, 4, 0])), "names": names, "counts": counts,
+              "count": sum(counts) + draw(sometimes)}
+    if draw(sometimes):
+        key = draw(st.sampled_from(sorted(header)))
+        if draw(st.booleans()):
+            del header[key]
+        else:
+            header[key] = draw(JSON_VALUES)
+    dim, count = header.get("dim"), header.get("count")
+    size = 4 * dim * count if type(dim) is type(count) is int and dim * count >= 0 else None
+    if size is None or draw(sometimes):
+        size = draw(st.integers(0, 200))
+    payload = draw(st.binary(min_size=size, max_size=size))
+    header["sha256"] = "0" * 64 if draw(sometimes) else hashlib.sha256(payload).hexdigest()
+    head = json.dumps(header).encode()
+    start = len(MAGIC) + 8 + len(head)
+    pad = draw(st.integers(0, 70)) if draw(sometimes) else -start % 64
+    return header, MAGIC + len(head).to_bytes(8, "little") + head + b"\0" * pad + payload
+
+
+@FUZZ
+@given(file=gallery_files())
+def test_fuzzed_headers_give_gallery_error_or_a_consistent_gallery(tmp_path, file):
+    header, data = file
+    path = tmp_path / "fuzz.efg"
+    path.write_bytes(data)
+    try:
+        g = Gallery.open(path)
+    except GalleryError:
+        return
+    assert len(g) == header["count"] and g.dim == header["dim"]
+    assert g.identities() == list(zip(header["names"], header["counts"]))
+
+
+# --------------------------------------------------------------------- crash safety
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_writer_killed_at_random_moments_leaves_a_committed_gallery(tmp_path):
+    path, dim, rows = tmp_path / "g.efg", 64, 50
+    rng = random.Random(20240611)
+    count = 0
+    for _ in range(8):
+        lines = run_and_kill(path, dim, rows, delay=rng.uniform(0.05, 0.4))
+        assert lines and lines[0] == count  # the writer opened what the last round left
+        committed = set(lines) | {lines[-1] + rows}  # killed between rename and print
+        if not path.exists():
+            assert count == 0 and len(lines) == 1
+            continue
+        count = len(Gallery.open(path, dim, use_faiss=False))
+        assert count in committed, (count, lines)
+    assert count > 0
+
+
+def run_and_kill(path, dim, rows, delay, timeout=20.0):
+    """Start the writer, let it run ``delay`` s past its first line, SIGKILL it; its output lines."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(WRITER.parents[1]), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(
+        [sys.executable, str(WRITER), str(path), str(dim), str(rows)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+    )
+    lines, started = [], threading.Event()
+
+    def read():
+        for line in proc.stdout:
+            lines.append(int(line))
+            started.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        if not started.wait(timeout):
+            proc.kill()
+            pytest.fail(f"writer did not start: {proc.stderr.read()}")
+        time.sleep(delay)
+        assert proc.poll() is None, proc.stderr.read()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout)
+        reader.join(timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout)
+        proc.stdout.close()
+        proc.stderr.close()
+    return lines
