@@ -1,0 +1,75 @@
+"""``edgeface doctor``: what is installed and what each capability still needs.
+
+Versions come from package metadata, so diagnosing never imports TensorFlow & co.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib import metadata
+
+from edgeface import __version__
+
+# distribution names -> the first one installed provides the package
+PACKAGES = {
+    "numpy": ["numpy"],
+    "ai-edge-litert": ["ai-edge-litert"],
+    "pillow": ["pillow"],
+    "onnxruntime": ["onnxruntime"],
+    "opencv": ["opencv-python-headless", "opencv-python", "opencv-contrib-python"],
+    "faiss": ["faiss-cpu", "faiss-gpu"],
+    "tensorflow": ["tensorflow-cpu", "tensorflow"],
+    "onnx": ["onnx"],
+    "onnxruntime-qnn": ["onnxruntime-qnn"],
+    "qai-hub": ["qai-hub"],
+}
+
+CAPABILITIES = [
+    ("run TFLite bundles (SDK)", ["numpy", "ai-edge-litert"], "pip install edgeface"),
+    ("read image files", ["pillow"], "pip install pillow"),
+    ("run ONNX bundles", ["onnxruntime"], "pip install 'edgeface[onnx]'"),
+    ("fast resize and alignment warp", ["opencv"], "pip install 'edgeface[fast]'"),
+    ("FAISS gallery search", ["faiss"], "pip install 'edgeface[fast]'"),
+    ("train, quantize, convert", ["tensorflow"], "pip install 'edgeface[toolchain]'"),
+    ("Qualcomm Hexagon compile (offline)", ["onnxruntime-qnn", "onnx"], "pip install 'edgeface[qnn]'"),
+    ("Qualcomm AI Hub jobs", ["qai-hub"], "pip install 'edgeface[hub]'"),
+]
+
+CPU_FEATURES = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8",
+                "asimd", "asimddp", "i8mm", "sve")
+
+
+def installed_version(names: list[str]) -> str | None:
+    for name in names:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def cpu_info() -> dict:
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "Model") and value.strip():
+                    model = value.strip()
+                elif key in ("flags", "Features"):
+                    flags.update(value.split())
+    except OSError:
+        pass
+    return {"model": model, "cores": os.cpu_count() or 1,
+            "features": [f for f in CPU_FEATURES if f in flags]}
+
+
+def diagnose() -> dict:
+    packages = {name: installed_version(dists) for name, dists in PACKAGES.items()}
+    capabilities = [{"name": name, "ready": all(packages[n] for n in needs), "needs": needs,
+                     "install": install} for name, needs, install in CAPABILITIES]
+    return {"edgeface": __version__, "python": platform.python_version(),
+            "platform": f"{platform.system()} {platform.machine()}", "cpu": cpu_info(),
+            "packages": packages, "capabilities": capabilities}

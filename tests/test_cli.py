@@ -1,0 +1,124 @@
+"""The command line: tables and JSON, exit code 2 with one line for user errors, and a
+light import (no TensorFlow, onnx or qai-hub behind ``import edgeface`` or ``--help``)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from edgeface.cli.app import app
+from tests.conftest import blob_image
+from tests.test_analyzer import SQUARE, textured
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def images(tmp_path):
+    paths = {}
+    for name, array in {"one": blob_image(squares=SQUARE), "none": np.zeros((48, 64, 3), np.uint8),
+                        "ann": textured(1, SQUARE), "ann2": textured(1, ((440, 280, 80),)),
+                        "bob": textured(2, SQUARE)}.items():
+        paths[name] = tmp_path / f"{name}.png"
+        Image.fromarray(array).save(paths[name])
+    return paths
+
+
+def run(*args, env=None):
+    return runner.invoke(app, [str(a) for a in args], env=env)
+
+
+def test_version_and_help():
+    from edgeface import __version__
+
+    assert run("--version").stdout.strip() == f"edgeface {__version__}"
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in ("detect", "embed", "verify", "enroll", "identify", "doctor"):
+        assert command in result.stdout
+
+
+def test_detect_json_in_original_coordinates(images, fixture_bundle):
+    result = run("detect", images["one"], images["none"], "--bundle", fixture_bundle(), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [len(d["faces"]) for d in data] == [1, 0]
+    assert (data[0]["width"], data[0]["height"]) == (640, 480)
+    x1, y1, x2, y2 = data[0]["faces"][0]["bbox"]
+    assert abs((x1 + x2) / 2 - 200) <= 1 and abs((y1 + y2) / 2 - 200) <= 1
+
+
+def test_detect_table_and_bundle_from_environment(images, fixture_bundle):
+    result = run("detect", images["one"], env={"EDGEFACE_BUNDLE": str(fixture_bundle()), "COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "one.png" in result.stdout and "0.99" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["detect", "{one}"], "no bundle given"),
+    (["detect", "{missing}", "--bundle", "{bundle}"], "no such image file"),
+    (["detect", "{one}", "--bundle", "{nowhere}"], "no such bundle"),
+    (["verify", "{one}", "{none}", "--bundle", "{bundle}"], "image B: no face found"),
+    (["identify", "{one}", "--gallery", "{nowhere}", "--bundle", "{bundle}"], "no such gallery"),
+    (["embed", "{one}", "--bundle", "{detector_only}"], "no embedder"),
+])
+def test_user_errors_exit_2_with_one_line(images, fixture_bundle, tmp_path, monkeypatch, args, message):
+    monkeypatch.delenv("EDGEFACE_BUNDLE", raising=False)
+    values = dict(one=images["one"], none=images["none"], missing=tmp_path / "missing.png",
+                  bundle=fixture_bundle(), nowhere=tmp_path / "nowhere",
+                  detector_only=fixture_bundle("blob_detector_only"))
+    result = run(*[a.format(**values) for a in args])
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_embed_saves_npy(images, fixture_bundle, tmp_path):
+    out = tmp_path / "e.npy"
+    result = run("embed", images["ann"], "--bundle", fixture_bundle(), "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    saved = np.load(out)
+    assert saved.shape == (1, 128)
+    np.testing.assert_allclose(saved[0], json.loads(result.stdout)["faces"][0]["embedding"], atol=1e-5)
+
+
+def test_verify_enroll_identify(images, fixture_bundle, tmp_path):
+    bundle, gallery = fixture_bundle(), tmp_path / "g.efg"
+    same = json.loads(run("verify", images["ann"], images["ann2"], "--bundle", bundle, "--json").stdout)
+    assert same["is_same"] and same["similarity"] > 0.999
+    for name in ("ann", "bob"):
+        result = run("enroll", name, images[name], "--gallery", gallery, "--bundle", bundle, "--json")
+        assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["identities"] == 2
+    result = run("identify", images["ann2"], "--gallery", gallery, "--bundle", bundle, "--json")
+    faces = json.loads(result.stdout)["faces"]
+    assert faces[0]["identity"] == "ann" and faces[0]["candidates"][0]["identity"] == "ann"
+    table = run("identify", images["ann2"], "--gallery", gallery, "--bundle", bundle)
+    assert "ann" in table.stdout
+
+
+def test_doctor_json_lists_capabilities():
+    result = run("doctor", "--json")
+    data = json.loads(result.stdout)
+    assert data["packages"]["ai-edge-litert"]
+    assert any(c["name"].startswith("run TFLite") and c["ready"] for c in data["capabilities"])
+
+
+HEAVY = ("tensorflow", "onnx", "qai_hub", "keras", "torch", "onnxruntime")
+
+
+@pytest.mark.parametrize("code", [
+    "import edgeface",
+    "import edgeface; edgeface.FaceAnalyzer",
+    "import sys; sys.argv = ['edgeface', '--help']\nfrom edgeface.cli import main\ntry:\n    main()\n"
+    "except SystemExit:\n    pass",
+])
+def test_import_stays_light(code):
+    check = f"{code}\nimport sys\nprint([m for m in {HEAVY!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
