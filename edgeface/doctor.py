@@ -10,6 +10,7 @@ import platform
 from importlib import metadata
 
 from edgeface import __version__
+from edgeface.toolchain import INSTALL_HINT
 
 # distribution names -> the first one installed provides the package
 PACKAGES = {
@@ -21,6 +22,8 @@ PACKAGES = {
     "faiss": ["faiss-cpu", "faiss-gpu"],
     "tensorflow": ["tensorflow-cpu", "tensorflow"],
     "onnx": ["onnx"],
+    "tf2onnx": ["tf2onnx"],
+    "onnx2tf": ["onnx2tf"],
     "onnxruntime-qnn": ["onnxruntime-qnn"],
     "qai-hub": ["qai-hub"],
 }
@@ -31,7 +34,9 @@ CAPABILITIES = [
     ("run ONNX bundles", ["onnxruntime"], "pip install 'edgeface[onnx]'"),
     ("fast resize and alignment warp", ["opencv"], "pip install 'edgeface[fast]'"),
     ("FAISS gallery search", ["faiss"], "pip install 'edgeface[fast]'"),
-    ("train, quantize, convert", ["tensorflow"], "pip install 'edgeface[toolchain]'"),
+    ("train, quantize, convert to TFLite", ["tensorflow"], "pip install 'edgeface[toolchain]'"),
+    ("convert TF models to ONNX", ["tensorflow", "tf2onnx", "onnx"], "pip install 'edgeface[toolchain]'"),
+    ("convert ONNX models to TFLite", ["tensorflow", "onnx2tf", "onnx"], INSTALL_HINT),
     ("Qualcomm Hexagon compile (offline)", ["onnxruntime-qnn", "onnx"], "pip install 'edgeface[qnn]'"),
     ("Qualcomm AI Hub jobs", ["qai-hub"], "pip install 'edgeface[hub]'"),
 ]
