@@ -41,3 +41,7 @@ class ImageError(EdgefaceError):
 
 class GalleryError(EdgefaceError):
     """A gallery file is unreadable, or does not fit the model in use."""
+
+
+class ConversionError(EdgefaceError):
+    """A source model cannot be loaded or converted (wrong kind, shape, missing calibration)."""
