@@ -27,18 +27,26 @@ class Model:
         return cls(open_backend(spec.format, bundle.read_model(spec), where, num_threads), spec, where)
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
-        """Float32 (already normalised) -> the model's input dtype."""
-        info = self.input
-        if not info.quantized:
-            return x.astype(info.dtype, copy=False)
-        bounds = np.iinfo(info.dtype)
-        q = np.rint(x * (1.0 / info.scale) + info.zero_point)
-        return np.clip(q, bounds.min, bounds.max).astype(info.dtype)
+        return quantize(x, self.input)
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         """Normalised float32 input batch -> every output as float32."""
-        raw = self.backend.run([self.quantize_input(x)])
-        return [dequantize(a, info) for a, info in zip(raw, self.outputs)]
+        return run_float(self.backend, x)
+
+
+def run_float(backend: Backend, x: np.ndarray) -> list[np.ndarray]:
+    """Run a one-input backend on float32 ``x``, quantising and dequantising as needed."""
+    raw = backend.run([quantize(x, backend.inputs[0])])
+    return [dequantize(a, info) for a, info in zip(raw, backend.outputs)]
+
+
+def quantize(x: np.ndarray, info: TensorInfo) -> np.ndarray:
+    """Float32 (already normalised) -> the tensor's dtype, by its scale and zero point."""
+    if not info.quantized:
+        return x.astype(info.dtype, copy=False)
+    bounds = np.iinfo(info.dtype)
+    q = np.rint(x * (1.0 / info.scale) + info.zero_point)
+    return np.clip(q, bounds.min, bounds.max).astype(info.dtype)
 
 
 def dequantize(array: np.ndarray, info: TensorInfo) -> np.ndarray:

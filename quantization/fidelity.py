@@ -1,0 +1,446 @@
+"""The fidelity gate: proof that a converted model still computes what its source did.
+
+Converters rename and reorder outputs (TFLite), transpose 4-D outputs (onnx2tf: NCHW ->
+NHWC), and have flipped signs of int16 outputs: every converted file is run on the same
+inputs as its source and compared numerically. ``match_outputs`` pairs the outputs,
+``compare_outputs`` measures raw agreement, ``embedder_fidelity`` and
+``detector_fidelity`` measure what users see (verification decisions, faces found), and
+``FidelityReport.gate`` turns it into a pass / fail list.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from edgeface.decoders import RawDetections
+from edgeface.errors import EdgefaceError
+
+MATCH_IOU = 0.5  # a converted detection overlapping a source one this much is the same face
+
+
+class FidelityError(EdgefaceError):
+    """Outputs of a source and a converted model cannot be paired or compared."""
+
+
+# ---------------------------------------------------------------- pairing outputs
+
+Shape = Sequence[int | None]
+
+
+def _dims_equal(a: Shape, b: Shape) -> bool:
+    """Equal shapes; a dimension of None or <= 0 (dynamic) equals anything."""
+    if len(a) != len(b):
+        return False
+    return all(x is None or y is None or x <= 0 or y <= 0 or x == y for x, y in zip(a, b))
+
+
+def _preferred_perms(rank: int) -> list[tuple[int, ...]]:
+    """Permutations p with src = transpose(dst, p), most plausible first: channels-last
+    dst of a channels-first src (onnx2tf's NCHW -> NHWC), the reverse, then the rest."""
+    if rank < 2:
+        return []
+    first = (0, rank - 1, *range(1, rank - 1))  # dst NHWC -> src NCHW
+    last = (0, *range(2, rank), 1)  # dst NCHW -> src NHWC
+    identity = tuple(range(rank))
+    ordered = [first, last] + [p for p in itertools.permutations(range(rank)) if p not in (first, last)]
+    return [p for i, p in enumerate(ordered) if p != identity and p not in ordered[:i]]
+
+
+def _transpose_to(src: Shape, dst: Shape) -> tuple[int, ...] | None:
+    if len(src) != len(dst):
+        return None
+    for perm in _preferred_perms(len(dst)):
+        if _dims_equal(src, [dst[i] for i in perm]):
+            return perm
+    return None
+
+
+def _fmt(outputs: Sequence[tuple[str, Shape]], i: int) -> str:
+    name, shape = outputs[i]
+    return f"{name!r} {tuple(shape)}"
+
+
+def match_outputs(src: Sequence[tuple[str, Shape]], dst: Sequence[tuple[str, Shape]]
+                  ) -> list[tuple[int, int, tuple[int, ...] | None]]:
+    """Pair each source output with a converted output: ``(src_index, dst_index, perm)``,
+    where ``np.transpose(dst_array, perm)`` has the source's layout (``perm`` None: as is).
+
+    By exact name first, then by a shape only one pair shares, then by a shape only one
+    pair shares up to a transpose. Raises ``FidelityError`` naming the shapes when the
+    counts differ or a pairing is ambiguous or impossible.
+    """
+    if len(src) != len(dst):
+        raise FidelityError(f"the source has {len(src)} outputs ({', '.join(_fmt(src, i) for i in range(len(src)))}), "
+                            f"the converted model {len(dst)} ({', '.join(_fmt(dst, i) for i in range(len(dst)))}): "
+                            f"convert all outputs, or compare a model with the same outputs")
+    pairs: dict[int, tuple[int, tuple[int, ...] | None]] = {}
+    used: set[int] = set()
+    dst_names = [n for n, _ in dst]
+    for i, (name, shape) in enumerate(src):  # 1. the same name (and a compatible shape)
+        if dst_names.count(name) != 1 or [n for n, _ in src].count(name) != 1:
+            continue
+        j = dst_names.index(name)
+        if _dims_equal(shape, dst[j][1]):
+            pairs[i] = (j, None)
+        else:
+            perm = _transpose_to(shape, dst[j][1])
+            if perm is None:
+                raise FidelityError(f"output {name!r}: the source's is {tuple(shape)}, the converted model's "
+                                    f"{tuple(dst[j][1])}, not the same even up to a transpose: the conversion "
+                                    f"changed this output")
+            pairs[i] = (j, perm)
+        used.add(j)
+
+    def unique_pass(fits) -> None:
+        progress = True
+        while progress:  # a pairing can make another one unique
+            progress = False
+            left_src = [i for i in range(len(src)) if i not in pairs]
+            left_dst = [j for j in range(len(dst)) if j not in used]
+            cands = {i: [j for j in left_dst if fits(src[i][1], dst[j][1])] for i in left_src}
+            for i, js in cands.items():
+                if len(js) == 1 and sum(js[0] in other for other in cands.values()) == 1:
+                    j = js[0]
+                    pairs[i] = (j, None if _dims_equal(src[i][1], dst[j][1]) else _transpose_to(src[i][1], dst[j][1]))
+                    used.add(j)
+                    progress = True
+                    break
+
+    unique_pass(_dims_equal)  # 2. a shape only one pair shares
+    unique_pass(lambda a, b: _transpose_to(a, b) is not None)  # 3. the same up to a transpose
+
+    left_src = [i for i in range(len(src)) if i not in pairs]
+    if left_src:
+        left_dst = [j for j in range(len(dst)) if j not in used]
+        i = left_src[0]
+        fits = [j for j in left_dst if _dims_equal(src[i][1], dst[j][1]) or _transpose_to(src[i][1], dst[j][1])]
+        if fits:
+            raise FidelityError(
+                f"cannot tell which converted output is source output {_fmt(src, i)}: "
+                f"{' or '.join(_fmt(dst, j) for j in fits)} fit (shapes alone are ambiguous); give the "
+                f"outputs the same names in both models, or compare them in a known order")
+        raise FidelityError(f"no converted output fits source output {_fmt(src, i)} (left: "
+                            f"{', '.join(_fmt(dst, j) for j in left_dst) or 'none'}): the conversion changed it")
+    return [(i, pairs[i][0], pairs[i][1]) for i in range(len(src))]
+
+
+def align_outputs(got: Sequence[np.ndarray], matches: Sequence[tuple[int, int, tuple[int, ...] | None]]
+                  ) -> list[np.ndarray]:
+    """The converted model's outputs, in the source's order and layout."""
+    out: list[np.ndarray | None] = [None] * len(matches)
+    for i, j, perm in matches:
+        array = np.asarray(got[j])
+        out[i] = np.transpose(array, perm) if perm is not None else array
+    return out  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------- raw outputs
+
+@dataclass
+class OutputFidelity:
+    name: str
+    shape: list[int]
+    max_abs_err: float
+    mean_abs_err: float
+    ref_max_abs: float  # the scale of the source output, to read the errors against
+    cosine_mean: float  # cosine between flattened source and converted output, per sample
+    cosine_worst: float
+    finite: bool  # the converted output has no NaN / inf
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity of two (N, D) float64 arrays; 1 where both rows are 0,
+    0 where only one is."""
+    na = np.linalg.norm(a, axis=1)
+    nb = np.linalg.norm(b, axis=1)
+    dot = np.einsum("ij,ij->i", a, b)
+    both = (na == 0) & (nb == 0)
+    denom = np.where((na == 0) | (nb == 0), 1.0, na * nb)
+    cos = np.where((na == 0) | (nb == 0), 0.0, dot / denom)
+    cos[both] = 1.0
+    return np.clip(cos, -1.0, 1.0)
+
+
+def compare_outputs(ref: Sequence[np.ndarray], got: Sequence[np.ndarray],
+                    names: Sequence[str] | None = None) -> list[OutputFidelity]:
+    """Raw agreement per output (arrays already in the same order and layout, axis 0 the
+    sample axis). Cosines are per sample over the flattened rest, then mean and worst."""
+    if len(ref) != len(got):
+        raise FidelityError(f"{len(ref)} source outputs but {len(got)} converted ones: pair them with "
+                            f"match_outputs / align_outputs first")
+    names = list(names) if names is not None else [f"output_{i}" for i in range(len(ref))]
+    result = []
+    for name, r, g in zip(names, ref, got):
+        r = np.asarray(r, np.float64)
+        g = np.asarray(g, np.float64)
+        if r.shape != g.shape:
+            raise FidelityError(f"output {name!r}: the source gave shape {r.shape}, the converted model "
+                                f"{g.shape}: pair and transpose them with match_outputs / align_outputs first")
+        finite = bool(np.isfinite(g).all())
+        if r.ndim == 0:
+            r, g = r.reshape(1, 1), g.reshape(1, 1)
+        flat_r = r.reshape(r.shape[0], -1)
+        flat_g = np.nan_to_num(g.reshape(g.shape[0], -1), nan=0.0, posinf=0.0, neginf=0.0)
+        with np.errstate(invalid="ignore", over="ignore"):
+            err = np.abs(flat_r - g.reshape(flat_r.shape))
+        err[~np.isfinite(err)] = np.inf
+        cos = _cosines(flat_r, flat_g) if flat_r.size else np.ones(r.shape[0])
+        if not finite:
+            cos = np.minimum(cos, 0.0)
+        result.append(OutputFidelity(
+            name=name, shape=list(r.shape), max_abs_err=float(err.max()) if err.size else 0.0,
+            mean_abs_err=float(err.mean()) if err.size else 0.0,
+            ref_max_abs=float(np.abs(flat_r).max()) if flat_r.size else 0.0,
+            cosine_mean=float(cos.mean()) if cos.size else 1.0,
+            cosine_worst=float(cos.min()) if cos.size else 1.0, finite=finite))
+    return result
+
+
+# ---------------------------------------------------------------- embedders
+
+@dataclass
+class EmbedderFidelity:
+    samples: int
+    cosine_mean: float  # source vs converted embedding of the same input
+    cosine_worst: float
+    threshold: float  # cosine at or above which a pair is "same"
+    pairs: int  # all pairs of inputs
+    flips: int  # pairs whose same / different decision changed
+    flip_fraction: float
+    max_pair_delta: float  # largest change of a pair's cosine similarity
+
+
+def _l2n(x: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norm == 0, 1.0, norm)
+
+
+def embedder_fidelity(ref: np.ndarray, got: np.ndarray, threshold: float) -> EmbedderFidelity:
+    """Embeddings (N, D) of the same N inputs from the source and the converted model."""
+    ref = np.asarray(ref, np.float64)
+    got = np.asarray(got, np.float64)
+    if ref.ndim != 2 or ref.shape != got.shape:
+        raise FidelityError(f"embeddings must be two (N, D) arrays of one shape, got {ref.shape} and {got.shape}")
+    if not -1.0 <= threshold <= 1.0:
+        raise FidelityError(f"threshold={threshold} is not a cosine similarity in [-1, 1]")
+    if not np.isfinite(got).all():
+        got = np.nan_to_num(got, nan=0.0, posinf=0.0, neginf=0.0)
+        nonfinite = True
+    else:
+        nonfinite = False
+    cos = _cosines(ref, got)
+    if nonfinite:
+        cos = np.minimum(cos, 0.0)
+    r, g = _l2n(ref), _l2n(got)
+    n = len(ref)
+    iu = np.triu_indices(n, k=1)
+    sim_r = (r @ r.T)[iu]
+    sim_g = (g @ g.T)[iu]
+    flips = int(np.count_nonzero((sim_r >= threshold) != (sim_g >= threshold)))
+    pairs = len(sim_r)
+    return EmbedderFidelity(
+        samples=n, cosine_mean=float(cos.mean()) if n else 1.0, cosine_worst=float(cos.min()) if n else 1.0,
+        threshold=float(threshold), pairs=pairs, flips=flips, flip_fraction=flips / pairs if pairs else 0.0,
+        max_pair_delta=float(np.abs(sim_r - sim_g).max()) if pairs else 0.0)
+
+
+# ---------------------------------------------------------------- detectors
+
+@dataclass
+class DetectorFidelity:
+    images: int
+    ref_faces: int
+    got_faces: int
+    matched: int
+    missed: int  # source detections with no converted one at IoU >= 0.5
+    extra: int  # converted detections with no source one
+    mean_iou: float | None  # over matched pairs; None when nothing matched
+    min_iou: float | None
+    keypoint_error_mean: float | None  # keypoint distance / sqrt(source box area)
+    keypoint_error_max: float | None
+    score_delta_max: float | None
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(K, 4) x (M, 4) x1y1x2y2 boxes -> (K, M) IoU."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    inter = np.clip(w, 0, None) * np.clip(h, 0, None)
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def greedy_match(iou: np.ndarray, min_iou: float = MATCH_IOU) -> list[tuple[int, int]]:
+    """Pairs (ref, got), best IoU first, each detection used once, IoU >= ``min_iou``."""
+    pairs = []
+    if iou.size == 0:
+        return pairs
+    order = np.argsort(-iou, axis=None, kind="stable")
+    used_r, used_g = set(), set()
+    for flat in order:
+        i, j = divmod(int(flat), iou.shape[1])
+        if iou[i, j] < min_iou:
+            break
+        if i in used_r or j in used_g:
+            continue
+        used_r.add(i)
+        used_g.add(j)
+        pairs.append((i, j))
+    return pairs
+
+
+def detector_fidelity(ref_dets: Sequence[RawDetections], got_dets: Sequence[RawDetections]
+                      ) -> DetectorFidelity:
+    """Final detections (decoded, after NMS, same coordinates) of the same images."""
+    if len(ref_dets) != len(got_dets):
+        raise FidelityError(f"{len(ref_dets)} images' detections from the source but {len(got_dets)} from "
+                            f"the converted model: run both on the same images")
+    ious, kp_errors, face_kp, score_deltas = [], [], [], []
+    missed = extra = matched = 0
+    for ref, got in zip(ref_dets, got_dets):
+        pairs = greedy_match(box_iou(ref.boxes, got.boxes))
+        matched += len(pairs)
+        missed += len(ref) - len(pairs)
+        extra += len(got) - len(pairs)
+        for i, j in pairs:
+            b = np.asarray(ref.boxes[i], np.float64)
+            ious.append(float(box_iou(b, got.boxes[j])[0, 0]))
+            score_deltas.append(abs(float(ref.scores[i]) - float(got.scores[j])))
+            rk = np.asarray(ref.keypoints[i], np.float64).reshape(-1, 2)
+            gk = np.asarray(got.keypoints[j], np.float64).reshape(-1, 2)
+            if rk.size and rk.shape == gk.shape:
+                size = math.sqrt(max((b[2] - b[0]) * (b[3] - b[1]), 1e-12))
+                dist = np.linalg.norm(rk - gk, axis=1) / size
+                kp_errors.extend(dist.tolist())
+                face_kp.append(float(dist.mean()))
+    return DetectorFidelity(
+        images=len(ref_dets), ref_faces=int(sum(len(r) for r in ref_dets)),
+        got_faces=int(sum(len(g) for g in got_dets)), matched=matched, missed=missed, extra=extra,
+        mean_iou=float(np.mean(ious)) if ious else None, min_iou=float(np.min(ious)) if ious else None,
+        keypoint_error_mean=float(np.mean(kp_errors)) if kp_errors else None,
+        keypoint_error_max=float(np.max(kp_errors)) if kp_errors else None,
+        score_delta_max=float(np.max(score_deltas)) if score_deltas else None)
+
+
+# ---------------------------------------------------------------- the report and gate
+
+@dataclass
+class FidelityReport:
+    """Fidelity of one converted file against its source."""
+
+    file: str
+    precision: str  # "float32", "float16", "int8", "int16x8", ...
+    size_bytes: int
+    outputs: list[OutputFidelity]
+    embedder: EmbedderFidelity | None = None
+    detector: DetectorFidelity | None = None
+    coverage: dict[str, Any] | None = None  # CoverageReport.to_dict() for TFLite files
+    notes: list[str] = field(default_factory=list)
+
+    def gate(self, max_cosine_drop: float | None, min_iou: float | None, *,
+             max_flip_fraction: float | None = None, max_missed: int = 0, max_extra: int = 0,
+             max_keypoint_error: float | None = None) -> list[str]:
+        """Human-readable failures; an empty list passes.
+
+        ``max_cosine_drop``: every output's and the embedding's worst per-sample cosine
+        must be >= 1 - drop. ``min_iou``: the worst matched detection IoU. Missed / extra
+        faces fail beyond ``max_missed`` / ``max_extra``. Always checked, whatever the
+        thresholds: non-finite outputs and negative cosines (a sign-flipped or
+        anti-correlated output is never a faithful conversion).
+        """
+        failures: list[str] = []
+        floor = None if max_cosine_drop is None else 1.0 - max_cosine_drop
+        for out in self.outputs:
+            if not out.finite:
+                failures.append(f"output {out.name!r} has NaN or inf values")
+            if floor is not None and out.cosine_worst < floor:
+                failures.append(f"output {out.name!r} cosine worst {out.cosine_worst:.4f} < 1 - {max_cosine_drop:g} "
+                                f"(mean {out.cosine_mean:.4f}, max abs err {out.max_abs_err:.4g})")
+            elif out.cosine_worst < 0:
+                failures.append(f"output {out.name!r} cosine worst {out.cosine_worst:.4f} < 0: the converted "
+                                f"output is sign-flipped or unrelated to the source")
+        emb = self.embedder
+        if emb is not None:
+            if floor is not None and emb.cosine_worst < floor:
+                failures.append(f"embedding cosine worst {emb.cosine_worst:.4f} < 1 - {max_cosine_drop:g} "
+                                f"(mean {emb.cosine_mean:.4f})")
+            elif emb.cosine_worst < 0:
+                failures.append(f"embedding cosine worst {emb.cosine_worst:.4f} < 0: the converted embedding "
+                                f"is sign-flipped or unrelated to the source")
+            if max_flip_fraction is not None and emb.flip_fraction > max_flip_fraction:
+                failures.append(f"embedding: {emb.flips} of {emb.pairs} same/different decisions at "
+                                f"{emb.threshold:g} flip ({emb.flip_fraction:.2%} > {max_flip_fraction:.2%})")
+        det = self.detector
+        if det is not None:
+            if det.missed > max_missed:
+                failures.append(f"detector: {det.missed} face{'s' if det.missed != 1 else ''} missed "
+                                f"(of {det.ref_faces} the source found)")
+            if det.extra > max_extra:
+                failures.append(f"detector: {det.extra} extra face{'s' if det.extra != 1 else ''} "
+                                f"the source did not find")
+            if min_iou is not None and det.min_iou is not None and det.min_iou < min_iou:
+                failures.append(f"detector: min IoU {det.min_iou:.3f} < {min_iou:g} (mean {det.mean_iou:.3f})")
+            if (max_keypoint_error is not None and det.keypoint_error_max is not None
+                    and det.keypoint_error_max > max_keypoint_error):
+                failures.append(f"detector: keypoint error max {det.keypoint_error_max:.4f} of the box size "
+                                f"> {max_keypoint_error:g}")
+        return failures
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN / inf; OutputFidelity.finite says why
+    return value
+
+
+# ---------------------------------------------------------------- running a converted file
+
+def run_model(fmt: str, data: bytes, batch: np.ndarray, where: str = "model",
+              layout: str = "auto") -> tuple[list[np.ndarray], list[tuple[str, tuple[int, ...]]]]:
+    """Run a model file the SDK's way (its backend; quantised inputs and outputs handled
+    as ``edgeface.runtime.model.Model`` does) on a float32 NHWC batch, one sample at a
+    time. Returns every output as float32 with the samples stacked on axis 0, and the
+    model's output (name, shape) list for ``match_outputs``.
+
+    ``layout``: the model input's layout; "auto" takes NCHW where the input's second
+    dimension is 3 and its last is not.
+    """
+    from edgeface.runtime import open_backend
+    from edgeface.runtime.model import run_float
+
+    backend = open_backend(fmt, data, where)
+    if len(backend.inputs) != 1:
+        raise FidelityError(f"{where}: fidelity checks need a model with one input, this one has "
+                            f"{len(backend.inputs)}")
+    info = backend.inputs[0]
+    x = np.asarray(batch, np.float32)
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise FidelityError(f"{where}: expected an (N, H, W, 3) float32 batch, got {x.shape}")
+    if layout == "auto":
+        layout = "NCHW" if len(info.shape) == 4 and info.shape[1] == 3 and info.shape[-1] != 3 else "NHWC"
+    if layout == "NCHW":
+        x = np.ascontiguousarray(np.moveaxis(x, -1, 1))
+    results: list[list[np.ndarray]] = [[] for _ in backend.outputs]
+    for sample in x:
+        for k, array in enumerate(run_float(backend, sample[None])):
+            results[k].append(array.copy())
+    outputs = [np.concatenate(r, axis=0) if r and r[0].ndim else np.stack(r) for r in results]
+    return outputs, [(o.name, tuple(o.shape)) for o in backend.outputs]
