@@ -170,3 +170,20 @@ def test_weighted_nms_blends_by_score():
     np.testing.assert_allclose(out.keypoints[0, 0], [1, 1])
     np.testing.assert_allclose(out.scores, [0.75, 0.5])
     np.testing.assert_allclose(out.boxes[1], [50, 50, 60, 60])
+
+
+def test_presets_find_outputs_by_shape_and_parse():
+    from edgeface.decoders.presets import detector_entry
+
+    outs = [("cls", (1, 896, 1)), ("reg", (1, 896, 16))]
+    entry = detector_entry("blazeface-short", outs, 128, 128)
+    assert entry["decoder"]["outputs"] == {"boxes": "reg", "scores": "cls"}
+    decoder = parse_decoder(Fields(entry["decoder"], "decoder"), 128, 128)
+    decoder.bind([OutputInfo(n, s) for n, s in outs])
+    scrfd_outs = [(f"o{i}", (n, w)) for i, (n, w) in enumerate(
+        [(3200, 1), (3200, 4), (3200, 10), (800, 1), (800, 4), (800, 10), (200, 1), (200, 4), (200, 10)])]
+    entry = detector_entry("scrfd", scrfd_outs[::-1], 320, 320)
+    assert entry["decoder"]["outputs"]["scores"] == ["o0", "o3", "o6"]
+    assert entry["decoder"]["outputs"]["keypoints"] == ["o2", "o5", "o8"]
+    with pytest.raises(ManifestError, match="cannot tell which output"):
+        detector_entry("blazeface-short", [("a", (1, 896, 16)), ("b", (1, 896, 16))], 128, 128)

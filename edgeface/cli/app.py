@@ -21,6 +21,16 @@ Image = Annotated[Path, typer.Argument(help="An image file.", show_default=False
 GalleryOption = Annotated[Path, typer.Option("--gallery", "-g", help="Gallery file (created if missing).")]
 
 
+def _register_toolchain_commands() -> None:
+    from edgeface.cli.convert import convert, quantize
+
+    app.command()(convert)
+    app.command()(quantize)
+
+
+_register_toolchain_commands()
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"edgeface {__version__}")

@@ -63,6 +63,21 @@ def ssd_anchors(input_height: int, input_width: int, strides: Sequence[int], min
     return np.concatenate(layers).astype(np.float32)
 
 
+def anchors_from_fields(a: Fields, input_height: int, input_width: int) -> np.ndarray:
+    """Anchors from a manifest's ``decoder.anchors`` object."""
+    return ssd_anchors(
+        input_height, input_width,
+        strides=a.integers("strides", lo=1),
+        min_scale=a.number("min_scale", lo=0.0),
+        max_scale=a.number("max_scale", lo=0.0),
+        aspect_ratios=a.numbers("aspect_ratios", default=[1.0], lo=1e-6),
+        anchor_offset=(a.number("anchor_offset_x", 0.5), a.number("anchor_offset_y", 0.5)),
+        fixed_anchor_size=a.boolean("fixed_anchor_size", False),
+        interpolated_scale_aspect_ratio=a.number("interpolated_scale_aspect_ratio", 1.0),
+        reduce_boxes_in_lowest_layer=a.boolean("reduce_boxes_in_lowest_layer", False),
+    )
+
+
 class SsdDecoder:
     """Boxes and keypoints regressed against SSD anchors, one score per anchor."""
 
@@ -90,18 +105,7 @@ class SsdDecoder:
     @classmethod
     def parse(cls, f: Fields, input_height: int, input_width: int) -> "SsdDecoder":
         outputs = f.sub("outputs")
-        a = f.sub("anchors")
-        anchors = ssd_anchors(
-            input_height, input_width,
-            strides=a.integers("strides", lo=1),
-            min_scale=a.number("min_scale", lo=0.0),
-            max_scale=a.number("max_scale", lo=0.0),
-            aspect_ratios=a.numbers("aspect_ratios", default=[1.0], lo=1e-6),
-            anchor_offset=(a.number("anchor_offset_x", 0.5), a.number("anchor_offset_y", 0.5)),
-            fixed_anchor_size=a.boolean("fixed_anchor_size", False),
-            interpolated_scale_aspect_ratio=a.number("interpolated_scale_aspect_ratio", 1.0),
-            reduce_boxes_in_lowest_layer=a.boolean("reduce_boxes_in_lowest_layer", False),
-        )
+        anchors = anchors_from_fields(f.sub("anchors"), input_height, input_width)
         num_keypoints = f.integer("num_keypoints", 0, lo=0, hi=1000)
         box_scale = f.numbers("box_scale", 4, lo=1e-9)
         clip = f.number("score_clip", lo=0.0) if f.has("score_clip") else None

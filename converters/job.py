@@ -1,0 +1,275 @@
+"""The conversion job behind ``edgeface convert`` and ``edgeface quantize``.
+
+Source model in; for each requested precision a .tflite file, its fidelity against the
+source on real face images and calibration samples, its delegate coverage, and (when the
+user says what the model is) a bundle; then report.json and report.md. The gate turns
+the fidelity figures into pass/fail.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from edgeface.bundle import InputSpec, write_bundle
+from edgeface.errors import EdgefaceError
+from edgeface.fsutil import atomic_write_bytes
+
+ROLES = ("detector", "embedder")
+
+
+@dataclass
+class ConvertRequest:
+    source: Path
+    out: Path
+    precisions: list[str] = field(default_factory=lambda: ["fp32", "fp16", "int8"])
+    calibration: Path | None = None  # folder of images or .npy; default: real face images
+    calibration_size: int = 100
+    seed: int = 0
+    io_type: str = "float32"  # int8 models' input/output type: float32, int8 or uint8
+    role: str | None = None  # detector or embedder: adds role metrics and a bundle per file
+    family: str | None = None  # detector preset (edgeface.decoders.presets)
+    mean: float | None = None  # normalisation; default: the family preset's, else 127.5
+    std: float | None = None
+    channel_order: str = "RGB"
+    verify_threshold: float = 0.5  # embedder: cosine for "same person" (uncalibrated)
+    max_cosine_drop: float | None = None
+    min_iou: float | None = None
+
+
+@dataclass
+class Artifact:
+    precision: str
+    path: Path
+    size_bytes: int
+    seconds: float
+    fidelity: Any  # edgeface.quantization.fidelity.FidelityReport
+    coverage: Any  # edgeface.quantization.coverage.CoverageReport
+    bundle: Path | None = None
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ConvertResult:
+    source: Any
+    artifacts: list[Artifact]
+    report_json: Path
+    report_md: Path
+
+    @property
+    def failures(self) -> list[str]:
+        return [f"{a.precision}: {f}" for a in self.artifacts for f in a.failures]
+
+
+def input_spec(request: ConvertRequest, height: int, width: int) -> InputSpec:
+    from edgeface.decoders.presets import PRESETS
+
+    preset = PRESETS[request.family]["input"] if request.family else {}
+    mean = [request.mean] * 3 if request.mean is not None else preset.get("mean", [127.5] * 3)
+    std = [request.std] * 3 if request.std is not None else preset.get("std", [127.5] * 3)
+    return InputSpec(height=height, width=width, layout="NHWC", dtype="float32",
+                     channel_order=request.channel_order, mean=tuple(mean), std=tuple(std),
+                     resize=preset.get("resize", "stretch"), pad=preset.get("pad", "center"))
+
+
+def _calibration(request: ConvertRequest, spec: InputSpec) -> np.ndarray:
+    from edgeface.quantization import calibration as calib
+
+    if request.calibration is None:
+        return _face_inputs(request, spec)[: request.calibration_size]
+    if request.calibration.suffix == ".npy":
+        return calib.calibration_from_npy(request.calibration, request.calibration_size, request.seed,
+                                          (spec.height, spec.width, 3))
+    return calib.calibration_from_images(request.calibration, spec, request.calibration_size, request.seed)
+
+
+def _face_inputs(request: ConvertRequest, spec: InputSpec) -> np.ndarray:
+    """Real faces, preprocessed as the SDK would: aligned-style crops for embedders,
+    whole images for detectors and unknown models."""
+    from edgeface.preprocess import Preprocessor
+    from edgeface.quantization import calibration as calib
+
+    pre = Preprocessor(spec)
+    if request.role == "embedder":
+        return pre.normalize(calib.face_chips((spec.height, spec.width)))
+    return np.stack([pre(image)[0][0].copy() for image in calib.face_images()])
+
+
+def _detections(family: str, names: list[str], outputs: list[np.ndarray], spec: InputSpec):
+    """Decode every image's outputs with the SDK's decoder: one RawDetections per image."""
+    from edgeface.decoders import OutputInfo, parse_decoder
+    from edgeface.decoders.nms import suppress
+    from edgeface.decoders.presets import detector_entry
+    from edgeface.schema import Fields
+
+    shapes = [(n, (1, *o.shape[1:])) for n, o in zip(names, outputs)]
+    entry = detector_entry(family, shapes, spec.height, spec.width)
+    decoder = parse_decoder(Fields(entry["decoder"], "decoder"), spec.height, spec.width)
+    decoder.bind([OutputInfo(n, s) for n, s in shapes])
+    found = []
+    for i in range(len(outputs[0])):
+        raw = decoder.decode([o[i:i + 1] for o in outputs], entry["score_threshold"])
+        found.append(suppress(raw, entry["nms"], entry["nms_iou"], entry["max_faces"]))
+    return found, entry
+
+
+def _fidelity(request, spec, ref_names, ref, data: bytes, precision: str, path: Path, x_eval, coverage):
+    from edgeface.quantization import fidelity as fid
+
+    got, outputs = fid.run_model("tflite", data, x_eval, str(path))
+    names = [name for name, _ in outputs]
+    matches = fid.match_outputs([(n, r.shape[1:]) for n, r in zip(ref_names, ref)],
+                                [(n, g.shape[1:]) for n, g in zip(names, got)])
+    aligned = fid.align_outputs(got, matches)
+    report = fid.FidelityReport(file=path.name, precision=precision, size_bytes=len(data),
+                                outputs=fid.compare_outputs(ref, aligned, names=ref_names),
+                                coverage=coverage.to_dict())
+    if request.role == "embedder":
+        i = embedding_index(ref)
+        report.embedder = fid.embedder_fidelity(ref[i], aligned[i], request.verify_threshold)
+        names = [names[next(d for s, d, _ in matches if s == i)]]  # the embedding's name in the file
+        got = [got[next(d for s, d, _ in matches if s == i)]]
+    elif request.role == "detector":
+        ref_dets, _ = _detections(request.family, ref_names, ref, spec)
+        got_dets, _ = _detections(request.family, names, got, spec)
+        report.detector = fid.detector_fidelity(ref_dets, got_dets)
+    return report, names, got
+
+
+def embedding_index(outputs: list[np.ndarray]) -> int:
+    """The embedder's output: the first (N, D) one."""
+    for i, out in enumerate(outputs):
+        if out.ndim == 2:
+            return i
+    raise EdgefaceError(f"--role embedder: the model has no (N, D) output (its outputs: "
+                        f"{[o.shape[1:] for o in outputs]})")
+
+
+def role_summary(report) -> str:
+    """One line of the embedder or detector figures of a fidelity report."""
+    if report.embedder is not None:
+        e = report.embedder
+        return f"embedding cos mean {e.cosine_mean:.4f} worst {e.cosine_worst:.4f}, {e.flips} flips"
+    if report.detector is not None:
+        d = report.detector
+        iou = "-" if d.min_iou is None else f"{d.mean_iou:.3f}/{d.min_iou:.3f}"
+        return f"faces {d.ref_faces}->{d.got_faces}, IoU mean/min {iou}, missed {d.missed}, extra {d.extra}"
+    return "-"
+
+
+def _bundle(request, spec: InputSpec, path: Path, data: bytes, names, got, io_dtype: str) -> Path:
+    from edgeface.align import ARCFACE_TEMPLATE
+
+    model = {"file": path.name, "format": "tflite",
+             "input": {**asdict(spec), "dtype": io_dtype}}
+    if request.role == "embedder":
+        scale_x, scale_y = spec.width / 112.0, spec.height / 112.0
+        model.update(embedding_size=int(np.prod(got[0].shape[1:])), output=names[0],
+                     alignment={"width": spec.width, "height": spec.height, "template": {
+                         k: [x * scale_x, y * scale_y] for k, (x, y) in ARCFACE_TEMPLATE.items()}},
+                     verify_threshold=request.verify_threshold)
+    else:
+        from edgeface.decoders.presets import detector_entry
+
+        model.update(detector_entry(request.family, [(n, (1, *g.shape[1:])) for n, g in zip(names, got)],
+                                    spec.height, spec.width))
+    manifest = {"name": f"{request.source.stem}-{path.stem}", "models": {request.role: model},
+                "description": f"converted from {request.source.name} by edgeface convert",
+                "source": {"model": request.source.name}}
+    return write_bundle(request.out / f"bundle_{path.stem.rsplit('_', 1)[-1]}", manifest, {path.name: data})
+
+
+def convert(request: ConvertRequest, progress: Callable[[str], None] = lambda message: None) -> ConvertResult:
+    from edgeface.converters.sources import load_source
+    from edgeface.converters.tflite import PRECISIONS, convert_to_tflite
+    from edgeface.quantization.coverage import delegate_coverage
+
+    _validate(request, PRECISIONS)
+    request.out.mkdir(parents=True, exist_ok=True)
+    progress(f"loading {request.source}")
+    source = load_source(request.source)
+    spec = input_spec(request, source.height, source.width)
+    calibration = _calibration(request, spec)
+    x_eval = np.concatenate([_face_inputs(request, spec), calibration[:16]]).astype(np.float32)
+    ref = source.run(source.to_source_layout(x_eval))
+    workdir = request.out / ".work"
+    artifacts = []
+    for precision in request.precisions:
+        progress(f"converting to {precision}")
+        start = time.perf_counter()
+        data = convert_to_tflite(source, precision, calibration, io_type=request.io_type, workdir=workdir)
+        seconds = time.perf_counter() - start
+        path = request.out / f"{request.source.stem}_{precision}.tflite"
+        atomic_write_bytes(path, data)
+        progress(f"checking {path.name}")
+        coverage = delegate_coverage(data, where=path.name)
+        report, names, got = _fidelity(request, spec, source.output_names, ref, data, precision, path,
+                                       x_eval, coverage)
+        artifact = Artifact(precision, path, len(data), seconds, report, coverage)
+        artifact.failures = report.gate(request.max_cosine_drop, request.min_iou)
+        if request.role:
+            io_dtype = request.io_type if precision == "int8" else "float32"
+            artifact.bundle = _bundle(request, spec, path, data, names, got, io_dtype)
+        artifacts.append(artifact)
+    report_json, report_md = write_reports(request, source, artifacts)
+    return ConvertResult(source, artifacts, report_json, report_md)
+
+
+def _validate(request: ConvertRequest, precisions) -> None:
+    unknown = [p for p in request.precisions if p not in precisions]
+    if unknown or not request.precisions:
+        raise EdgefaceError(f"--precision {','.join(request.precisions)}: choose from {', '.join(precisions)}")
+    if request.role is not None and request.role not in ROLES:
+        raise EdgefaceError(f"--role {request.role}: choose detector or embedder")
+    if request.role == "detector" and not request.family:
+        from edgeface.decoders.presets import PRESETS
+
+        raise EdgefaceError(f"--role detector needs --family ({', '.join(PRESETS)}) to decode its outputs")
+    if request.io_type not in ("float32", "int8", "uint8"):
+        raise EdgefaceError(f"--io-type {request.io_type}: choose float32, int8 or uint8")
+    if request.calibration is not None and not request.calibration.exists():
+        raise EdgefaceError(f"--calib {request.calibration}: no such folder or .npy file")
+
+
+def write_reports(request: ConvertRequest, source: Any, artifacts: list[Artifact]) -> tuple[Path, Path]:
+    base = next((a.size_bytes for a in artifacts if a.precision == "fp32"), None)
+    data = {"source": {"path": str(request.source), "kind": source.kind, "layout": source.layout,
+                       "input_shape": list(source.input_shape)},
+            "gate": {"max_cosine_drop": request.max_cosine_drop, "min_iou": request.min_iou},
+            "artifacts": [{"precision": a.precision, "file": a.path.name, "size_bytes": a.size_bytes,
+                           "size_vs_fp32": a.size_bytes / base if base else None,
+                           "convert_seconds": round(a.seconds, 2), "fidelity": a.fidelity.to_dict(),
+                           "bundle": a.bundle.name if a.bundle else None,
+                           "passed": not a.failures, "failures": a.failures} for a in artifacts]}
+    json_path, md_path = request.out / "report.json", request.out / "report.md"
+    atomic_write_bytes(json_path, (json.dumps(data, indent=2, default=_jsonable) + "\n").encode())
+    atomic_write_bytes(md_path, markdown_report(request, source, artifacts, base).encode())
+    return json_path, md_path
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def markdown_report(request: ConvertRequest, source: Any, artifacts: list[Artifact], base: int | None) -> str:
+    lines = [f"# Conversion report: {request.source.name}", "",
+             f"Source: {source.kind}, input {tuple(source.input_shape)} ({source.layout}). "
+             f"Gate: max cosine drop {request.max_cosine_drop}, min IoU {request.min_iou}.", "",
+             "| precision | file | KiB | vs fp32 | convert s | worst output cosine | role fidelity "
+             "| XNNPACK | gate |", "|---|---|---|---|---|---|---|---|---|"]
+    for a in artifacts:
+        worst = min((o.cosine_worst for o in a.fidelity.outputs), default=float("nan"))
+        ratio = f"{a.size_bytes / base:.2f}" if base else "-"
+        gate = "pass" if not a.failures else "FAIL: " + "; ".join(a.failures)
+        lines.append(f"| {a.precision} | {a.path.name} | {a.size_bytes / 1024:.1f} | {ratio} | {a.seconds:.1f} "
+                     f"| {worst:.5f} | {role_summary(a.fidelity)} | {a.coverage.summary()} | {gate} |")
+    return "\n".join(lines) + "\n"

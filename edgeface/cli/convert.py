@@ -1,0 +1,113 @@
+"""``edgeface convert`` and ``edgeface quantize``: face models to verified TFLite (or ONNX)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from edgeface.cli.common import JsonOption, console, print_json, user_errors
+
+Source = Annotated[Path, typer.Argument(help="Keras (.keras/.h5), SavedModel dir, frozen .pb, .onnx "
+                                              "(or .tflite for --to onnx).", show_default=False)]
+Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
+Calib = Annotated[Optional[Path], typer.Option(
+    "--calib", help="Calibration images (a folder) or a .npy of normalised NHWC inputs; "
+                    "default: real face images from scikit-image.")]
+CalibSize = Annotated[int, typer.Option("--calib-size", min=1, help="Calibration samples.")]
+Seed = Annotated[int, typer.Option(help="Seed for sampling calibration data (reproducible runs).")]
+IoType = Annotated[str, typer.Option("--io-type", help="int8 models' input/output: float32, int8 or uint8.")]
+Role = Annotated[Optional[str], typer.Option(
+    help="detector or embedder: adds role metrics to the report and writes a bundle per file.")]
+Family = Annotated[Optional[str], typer.Option(
+    help="Detector family: blazeface-short, blazeface-full or scrfd.")]
+Mean = Annotated[Optional[float], typer.Option(help="Input normalisation mean (default 127.5 or the family's).")]
+Std = Annotated[Optional[float], typer.Option(help="Input normalisation std (default 127.5 or the family's).")]
+Bgr = Annotated[bool, typer.Option("--bgr", help="The model takes BGR input.")]
+Threshold = Annotated[float, typer.Option("--verify-threshold",
+                                          help="Embedder: cosine similarity meaning 'same person'.")]
+MaxDrop = Annotated[Optional[float], typer.Option(
+    "--max-cosine-drop", help="Gate: fail (exit 1) if any output's worst cosine to the source, or the "
+                              "embedding cosine, drops by more than this.")]
+MinIou = Annotated[Optional[float], typer.Option(
+    "--min-iou", help="Gate: fail (exit 1) if a detector's matched boxes overlap less, or faces go missing.")]
+
+
+def _run(source, out, precisions, calib, calib_size, seed, io_type, role, family, mean, std, bgr,
+         verify_threshold, max_cosine_drop, min_iou, json_out) -> None:
+    from edgeface.converters.job import ConvertRequest, convert
+
+    request = ConvertRequest(
+        source=source, out=out, precisions=[p.strip() for p in precisions.split(",") if p.strip()],
+        calibration=calib, calibration_size=calib_size, seed=seed, io_type=io_type, role=role,
+        family=family, mean=mean, std=std, channel_order="BGR" if bgr else "RGB",
+        verify_threshold=verify_threshold, max_cosine_drop=max_cosine_drop, min_iou=min_iou)
+    out_console = console()
+    if json_out:
+        result = convert(request)
+    else:
+        with out_console.status("converting") as status:
+            result = convert(request, progress=status.update)
+    if json_out:
+        import json
+
+        print_json(json.loads(result.report_json.read_text()))
+    else:
+        from rich.markdown import Markdown
+
+        out_console.print(Markdown(result.report_md.read_text()))
+        out_console.print(f"report: {result.report_json} and {result.report_md}")
+    if result.failures:
+        typer.echo("fidelity gate failed: " + "; ".join(result.failures), err=True)
+        raise typer.Exit(1)
+
+
+@user_errors
+def convert(source: Source, out: Out = Path("converted"),
+            to: Annotated[str, typer.Option(help="Target: tflite or onnx.")] = "tflite",
+            precision: Annotated[str, typer.Option(
+                help="Comma-separated: fp32, fp16, dynamic, int8, int16x8.")] = "fp32,fp16,int8",
+            nchw: Annotated[bool, typer.Option(help="--to onnx: make the ONNX input NCHW.")] = False,
+            calib: Calib = None, calib_size: CalibSize = 100, seed: Seed = 0, io_type: IoType = "float32",
+            role: Role = None, family: Family = None, mean: Mean = None, std: Std = None, bgr: Bgr = False,
+            verify_threshold: Threshold = 0.5, max_cosine_drop: MaxDrop = None, min_iou: MinIou = None,
+            json_out: JsonOption = False) -> None:
+    """Convert a face model to TFLite at each precision (or to ONNX), with a fidelity report."""
+    if to == "onnx":
+        return _to_onnx(source, out, nchw, json_out)
+    if to != "tflite":
+        from edgeface.errors import EdgefaceError
+
+        raise EdgefaceError(f"--to {to}: choose tflite or onnx (Hexagon targets: edgeface compile)")
+    _run(source, out, precision, calib, calib_size, seed, io_type, role, family, mean, std, bgr,
+         verify_threshold, max_cosine_drop, min_iou, json_out)
+
+
+@user_errors
+def quantize(source: Source, out: Out = Path("quantized"),
+             precision: Annotated[str, typer.Option(
+                 help="Comma-separated: int8, int16x8, dynamic, fp16.")] = "int8",
+             calib: Calib = None, calib_size: CalibSize = 100, seed: Seed = 0, io_type: IoType = "float32",
+             role: Role = None, family: Family = None, mean: Mean = None, std: Std = None, bgr: Bgr = False,
+             verify_threshold: Threshold = 0.5, max_cosine_drop: MaxDrop = None, min_iou: MinIou = None,
+             json_out: JsonOption = False) -> None:
+    """Post-training quantization to TFLite (int8 by default), checked against the float source."""
+    _run(source, out, precision, calib, calib_size, seed, io_type, role, family, mean, std, bgr,
+         verify_threshold, max_cosine_drop, min_iou, json_out)
+
+
+def _to_onnx(source: Path, out: Path, nchw: bool, json_out: bool) -> None:
+    import numpy as np
+
+    from edgeface.converters.onnx_export import export_onnx, onnx_parity
+    from edgeface.converters.sources import load_source
+
+    src = load_source(source)
+    path = export_onnx(src, out / f"{source.stem}.onnx", nchw=nchw)
+    x = np.random.default_rng(0).uniform(-1, 1, (4, *src.input_shape[1:])).astype(np.float32)
+    error = onnx_parity(src, path, x)
+    result = {"source": str(source), "onnx": str(path), "nchw": nchw, "max_abs_error": float(error)}
+    if json_out:
+        return print_json(result)
+    console().print(f"wrote {path}; max abs error against the source: {error:.3g}")

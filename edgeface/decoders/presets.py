@@ -1,0 +1,103 @@
+"""Manifest settings of known detector families, for converting and importing models.
+
+Converters rename and reorder output tensors, so a preset names its outputs by role and
+``detector_entry`` finds each one by shape in the model actually produced.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from edgeface.errors import ManifestError
+
+BLAZEFACE_KEYPOINTS = ["right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear"]
+FIVE_KEYPOINTS = ["right_eye", "left_eye", "nose_tip", "mouth_right", "mouth_left"]
+
+# MediaPipe face_detection_short_range / full_range graph options.
+PRESETS = {
+    "blazeface-short": {
+        "input": {"height": 128, "width": 128, "mean": [127.5] * 3, "std": [127.5] * 3,
+                  "resize": "letterbox", "pad": "center"},
+        "decoder": {"family": "ssd", "anchors": {
+            "strides": [8, 16, 16, 16], "min_scale": 0.1484375, "max_scale": 0.75,
+            "anchor_offset_x": 0.5, "anchor_offset_y": 0.5, "aspect_ratios": [1.0],
+            "fixed_anchor_size": True, "interpolated_scale_aspect_ratio": 1.0},
+            "box_format": "xywh", "box_scale": [128.0] * 4, "num_keypoints": 6,
+            "score_activation": "sigmoid", "score_clip": 100.0},
+        "keypoint_names": BLAZEFACE_KEYPOINTS,
+        "score_threshold": 0.5, "nms_iou": 0.3, "nms": "weighted", "max_faces": 100,
+    },
+    "blazeface-full": {
+        "input": {"height": 192, "width": 192, "mean": [127.5] * 3, "std": [127.5] * 3,
+                  "resize": "letterbox", "pad": "center"},
+        "decoder": {"family": "ssd", "anchors": {
+            "strides": [4], "min_scale": 0.1484375, "max_scale": 0.75,
+            "anchor_offset_x": 0.5, "anchor_offset_y": 0.5, "aspect_ratios": [1.0],
+            "fixed_anchor_size": True, "interpolated_scale_aspect_ratio": 0.0},
+            "box_format": "xywh", "box_scale": [192.0] * 4, "num_keypoints": 6,
+            "score_activation": "sigmoid", "score_clip": 100.0},
+        "keypoint_names": BLAZEFACE_KEYPOINTS,
+        "score_threshold": 0.6, "nms_iou": 0.3, "nms": "weighted", "max_faces": 100,
+    },
+    "scrfd": {
+        "input": {"height": 640, "width": 640, "mean": [127.5] * 3, "std": [128.0] * 3,
+                  "resize": "letterbox", "pad": "corner"},
+        "decoder": {"family": "scrfd", "strides": [8, 16, 32], "anchors_per_cell": 2,
+                    "num_keypoints": 5, "score_activation": "none"},
+        "keypoint_names": FIVE_KEYPOINTS,
+        "score_threshold": 0.5, "nms_iou": 0.4, "nms": "hard", "max_faces": 100,
+    },
+}
+
+
+def _size(shape: Sequence[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= abs(d) or 1
+    return n
+
+
+def _find(outputs: Sequence[tuple[str, Sequence[int]]], rows: int, width: int, what: str,
+          taken: set[str]) -> str:
+    """The one output holding ``rows`` x ``width`` values whose last dimension is ``width``."""
+    found = [name for name, shape in outputs if name not in taken and _size(shape) == rows * width
+             and (abs(shape[-1]) == width or (width == 1 and abs(shape[-1]) == rows))]
+    if len(found) != 1:
+        listed = ", ".join(f"{n} {tuple(s)}" for n, s in outputs)
+        raise ManifestError(f"cannot tell which output is the {what} ({rows} x {width} values): "
+                            f"{len(found)} candidates among {listed}")
+    taken.add(found[0])
+    return found[0]
+
+
+def detector_entry(family: str, outputs: Sequence[tuple[str, Sequence[int]]], height: int,
+                   width: int) -> dict:
+    """The manifest's detector fields (less file, format and input) for a model of a known
+    family, with output tensor names taken from ``outputs`` ((name, shape) pairs)."""
+    if family not in PRESETS:
+        raise ManifestError(f"unknown detector family {family!r}: choose one of {', '.join(PRESETS)}")
+    preset = {k: v for k, v in PRESETS[family].items() if k != "input"}
+    decoder = dict(preset["decoder"])
+    taken: set[str] = set()
+    if decoder["family"] == "ssd":
+        from edgeface.decoders.ssd import anchors_from_fields
+        from edgeface.schema import Fields
+
+        anchors = len(anchors_from_fields(Fields(decoder["anchors"], f"presets.{family}.anchors"),
+                                          height, width))
+        coords = 4 + 2 * decoder["num_keypoints"]
+        decoder["outputs"] = {"boxes": _find(outputs, anchors, coords, "boxes", taken),
+                              "scores": _find(outputs, anchors, 1, "scores", taken)}
+        decoder["box_scale"] = [float(width), float(height), float(width), float(height)]
+    else:
+        per_cell, k = decoder["anchors_per_cell"], decoder["num_keypoints"]
+        rows = [(height // s) * (width // s) * per_cell for s in decoder["strides"]]
+        decoder["outputs"] = {
+            "scores": [_find(outputs, n, 1, f"stride-{s} scores", taken) for n, s in zip(rows, decoder["strides"])],
+            "boxes": [_find(outputs, n, 4, f"stride-{s} boxes", taken) for n, s in zip(rows, decoder["strides"])],
+            "keypoints": [_find(outputs, n, 2 * k, f"stride-{s} keypoints", taken)
+                          for n, s in zip(rows, decoder["strides"])],
+        }
+    preset["decoder"] = decoder
+    return preset
+

@@ -1,0 +1,98 @@
+"""``edgeface convert`` / ``quantize`` end to end: files, reports, bundles the SDK loads,
+the fidelity gate's exit code, ONNX export, and clear user errors."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from edgeface import FaceAnalyzer
+from edgeface.cli.app import app
+from tests import toolchain_models
+
+pytest.importorskip("tensorflow")
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def keras_file(tmp_path_factory):
+    return toolchain_models.keras_model(tmp_path_factory.mktemp("src"))
+
+
+@pytest.fixture(scope="module")
+def converted(keras_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    result = run("convert", keras_file, "--out", out, "--precision", "fp32,fp16,int8", "--role", "embedder",
+                 "--max-cosine-drop", "0.05", "--json")
+    return out, result
+
+
+@pytest.mark.slow
+def test_convert_writes_files_reports_and_bundles(converted):
+    out, result = converted
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [a["precision"] for a in report["artifacts"]] == ["fp32", "fp16", "int8"]
+    sizes = {a["precision"]: a["size_bytes"] for a in report["artifacts"]}
+    assert sizes["int8"] < sizes["fp16"] < sizes["fp32"]
+    for artifact in report["artifacts"]:
+        assert (out / artifact["file"]).is_file() and artifact["passed"]
+        embedder = artifact["fidelity"]["embedder"]
+        assert embedder["samples"] > 100 and embedder["cosine_worst"] >= 0.95
+        assert artifact["fidelity"]["coverage"]["total_ops"] > 0
+    assert (out / "report.md").read_text().startswith("# Conversion report")
+
+
+@pytest.mark.slow
+def test_converted_bundle_runs_in_the_sdk(converted, keras_file):
+    import keras
+
+    out, _ = converted
+    analyzer = FaceAnalyzer.create_from_bundle(out / "bundle_int8")
+    chips = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    got = analyzer.embed_chips(chips)
+    model = keras.models.load_model(keras_file)
+    outputs = model(chips.astype(np.float32) / 127.5 - 1.0)
+    ref = np.array(outputs[model.output_names.index("embedding")])
+    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+    assert np.sum(got * ref, axis=1).min() > 0.95
+
+
+@pytest.mark.slow
+def test_gate_failure_exits_1(keras_file, tmp_path):
+    result = run("quantize", keras_file, "--out", tmp_path, "--max-cosine-drop", "0")
+    assert result.exit_code == 1
+    assert "fidelity gate failed: int8" in result.stderr
+
+
+@pytest.mark.slow
+def test_to_onnx_with_parity(keras_file, tmp_path):
+    result = run("convert", keras_file, "--to", "onnx", "--nchw", "--out", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["max_abs_error"] < 1e-4 and (tmp_path / "tiny.onnx").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--precision", "int4"], "choose from"),
+    (["--role", "detector"], "needs --family"),
+    (["--role", "tracker"], "choose detector or embedder"),
+    (["--io-type", "int4"], "choose float32, int8 or uint8"),
+    (["--calib", "/nonexistent/folder"], "no such folder"),
+    (["--to", "coreml"], "choose tflite or onnx"),
+])
+def test_user_errors_exit_2(keras_file, tmp_path, args, message):
+    result = run("convert", keras_file, "--out", tmp_path, *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and "Traceback" not in result.output
+
+
+def test_missing_source_exits_2(tmp_path):
+    result = run("convert", tmp_path / "nope.onnx", "--out", tmp_path)
+    assert result.exit_code == 2 and "nope.onnx" in result.stderr
