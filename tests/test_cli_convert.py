@@ -96,3 +96,27 @@ def test_user_errors_exit_2(keras_file, tmp_path, args, message):
 def test_missing_source_exits_2(tmp_path):
     result = run("convert", tmp_path / "nope.onnx", "--out", tmp_path)
     assert result.exit_code == 2 and "nope.onnx" in result.stderr
+
+
+@pytest.mark.slow
+def test_detector_role_decodes_and_bundles(tmp_path):
+    from edgeface.models import create_model
+
+    source = tmp_path / "blazeface.keras"
+    model = create_model("blazeface")
+    for layer in model.layers:  # untrained: give the box heads valid 25.6-pixel boxes
+        if layer.name in ("reg_16x16", "reg_8x8"):
+            kernel, bias = layer.get_weights()
+            bias = np.tile(np.array([0, 0, 25.6, 25.6] + [0] * 12, np.float32), len(bias) // 16)
+            layer.set_weights([np.zeros_like(kernel), bias])
+    model.save(source)
+    result = run("convert", source, "--out", tmp_path / "out", "--precision", "fp32", "--role", "detector",
+                 "--family", "blazeface-short", "--json")
+    assert result.exit_code == 0, result.output
+    (artifact,) = json.loads(result.stdout)["artifacts"]
+    detector = artifact["fidelity"]["detector"]
+    assert detector["images"] > 100 and detector["ref_faces"] > 100
+    assert detector["missed"] <= detector["ref_faces"] * 0.01 and detector["min_iou"] > 0.9
+    analyzer = FaceAnalyzer.create_from_bundle(tmp_path / "out" / "bundle_fp32")
+    assert analyzer.detector.decoder.num_keypoints == 6
+    analyzer.detect(np.zeros((480, 640, 3), np.uint8))  # runs end to end (untrained weights)

@@ -21,20 +21,25 @@ BLOCKS_8 = ((96, 2), (96, 1), (96, 1), (96, 1), (96, 1))
 
 def blazeface(input_size: int = 128, num_keypoints: int = 6, name: str = "blazeface", keras=None):
     """``keras``: the Keras module to build with (default Keras 3, or ``tf_keras``)."""
-    import tensorflow as tf
+    import numpy as np
 
     if keras is None:
         import keras
     layers = keras.layers
 
+    def channel_pad(x, out, label):
+        """Zero channels appended as a frozen identity 1x1 convolution: unlike a Lambda
+        around tf.pad it saves and loads without custom code and every delegate runs it."""
+        kernel = np.eye(x.shape[-1], out, dtype=np.float32)[None, None]
+        return layers.Conv2D(out, 1, use_bias=False, trainable=False, name=f"{label}_pad",
+                             kernel_initializer=keras.initializers.Constant(kernel))(x)
+
     def blaze_block(x, out, stride, label):
         y = layers.DepthwiseConv2D(3, stride, padding="same", name=f"{label}_dw")(x)
         y = layers.Conv2D(out, 1, name=f"{label}_pw")(y)
         skip = layers.MaxPooling2D(2, name=f"{label}_pool")(x) if stride == 2 else x
-        extra = out - x.shape[-1]
-        if extra:
-            skip = layers.Lambda(lambda t, e=extra: tf.pad(t, [[0, 0], [0, 0], [0, 0], [0, e]]),
-                                 name=f"{label}_pad")(skip)
+        if out != x.shape[-1]:
+            skip = channel_pad(skip, out, label)
         return layers.ReLU(name=f"{label}_relu")(layers.Add(name=f"{label}_add")([y, skip]))
 
     coords = 4 + 2 * num_keypoints
