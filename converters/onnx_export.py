@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeface.converters.sources import Source, _first_line, _import_tf
+from edgeface.converters.sources import Source, _first_line, _import_tf, onnx_session
 from edgeface.errors import ConversionError
 from edgeface.fsutil import atomic_write_bytes
+from edgeface.runtime.model import dequantize, quantize
 
 
 def export_onnx(source: Source, out: str | Path, *, nchw: bool = False, opset: int = 13) -> Path:
@@ -100,16 +101,7 @@ def onnx_parity(source: Source, onnx_path: str | Path, inputs: np.ndarray) -> fl
     """Largest absolute difference between the source's outputs and the ONNX model's
     (run with onnxruntime) on ``inputs`` (a float batch in the source's layout). An ONNX
     input in the other layout (``export_onnx(..., nchw=True)``) is fed transposed."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise ConversionError("onnxruntime is not installed: pip install 'edgeface[toolchain]'") from None
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    try:
-        session = ort.InferenceSession(str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"])
-    except Exception as exc:
-        raise ConversionError(f"{onnx_path}: onnxruntime cannot load this model ({_first_line(exc)})") from None
+    session = onnx_session(onnx_path)
     x = np.asarray(inputs, dtype=np.float32)
     reference = source.run(x)
     specs = session.get_inputs()
@@ -120,13 +112,13 @@ def onnx_parity(source: Source, onnx_path: str | Path, inputs: np.ndarray) -> fl
     feed = _to_layout(source, x, dims, onnx_path)
     quant = _tflite_quantization(source)  # a quantised TFLite source exports integer I/O
     if spec.type != "tensor(float)" and source.input_name in quant:
-        feed = _quantize(feed, quant[source.input_name])
+        feed = quantize(feed, quant[source.input_name])
     step = 1 if dims and dims[0] == 1 else max(len(feed), 1)
     outputs = session.get_outputs()
     parts = [session.run(None, {spec.name: feed[i:i + step]}) for i in range(0, len(feed), step)]
     names = [o.name for o in outputs]
     got = [np.concatenate([p[j] for p in parts]) for j in range(len(outputs))]
-    got = [_dequantize(g, quant[n]) if n in quant and not np.issubdtype(g.dtype, np.floating) else g
+    got = [dequantize(g, quant[n]) if n in quant and not np.issubdtype(g.dtype, np.floating) else g
            for g, n in zip(got, names)]
     if len(got) != len(reference):
         raise ConversionError(f"{onnx_path}: {len(got)} outputs, the source has {len(reference)}")
@@ -153,15 +145,6 @@ def _tflite_quantization(source: Source) -> dict:
         return {}
     backend = source.handle
     return {t.name: t for t in (*backend.inputs, *backend.outputs) if t.quantized}
-
-
-def _quantize(x: np.ndarray, info) -> np.ndarray:
-    bounds = np.iinfo(info.dtype)
-    return np.clip(np.rint(x / info.scale + info.zero_point), bounds.min, bounds.max).astype(info.dtype)
-
-
-def _dequantize(x: np.ndarray, info) -> np.ndarray:
-    return (x.astype(np.float32) - info.zero_point) * np.float32(info.scale)
 
 
 def _to_layout(source: Source, x: np.ndarray, dims: list, where) -> np.ndarray:

@@ -322,7 +322,8 @@ def _load_graphdef(path: Path, override) -> Source:
     return Source(path, "graphdef", placeholder.name, shape, layout, outputs, graph_def, fixed, None, run)
 
 
-def _load_onnx(path: Path, override) -> Source:
+def onnx_session(path: str | Path):
+    """An onnxruntime CPU session for ``path``; ConversionError when it cannot load."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -330,10 +331,14 @@ def _load_onnx(path: Path, override) -> Source:
     options = ort.SessionOptions()
     options.log_severity_level = 3
     try:
-        session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise ConversionError(f"{path}: onnxruntime cannot load this model ({_first_line(exc)}): the file "
                               f"is corrupt or not ONNX") from None
+
+
+def _load_onnx(path: Path, override) -> Source:
+    session = onnx_session(path)
     inputs = session.get_inputs()
     if len(inputs) != 1:
         raise ConversionError(f"{path}: the model has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}): "
