@@ -40,6 +40,11 @@ class ConvertRequest:
     verify_threshold: float = 0.5  # embedder: cosine for "same person" (uncalibrated)
     max_cosine_drop: float | None = None
     min_iou: float | None = None
+    architecture: str | None = None  # edgeface.models name, for int8-qat
+    qat_steps: int = 200
+
+
+QAT = "int8-qat"  # quantization-aware training (edgeface.quantization.qat), then int8
 
 
 @dataclass
@@ -202,10 +207,13 @@ def convert(request: ConvertRequest, progress: Callable[[str], None] = lambda me
     for precision in request.precisions:
         progress(f"converting to {precision}")
         start = time.perf_counter()
-        data = convert_to_tflite(source, precision, calibration, io_type=request.io_type, workdir=workdir)
-        seconds = time.perf_counter() - start
         path = request.out / f"{request.source.stem}_{precision}.tflite"
-        atomic_write_bytes(path, data)
+        if precision == QAT:
+            data = _quantization_aware(request, source, calibration, ref, path, workdir)
+        else:
+            data = convert_to_tflite(source, precision, calibration, io_type=request.io_type, workdir=workdir)
+            atomic_write_bytes(path, data)
+        seconds = time.perf_counter() - start
         progress(f"checking {path.name}")
         coverage = delegate_coverage(data, where=path.name)
         report, names, got = _fidelity(request, spec, source.output_names, ref, data, precision, path,
@@ -213,17 +221,38 @@ def convert(request: ConvertRequest, progress: Callable[[str], None] = lambda me
         artifact = Artifact(precision, path, len(data), seconds, report, coverage)
         artifact.failures = report.gate(request.max_cosine_drop, request.min_iou)
         if request.role:
-            io_dtype = request.io_type if precision == "int8" else "float32"
+            io_dtype = request.io_type if precision in ("int8", QAT) else "float32"
             artifact.bundle = _bundle(request, spec, path, data, names, got, io_dtype)
         artifacts.append(artifact)
     report_json, report_md = write_reports(request, source, artifacts)
     return ConvertResult(source, artifacts, report_json, report_md)
 
 
+def _quantization_aware(request, source, calibration: np.ndarray, ref, path: Path, workdir: Path) -> bytes:
+    """int8 by quantization-aware training of the source's architecture (self-distillation
+    on the calibration set), in a child process: see edgeface.quantization.qat."""
+    from edgeface.models import architecture_kwargs
+    from edgeface.quantization.qat import qat_to_tflite
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    data_path = workdir / "qat_data.npy"
+    np.save(data_path, calibration)
+    kwargs = architecture_kwargs(request.architecture, source.height, [r.shape[1:] for r in ref])
+    qat_to_tflite(request.architecture, kwargs, request.source, data_path, path, steps=request.qat_steps,
+                  io_type=request.io_type, seed=request.seed)
+    return path.read_bytes()
+
+
 def _validate(request: ConvertRequest, precisions) -> None:
-    unknown = [p for p in request.precisions if p not in precisions]
+    known = (*precisions, QAT)
+    unknown = [p for p in request.precisions if p not in known]
     if unknown or not request.precisions:
-        raise EdgefaceError(f"--precision {','.join(request.precisions)}: choose from {', '.join(precisions)}")
+        raise EdgefaceError(f"--precision {','.join(request.precisions)}: choose from {', '.join(known)}")
+    if QAT in request.precisions and (request.architecture is None or request.source.suffix != ".keras"):
+        from edgeface.models import list_models
+
+        raise EdgefaceError(f"--precision {QAT} trains the project's own architectures: give a .keras model "
+                            f"and --arch ({', '.join(list_models())})")
     if request.role is not None and request.role not in ROLES:
         raise EdgefaceError(f"--role {request.role}: choose detector or embedder")
     if request.role == "detector" and not request.family:

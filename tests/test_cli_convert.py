@@ -120,3 +120,32 @@ def test_detector_role_decodes_and_bundles(tmp_path):
     analyzer = FaceAnalyzer.create_from_bundle(tmp_path / "out" / "bundle_fp32")
     assert analyzer.detector.decoder.num_keypoints == 6
     analyzer.detect(np.zeros((480, 640, 3), np.uint8))  # runs end to end (untrained weights)
+
+
+@pytest.mark.slow
+def test_quantize_int8_qat_through_the_cli(tmp_path):
+    """QAT of the project's own architecture goes through the same gate, report and bundle."""
+    from edgeface.models import create_model
+    from edgeface.quantization.calibration import face_chips
+
+    source = tmp_path / "mfn.keras"
+    model = create_model("mobilefacenet_int8", input_size=32, embedding_size=32)
+    chips = face_chips((32, 32)).astype(np.float32) / 127.5 - 1.0
+    for _ in range(30):  # settle BatchNorm statistics on real faces: untrained embeddings are ~0
+        model(chips, training=True)
+    model.save(source)
+    result = run("quantize", source, "--out", tmp_path / "out", "--precision", "int8,int8-qat",
+                 "--arch", "mobilefacenet_int8", "--qat-steps", "20", "--role", "embedder", "--json")
+    assert result.exit_code == 0, result.output
+    artifacts = {a["precision"]: a for a in json.loads(result.stdout)["artifacts"]}
+    qat = artifacts["int8-qat"]
+    assert qat["fidelity"]["coverage"]["precision"] == "int8"
+    assert qat["fidelity"]["embedder"]["cosine_mean"] > 0.9
+    print("PTQ vs QAT embedding cosine:", artifacts["int8"]["fidelity"]["embedder"]["cosine_mean"],
+          qat["fidelity"]["embedder"]["cosine_mean"])
+    assert FaceAnalyzer.create_from_bundle(tmp_path / "out" / "bundle_int8-qat").embedder.dim == 32
+
+
+def test_qat_needs_an_architecture(keras_file, tmp_path):
+    result = run("quantize", keras_file, "--out", tmp_path, "--precision", "int8-qat")
+    assert result.exit_code == 2 and "--arch" in result.stderr

@@ -30,19 +30,23 @@ Threshold = Annotated[float, typer.Option("--verify-threshold",
 MaxDrop = Annotated[Optional[float], typer.Option(
     "--max-cosine-drop", help="Gate: fail (exit 1) if any output's worst cosine to the source, or the "
                               "embedding cosine, drops by more than this.")]
+Arch = Annotated[Optional[str], typer.Option(
+    "--arch", help="For --precision int8-qat: the model's edgeface architecture (edgeface.models).")]
+QatSteps = Annotated[int, typer.Option("--qat-steps", min=1, help="Quantization-aware training steps.")]
 MinIou = Annotated[Optional[float], typer.Option(
     "--min-iou", help="Gate: fail (exit 1) if a detector's matched boxes overlap less, or faces go missing.")]
 
 
 def _run(source, out, precisions, calib, calib_size, seed, io_type, role, family, mean, std, bgr,
-         verify_threshold, max_cosine_drop, min_iou, json_out) -> None:
+         verify_threshold, max_cosine_drop, min_iou, json_out, arch=None, qat_steps=200) -> None:
     from edgeface.converters.job import ConvertRequest, convert
 
     request = ConvertRequest(
         source=source, out=out, precisions=[p.strip() for p in precisions.split(",") if p.strip()],
         calibration=calib, calibration_size=calib_size, seed=seed, io_type=io_type, role=role,
         family=family, mean=mean, std=std, channel_order="BGR" if bgr else "RGB",
-        verify_threshold=verify_threshold, max_cosine_drop=max_cosine_drop, min_iou=min_iou)
+        verify_threshold=verify_threshold, max_cosine_drop=max_cosine_drop, min_iou=min_iou,
+        architecture=arch, qat_steps=qat_steps)
     out_console = console()
     if json_out:
         result = convert(request)
@@ -87,14 +91,15 @@ def convert(source: Source, out: Out = Path("converted"),
 @user_errors
 def quantize(source: Source, out: Out = Path("quantized"),
              precision: Annotated[str, typer.Option(
-                 help="Comma-separated: int8, int16x8, dynamic, fp16.")] = "int8",
+                 help="Comma-separated: int8, int8-qat (quantization-aware training), int16x8, "
+                      "dynamic, fp16.")] = "int8",
              calib: Calib = None, calib_size: CalibSize = 100, seed: Seed = 0, io_type: IoType = "float32",
              role: Role = None, family: Family = None, mean: Mean = None, std: Std = None, bgr: Bgr = False,
              verify_threshold: Threshold = 0.5, max_cosine_drop: MaxDrop = None, min_iou: MinIou = None,
-             json_out: JsonOption = False) -> None:
-    """Post-training quantization to TFLite (int8 by default), checked against the float source."""
+             arch: Arch = None, qat_steps: QatSteps = 200, json_out: JsonOption = False) -> None:
+    """Quantize to TFLite (post-training int8 by default, or int8-qat), checked against the float source."""
     _run(source, out, precision, calib, calib_size, seed, io_type, role, family, mean, std, bgr,
-         verify_threshold, max_cosine_drop, min_iou, json_out)
+         verify_threshold, max_cosine_drop, min_iou, json_out, arch, qat_steps)
 
 
 def _to_onnx(source: Path, out: Path, nchw: bool, json_out: bool) -> None:

@@ -26,6 +26,17 @@ def list_models() -> dict[str, str]:
     return {name: entry[2] for name, entry in _REGISTRY.items()}
 
 
+def architecture_kwargs(name: str, input_size: int, output_shapes: list[tuple[int, ...]]) -> dict[str, Any]:
+    """The ``create_model`` arguments that rebuild a model of architecture ``name`` whose
+    input is ``input_size`` square and whose outputs have ``output_shapes`` (no batch)."""
+    if name not in _REGISTRY:
+        raise EdgefaceError(f"unknown architecture {name!r}: choose one of {', '.join(_REGISTRY)}")
+    if name.startswith("mobilefacenet"):
+        return {"input_size": input_size, "embedding_size": int(output_shapes[0][-1])}
+    coords = max(shape[-1] for shape in output_shapes)
+    return {"input_size": input_size, "num_keypoints": (int(coords) - 4) // 2}
+
+
 def create_model(name: str, **kwargs: Any):
     """Build the named Keras model (untrained)."""
     if name not in _REGISTRY:
