@@ -211,7 +211,8 @@ def convert(request: ConvertRequest, progress: Callable[[str], None] = lambda me
         if precision == QAT:
             data = _quantization_aware(request, source, calibration, ref, path, workdir)
         else:
-            data = convert_to_tflite(source, precision, calibration, io_type=request.io_type, workdir=workdir)
+            io_type = request.io_type if precision == "int8" else "float32"  # integer I/O: int8 only
+            data = convert_to_tflite(source, precision, calibration, io_type=io_type, workdir=workdir)
             atomic_write_bytes(path, data)
         seconds = time.perf_counter() - start
         progress(f"checking {path.name}")

@@ -149,3 +149,18 @@ def test_quantize_int8_qat_through_the_cli(tmp_path):
 def test_qat_needs_an_architecture(keras_file, tmp_path):
     result = run("quantize", keras_file, "--out", tmp_path, "--precision", "int8-qat")
     assert result.exit_code == 2 and "--arch" in result.stderr
+
+
+@pytest.mark.slow
+def test_integer_io_applies_to_int8_only(keras_file, tmp_path):
+    result = run("convert", keras_file, "--out", tmp_path, "--precision", "fp32,int8", "--io-type", "uint8",
+                 "--role", "embedder", "--json")
+    assert result.exit_code == 0, result.output
+    from edgeface.bundle import load_bundle
+
+    assert load_bundle(tmp_path / "bundle_int8").manifest.embedder.input.dtype == "uint8"
+    assert load_bundle(tmp_path / "bundle_fp32").manifest.embedder.input.dtype == "float32"
+    chips = np.random.default_rng(1).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    a = FaceAnalyzer.create_from_bundle(tmp_path / "bundle_int8").embed_chips(chips)
+    b = FaceAnalyzer.create_from_bundle(tmp_path / "bundle_fp32").embed_chips(chips)
+    assert np.sum(a * b, axis=1).min() > 0.95
