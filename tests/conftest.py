@@ -34,3 +34,13 @@ def blob_image(width=640, height=480, squares=((320, 240, 64),), value=255):
         h = side // 2
         image[max(cy - h, 0):cy + h, max(cx - h, 0):cx + h] = value
     return image
+
+
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory):
+    """One model cache ($EDGEFACE_CACHE) for the whole run: pretrained models are
+    downloaded from the registry and built once, then reused by every test module."""
+    root = tmp_path_factory.mktemp("edgeface-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EDGEFACE_CACHE", str(root))
+        yield root

@@ -32,14 +32,6 @@ FACE_Y = (40, 200)
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    root = tmp_path_factory.mktemp("edgeface-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(fetch.CACHE_ENV, str(root))
-        yield root
-
-
-@pytest.fixture(scope="module")
 def short_bundle(cache) -> Path:
     return bf.fetch_blazeface("short")
 

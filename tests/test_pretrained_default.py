@@ -12,15 +12,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationW
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    path = tmp_path_factory.mktemp("edgeface-cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("EDGEFACE_CACHE", str(path))
-        patch.delenv("EDGEFACE_BUNDLE", raising=False)
-        yield path
-
-
-@pytest.fixture(scope="module")
 def default_bundle(cache):
     from edgeface.pretrained import fetch_model
 
@@ -52,7 +43,7 @@ def test_default_recognises_the_astronaut(default_bundle):
     assert analyzer.verify(image, mirrored_small).is_same
 
 
-def test_cli_uses_the_default_bundle_without_bundle_option(default_bundle, tmp_path):
+def test_cli_uses_the_default_bundle_without_bundle_option(default_bundle, tmp_path, monkeypatch):
     from PIL import Image
     from skimage import data
 
@@ -60,6 +51,7 @@ def test_cli_uses_the_default_bundle_without_bundle_option(default_bundle, tmp_p
 
     path = tmp_path / "astronaut.png"
     Image.fromarray(data.astronaut()).save(path)
+    monkeypatch.delenv("EDGEFACE_BUNDLE", raising=False)
     result = CliRunner().invoke(app, ["detect", str(path), "--json"])
     assert result.exit_code == 0, result.output
     assert len(json.loads(result.stdout)[0]["faces"]) == 1

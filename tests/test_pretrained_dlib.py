@@ -29,14 +29,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    root = tmp_path_factory.mktemp("edgeface-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(fetch.CACHE_ENV, str(root))
-        yield root
-
-
-@pytest.fixture(scope="module")
 def fp32_bundle(cache) -> Path:
     return get_model("dlib-resnet").fetch()
 

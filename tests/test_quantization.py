@@ -447,7 +447,7 @@ def test_gate_passes_honest_conversions_and_catches_tampered_weights(tf_models):
 
 
 def test_run_model_feeds_nchw_onnx_models():
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
     from onnx import TensorProto, helper
 
