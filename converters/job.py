@@ -41,6 +41,7 @@ class ConvertRequest:
     max_cosine_drop: float | None = None
     min_iou: float | None = None
     architecture: str | None = None  # edgeface.models name, for int8-qat
+    input: InputSpec | None = None  # the exact input spec (a bundle's): overrides mean, std, channel order
     qat_steps: int = 200
 
 
@@ -72,6 +73,8 @@ class ConvertResult:
 
 
 def input_spec(request: ConvertRequest, height: int, width: int) -> InputSpec:
+    if request.input is not None:
+        return request.input
     from edgeface.decoders.presets import PRESETS
 
     preset = PRESETS[request.family]["input"] if request.family else {}
@@ -123,17 +126,21 @@ def _detections(family: str, names: list[str], outputs: list[np.ndarray], spec: 
     return found, entry
 
 
-def _fidelity(request, spec, ref_names, ref, data: bytes, precision: str, path: Path, x_eval, coverage):
+def artifact_fidelity(request, spec, ref_names, ref, data: bytes, precision: str, path: Path, x_eval,
+                      coverage: dict, fmt: str = "tflite", accelerator: str | None = None):
+    """Run a converted file the SDK's way on ``x_eval`` and compare it with the source's
+    outputs ``ref``: per-output figures, plus the role's (embedding or detections).
+    Returns the report and the file's (output names, outputs) for the bundle."""
     from edgeface.quantization import fidelity as fid
 
-    got, outputs = fid.run_model("tflite", data, x_eval, str(path))
+    got, outputs = fid.run_model(fmt, data, x_eval, str(path), accelerator=accelerator)
     names = [name for name, _ in outputs]
     matches = fid.match_outputs([(n, r.shape[1:]) for n, r in zip(ref_names, ref)],
                                 [(n, g.shape[1:]) for n, g in zip(names, got)])
     aligned = fid.align_outputs(got, matches)
     report = fid.FidelityReport(file=path.name, precision=precision, size_bytes=len(data),
                                 outputs=fid.compare_outputs(ref, aligned, names=ref_names),
-                                coverage=coverage.to_dict())
+                                coverage=coverage)
     if request.role == "embedder":
         i = embedding_index(ref)
         report.embedder = fid.embedder_fidelity(ref[i], aligned[i], request.verify_threshold)
@@ -167,10 +174,11 @@ def role_summary(report) -> str:
     return "-"
 
 
-def _bundle(request, spec: InputSpec, path: Path, data: bytes, names, got, io_dtype: str) -> Path:
+def bundle_manifest(request, spec: InputSpec, path: Path, names, got, io_dtype: str, fmt: str = "tflite") -> dict:
+    """The manifest of a one-model bundle for ``path`` in the request's role."""
     from edgeface.align import ARCFACE_TEMPLATE
 
-    model = {"file": path.name, "format": "tflite",
+    model = {"file": path.name, "format": fmt,
              "input": {**asdict(spec), "dtype": io_dtype}}
     if request.role == "embedder":
         scale_x, scale_y = spec.width / 112.0, spec.height / 112.0
@@ -183,10 +191,9 @@ def _bundle(request, spec: InputSpec, path: Path, data: bytes, names, got, io_dt
 
         model.update(detector_entry(request.family, [(n, (1, *g.shape[1:])) for n, g in zip(names, got)],
                                     spec.height, spec.width))
-    manifest = {"name": f"{request.source.stem}-{path.stem}", "models": {request.role: model},
-                "description": f"converted from {request.source.name} by edgeface convert",
-                "source": {"model": request.source.name}}
-    return write_bundle(request.out / f"bundle_{path.stem.rsplit('_', 1)[-1]}", manifest, {path.name: data})
+    return {"name": f"{request.source.stem}-{path.stem}", "models": {request.role: model},
+            "description": f"converted from {request.source.name} by edgeface",
+            "source": {"model": request.source.name}}
 
 
 def convert(request: ConvertRequest, progress: Callable[[str], None] = lambda message: None) -> ConvertResult:
@@ -217,13 +224,14 @@ def convert(request: ConvertRequest, progress: Callable[[str], None] = lambda me
         seconds = time.perf_counter() - start
         progress(f"checking {path.name}")
         coverage = delegate_coverage(data, where=path.name)
-        report, names, got = _fidelity(request, spec, source.output_names, ref, data, precision, path,
-                                       x_eval, coverage)
+        report, names, got = artifact_fidelity(request, spec, source.output_names, ref, data, precision, path,
+                                               x_eval, coverage.to_dict())
         artifact = Artifact(precision, path, len(data), seconds, report, coverage)
         artifact.failures = report.gate(request.max_cosine_drop, request.min_iou)
         if request.role:
             io_dtype = request.io_type if precision in ("int8", QAT) else "float32"
-            artifact.bundle = _bundle(request, spec, path, data, names, got, io_dtype)
+            manifest = bundle_manifest(request, spec, path, names, got, io_dtype)
+            artifact.bundle = write_bundle(request.out / f"bundle_{precision}", manifest, {path.name: data})
         artifacts.append(artifact)
     report_json, report_md = write_reports(request, source, artifacts)
     return ConvertResult(source, artifacts, report_json, report_md)

@@ -38,6 +38,9 @@ class FaceAnalyzerOptions:
     color: str = "rgb"  # what image arrays hold: rgb, bgr, rgba, bgra or gray
     max_image_pixels: int = DEFAULT_MAX_PIXELS
     gallery: str | Path | None = None  # a gallery file to identify faces against
+    # Run the bundle's builds for this Snapdragon SoC's Hexagon NPU (e.g. "SM8650"; needs
+    # the qnn extra; on x86_64 the HTP simulator). None: the portable models.
+    soc: str | None = None
 
 
 class FaceAnalyzer:
@@ -46,9 +49,14 @@ class FaceAnalyzer:
         self.options = options
         manifest = bundle.manifest
         threads = options.num_threads
-        self.detector = Detector(Model.from_bundle(bundle, manifest.detector, threads),
+        soc = None
+        if options.soc is not None:
+            from edgeface.socs import find_soc
+
+            soc = find_soc(options.soc).part
+        self.detector = Detector(Model.from_bundle(bundle, manifest.detector, threads, soc),
                                  manifest.detector) if manifest.detector else None
-        self.embedder = Embedder(Model.from_bundle(bundle, manifest.embedder, threads),
+        self.embedder = Embedder(Model.from_bundle(bundle, manifest.embedder, threads, soc),
                                  manifest.embedder, options.flip_average) if manifest.embedder else None
         self.aligner = None
         if self.detector and self.embedder:

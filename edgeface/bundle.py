@@ -25,6 +25,7 @@ SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MODEL_FORMATS = ("tflite", "onnx")
+ACCELERATORS = ("qnn-htp",)
 
 
 @dataclass(frozen=True)
@@ -57,14 +58,31 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
+class TargetSpec:
+    """A model compiled for one accelerator, e.g. a QNN context for a Snapdragon's HTP.
+    It takes the same input and gives the same outputs as the model's portable file."""
+
+    soc: str  # the SoC part number it was built for: SM8650
+    file: str
+    sha256: str
+    format: str  # "onnx" (an EPContext model)
+    accelerator: str  # "qnn-htp"
+    precision: str  # w8a8, w8a16, fp16
+    htp_arch: int
+    soc_model: int
+
+
+@dataclass(frozen=True)
 class ModelSpec:
-    """What every model entry has: its file and how to feed it."""
+    """What every model entry has: its file and how to feed it, and any builds of it for
+    specific accelerators (``targets``, by SoC part number)."""
 
     role: str
     file: str
     sha256: str
     format: str
     input: InputSpec
+    targets: dict[str, TargetSpec]
 
 
 @dataclass(frozen=True)
@@ -126,7 +144,7 @@ def parse_manifest(data: Any, source: str = MANIFEST_NAME) -> Manifest:
                     detector=detector, embedder=embedder, raw=data)
 
 
-def _common(f: Fields, role: str) -> dict[str, Any]:
+def _file_and_hash(f: Fields) -> tuple[str, str]:
     file = f.string("file")
     path = PurePosixPath(file)
     if path.is_absolute() or ".." in path.parts or not path.parts or "\\" in file:
@@ -134,8 +152,23 @@ def _common(f: Fields, role: str) -> dict[str, Any]:
     sha = f.string("sha256").lower()
     if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
         raise f.fail("sha256", "expected 64 hex digits")
+    return file, sha
+
+
+def _common(f: Fields, role: str) -> dict[str, Any]:
+    file, sha = _file_and_hash(f)
+    targets = f.sub("targets") if f.has("targets") else None
     return dict(role=role, file=file, sha256=sha, format=f.string("format", choices=MODEL_FORMATS),
-                input=InputSpec.parse(f.sub("input")))
+                input=InputSpec.parse(f.sub("input")),
+                targets={soc: _parse_target(targets.sub(soc), soc) for soc in targets.data} if targets else {})
+
+
+def _parse_target(f: Fields, soc: str) -> TargetSpec:
+    file, sha = _file_and_hash(f)
+    return TargetSpec(soc=soc, file=file, sha256=sha, format=f.string("format", choices=("onnx",)),
+                      accelerator=f.string("accelerator", choices=ACCELERATORS),
+                      precision=f.string("precision", choices=("w8a8", "w8a16", "fp16")),
+                      htp_arch=f.integer("htp_arch", lo=60, hi=200), soc_model=f.integer("soc_model", lo=0))
 
 
 def _parse_detector(f: Fields) -> DetectorSpec:
@@ -192,8 +225,9 @@ class Bundle:
         self.manifest = manifest
         self._reader = reader
 
-    def read_model(self, spec: ModelSpec) -> bytes:
-        """The bytes of a model file, after checking them against the manifest's sha256."""
+    def read_model(self, spec: ModelSpec | TargetSpec) -> bytes:
+        """The bytes of a model (or target) file, after checking them against the
+        manifest's sha256."""
         data = self._reader.read(spec.file)
         digest = hashlib.sha256(data).hexdigest()
         if digest != spec.sha256:
@@ -264,9 +298,12 @@ def write_bundle(out_dir: str | Path, manifest: dict[str, Any], files: dict[str,
     manifest = json.loads(json.dumps(manifest))  # a deep copy we may fill in
     manifest.setdefault("schema_version", SCHEMA_VERSION)
     for role, model in manifest.get("models", {}).items():
-        if model["file"] not in files:
-            raise BundleError(f"models.{role}.file names {model['file']!r}, which was not given")
-        model["sha256"] = hashlib.sha256(files[model["file"]]).hexdigest()
+        entries = {f"models.{role}": model, **{f"models.{role}.targets.{soc}": target
+                                               for soc, target in model.get("targets", {}).items()}}
+        for where, entry in entries.items():
+            if entry["file"] not in files:
+                raise BundleError(f"{where}.file names {entry['file']!r}, which was not given")
+            entry["sha256"] = hashlib.sha256(files[entry["file"]]).hexdigest()
     parse_manifest(manifest)
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -413,20 +413,20 @@ def _jsonable(value: Any) -> Any:
 
 # ---------------------------------------------------------------- running a converted file
 
-def run_model(fmt: str, data: bytes, batch: np.ndarray, where: str = "model",
-              layout: str = "auto") -> tuple[list[np.ndarray], list[tuple[str, tuple[int, ...]]]]:
+def run_model(fmt: str, data: bytes, batch: np.ndarray, where: str = "model", layout: str = "auto",
+              accelerator: str | None = None) -> tuple[list[np.ndarray], list[tuple[str, tuple[int, ...]]]]:
     """Run a model file the SDK's way (its backend; quantised inputs and outputs handled
     as ``edgeface.runtime.model.Model`` does) on a float32 NHWC batch, one sample at a
     time. Returns every output as float32 with the samples stacked on axis 0, and the
     model's output (name, shape) list for ``match_outputs``.
 
     ``layout``: the model input's layout; "auto" takes NCHW where the input's second
-    dimension is 3 and its last is not.
+    dimension is 3 and its last is not. ``accelerator``: see ``edgeface.runtime.open_backend``.
     """
     from edgeface.runtime import open_backend
     from edgeface.runtime.model import run_float
 
-    backend = open_backend(fmt, data, where)
+    backend = open_backend(fmt, data, where, accelerator=accelerator)
     if len(backend.inputs) != 1:
         raise FidelityError(f"{where}: fidelity checks need a model with one input, this one has "
                             f"{len(backend.inputs)}")

@@ -19,6 +19,9 @@ BundleOption = Annotated[Optional[Path], typer.Option(
          f"'edgeface models fetch default' caches).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of a table.")]
 ThreadsOption = Annotated[int, typer.Option("--threads", min=1, max=64, help="Interpreter threads.")]
+SocOption = Annotated[Optional[str], typer.Option(
+    "--soc", help="Run the bundle's Hexagon builds for this Snapdragon SoC (e.g. SM8650; edgeface compile "
+                  "makes them; needs the qnn extra, and on x86_64 runs the HTP simulator).")]
 
 
 def user_errors(command: Callable) -> Callable:

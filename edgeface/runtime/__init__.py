@@ -41,12 +41,14 @@ def first_line(exc: Exception) -> str:
     return text[0][:200] if text else type(exc).__name__
 
 
-def open_backend(fmt: str, data: bytes, where: str, num_threads: int = 1) -> Backend:
-    """Load model bytes with the backend for ``fmt`` ("tflite" or "onnx")."""
+def open_backend(fmt: str, data: bytes, where: str, num_threads: int = 1,
+                 accelerator: str | None = None) -> Backend:
+    """Load model bytes with the backend for ``fmt`` ("tflite" or "onnx"); ``accelerator``
+    "qnn-htp" runs an ONNX EPContext model on the Qualcomm HTP (a simulator on x86_64)."""
     if fmt == "tflite":
         from edgeface.runtime.litert import LiteRTBackend
 
         return LiteRTBackend(data, where, num_threads)
     from edgeface.runtime.onnxrt import OnnxRuntimeBackend
 
-    return OnnxRuntimeBackend(data, where, num_threads)
+    return OnnxRuntimeBackend(data, where, num_threads, accelerator)

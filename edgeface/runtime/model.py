@@ -21,9 +21,20 @@ class Model:
         _check_input(self.input, spec, where)
 
     @classmethod
-    def from_bundle(cls, bundle: Bundle, spec: ModelSpec, num_threads: int = 1) -> "Model":
-        where = f"{bundle.location}/{spec.file}"
-        return cls(open_backend(spec.format, bundle.read_model(spec), where, num_threads), spec, where)
+    def from_bundle(cls, bundle: Bundle, spec: ModelSpec, num_threads: int = 1, soc: str | None = None) -> "Model":
+        """Load the model's portable file, or with ``soc`` its build for that SoC's
+        accelerator (``targets`` in the manifest)."""
+        if soc is None:
+            where = f"{bundle.location}/{spec.file}"
+            return cls(open_backend(spec.format, bundle.read_model(spec), where, num_threads), spec, where)
+        target = spec.targets.get(soc)
+        if target is None:
+            built = ", ".join(spec.targets) or "none"
+            raise ModelLoadError(f"{bundle.location}: the {spec.role} has no build for {soc} (built for: {built}): "
+                                 f"run edgeface compile for it with --soc {soc}")
+        where = f"{bundle.location}/{target.file}"
+        backend = open_backend(target.format, bundle.read_model(target), where, num_threads, target.accelerator)
+        return cls(backend, spec, where)
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
         return quantize(x, self.input)

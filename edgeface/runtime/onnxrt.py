@@ -1,4 +1,5 @@
-"""onnxruntime backend (optional extra ``onnx``), for bundles that carry ONNX models."""
+"""onnxruntime backend (optional extra ``onnx``), for bundles that carry ONNX models, and
+for Hexagon contexts (EPContext models) on the QNN HTP backend (extra ``qnn``)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,7 @@ def _info(arg) -> TensorInfo:
 
 
 class OnnxRuntimeBackend:
-    def __init__(self, data: bytes, where: str, num_threads: int = 1,
-                 providers: Sequence[str] = ("CPUExecutionProvider",)):
+    def __init__(self, data: bytes, where: str, num_threads: int = 1, accelerator: str | None = None):
         try:
             import onnxruntime as ort
         except ImportError:
@@ -30,8 +30,17 @@ class OnnxRuntimeBackend:
         options = ort.SessionOptions()
         options.intra_op_num_threads = num_threads
         options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        providers = ["CPUExecutionProvider"]
+        if accelerator == "qnn-htp":
+            from edgeface.runtime.qnn import add_htp
+
+            add_htp(options)
+            providers = None  # the provider comes with the device added to the options
+        elif accelerator is not None:
+            raise BackendUnavailableError(f"{where}: unknown accelerator {accelerator!r} (edgeface knows qnn-htp)")
         try:
-            self._session = ort.InferenceSession(data, sess_options=options, providers=list(providers))
+            self._session = ort.InferenceSession(data, sess_options=options, providers=providers)
         except Exception as exc:
             raise ModelLoadError(f"{where}: onnxruntime cannot load this model ({first_line(exc)}): "
                                  f"the file is corrupt or not ONNX") from None

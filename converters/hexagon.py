@@ -1,0 +1,253 @@
+"""The job behind ``edgeface compile``: a face model -> QNN context binaries per SoC, verified.
+
+Source model in (ONNX, or Keras/SavedModel/TFLite exported to ONNX first); then, for each
+precision, an HTP-ready ONNX (static shapes; QDQ for w8a8/w8a16, calibrated on the same
+sets as the TFLite path) and for each SoC a compiled context. Every context is run in the
+HTP simulator on real face images and compared with the float source by the same
+fidelity code and gate as ``edgeface convert``. With ``role`` set, one bundle per
+precision carries the portable ONNX model plus the contexts under their SoC.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from edgeface.converters.job import (ConvertRequest, _calibration, _face_inputs, _jsonable, artifact_fidelity,
+                                     bundle_manifest, input_spec)
+from edgeface.errors import EdgefaceError
+from edgeface.fsutil import atomic_write_bytes
+
+DEFAULT_SOCS = ["SM8650", "SM8750"]
+
+
+@dataclass
+class CompileRequest(ConvertRequest):
+    precisions: list[str] = field(default_factory=lambda: ["w8a8"])
+    socs: list[str] = field(default_factory=lambda: list(DEFAULT_SOCS))
+    allow_fallback: bool = False  # keep contexts whose graph partly falls back to the CPU
+
+
+@dataclass
+class CompiledArtifact:
+    context: Any  # edgeface.converters.qnn.HtpContext
+    fidelity: Any  # edgeface.quantization.fidelity.FidelityReport (HTP simulator vs float source)
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CompileResult:
+    artifacts: list[CompiledArtifact]
+    bundles: list[Path]
+    skipped: list[str]  # (precision, SoC) pairs not built, and why
+    report_json: Path
+    report_md: Path
+
+    @property
+    def failures(self) -> list[str]:
+        return [f"{a.context.precision} {a.context.soc}: {f}" for a in self.artifacts for f in a.failures]
+
+
+def compile_hexagon(request: CompileRequest, progress: Callable[[str], None] = lambda message: None) -> CompileResult:
+    from edgeface.converters.qnn import compile_context
+    from edgeface.converters.sources import load_source
+    from edgeface.quantization.qdq import quantize_for_htp, static_model
+    from edgeface.runtime.qnn import qnn_devices
+    from edgeface.socs import find_soc
+
+    socs = [find_soc(name) for name in request.socs]
+    _validate(request)
+    qnn_devices()  # fail now, not after the export, when the qnn extra is missing
+    work = request.out / ".work"
+    work.mkdir(parents=True, exist_ok=True)
+    progress(f"loading {request.source}")
+    source = load_source(request.source)
+    onnx_path = _as_onnx(source, work, progress)
+    static = static_model(onnx_path, work / f"{request.source.stem}_static.onnx")
+    spec = input_spec(request, source.height, source.width)  # data are NHWC; the graph may be NCHW
+    layout = _onnx_layout(static)
+    calibration = _calibration(request, spec)
+    x_eval = np.concatenate([_face_inputs(request, spec), calibration[:16]]).astype(np.float32)
+    ref = source.run(source.to_source_layout(x_eval))
+    artifacts, bundles, skipped = [], [], []
+    for precision in request.precisions:
+        if precision == "fp16":
+            graph = static
+        else:
+            progress(f"quantizing for the HTP ({precision})")
+            graph = quantize_for_htp(static, request.out / f"{request.source.stem}_{precision}.onnx",
+                                     _in_layout(calibration, layout), precision)
+        compiled = []
+        for soc in socs:
+            if precision == "fp16" and not soc.supports_fp16:
+                skipped.append(f"fp16 {soc.part}: the HTP of {soc.part} (Hexagon v{soc.htp_arch}) has no fp16 "
+                               f"support (device_profiles/socs.yaml); use w8a8 or w8a16")
+                continue
+            progress(f"compiling {precision} for {soc.part} (Hexagon v{soc.htp_arch})")
+            context = compile_context(graph, soc, request.out / precision, request.source.stem, precision,
+                                      request.allow_fallback)
+            progress(f"checking {context.onnx_path.name} in the HTP simulator")
+            data = context.onnx_path.read_bytes()
+            report, names, got = artifact_fidelity(request, spec, source.output_names, ref, data, precision,
+                                                   context.onnx_path, x_eval, context.to_dict(), fmt="onnx",
+                                                   accelerator="qnn-htp")
+            artifact = CompiledArtifact(context, report, report.gate(request.max_cosine_drop, request.min_iou))
+            if not context.full_offload:
+                artifact.failures.append(f"{len(context.fallback_ops)} node(s) fall back to the CPU: "
+                                         f"{', '.join(context.fallback_ops)}")
+            compiled.append((artifact, names, got))
+            artifacts.append(artifact)
+        if request.role and compiled:
+            bundles.append(_bundle(request, dataclasses.replace(spec, layout=layout), graph, precision, compiled))
+    if not artifacts:
+        raise EdgefaceError("nothing to compile: " + "; ".join(skipped))
+    report_json, report_md = write_reports(request, artifacts, skipped)
+    return CompileResult(artifacts, bundles, skipped, report_json, report_md)
+
+
+def _validate(request: CompileRequest) -> None:
+    from edgeface.quantization.qdq import HTP_PRECISIONS
+
+    unknown = [p for p in request.precisions if p not in HTP_PRECISIONS]
+    if unknown or not request.precisions:
+        raise EdgefaceError(f"--precision {','.join(request.precisions)}: choose from {', '.join(HTP_PRECISIONS)}")
+    if not request.socs:
+        raise EdgefaceError("--soc: name at least one SoC, e.g. --soc SM8650")
+    if request.role is not None and request.role not in ("detector", "embedder"):
+        raise EdgefaceError(f"--role {request.role}: choose detector or embedder")
+    if request.role == "detector" and not request.family:
+        raise EdgefaceError("--role detector needs --family (blazeface-short, blazeface-full or scrfd)")
+    if request.calibration is not None and not request.calibration.exists():
+        raise EdgefaceError(f"--calib {request.calibration}: no such folder or .npy file")
+
+
+def _as_onnx(source, work: Path, progress) -> Path:
+    if source.kind == "onnx":
+        return source.path
+    from edgeface.converters.onnx_export import export_onnx
+
+    progress(f"exporting {source.path.name} to ONNX")
+    return export_onnx(source, work / f"{source.path.stem}.onnx")
+
+
+def _onnx_layout(path: Path) -> str:
+    import onnx
+
+    dims = [d.dim_value for d in onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim]
+    return "NCHW" if len(dims) == 4 and dims[1] == 3 and dims[3] != 3 else "NHWC"
+
+
+def _in_layout(x_nhwc: np.ndarray, layout: str) -> np.ndarray:
+    return np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2)) if layout == "NCHW" else x_nhwc
+
+
+def _bundle(request: CompileRequest, spec, graph: Path, precision: str, compiled) -> Path:
+    """A bundle whose portable file is the (QDQ) ONNX graph, with each SoC's context as a target."""
+    from edgeface.bundle import write_bundle
+
+    artifact, names, got = compiled[0]
+    manifest = bundle_manifest(request, spec, graph, names, got, "float32", fmt="onnx")
+    files = {graph.name: graph.read_bytes()}
+    targets = {}
+    for artifact, _, _ in compiled:
+        ctx = artifact.context
+        name = f"qnn/{ctx.soc}/{ctx.onnx_path.name}"
+        files[name] = ctx.onnx_path.read_bytes()
+        targets[ctx.soc] = {"file": name, "format": "onnx", "accelerator": "qnn-htp", "precision": precision,
+                            "htp_arch": ctx.htp_arch, "soc_model": ctx.soc_model}
+    manifest["models"][request.role]["targets"] = targets
+    return write_bundle(request.out / f"bundle_{precision}", manifest, files)
+
+
+def write_reports(request: CompileRequest, artifacts: list[CompiledArtifact], skipped: list[str]) -> tuple[Path, Path]:
+    data = {"source": str(request.source), "socs": request.socs, "precisions": request.precisions, "skipped": skipped,
+            "gate": {"max_cosine_drop": request.max_cosine_drop, "min_iou": request.min_iou},
+            "contexts": [{**a.context.to_dict(), "fidelity": a.fidelity.to_dict(), "passed": not a.failures,
+                          "failures": a.failures} for a in artifacts]}
+    json_path, md_path = request.out / "report.json", request.out / "report.md"
+    atomic_write_bytes(json_path, (json.dumps(data, indent=2, default=_jsonable) + "\n").encode())
+    atomic_write_bytes(md_path, markdown_report(request, artifacts, skipped).encode())
+    return json_path, md_path
+
+
+def markdown_report(request: CompileRequest, artifacts: list[CompiledArtifact], skipped: list[str]) -> str:
+    from edgeface.converters.job import role_summary
+
+    lines = [f"# Hexagon compile report: {request.source.name}", "",
+             "Contexts compiled offline with onnxruntime-qnn; fidelity measured in the HTP simulator "
+             "against the float source on real face images.", "",
+             "| precision | SoC | Hexagon | recorded in context | context KiB | nodes on HTP | compile s "
+             "| worst output cosine | role fidelity | gate |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for a in artifacts:
+        c = a.context
+        worst = min((o.cosine_worst for o in a.fidelity.outputs), default=float("nan"))
+        recorded = f"{c.recorded_soc} v{c.recorded_arch}" if c.recorded_soc else "-"
+        gate = "pass" if not a.failures else "FAIL: " + "; ".join(a.failures)
+        lines.append(f"| {c.precision} | {c.soc} | v{c.htp_arch} | {recorded} | {c.binary_bytes / 1024:.0f} "
+                     f"| {c.nodes_on_htp}/{c.nodes_total} | {c.compile_seconds:.2f} | {worst:.4f} "
+                     f"| {role_summary(a.fidelity)} | {gate} |")
+    lines += ["", *(f"Not built: {note}" for note in skipped)] if skipped else []
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- a whole bundle
+
+def preset_family(decoder: dict) -> str | None:
+    """The detector preset whose decoder settings ``decoder`` has (output names aside)."""
+    from edgeface.decoders.presets import PRESETS
+
+    def settings(d: dict) -> dict:
+        return {k: v for k, v in d.items() if k not in ("outputs", "box_scale")}
+
+    return next((name for name, preset in PRESETS.items() if settings(preset["decoder"]) == settings(decoder)), None)
+
+
+def compile_bundle(bundle_path: Path, out: Path, socs: list[str], precisions: list[str],
+                   progress: Callable[[str], None] = lambda message: None, **options: Any) -> tuple[Path, list[CompileResult]]:
+    """Compile every model of a bundle for ``socs``; write ``out/bundle``: the same bundle
+    plus, per model and SoC, the first precision in ``precisions`` whose context passes
+    the gate (embedders: embedding cosine >= 0.99; detectors: no face missed or added,
+    IoU >= 0.5). Returns the bundle and each model's compile result."""
+    from edgeface.bundle import load_bundle, write_bundle
+
+    bundle = load_bundle(bundle_path)
+    manifest = json.loads(json.dumps(bundle.manifest.raw))
+    files: dict[str, bytes] = {}
+    results = []
+    for spec in bundle.manifest.models():
+        data = bundle.read_model(spec)
+        files[spec.file] = data
+        work = out / spec.role
+        source = work / ".work" / Path(spec.file).name
+        source.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(source, data)
+        family = None
+        if spec.role == "detector":
+            family = preset_family(spec.decoder)
+            if family is None:
+                raise EdgefaceError(f"{bundle_path}: the detector's decoder matches no known family, so its "
+                                    f"detections cannot be checked: compile the model file with --role detector "
+                                    f"--family")
+        gate = {"max_cosine_drop": 0.01} if spec.role == "embedder" else {"min_iou": 0.5}
+        request = CompileRequest(source=source, out=work, precisions=precisions, socs=socs, role=spec.role,
+                                 family=family, input=spec.input, **gate, **options,
+                                 verify_threshold=getattr(spec, "verify_threshold", 0.5))
+        progress(f"{spec.role}: {spec.file}")
+        result = compile_hexagon(request, progress)
+        results.append(result)
+        targets = {}
+        for artifact in result.artifacts:  # in precision order: the first that passes wins
+            ctx = artifact.context
+            if artifact.failures or ctx.soc in targets:
+                continue
+            name = f"qnn/{ctx.soc}/{ctx.onnx_path.name}"
+            files[name] = ctx.onnx_path.read_bytes()
+            targets[ctx.soc] = {"file": name, "format": "onnx", "accelerator": "qnn-htp", "precision": ctx.precision,
+                                "htp_arch": ctx.htp_arch, "soc_model": ctx.soc_model}
+        manifest["models"][spec.role]["targets"] = targets
+    return write_bundle(out / "bundle", manifest, files), results

@@ -1,0 +1,65 @@
+"""``edgeface compile``: a face model (or a whole bundle) to QNN context binaries per Snapdragon SoC."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from edgeface.cli.common import JsonOption, console, print_json, user_errors
+from edgeface.cli.convert import (Bgr, Calib, CalibSize, Family, MaxDrop, Mean, MinIou, Out, Role, Seed, Std,
+                                  Threshold)
+
+Model = Annotated[Path, typer.Argument(help="A bundle (directory or .zip), or a model: .onnx, .tflite, "
+                                            ".keras, SavedModel dir.", show_default=False)]
+Socs = Annotated[Optional[list[str]], typer.Option(
+    "--soc", help="SoC part number (repeat for several): SM8450, SM8550, SM8650, SM8750, SM8850, SM7750, "
+                  "QCS6490, QCS8550, ... (edgeface profiles socs); default SM8650 and SM8750.")]
+Precision = Annotated[str, typer.Option(
+    help="Comma-separated: w8a8, w8a16, fp16. For a bundle, the order is the preference: each model gets "
+         "the first precision that passes its gate.")]
+AllowFallback = Annotated[bool, typer.Option(
+    "--allow-fallback", help="Keep contexts whose graph partly runs on the CPU (reported by op).")]
+
+
+@user_errors
+def compile_model(model: Model, out: Out = Path("compiled"), soc: Socs = None, precision: Precision = "w8a8",
+            calib: Calib = None, calib_size: CalibSize = 100, seed: Seed = 0, role: Role = None,
+            family: Family = None, mean: Mean = None, std: Std = None, bgr: Bgr = False,
+            verify_threshold: Threshold = 0.5, max_cosine_drop: MaxDrop = None, min_iou: MinIou = None,
+            allow_fallback: AllowFallback = False, json_out: JsonOption = False) -> None:
+    """Compile for Qualcomm Hexagon NPUs offline: QNN context binaries per SoC, checked in the HTP simulator."""
+    from edgeface.converters.hexagon import DEFAULT_SOCS, CompileRequest, compile_bundle, compile_hexagon
+
+    socs = soc or list(DEFAULT_SOCS)
+    precisions = [p.strip() for p in precision.split(",") if p.strip()]
+    out_console = console()
+    with out_console.status("compiling") as status:
+        progress = (lambda message: None) if json_out else status.update
+        if (model / "manifest.json").is_file() or model.suffix == ".zip":
+            bundle, results = compile_bundle(model, out, socs, precisions, progress, calibration=calib,
+                                             calibration_size=calib_size, seed=seed, allow_fallback=allow_fallback)
+        else:
+            request = CompileRequest(
+                source=model, out=out, precisions=precisions, socs=socs, calibration=calib,
+                calibration_size=calib_size, seed=seed, role=role, family=family, mean=mean, std=std,
+                channel_order="BGR" if bgr else "RGB", verify_threshold=verify_threshold,
+                max_cosine_drop=max_cosine_drop, min_iou=min_iou, allow_fallback=allow_fallback)
+            bundle, results = None, [compile_hexagon(request, progress)]
+    if json_out:
+        import json
+
+        return print_json({"bundle": str(bundle) if bundle else None,
+                           "reports": [json.loads(r.report_json.read_text()) for r in results]})
+    from rich.markdown import Markdown
+
+    for result in results:
+        out_console.print(Markdown(result.report_md.read_text()))
+        out_console.print(f"report: {result.report_json}")
+    if bundle is not None:
+        out_console.print(f"bundle with the contexts that passed: {bundle}")
+    failures = [f for r in results for f in r.failures]
+    if failures and bundle is None:
+        typer.echo("fidelity gate failed: " + "; ".join(failures), err=True)
+        raise typer.Exit(1)
