@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from edgeface import __version__
-from edgeface.cli.common import (BundleOption, JsonOption, ThreadsOption, analyzer_for, console,
+from edgeface.cli.common import (BundleOption, JsonOption, SocOption, ThreadsOption, analyzer_for, console,
                                  load_images, print_json, user_errors)
 
 app = typer.Typer(
@@ -22,12 +22,20 @@ GalleryOption = Annotated[Path, typer.Option("--gallery", "-g", help="Gallery fi
 
 
 def _register_toolchain_commands() -> None:
+    from edgeface.cli.compile import compile_model
     from edgeface.cli.convert import convert, quantize
     from edgeface.cli.models import models_app
+    from edgeface.cli.profiles import profiles_app
+    from edgeface.cli.hub import hub_app
+    from edgeface.cli.bench import bench_app
 
     app.command()(convert)
     app.command()(quantize)
+    app.command(name="compile")(compile_model)
     app.add_typer(models_app, name="models")
+    app.add_typer(profiles_app, name="profiles")
+    app.add_typer(hub_app, name="hub")
+    app.add_typer(bench_app, name="bench")
 
 
 _register_toolchain_commands()
@@ -75,11 +83,11 @@ def doctor(json_out: JsonOption = False) -> None:
 @app.command()
 @user_errors
 def detect(images: Images, bundle: BundleOption = None, json_out: JsonOption = False,
-           threads: ThreadsOption = 1,
+           threads: ThreadsOption = 1, soc: SocOption = None,
            score_threshold: Annotated[Optional[float], typer.Option(
                min=0.0, max=1.0, help="Override the bundle's score threshold.")] = None) -> None:
     """Find faces: boxes, scores and keypoints in original-image pixels."""
-    analyzer = analyzer_for(bundle, threads, score_threshold=score_threshold)
+    analyzer = analyzer_for(bundle, threads, soc=soc, score_threshold=score_threshold)
     results = []
     for path, rgb in zip(images, load_images(images)):
         faces = analyzer.detect(rgb)
@@ -103,13 +111,13 @@ def detect(images: Images, bundle: BundleOption = None, json_out: JsonOption = F
 @app.command()
 @user_errors
 def embed(image: Image, bundle: BundleOption = None, json_out: JsonOption = False,
-          threads: ThreadsOption = 1,
+          threads: ThreadsOption = 1, soc: SocOption = None,
           out: Annotated[Optional[Path], typer.Option(help="Also save the (N, D) embeddings as .npy.")] = None,
           flip: Annotated[bool, typer.Option(help="Average with the mirrored face.")] = False) -> None:
     """Embed every face in an image (unit vectors, one per face)."""
     import numpy as np
 
-    analyzer = analyzer_for(bundle, threads, flip_average=flip)
+    analyzer = analyzer_for(bundle, threads, soc=soc, flip_average=flip)
     (rgb,) = load_images([image])
     faces = analyzer.analyze(rgb)
     if out is not None:
@@ -130,9 +138,9 @@ def embed(image: Image, bundle: BundleOption = None, json_out: JsonOption = Fals
 @app.command()
 @user_errors
 def verify(image_a: Image, image_b: Image, bundle: BundleOption = None, json_out: JsonOption = False,
-           threads: ThreadsOption = 1) -> None:
+           threads: ThreadsOption = 1, soc: SocOption = None) -> None:
     """Are the best faces of two images the same person? (1:1 verification)"""
-    analyzer = analyzer_for(bundle, threads)
+    analyzer = analyzer_for(bundle, threads, soc=soc)
     a, b = load_images([image_a, image_b])
     result = analyzer.verify(a, b)
     if json_out:
@@ -145,9 +153,9 @@ def verify(image_a: Image, image_b: Image, bundle: BundleOption = None, json_out
 @user_errors
 def enroll(name: Annotated[str, typer.Argument(help="The identity's name.")], images: Images,
            gallery: GalleryOption, bundle: BundleOption = None, json_out: JsonOption = False,
-           threads: ThreadsOption = 1) -> None:
+           threads: ThreadsOption = 1, soc: SocOption = None) -> None:
     """Add a person to a gallery: the best face of each image becomes a template."""
-    analyzer = analyzer_for(bundle, threads, gallery=gallery)
+    analyzer = analyzer_for(bundle, threads, soc=soc, gallery=gallery)
     count = analyzer.enroll(name, load_images(images))
     analyzer.gallery.save()
     if json_out:
@@ -160,7 +168,7 @@ def enroll(name: Annotated[str, typer.Argument(help="The identity's name.")], im
 @app.command()
 @user_errors
 def identify(image: Image, gallery: GalleryOption, bundle: BundleOption = None, json_out: JsonOption = False,
-             threads: ThreadsOption = 1,
+             threads: ThreadsOption = 1, soc: SocOption = None,
              top_k: Annotated[int, typer.Option("--top-k", min=1, help="Candidates per face.")] = 5) -> None:
     """Who is in the image? (1:N search of each face against a gallery)"""
     if not gallery.exists():
@@ -168,7 +176,7 @@ def identify(image: Image, gallery: GalleryOption, bundle: BundleOption = None, 
 
         raise GalleryError(f"{gallery}: no such gallery: enroll people first (edgeface enroll NAME IMAGE "
                            f"--gallery {gallery})")
-    analyzer = analyzer_for(bundle, threads, gallery=gallery)
+    analyzer = analyzer_for(bundle, threads, soc=soc, gallery=gallery)
     (rgb,) = load_images([image])
     results = analyzer.identify(rgb, top_k=top_k)
     rows = [{**face.to_dict(), "candidates": [{"identity": m.identity, "similarity": round(m.similarity, 4)}

@@ -1,0 +1,335 @@
+"""``edgeface bench``: measured, estimated and budget-checked latency.
+
+``edgeface bench MODEL_OR_BUNDLE`` is ``edgeface bench run MODEL_OR_BUNDLE``: the group
+runs ``run`` when its first argument is not one of its subcommands, so other subcommands
+(``validate-estimator``) sit beside it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import re
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from edgeface.cli.common import JsonOption, console, print_json, user_errors
+
+
+class DefaultCommandGroup(TyperGroup):
+    """A group that runs ``default_command`` when the first argument names no subcommand
+    (a model path, or an option such as ``--on``)."""
+
+    default_command = "run"
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+bench_app = typer.Typer(
+    name="bench", cls=DefaultCommandGroup, no_args_is_help=True, add_completion=False,
+    help="Latency of a model or bundle: measured on this host, on a phone over adb, on Qualcomm AI Hub, "
+         "or estimated for every device profile; checked against each profile's use-case budgets "
+         "(exit code 1 when one is broken). 'edgeface bench MODEL ...' is 'edgeface bench run MODEL ...'.")
+
+
+class On(str, Enum):
+    host = "host"
+    adb = "adb"
+    hub = "hub"
+    estimate = "estimate"
+
+
+class Delegate(str, Enum):
+    cpu = "cpu"
+    gpu = "gpu"
+    nnapi = "nnapi"
+    qnn = "qnn"
+
+
+@bench_app.callback()
+def bench_group() -> None:
+    """Benchmark a model or bundle and check it against device budgets (see: edgeface bench run --help)."""
+
+
+def parse_threads(text: str) -> list[int]:
+    """"1", "1,2,4" or "1-4" -> sorted unique thread counts."""
+    from edgeface.bench.target import BenchError
+
+    counts: list[int] = []
+    for part in text.replace(" ", "").split(","):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise BenchError(f"--threads {text}: expected counts like 1,2,4 or a range like 1-4")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if lo < 1 or hi < lo or hi > 256:
+            raise BenchError(f"--threads {text}: each count must be 1..256 (a range as low-high)")
+        counts.extend(range(lo, hi + 1))
+    return sorted(set(counts))
+
+
+def _profiles(on: str, names: list[str]):
+    """The profiles whose budgets apply, by backend (see docs/bench.md)."""
+    from edgeface.bench.target import BenchError
+    from edgeface.profiles import list_profiles, load_profile
+
+    wants_all = any(n.lower() == "all" for n in names)
+    if on == "host":
+        if wants_all or len(names) > 1:
+            raise BenchError("--on host measures this machine: give at most one --profile (host, or the device "
+                             "this machine is, e.g. an edge board); for phones use --on estimate, adb or hub")
+        return [load_profile(names[0] if names else "host")]
+    if on == "adb":
+        if wants_all or len(names) > 1:
+            raise BenchError("--on adb measures the one connected phone: give at most one --profile (its profile)")
+        return [load_profile(names[0])] if names else []
+    if on == "hub":
+        if not names:
+            raise BenchError("--on hub needs --profile: the device profile(s) to run on (edgeface profiles list), "
+                             "or --profile all for every profile with an AI Hub device")
+        if wants_all:
+            return [p for p in list_profiles(include_host=False) if p.hub_device]
+        profiles = [load_profile(n) for n in names]
+        for p in profiles:
+            if not p.hub_device:
+                raise BenchError(f"--profile {p.id}: {p.name} has no Qualcomm AI Hub device; "
+                                 f"use --on estimate for it, or a profile that has one")
+        return profiles
+    if not names or wants_all:
+        return list_profiles()
+    return [load_profile(n) for n in names]
+
+
+def _relabel(result, target, role: str, profile_id: Optional[str]):
+    model = f"{target.label}#{role}" if target.is_bundle else target.label
+    return dataclasses.replace(result, model=model, profile=result.profile or profile_id,
+                               extra={**(result.extra or {}), "role": role})
+
+
+def _measure(on: str, target, profiles, threads: list[int], runs: int, warmup: int, isolate: bool,
+             gallery_size: int, adb_options: dict[str, Any], hub_options: dict[str, Any]):
+    if on == "host":
+        from edgeface.bench.host import bench_host
+
+        return bench_host(target, threads=threads, runs=runs, warmup=warmup, isolate=isolate,
+                          gallery_size=gallery_size, profile_id=profiles[0].id)
+    results = []
+    if on == "adb":
+        from edgeface.bench.adb import bench_adb
+
+        results = bench_adb(target, threads=threads, runs=runs, warmup=warmup,
+                            profile=profiles[0].id if profiles else None, **adb_options)
+    elif on == "hub":
+        from edgeface.hub.profile import profile_on_hub  # without qai-hub: a one-line error when it runs
+
+        with target.files() as files:
+            for profile in profiles:
+                for entry, path in files:
+                    result = profile_on_hub(path, profile.hub_device, profile=profile.id,
+                                            **{k: v for k, v in hub_options.items() if v is not None})
+                    results.append(_relabel(result, target, entry.role, profile.id))
+    elif on == "estimate":
+        from edgeface.bench.estimate import estimate
+
+        with target.files() as files:
+            for profile in profiles:
+                for entry, path in files:
+                    results += [_relabel(r, target, entry.role, profile.id) for r in estimate(path, profile)]
+    if target.is_bundle:
+        from edgeface.bench.host import host_stages
+
+        results += host_stages(target, runs=runs, warmup=warmup, gallery_size=gallery_size)
+    return results
+
+
+ModelArg = Annotated[Path, typer.Argument(
+    metavar="MODEL_OR_BUNDLE", show_default=False,
+    help="A .tflite or .onnx file, or a bundle (directory or .zip): a bundle's detector and embedder are "
+         "measured and added up per use case.")]
+
+
+@bench_app.command("run")
+@user_errors
+def run(
+    model: ModelArg,
+    on: Annotated[On, typer.Option("--on", help="Where: host (this machine, measured), adb (a phone, "
+                                   "benchmark_model), hub (Qualcomm AI Hub), estimate (every profile).")] = On.host,
+    profile: Annotated[Optional[list[str]], typer.Option(
+        "--profile", "-p", show_default=False,
+        help="Device profile(s) whose budgets apply (edgeface profiles list). host: 'host' (default); adb: the "
+             "phone's profile (no budget check without); hub: required; estimate: 'all' (default).")] = None,
+    threads: Annotated[str, typer.Option("--threads", help="CPU thread counts: 1 / 1,2,4 / 1-4.")] = "1",
+    runs: Annotated[int, typer.Option("--runs", min=1, help="Timed runs (benchmark_model's num_runs).")] = 50,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Warm-up runs before timing.")] = 5,
+    use_case: Annotated[Optional[list[str]], typer.Option(
+        "--use-case", "-u", show_default=False,
+        help="Check only these use cases (face_unlock, ar_camera, gallery_identify); a lone model file is "
+             "checked only against the use cases named here.")] = None,
+    report: Annotated[Optional[Path], typer.Option(
+        "--report", show_default=False, help="Write bench.json, bench.md and bench.png into this folder.")] = None,
+    json_out: JsonOption = False,
+    benchmark_binary: Annotated[Optional[Path], typer.Option(
+        "--benchmark-binary", show_default=False,
+        help="adb: TFLite's benchmark_model built for Android arm64.")] = None,
+    serial: Annotated[Optional[str], typer.Option("--serial", "-s", show_default=False,
+                                                  help="adb: the phone's serial (adb devices).")] = None,
+    delegate: Annotated[Delegate, typer.Option("--delegate", help="adb: cpu (XNNPACK), gpu, nnapi, or qnn "
+                                               "(Hexagon HTP through the QNN TFLite delegate).")] = Delegate.cpu,
+    qnn_libs: Annotated[Optional[Path], typer.Option(
+        "--qnn-libs", show_default=False,
+        help="adb with --delegate qnn: folder of the QNN Android libraries (libQnnTFLiteDelegate.so, ...).")] = None,
+    benchmark_arg: Annotated[Optional[list[str]], typer.Option(
+        "--benchmark-arg", show_default=False,
+        help="adb: one more benchmark_model flag, e.g. --benchmark-arg=--use_fp16=true (repeatable).")] = None,
+    hub_runtime: Annotated[Optional[str], typer.Option(
+        "--runtime", show_default=False,
+        help="hub: tflite, qnn_context_binary, qnn_dlc or onnx (default: the file's own format).")] = None,
+    compute_unit: Annotated[Optional[str], typer.Option(
+        "--compute-unit", show_default=False,
+        help="hub: npu, gpu, cpu or all (AI Hub's default: the fastest).")] = None,
+    isolate: Annotated[bool, typer.Option(
+        "--isolate/--in-process",
+        help="host: measure each model in a fresh process (peak RSS is then its own).")] = True,
+    gallery_size: Annotated[int, typer.Option(
+        "--gallery-size", min=0, help="Templates in the gallery the 1:N search stage is timed on (0: skip).")] = 10_000,
+) -> None:
+    """Benchmark MODEL_OR_BUNDLE and check it against device budgets (exit code 1 when one is broken)."""
+    from edgeface.bench.budgets import any_failed, check_budgets, validate_use_cases
+    from edgeface.bench.target import BenchError, open_target
+
+    on_name = on.value
+    names = list(profile or [])
+    if on_name != "adb":
+        used = [flag for flag, value in (("--benchmark-binary", benchmark_binary), ("--serial", serial),
+                                         ("--qnn-libs", qnn_libs), ("--benchmark-arg", benchmark_arg))
+                if value] + (["--delegate"] if delegate != Delegate.cpu else [])
+        if used:
+            raise BenchError(f"{used[0]} is for --on adb only (this run is --on {on_name})")
+    if on_name != "hub" and (hub_runtime or compute_unit):
+        flag = "--runtime" if hub_runtime else "--compute-unit"
+        raise BenchError(f"{flag} is for --on hub only (this run is --on {on_name})")
+    thread_counts = parse_threads(threads)
+    target = open_target(model)
+    profiles = _profiles(on_name, names)
+    validate_use_cases(use_case or None, target.is_bundle, target.roles())
+    adb_options = dict(binary=benchmark_binary, delegate=delegate.value, serial=serial, qnn_libs=qnn_libs,
+                       extra_args=tuple(benchmark_arg or ()))
+    if not json_out:
+        typer.echo(f"benchmarking {model} on {on_name}...", err=True)
+    hub_options = dict(runtime=hub_runtime, compute_unit=compute_unit)
+    results = _measure(on_name, target, profiles, thread_counts, runs, warmup, isolate, gallery_size,
+                       adb_options, hub_options)
+    checks = check_budgets(results, {p.id: p for p in profiles}, use_case or None, target.is_bundle,
+                           target.roles())
+    meta = _meta(model, on_name, names, thread_counts, runs, warmup, use_case)
+
+    warning = None
+    written: list[Path] = []
+    if report is not None:
+        from edgeface.bench.report import write_report
+
+        written, warning = write_report(report, results, checks, meta)
+    if json_out:
+        from edgeface.bench.report import report_document
+
+        print_json(report_document(results, checks, meta))
+    else:
+        _print_tables(results, checks, target, on_name, profiles, use_case)
+        for path in written:
+            console().print(f"wrote {path}")
+    if warning:
+        typer.echo(f"warning: {warning}", err=True)
+    if any_failed(checks):
+        failed = [c for c in checks if c.failed]
+        typer.echo(f"budget broken: {len(failed)} of {len(checks)} checks failed "
+                   f"({', '.join(sorted({f'{c.profile}/{c.use_case}' for c in failed}))})", err=True)
+        raise typer.Exit(1)
+
+
+def _meta(model: Path, on: str, profiles: list[str], threads: list[int], runs: int, warmup: int,
+          use_cases: Optional[list[str]]) -> dict[str, Any]:
+    from edgeface import __version__
+
+    parts = ["edgeface bench", str(model), "--on", on, *sum((["--profile", p] for p in profiles), []),
+             "--threads", ",".join(map(str, threads)), "--runs", str(runs), "--warmup", str(warmup),
+             *sum((["--use-case", u] for u in use_cases or []), [])]
+    return {"command": " ".join(parts), "edgeface": __version__,
+            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+STAGE_SHORT = {"detector": "det", "embedder": "emb", "align": "align", "search": "search", "model": "model"}
+
+
+def _print_tables(results, checks, target, on: str, profiles, use_cases) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from edgeface.bench.report import fmt_ms
+
+    out = console()
+    devices = list(dict.fromkeys(r.device for r in results))
+    one_device = len(devices) == 1
+    title = f"{target.label}: latency in ms" + (f" on {devices[0]}" if one_device else "")
+    columns = ["model"] + ([] if one_device else ["device"]) + ["where", "runtime", "prec", "init", "median",
+                                                                 "p90", "p99", "peak MB"]
+    table = Table(*columns, title=escape(title))
+    for r in results:
+        name = r.extra.get("role", "model") if target.is_bundle else Path(r.model).name
+        latency = r.median_ms if r.median_ms is not None else r.inference_avg_ms
+        median = fmt_ms(latency)
+        if r.estimate_low_ms is not None and r.estimate_high_ms is not None:
+            median += f" ({fmt_ms(r.estimate_low_ms)}-{fmt_ms(r.estimate_high_ms)})"
+        elif r.median_ms is None and latency is not None:
+            median += " avg"
+        where = f"{r.backend} {r.compute_unit}" + ("" if r.threads is None else f" x{r.threads}")
+        row = [escape(name)] + ([] if one_device else [escape(r.device)]) + [
+            where, r.runtime, r.precision, fmt_ms(r.init_ms), median, fmt_ms(r.p90_ms), fmt_ms(r.p99_ms),
+            "-" if r.peak_memory_mb is None else f"{r.peak_memory_mb:.1f}"]
+        table.add_row(*row)
+    out.print(table)
+    if checks:
+        budgets = Table("profile", "use case", "where", "stages", "total", "budget", "verdict",
+                        title="budgets in ms (median latency; docs/bench.md)")
+        colour = {"pass": "[green]PASS[/]", "fail": "[red bold]FAIL[/]", "n/a": "[dim]n/a[/]"}
+        for c in checks:
+            where = f"{c.backend} {c.compute_unit}" + (f" x{c.threads}" if c.threads else "")
+            stages = " + ".join(f"{STAGE_SHORT.get(k, k)} {fmt_ms(v)}" for k, v in c.stages.items())
+            total = fmt_ms(c.latency_ms)
+            if c.low_ms is not None and c.high_ms is not None:
+                total += f" ({fmt_ms(c.low_ms)}-{fmt_ms(c.high_ms)})"
+            verdict = colour[c.status] + (f" [dim]{escape(c.note)}[/]" if c.note else "")
+            budgets.add_row(escape(c.profile), c.use_case, where, escape(stages), total, fmt_ms(c.budget_ms),
+                            verdict)
+        out.print(budgets)
+    elif not target.is_bundle and not use_cases:
+        out.print("[dim]no budget checked: a lone model has no use case; name one with --use-case "
+                  "(face_unlock, ar_camera, gallery_identify)[/]")
+    elif not profiles:
+        out.print(f"[dim]no budget checked: --on {on} was given no --profile for the device[/]")
+
+
+@bench_app.command("validate-estimator")
+@user_errors
+def validate_estimator(
+        reference: Annotated[str, typer.Option(
+            help="The device whose measurement the transfer predictor starts from (AI Hub name).")] = "Samsung Galaxy S24",
+        full: Annotated[bool, typer.Option(help="Also the transfer table per runtime and precision.")] = False,
+        json_out: JsonOption = False) -> None:
+    """How far the latency estimator is from Qualcomm's published real-device measurements
+    (leave-one-model-out), beside a naive baseline computed in the same run."""
+    from edgeface.bench.estimate import validate_graph, validate_transfer
+
+    transfer, graph = validate_transfer(reference=reference), validate_graph()
+    if json_out:
+        return print_json({"transfer": transfer, "graph": graph})
+    from rich.markdown import Markdown
+
+    from edgeface.bench.validation import validation_markdown
+
+    console().print(Markdown(validation_markdown(transfer, graph, full=full)))

@@ -1,0 +1,77 @@
+"""``edgeface profiles list|show``: the device profiles the benchmark harness checks against."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from edgeface.cli.common import JsonOption, console, print_json, user_errors
+
+profiles_app = typer.Typer(
+    no_args_is_help=True,
+    help="Device profiles: real phones, boards and laptops (SoC, Hexagon arch, CPU clusters, RAM) "
+         "with a latency budget per use case, plus this host.")
+
+
+@profiles_app.command("list")
+@user_errors
+def list_command(json_out: JsonOption = False) -> None:
+    """Every device profile: id, device, SoC, Hexagon arch, compute units, budgets."""
+    from edgeface.profiles import USE_CASES, list_profiles
+
+    profiles = list_profiles()
+    if json_out:
+        return print_json([p.to_dict() for p in profiles])
+    from rich.table import Table
+
+    table = Table("id", "device", "chipset", "SoC", "Hexagon", "CPU", "RAM", "units",
+                  *(f"{u} ms" for u in USE_CASES), title="device profiles")
+    for p in profiles:
+        cpu = " + ".join(f"{c.count}x{c.ghz:g}" for c in p.cpu_clusters)
+        table.add_row(p.id, p.name, p.chipset, p.soc.part if p.soc else "-",
+                      f"{p.hexagon} (soc {p.soc_model})" if p.soc else "-", f"{cpu} GHz",
+                      f"{p.ram_gb:g} GB" if p.ram_gb else "-", ",".join(p.compute_units),
+                      *(f"{p.budgets[u]:g}" for u in USE_CASES))
+    console().print(table)
+
+
+@profiles_app.command("show")
+@user_errors
+def show_command(name: Annotated[str, typer.Argument(
+        help="Profile id (galaxy-s24), device name, AI Hub device name, 'host', or a profile .yaml file.",
+        show_default=False)],
+        json_out: JsonOption = False) -> None:
+    """One profile in full, with the source of every figure."""
+    from edgeface.profiles import USE_CASES, load_profile
+
+    p = load_profile(name)
+    if json_out:
+        return print_json(p.to_dict())
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = console()
+    out.print(f"[bold]{escape(p.name)}[/] ({p.id}, {p.kind})" + (f"  [dim]{escape(p.path)}[/]" if p.path else ""))
+    table = Table("field", "value", "source", show_lines=False)
+
+    def row(field: str, value: str, source_key: str | None = None) -> None:
+        table.add_row(field, escape(value), escape(p.sources.get(source_key or field, "")))
+
+    row("chipset", p.chipset)
+    if p.soc:
+        row("soc", f"{p.soc.part} ({p.soc.chipset}); Hexagon {p.hexagon}, soc_model {p.soc_model}, "
+                   f"fp16 on HTP: {'yes' if p.soc.supports_fp16 else 'no'}")
+    row("hub_device", p.hub_device or "- (not on AI Hub)")
+    row("hub_attributes", ", ".join(p.hub_attributes) or "-", "hub_device")
+    row("calibration_device", p.calibration_device or "-")
+    row("compute_units", ", ".join(p.compute_units))
+    row("cpu_clusters", "; ".join(f"{c.count}x {c.core} @ {c.ghz:g} GHz" for c in p.cpu_clusters))
+    row("cpu_features", ", ".join(p.cpu_features) or "-")
+    row("gpu", p.gpu or "-")
+    row("ram_gb", f"{p.ram_gb:g}" if p.ram_gb else "- (not published)")
+    for use_case, ms in p.budgets.items():
+        row(f"budget {use_case}", f"{ms:g} ms ({USE_CASES[use_case].description})", "budgets_ms")
+    out.print(table)
+    if p.notes:
+        out.print(f"[dim]{escape(p.notes)}[/]")

@@ -1,0 +1,404 @@
+"""Device profiles: one YAML file per real device in ``device_profiles/``, plus this host.
+
+A profile says what a device is (SoC part number, Qualcomm AI Hub device name and
+attributes, CPU clusters, RAM, GPU), which compute units edgeface can use on it, which
+published-measurement device calibrates its estimates, and the latency budget of each
+use case. Numbers that ``socs.yaml`` already holds (Hexagon arch, ``soc_model``) are taken
+from there through the SoC's part number, never repeated. Every figure names its source.
+
+    from edgeface.profiles import list_profiles, load_profile
+
+    s24 = load_profile("galaxy-s24")
+    s24.budgets            # {"face_unlock": 100.0, "ar_camera": 33.3, "gallery_identify": 1000.0}
+    s24.htp_arch, s24.soc_model     # 75, 57 (from socs.yaml)
+    load_profile("host")   # this machine, generated at run time
+
+The schema is described in ``docs/profiles.md``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from edgeface.errors import EdgefaceError
+from edgeface.socs import Soc, UnknownSocError, find_soc
+
+SCHEMA_VERSION = 1
+KINDS = ("phone", "board", "laptop", "host")
+COMPUTE_UNITS = ("cpu", "gpu", "npu")
+
+
+@dataclass(frozen=True)
+class UseCase:
+    name: str
+    description: str
+    stages: tuple[str, ...]     # what the budget covers, in order
+
+
+# The use cases every profile budgets. The stages say which models a bench run adds up:
+# "detector" and "embedder" are bundle roles, "align" the warp, "search" the 1:N query.
+USE_CASES: dict[str, UseCase] = {
+    "face_unlock": UseCase("face_unlock", "Face unlock: one attempt, detect + align + embed (+ 1:1 match)",
+                           ("detector", "align", "embedder")),
+    "ar_camera": UseCase("ar_camera", "AR camera at 30 fps: the detector runs on every frame",
+                         ("detector",)),
+    "gallery_identify": UseCase("gallery_identify",
+                                "Gallery identify: one photo, detect + align + embed + 1:N search",
+                                ("detector", "align", "embedder", "search")),
+}
+
+# The default budgets (milliseconds) and why; a profile may override any of them.
+DEFAULT_BUDGETS_MS = {"face_unlock": 100.0, "ar_camera": 33.3, "gallery_identify": 1000.0}
+BUDGETS_SOURCE = ("docs/profiles.md#budgets: face_unlock 100 ms and gallery_identify 1000 ms are the "
+                  "0.1 s (feels instantaneous) and 1 s (keeps the user's flow) response-time limits "
+                  "(J. Nielsen, Usability Engineering, 1993; "
+                  "https://www.nngroup.com/articles/response-times-3-important-limits/); "
+                  "ar_camera 33.3 ms = 1000 ms / 30 frames")
+
+
+class ProfileError(EdgefaceError):
+    """A device profile file does not follow the schema."""
+
+
+class UnknownProfileError(EdgefaceError):
+    """A profile name that is not in device_profiles/."""
+
+
+@dataclass(frozen=True)
+class CpuCluster:
+    core: str       # Cortex-X4, Oryon, Kryo 670 Prime (Cortex-A78), AMD EPYC ...
+    count: int
+    ghz: float      # maximum clock
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"core": self.core, "count": self.count, "ghz": self.ghz}
+
+
+@dataclass(frozen=True)
+class Profile:
+    id: str
+    name: str
+    kind: str                               # phone, board, laptop, host
+    chipset: str                            # marketing name: "Snapdragon 8 Gen 3 for Galaxy", "Google Tensor G3"
+    soc: Optional[Soc]                      # from socs.yaml (Qualcomm parts); None for others
+    hub_device: Optional[str]               # exact AI Hub device name, None when AI Hub has none
+    hub_attributes: tuple[str, ...]         # AI Hub device attributes ("chipset:...", "os:android", ...)
+    calibration_device: Optional[str]       # the published-measurement device estimates scale from
+    compute_units: tuple[str, ...]          # which of cpu / gpu / npu edgeface uses here
+    cpu_clusters: tuple[CpuCluster, ...]
+    cpu_features: tuple[str, ...]           # dotprod, i8mm, avx2, avx512_vnni ... (what int8 speed needs)
+    gpu: Optional[str]
+    ram_gb: Optional[float]                 # None: not published for this (reference) device
+    budgets: dict[str, float]               # use case -> milliseconds
+    sources: dict[str, str]                 # field -> where the figure comes from
+    notes: str = ""
+    path: Optional[str] = field(default=None, compare=False)   # the YAML file, None for "host"
+
+    @property
+    def htp_arch(self) -> Optional[int]:
+        return self.soc.htp_arch if self.soc else None
+
+    @property
+    def hexagon(self) -> Optional[str]:
+        return self.soc.hexagon if self.soc else None
+
+    @property
+    def soc_model(self) -> Optional[int]:
+        return self.soc.soc_model if self.soc else None
+
+    @property
+    def cpu_cores(self) -> int:
+        return sum(c.count for c in self.cpu_clusters)
+
+    @property
+    def big_cluster(self) -> CpuCluster:
+        """The fastest cluster (the one a 1-thread inference lands on)."""
+        return max(self.cpu_clusters, key=lambda c: c.ghz)
+
+    def budget(self, use_case: str) -> float:
+        try:
+            return self.budgets[use_case]
+        except KeyError:
+            raise UnknownProfileError(f"profile {self.id}: no budget for use case {use_case!r} "
+                                      f"(known: {', '.join(self.budgets)})") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "name": self.name, "kind": self.kind, "chipset": self.chipset,
+            "soc": self.soc.part if self.soc else None,
+            "hexagon": self.hexagon, "htp_arch": self.htp_arch, "soc_model": self.soc_model,
+            "hub_device": self.hub_device, "hub_attributes": list(self.hub_attributes),
+            "calibration_device": self.calibration_device, "compute_units": list(self.compute_units),
+            "cpu_clusters": [c.to_dict() for c in self.cpu_clusters], "cpu_features": list(self.cpu_features),
+            "gpu": self.gpu, "ram_gb": self.ram_gb, "budgets_ms": dict(self.budgets),
+            "sources": dict(self.sources), "notes": self.notes, "path": self.path,
+        }
+
+
+# ----------------------------------------------------------------------------- parsing
+
+_REQUIRED = ("schema", "id", "name", "kind", "chipset", "soc", "hub_device", "compute_units",
+             "cpu_clusters", "ram_gb", "budgets_ms", "sources")
+_OPTIONAL = ("hub_attributes", "calibration_device", "cpu_features", "gpu", "notes")
+# Fields whose figures must name a source (the rest are identifiers or policy).
+_SOURCED = ("chipset", "cpu_clusters", "ram_gb", "gpu", "hub_device", "budgets_ms")
+
+
+def parse_profile(data: Any, where: str) -> Profile:
+    """Validate one profile document (the YAML's contents); ``where`` names it in errors."""
+
+    def bad(field_name: str, problem: str) -> ProfileError:
+        return ProfileError(f"{where}: field {field_name!r} {problem} (see docs/profiles.md for the schema)")
+
+    if not isinstance(data, dict):
+        raise ProfileError(f"{where}: a profile is a YAML mapping, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(_REQUIRED) - set(_OPTIONAL))
+    if unknown:
+        raise bad(unknown[0], "is not part of the profile schema: remove it or fix its spelling")
+    for key in _REQUIRED:
+        if key not in data:
+            raise bad(key, "is missing")
+    if data["schema"] != SCHEMA_VERSION:
+        raise bad("schema", f"must be {SCHEMA_VERSION}, got {data['schema']!r}")
+
+    def text(key: str, optional: bool = False) -> Optional[str]:
+        value = data.get(key)
+        if value is None and optional:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise bad(key, "must be a non-empty string" + (" or null" if optional else ""))
+        return value.strip()
+
+    pid = text("id")
+    if pid != pid.lower() or " " in pid:
+        raise bad("id", f"must be lower-case without spaces (like 'galaxy-s24'), got {pid!r}")
+    kind = text("kind")
+    if kind not in KINDS:
+        raise bad("kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
+
+    soc = None
+    if data["soc"] is not None:
+        try:
+            soc = find_soc(str(data["soc"]))
+        except UnknownSocError as exc:
+            raise bad("soc", f"names no SoC in socs.yaml: {exc}") from None
+
+    units = data["compute_units"]
+    if not isinstance(units, list) or not units or any(u not in COMPUTE_UNITS for u in units):
+        raise bad("compute_units", f"must be a non-empty list of {', '.join(COMPUTE_UNITS)}")
+    if "npu" in units and soc is None:
+        raise bad("compute_units", "lists npu but soc is null: the NPU estimate needs a Qualcomm SoC")
+
+    clusters_raw = data["cpu_clusters"]
+    if not isinstance(clusters_raw, list) or not clusters_raw:
+        raise bad("cpu_clusters", "must be a non-empty list of {core, count, ghz}")
+    clusters = []
+    for i, row in enumerate(clusters_raw):
+        if not isinstance(row, dict) or set(row) != {"core", "count", "ghz"}:
+            raise bad(f"cpu_clusters[{i}]", "must have exactly the keys core, count, ghz")
+        if not isinstance(row["count"], int) or row["count"] < 1:
+            raise bad(f"cpu_clusters[{i}].count", "must be a positive integer")
+        if not isinstance(row["ghz"], (int, float)) or not 0.1 <= row["ghz"] <= 10:
+            raise bad(f"cpu_clusters[{i}].ghz", "must be a clock in GHz between 0.1 and 10")
+        clusters.append(CpuCluster(str(row["core"]), int(row["count"]), float(row["ghz"])))
+
+    ram = data["ram_gb"]
+    if ram is not None and (not isinstance(ram, (int, float)) or ram <= 0):
+        raise bad("ram_gb", "must be a positive number of GB, or null when not published")
+
+    budgets_raw = data["budgets_ms"]
+    if not isinstance(budgets_raw, dict):
+        raise bad("budgets_ms", "must map use cases to milliseconds")
+    missing = [u for u in USE_CASES if u not in budgets_raw]
+    if missing:
+        raise bad("budgets_ms", f"lacks {', '.join(missing)} (every profile budgets {', '.join(USE_CASES)})")
+    budgets = {}
+    for use_case, ms in budgets_raw.items():
+        if use_case not in USE_CASES:
+            raise bad(f"budgets_ms.{use_case}", f"is not a use case ({', '.join(USE_CASES)})")
+        if not isinstance(ms, (int, float)) or ms <= 0:
+            raise bad(f"budgets_ms.{use_case}", "must be a positive number of milliseconds")
+        budgets[use_case] = float(ms)
+
+    sources = data["sources"]
+    if not isinstance(sources, dict) or not all(isinstance(v, str) and v.strip() for v in sources.values()):
+        raise bad("sources", "must map field names to a source (a spec sheet URL or a published file)")
+    for key in _SOURCED:
+        if data.get(key) is not None and key not in sources:
+            raise bad("sources", f"has no entry for {key!r}: every figure names where it comes from")
+    if soc is not None and "soc" not in sources:
+        raise bad("sources", "has no entry for 'soc'")
+
+    attributes = data.get("hub_attributes") or []
+    if not isinstance(attributes, list) or not all(isinstance(a, str) and ":" in a for a in attributes):
+        raise bad("hub_attributes", "must be a list of AI Hub attributes like 'os:android'")
+    derived = {"hexagon", "soc-model", "htp-supports-fp16"}
+    for attribute in attributes:
+        if attribute.partition(":")[0] in derived:
+            raise bad("hub_attributes", f"lists {attribute!r}: hexagon, soc-model and htp-supports-fp16 "
+                                        f"come from socs.yaml through 'soc'; remove it")
+    if soc is not None:   # the SoC's own attributes, from socs.yaml (never repeated in a profile)
+        if not any(a.startswith("chipset:") for a in attributes):
+            attributes = [f"chipset:{soc.chipset}", *attributes]
+        attributes = [*attributes, f"hexagon:{soc.hexagon}", f"soc-model:{soc.soc_model}",
+                      f"htp-supports-fp16:{str(soc.supports_fp16).lower()}"]
+
+    features = data.get("cpu_features") or []
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        raise bad("cpu_features", "must be a list of strings")
+
+    return Profile(
+        id=pid, name=text("name"), kind=kind, chipset=text("chipset"), soc=soc,
+        hub_device=text("hub_device", optional=True), hub_attributes=tuple(attributes),
+        calibration_device=text("calibration_device", optional=True) if "calibration_device" in data else None,
+        compute_units=tuple(units), cpu_clusters=tuple(clusters), cpu_features=tuple(features),
+        gpu=text("gpu", optional=True) if "gpu" in data else None,
+        ram_gb=None if ram is None else float(ram), budgets=budgets, sources=dict(sources),
+        notes=str(data.get("notes") or "").strip(), path=where)
+
+
+def load_profile_file(path: str | Path) -> Profile:
+    """A profile from any YAML file (a user's own device, say)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UnknownProfileError(f"{path}: no such profile file") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ProfileError(f"{path}: cannot read the profile ({exc})") from None
+    return parse_profile(data, str(path))
+
+
+@functools.cache
+def _shipped() -> tuple[Profile, ...]:
+    from importlib import resources
+
+    import yaml
+
+    profiles = []
+    folder = resources.files("edgeface.device_profiles")
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".yaml") or entry.name in _DATA_FILES:
+            continue
+        where = f"device_profiles/{entry.name}"
+        try:
+            data = yaml.safe_load(entry.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ProfileError(f"{where}: not valid YAML ({exc})") from None
+        profile = parse_profile(data, where)
+        if profile.id != entry.name.removesuffix(".yaml"):
+            raise ProfileError(f"{where}: field 'id' is {profile.id!r} but the file is named "
+                               f"{entry.name}: make them the same")
+        profiles.append(profile)
+    return tuple(profiles)
+
+
+# YAML files in device_profiles/ that are data, not profiles.
+_DATA_FILES = {"socs.yaml", "calibration.yaml"}
+
+
+def list_profiles(include_host: bool = True) -> list[Profile]:
+    """Every shipped device profile, then (by default) this host's."""
+    profiles = list(_shipped())
+    if include_host:
+        profiles.append(host_profile())
+    return profiles
+
+
+def _norm(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def load_profile(name: str | Path) -> Profile:
+    """A profile by id ("galaxy-s24"), by name ("Samsung Galaxy S24"), by AI Hub device
+    name, "host" for this machine, or a path to a profile YAML file."""
+    text = str(name).strip()
+    if text.endswith((".yaml", ".yml")) or os.sep in text:
+        return load_profile_file(text)
+    if _norm(text) in ("host", "thishost", "local"):
+        return host_profile()
+    wanted = _norm(text)
+    for profile in _shipped():
+        if wanted in {_norm(profile.id), _norm(profile.name)}:
+            return profile
+    for profile in _shipped():
+        if profile.hub_device and wanted == _norm(profile.hub_device):
+            return profile
+    known = ", ".join([p.id for p in _shipped()] + ["host"])
+    raise UnknownProfileError(f"unknown device profile {text!r}: use one of {known} "
+                              f"(edgeface profiles list), or a path to a profile .yaml file")
+
+
+# ----------------------------------------------------------------------------- this host
+
+_HOST_FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8",
+                  "asimd", "asimddp", "i8mm", "sve", "sve2", "bf16", "fphp")
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except OSError:
+        return ""
+
+
+def _host_cpu() -> tuple[str, float, list[str], str]:
+    """(model name, max GHz, features, where the clock came from) of this machine's CPU."""
+    model, mhz, flags = platform.processor() or platform.machine(), 0.0, set()
+    for line in _read("/proc/cpuinfo").splitlines():
+        key, _, value = line.partition(":")
+        key, value = key.strip(), value.strip()
+        if key in ("model name", "Model", "Hardware") and value and model in ("", platform.machine()):
+            model = value
+        elif key == "cpu MHz" and not mhz:
+            try:
+                mhz = float(value)
+            except ValueError:
+                pass
+        elif key in ("flags", "Features"):
+            flags.update(value.split())
+    clock_source = "/proc/cpuinfo (cpu MHz)"
+    max_khz = _read("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").strip()
+    if max_khz.isdigit():
+        mhz, clock_source = int(max_khz) / 1000, "/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq"
+    if not mhz:
+        mhz, clock_source = 2000.0, "unknown (2.0 GHz assumed)"
+    features = [f for f in _HOST_FEATURES if f in flags]
+    features = ["dotprod" if f == "asimddp" else f for f in features]
+    return model, round(mhz / 1000, 2), features, clock_source
+
+
+def _host_ram_gb() -> Optional[float]:
+    for line in _read("/proc/meminfo").splitlines():
+        if line.startswith("MemTotal:"):
+            return round(int(line.split()[1]) / 1024 / 1024, 1)
+    try:
+        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024 ** 3, 1)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+@functools.cache
+def host_profile() -> Profile:
+    """This machine as a profile, from /proc/cpuinfo, the cpufreq files and /proc/meminfo."""
+    model, ghz, features, clock_source = _host_cpu()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return Profile(
+        id="host", name=f"this host ({model}, {cores} cores)", kind="host", chipset=model, soc=None,
+        hub_device=None, hub_attributes=(), calibration_device=None, compute_units=("cpu",),
+        cpu_clusters=(CpuCluster(model, cores, ghz),), cpu_features=tuple(features), gpu=None,
+        ram_gb=_host_ram_gb(), budgets=dict(DEFAULT_BUDGETS_MS),
+        sources={"chipset": "/proc/cpuinfo (model name)",
+                 "cpu_clusters": f"os.sched_getaffinity (usable cores); clock: {clock_source}",
+                 "cpu_features": "/proc/cpuinfo (flags)", "ram_gb": "/proc/meminfo (MemTotal)",
+                 "budgets_ms": BUDGETS_SOURCE},
+        notes=f"generated at run time on {platform.node() or 'this machine'} "
+              f"({platform.system()} {platform.machine()})")
