@@ -103,7 +103,7 @@ def compile_hexagon(request: CompileRequest, progress: Callable[[str], None] = l
             compiled.append((artifact, names, got))
             artifacts.append(artifact)
         if request.role and compiled:
-            bundles.append(_bundle(request, dataclasses.replace(spec, layout=layout), graph, precision, compiled))
+            bundles.append(_bundle(request, dataclasses.replace(spec, layout=layout), graph, compiled))
     if not artifacts:
         raise EdgefaceError("nothing to compile: " + "; ".join(skipped))
     report_json, report_md = write_reports(request, artifacts, skipped)
@@ -146,22 +146,24 @@ def _in_layout(x_nhwc: np.ndarray, layout: str) -> np.ndarray:
     return np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2)) if layout == "NCHW" else x_nhwc
 
 
-def _bundle(request: CompileRequest, spec, graph: Path, precision: str, compiled) -> Path:
+def _bundle(request: CompileRequest, spec, graph: Path, compiled) -> Path:
     """A bundle whose portable file is the (QDQ) ONNX graph, with each SoC's context as a target."""
     from edgeface.bundle import write_bundle
 
-    artifact, names, got = compiled[0]
+    first, names, got = compiled[0]
     manifest = bundle_manifest(request, spec, graph, names, got, "float32", fmt="onnx")
     files = {graph.name: graph.read_bytes()}
-    targets = {}
-    for artifact, _, _ in compiled:
-        ctx = artifact.context
-        name = f"qnn/{ctx.soc}/{ctx.onnx_path.name}"
-        files[name] = ctx.onnx_path.read_bytes()
-        targets[ctx.soc] = {"file": name, "format": "onnx", "accelerator": "qnn-htp", "precision": precision,
-                            "htp_arch": ctx.htp_arch, "soc_model": ctx.soc_model}
-    manifest["models"][request.role]["targets"] = targets
-    return write_bundle(request.out / f"bundle_{precision}", manifest, files)
+    manifest["models"][request.role]["targets"] = {a.context.soc: target_entry(a.context, files)
+                                                   for a, _, _ in compiled}
+    return write_bundle(request.out / f"bundle_{first.context.precision}", manifest, files)
+
+
+def target_entry(ctx, files: dict[str, bytes]) -> dict:
+    """The manifest's target entry for a compiled context; adds its file to ``files``."""
+    name = f"qnn/{ctx.soc}/{ctx.onnx_path.name}"
+    files[name] = ctx.onnx_path.read_bytes()
+    return {"file": name, "format": "onnx", "accelerator": "qnn-htp", "precision": ctx.precision,
+            "htp_arch": ctx.htp_arch, "soc_model": ctx.soc_model}
 
 
 def write_reports(request: CompileRequest, artifacts: list[CompiledArtifact], skipped: list[str]) -> tuple[Path, Path]:
@@ -207,47 +209,49 @@ def preset_family(decoder: dict) -> str | None:
     return next((name for name, preset in PRESETS.items() if settings(preset["decoder"]) == settings(decoder)), None)
 
 
-def compile_bundle(bundle_path: Path, out: Path, socs: list[str], precisions: list[str],
-                   progress: Callable[[str], None] = lambda message: None, **options: Any) -> tuple[Path, list[CompileResult]]:
-    """Compile every model of a bundle for ``socs``; write ``out/bundle``: the same bundle
-    plus, per model and SoC, the first precision in ``precisions`` whose context passes
-    the gate (embedders: embedding cosine >= 0.99; detectors: no face missed or added,
-    IoU >= 0.5). Returns the bundle and each model's compile result."""
-    from edgeface.bundle import load_bundle, write_bundle
-
-    bundle = load_bundle(bundle_path)
-    manifest = json.loads(json.dumps(bundle.manifest.raw))
-    files: dict[str, bytes] = {}
-    results = []
+def bundle_requests(bundle, out: Path, socs: list[str], precisions: list[str],
+                    **options: Any) -> list[tuple[Any, CompileRequest]]:
+    """One compile request per model of an opened bundle, with the model's own input spec
+    and the role's gate (embedders: embedding cosine >= 0.99; detectors: no face missed
+    or added, IoU >= 0.5). The model files are written under ``out/<role>/.work``."""
+    requests = []
     for spec in bundle.manifest.models():
-        data = bundle.read_model(spec)
-        files[spec.file] = data
         work = out / spec.role
         source = work / ".work" / Path(spec.file).name
         source.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(source, data)
+        atomic_write_bytes(source, bundle.read_model(spec))
         family = None
         if spec.role == "detector":
             family = preset_family(spec.decoder)
             if family is None:
-                raise EdgefaceError(f"{bundle_path}: the detector's decoder matches no known family, so its "
+                raise EdgefaceError(f"{bundle.location}: the detector's decoder matches no known family, so its "
                                     f"detections cannot be checked: compile the model file with --role detector "
                                     f"--family")
         gate = {"max_cosine_drop": 0.01} if spec.role == "embedder" else {"min_iou": 0.5}
-        request = CompileRequest(source=source, out=work, precisions=precisions, socs=socs, role=spec.role,
-                                 family=family, input=spec.input, **gate, **options,
-                                 verify_threshold=getattr(spec, "verify_threshold", 0.5))
+        requests.append((spec, CompileRequest(source=source, out=work, precisions=precisions, socs=socs,
+                                              role=spec.role, family=family, input=spec.input, **gate, **options,
+                                              verify_threshold=getattr(spec, "verify_threshold", 0.5))))
+    return requests
+
+
+def compile_bundle(bundle_path: Path, out: Path, socs: list[str], precisions: list[str],
+                   progress: Callable[[str], None] = lambda message: None, **options: Any) -> tuple[Path, list[CompileResult]]:
+    """Compile every model of a bundle for ``socs``; write ``out/bundle``: the same bundle
+    plus, per model and SoC, the first precision in ``precisions`` whose context passes
+    the gate (see ``bundle_requests``). Returns the bundle and each model's result."""
+    from edgeface.bundle import load_bundle, write_bundle
+
+    bundle = load_bundle(bundle_path)
+    manifest = json.loads(json.dumps(bundle.manifest.raw))
+    files = {spec.file: bundle.read_model(spec) for spec in bundle.manifest.models()}
+    results = []
+    for spec, request in bundle_requests(bundle, out, socs, precisions, **options):
         progress(f"{spec.role}: {spec.file}")
         result = compile_hexagon(request, progress)
         results.append(result)
         targets = {}
         for artifact in result.artifacts:  # in precision order: the first that passes wins
-            ctx = artifact.context
-            if artifact.failures or ctx.soc in targets:
-                continue
-            name = f"qnn/{ctx.soc}/{ctx.onnx_path.name}"
-            files[name] = ctx.onnx_path.read_bytes()
-            targets[ctx.soc] = {"file": name, "format": "onnx", "accelerator": "qnn-htp", "precision": ctx.precision,
-                                "htp_arch": ctx.htp_arch, "soc_model": ctx.soc_model}
+            if not artifact.failures and artifact.context.soc not in targets:
+                targets[artifact.context.soc] = target_entry(artifact.context, files)
         manifest["models"][spec.role]["targets"] = targets
     return write_bundle(out / "bundle", manifest, files), results
