@@ -28,6 +28,7 @@ def _register_toolchain_commands() -> None:
     from edgeface.cli.profiles import profiles_app
     from edgeface.cli.hub import hub_app
     from edgeface.cli.bench import bench_app
+    from edgeface.cli.train import eval_command, train_app
 
     app.command()(convert)
     app.command()(quantize)
@@ -36,6 +37,8 @@ def _register_toolchain_commands() -> None:
     app.add_typer(profiles_app, name="profiles")
     app.add_typer(hub_app, name="hub")
     app.add_typer(bench_app, name="bench")
+    app.add_typer(train_app, name="train")
+    app.command(name="eval")(eval_command)
 
 
 _register_toolchain_commands()

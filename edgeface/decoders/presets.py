@@ -49,6 +49,12 @@ PRESETS = {
     },
 }
 
+# The detectors edgeface trains (edgeface.models.blazeface) decode with their own anchor
+# settings; known here so that convert and compile find them by family name too.
+from edgeface.models.blazeface import TRAINED_PRESETS  # noqa: E402  (light: no TensorFlow)
+
+PRESETS.update(TRAINED_PRESETS)
+
 
 def _size(shape: Sequence[int]) -> int:
     n = 1

@@ -1,0 +1,270 @@
+"""Export a trained model: Keras (.keras), SavedModel, and bundles the SDK runs directly.
+
+    RUN/export/<arch>.keras          the deployable Keras model (detector: regression
+                                     scales folded in, see edgeface.train.anchors)
+    RUN/export/saved_model/          the same as a TensorFlow SavedModel
+    RUN/export/convert/              edgeface.converters' conversion job: TFLite files,
+                                     fidelity report.md / report.json
+    RUN/export/bundle_fp32/          bundle with the fp32 TFLite model
+    RUN/export/bundle_int8/          (export_int8) bundle with the int8 model
+    RUN/export/eval_<precision>/     the SDK evaluation of each bundle (edgeface.eval)
+
+Detector bundles carry the decoder fields of ``edgeface.models.blazeface.TRAINED_PRESETS``
+(the anchors training matched against, box_scale, five keypoint names, normalisation).
+Embedder bundles carry the ArcFace 112 template the training crops were aligned to (scaled
+to the input size) and a ``verify_threshold`` calibrated on the validation pairs at the
+run's FAR (``verify_far``), each bundle from its own model's scores.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from edgeface.errors import EdgefaceError
+
+
+@dataclass
+class ExportResult:
+    keras: Path
+    saved_model: Path | None
+    bundles: dict[str, Path]  # precision -> bundle directory
+    report: Path | None  # the conversion job's report.md
+    evaluations: dict[str, dict] = field(default_factory=dict)  # precision -> eval summary
+    seconds: dict[str, float] = field(default_factory=dict)  # time per export stage
+
+
+# ------------------------------------------------------------ Keras-side inference
+
+def keras_detections(model, anchors, images: Sequence[np.ndarray], score_threshold: float = 0.05,
+                     batch: int = 32) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Run a training-form detector on uint8 images the SDK's way (its preprocessing,
+    decoder and NMS, the manifest of TRAINED_PRESETS): per image (boxes, scores,
+    keypoints) in original pixels."""
+    from edgeface.decoders import OutputInfo, parse_decoder
+    from edgeface.decoders.nms import suppress
+    from edgeface.models.blazeface import TRAINED_PRESETS, preset_name
+    from edgeface.preprocess import Preprocessor
+    from edgeface.schema import Fields
+    from edgeface.train.anchors import regression_factors
+
+    preset = TRAINED_PRESETS[preset_name(anchors.input_size)]
+    spec = _input_spec(preset["input"])
+    pre = Preprocessor(spec)
+    decoder_fields = {**preset["decoder"], "outputs": {"boxes": 0, "scores": 1}}
+    decoder = parse_decoder(Fields(decoder_fields, "decoder"), spec.height, spec.width)
+    coords = 4 + 2 * decoder.num_keypoints
+    decoder.bind([OutputInfo("boxes", (1, len(anchors), coords)), OutputInfo("scores", (1, len(anchors), 1))])
+    factors = regression_factors(anchors, coords)
+    results = []
+    for start in range(0, len(images), batch):
+        chunk = images[start:start + batch]
+        prepared = [(b.copy(), p) for b, p in map(pre, chunk)]  # pre() reuses its buffer
+        x = np.concatenate([b for b, _ in prepared]).astype(np.float32)
+        regressors, logits = (np.asarray(o) for o in model(x, training=False))
+        for i, (_, placement) in enumerate(prepared):
+            raw = decoder.decode([regressors[i:i + 1] * factors, logits[i:i + 1]], score_threshold)
+            found = suppress(raw, preset["nms"], preset["nms_iou"], preset["max_faces"])
+            boxes = placement.to_original(found.boxes.reshape(-1, 2, 2)).reshape(-1, 4)
+            results.append((boxes, found.scores, placement.to_original(found.keypoints)))
+    return results
+
+
+def keras_embeddings(model, chips: np.ndarray, input_size: int, batch: int = 64) -> np.ndarray:
+    """Unit embeddings of uint8 aligned chips from a Keras recognizer (the SDK's resize
+    and normalisation: (x - 127.5) / 127.5)."""
+    from edgeface.preprocess import resize_bilinear
+
+    out = []
+    for start in range(0, len(chips), batch):
+        chunk = chips[start:start + batch]
+        if chunk.shape[1:3] != (input_size, input_size):
+            chunk = np.stack([resize_bilinear(c, input_size, input_size) for c in chunk])
+        x = (np.asarray(chunk, np.float32) - 127.5) / 127.5
+        out.append(np.asarray(model(x, training=False), np.float32))
+    vectors = np.concatenate(out) if out else np.zeros((0, 1), np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def _input_spec(fields: dict):
+    from edgeface.bundle import InputSpec
+
+    return InputSpec(height=fields["height"], width=fields["width"], layout="NHWC", dtype="float32",
+                     channel_order="RGB", mean=tuple(fields["mean"]), std=tuple(fields["std"]),
+                     resize=fields.get("resize", "letterbox"), pad=fields.get("pad", "center"))
+
+
+# ----------------------------------------------------------------------- export
+
+def deployable_model(result_or_model, config, anchors=None):
+    """The model to ship: a detector gets its regression scales folded into the heads and a
+    fixed batch of 1 (a fresh copy; the training model is untouched)."""
+    from edgeface.models import create_model
+
+    model = result_or_model
+    if config.task != "detector":
+        return model
+    from edgeface.train.anchors import anchor_set, fold_regression_scale
+
+    anchors = anchors or anchor_set(config.input_size)
+    # batch 1: static reshapes, so XNNPACK takes the whole graph (see edgeface.models.blazeface)
+    copy = create_model(config.arch, input_size=config.input_size, num_keypoints=5, batch_size=1)
+    copy.set_weights(model.get_weights())
+    return fold_regression_scale(copy, anchors)
+
+
+def export_run(result, val_set=None, int8: bool = False, progress: Callable[[str], None] = lambda m: None,
+               out: Path | None = None) -> ExportResult:
+    """Export a finished training run (``edgeface.train.trainer.TrainResult``)."""
+    import time
+
+    config = result.config
+    clock = [time.perf_counter()]
+    seconds: dict[str, float] = {}
+
+    def lap(stage: str) -> None:
+        now = time.perf_counter()
+        seconds[stage] = round(seconds.get(stage, 0.0) + now - clock[0], 2)
+        clock[0] = now
+
+    out = Path(out or Path(result.run_dir) / "export")
+    out.mkdir(parents=True, exist_ok=True)
+    model = deployable_model(result.model, config)
+    keras_path = out / f"{config.arch}.keras"
+    progress(f"saving {keras_path}")
+    model.save(keras_path)
+    lap("keras")
+    saved_model = out / "saved_model"
+    try:
+        shutil.rmtree(saved_model, ignore_errors=True)
+        model.export(str(saved_model), verbose=False)
+    except Exception as exc:  # SavedModel is a convenience: say why it is missing, go on
+        progress(f"SavedModel export failed ({type(exc).__name__}: {exc}); the .keras file and bundles are made")
+        saved_model = None
+    lap("saved_model")
+    precisions = ["fp32"] + (["int8"] if int8 else [])
+    convert_dir = out / "convert"
+    calibration = _calibration_npy(config, val_set, out)
+    progress(f"converting to {', '.join(precisions)} (edgeface.converters)")
+    conversion = _convert(config, keras_path, convert_dir, precisions, calibration, progress)
+    lap("convert")
+    bundles, evaluations = {}, {}
+    for artifact in conversion.artifacts:
+        if artifact.bundle is None:
+            continue
+        target = out / f"bundle_{artifact.precision}"
+        manifest = _finish_manifest(config, artifact, result)
+        bundle = _rewrite_bundle(artifact.bundle, target, manifest)
+        if val_set is not None:
+            progress(f"evaluating {target.name} through the SDK")
+            evaluations[artifact.precision] = _evaluate_bundle(config, bundle, val_set, out / f"eval_{artifact.precision}")
+        bundles[artifact.precision] = bundle
+        lap("bundle_eval")
+    summary = {"keras": str(keras_path), "saved_model": str(saved_model) if saved_model else None,
+               "bundles": {k: str(v) for k, v in bundles.items()}, "conversion_report": str(conversion.report_md),
+               "evaluations": evaluations, "seconds": seconds}
+    (out / "export.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    return ExportResult(keras_path, saved_model, bundles, conversion.report_md, evaluations, seconds)
+
+
+def _calibration_npy(config, val_set, out: Path) -> Path | None:
+    """Normalised inputs from the validation data for int8 calibration and fidelity."""
+    if val_set is None or len(val_set) == 0:
+        return None
+    from edgeface.preprocess import Preprocessor, resize_bilinear
+
+    if config.task == "detector":
+        from edgeface.models.blazeface import TRAINED_PRESETS, preset_name
+
+        pre = Preprocessor(_input_spec(TRAINED_PRESETS[preset_name(config.input_size)]["input"]))
+        x = np.concatenate([pre(val_set[i].image)[0].copy() for i in range(min(len(val_set), 100))])
+    else:
+        size = config.input_size
+        chips = [p.a for p in list(val_set)[:100]]
+        x = (np.stack([resize_bilinear(c, size, size) for c in chips]).astype(np.float32) - 127.5) / 127.5
+    path = out / "calibration.npy"
+    np.save(path, x.astype(np.float32))
+    return path
+
+
+def _convert(config, keras_path: Path, out: Path, precisions: list[str], calibration: Path | None, progress):
+    from edgeface.converters.job import ConvertRequest, convert
+
+    if config.task == "detector":
+        from edgeface.models.blazeface import TRAINED_PRESETS, preset_name
+
+        family = preset_name(config.input_size)
+        spec = _input_spec(TRAINED_PRESETS[family]["input"])
+        request = ConvertRequest(source=keras_path, out=out, precisions=precisions, calibration=calibration,
+                                 calibration_size=100, seed=config.seed, role="detector", family=family,
+                                 input=spec)
+    else:
+        spec = _input_spec({"height": config.input_size, "width": config.input_size, "mean": [127.5] * 3,
+                            "std": [127.5] * 3, "resize": "stretch", "pad": "center"})
+        request = ConvertRequest(source=keras_path, out=out, precisions=precisions, calibration=calibration,
+                                 calibration_size=100, seed=config.seed, role="embedder", input=spec,
+                                 architecture=config.arch)
+    return convert(request, progress)
+
+
+def _finish_manifest(config, artifact, result) -> dict:
+    from edgeface.bundle import load_bundle
+
+    manifest = json.loads(json.dumps(load_bundle(artifact.bundle).manifest.raw))
+    run = Path(result.run_dir)
+    manifest["name"] = f"{run.name}-{artifact.precision}"
+    manifest["description"] = (f"{config.arch} trained by edgeface on {config.data} "
+                               f"({len(result.history)} epochs), {artifact.precision}")
+    final = {k: v for k, v in result.final.items() if isinstance(v, (int, float)) and v is not None}
+    manifest["training"] = {"arch": config.arch, "data": str(config.data), "run": str(run),
+                            "epochs": len(result.history), "input_size": config.input_size,
+                            "final": final}
+    return manifest
+
+
+def _rewrite_bundle(source: Path, target: Path, manifest: dict) -> Path:
+    from edgeface.bundle import load_bundle, write_bundle
+
+    bundle = load_bundle(source)
+    files = {spec.file: bundle.read_model(spec) for spec in bundle.manifest.models()}
+    return write_bundle(target, manifest, files)
+
+
+def _evaluate_bundle(config, bundle: Path, val_set, report_dir: Path) -> dict:
+    if config.task == "detector":
+        from edgeface.eval import evaluate_detection_bundle, write_detection_report
+
+        result = evaluate_detection_bundle(bundle, val_set)
+        write_detection_report(result, report_dir)
+        return result.summary()
+    from edgeface.eval import calibrate_bundle, evaluate_verification_bundle, write_verification_report
+
+    result = evaluate_verification_bundle(bundle, val_set, far=config.far)
+    calibrate_bundle(bundle, result.calibration["threshold"], config.far)
+    write_verification_report(result, report_dir)
+    return result.summary()
+
+
+def load_run_model(run_dir: Path):
+    """Rebuild a run's training-form model from its config and latest checkpoint."""
+    import tensorflow as tf
+
+    from edgeface.models import create_model
+    from edgeface.train.config import DetectorConfig, RecognizerConfig, load_config
+
+    data = load_config(run_dir)
+    config = (DetectorConfig if data.get("task") == "detector" else RecognizerConfig).from_dict(data)
+    if config.task == "detector":
+        model = create_model(config.arch, input_size=config.input_size, num_keypoints=5)
+    else:
+        model = create_model(config.arch, input_size=config.input_size, embedding_size=config.embedding_size)
+    latest = tf.train.latest_checkpoint(str(Path(run_dir) / "checkpoints"))
+    if latest is None:
+        raise EdgefaceError(f"{run_dir}: no checkpoint found: train first (edgeface train ...)")
+    tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+    return model, config
