@@ -28,6 +28,7 @@ def _register_toolchain_commands() -> None:
     from edgeface.cli.profiles import profiles_app
     from edgeface.cli.hub import hub_app
     from edgeface.cli.bench import bench_app
+    from edgeface.cli.track import track
     from edgeface.cli.train import eval_command, train_app
 
     app.command()(convert)
@@ -39,6 +40,7 @@ def _register_toolchain_commands() -> None:
     app.add_typer(bench_app, name="bench")
     app.add_typer(train_app, name="train")
     app.command(name="eval")(eval_command)
+    app.command()(track)
 
 
 _register_toolchain_commands()

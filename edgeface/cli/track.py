@@ -1,0 +1,92 @@
+"""``edgeface track``: faces tracked through a video file or stream, named from a gallery."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from edgeface.cli.common import BundleOption, JsonOption, ThreadsOption, analyzer_for, console, print_json, user_errors
+
+
+@user_errors
+def track(video: Annotated[str, typer.Argument(
+              help="A video file, a camera device (/dev/video0) or a stream URL (rtsp://...).", show_default=False,
+              metavar="VIDEO")],
+          bundle: BundleOption = None,
+          gallery: Annotated[Optional[Path], typer.Option(
+              "--gallery", "-g", help="Gallery to name faces from (edgeface enroll makes one).")] = None,
+          detect_every: Annotated[int, typer.Option(
+              "--detect-every", min=1, help="Run the detector every N frames (and when a track is lost).")] = 5,
+          json_out: JsonOption = False,
+          out_video: Annotated[Optional[Path], typer.Option(
+              "--out-video", help="Write the video with boxes, track ids and names drawn (.mp4, .mkv).")] = None,
+          events: Annotated[Optional[Path], typer.Option(
+              "--events", help="Write track events (started, identity matched, ended) as JSON lines, "
+                               "written as they happen.")] = None,
+          max_frames: Annotated[Optional[int], typer.Option(
+              "--max-frames", min=1, help="Stop after this many frames (for live streams).")] = None,
+          threads: ThreadsOption = 1) -> None:
+    """Track faces through a video: stable track ids, one identity per track, a summary per track."""
+    from edgeface.video import VideoAnalyzer, VideoOptions, open_video
+    from edgeface.video.annotate import annotate
+    from edgeface.video.writer import VideoWriter
+
+    if gallery is not None and not gallery.exists():
+        from edgeface.errors import GalleryError
+
+        raise GalleryError(f"{gallery}: no such gallery: enroll people first (edgeface enroll NAME IMAGE "
+                           f"--gallery {gallery})")
+    if events is not None and not events.parent.is_dir():
+        from edgeface.errors import EdgefaceError
+
+        raise EdgefaceError(f"--events {events}: the folder {events.parent} does not exist: create it first")
+    all_events = []
+    with contextlib.ExitStack() as stack:
+        source = stack.enter_context(open_video(video))
+        writer = stack.enter_context(VideoWriter(out_video, fps=source.fps or 25.0)) if out_video else None
+        log = stack.enter_context(open(events, "w", encoding="utf-8")) if events else None
+        tracker = VideoAnalyzer(analyzer_for(bundle, threads, gallery=gallery), VideoOptions(detect_every=detect_every))
+
+        def emit(new_events) -> None:
+            for event in new_events:
+                all_events.append(event.to_dict())
+                if log is not None:
+                    log.write(json.dumps(all_events[-1]) + "\n")
+                    log.flush()  # readable while the video is still being processed
+
+        for timestamp_ms, frame in source:
+            result = tracker.process(frame, timestamp_ms)
+            emit(result.events)
+            if writer is not None:
+                writer.write(annotate(frame, result.tracks), timestamp_ms)
+            if max_frames is not None and tracker.frames >= max_frames:
+                break
+        emit(tracker.finish())
+    summaries = [s.to_dict() for s in tracker.summaries()]
+    report = {"video": video, "frames": tracker.frames, "detector_runs": tracker.detector_runs,
+              "recognitions": tracker.recognitions, "tracks": summaries, "events": all_events}
+    if json_out:
+        return print_json(report)
+    _print_table(report, out_video, events)
+
+
+def _print_table(report: dict, out_video: Optional[Path], events: Optional[Path]) -> None:
+    from rich.table import Table
+
+    table = Table("track", "seen (s)", "frames", "identity", "similarity", "recognitions")
+    for s in report["tracks"]:
+        table.add_row(str(s["track_id"]), f"{s['first_ms'] / 1000:.2f} - {s['last_ms'] / 1000:.2f}",
+                      str(s["frames"]), s["identity"] or "[dim]unknown[/]",
+                      "-" if s["similarity"] is None else f"{s['similarity']:.3f}", str(s["recognitions"]))
+    if not report["tracks"]:
+        table.add_row("-", "no face found", "", "", "", "")
+    out = console()
+    out.print(table)
+    out.print(f"{report['frames']} frames, detector on {report['detector_runs']}, "
+              f"{report['recognitions']} recognitions"
+              + (f"; annotated video: {out_video}" if out_video else "")
+              + (f"; events: {events}" if events else ""))

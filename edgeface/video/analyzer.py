@@ -1,0 +1,164 @@
+"""``VideoAnalyzer``: a ``FaceAnalyzer`` turned into a face tracker for video.
+
+The detector runs every ``detect_every`` frames, and on the next frame whenever a track
+is new (until its speed is known), lost or leaving the frame; in between, each face's
+box is predicted by its Kalman filter, which costs microseconds. Each track is recognised when it starts and again only
+when its face quality improves, and carries the identity its recognitions voted for.
+
+    video = VideoAnalyzer(FaceAnalyzer.create_from_bundle("bundle/", gallery="people.efg"))
+    for timestamp_ms, frame in open_video("clip.mp4"):
+        result = video.process(frame, timestamp_ms)
+        for track in result.tracks:
+            print(track.track_id, track.bbox, track.identity)
+    video.finish()
+    for summary in video.summaries():
+        print(summary.track_id, summary.identity, summary.first_ms, summary.last_ms)
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edgeface.errors import BundleError, EdgefaceError
+from edgeface.image import to_rgb
+from edgeface.video.options import VideoOptions
+from edgeface.video.quality import face_crop, face_quality
+from edgeface.video.tracker import Track, TrackEvent, Tracker, TrackState, TrackSummary
+
+
+@dataclass
+class FrameResult:
+    timestamp_ms: float
+    detected: bool  # the detector ran on this frame
+    tracks: list[TrackState]  # the faces seen, by track
+    events: list[TrackEvent]  # what changed on this frame
+    frame_index: int = 0  # frames processed before this one
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"timestamp_ms": round(self.timestamp_ms, 3), "frame_index": self.frame_index,
+                "detected": self.detected, "tracks": [t.to_dict() for t in self.tracks],
+                "events": [e.to_dict() for e in self.events]}
+
+
+class VideoAnalyzer:
+    """Feed frames in time order with ``process``; ``finish`` at the end of the stream.
+
+    ``analyzer`` provides the models, its gallery is the watch-list and its threshold
+    decides a match; without a gallery (or an embedder) faces are tracked, not named.
+    """
+
+    def __init__(self, analyzer, options: VideoOptions | None = None):
+        if analyzer.detector is None:
+            raise BundleError(f"{analyzer.bundle.location}: this bundle has no detector, which video mode "
+                              f"needs: use a bundle with models.detector")
+        self.analyzer = analyzer
+        self.options = (options or VideoOptions()).check()
+        self.tracker = Tracker(self.options)
+        self.frames = 0
+        self.detector_runs = 0
+        self.recognitions = 0
+        self._since_detection: int | None = None
+        self._redetect = False
+        self._last_ms: float | None = None
+        self._ended: deque[TrackSummary] = deque(maxlen=self.options.max_summaries)
+
+    @classmethod
+    def create_from_options(cls, analyzer_options, options: VideoOptions | None = None) -> "VideoAnalyzer":
+        """From ``FaceAnalyzerOptions`` (the bundle, threads, gallery...) in one step."""
+        from edgeface.analyzer import FaceAnalyzer
+
+        return cls(FaceAnalyzer.create_from_options(analyzer_options), options)
+
+    def process(self, frame: np.ndarray, timestamp_ms: float) -> FrameResult:
+        """Track the faces of ``frame`` (HxWx3 uint8 RGB unless ``VideoOptions.color`` or the
+        analyzer's ``color`` option says otherwise), taken at ``timestamp_ms``."""
+        rgb = to_rgb(frame, self.options.color or self.analyzer.options.color,
+                     self.analyzer.options.max_image_pixels, "frame")
+        t_ms = float(timestamp_ms)
+        if not math.isfinite(t_ms):
+            raise EdgefaceError(f"timestamp_ms={timestamp_ms!r}: must be a finite number of milliseconds")
+        self.tracker.advance(t_ms)
+        detect = (self._since_detection is None or self._redetect
+                  or self._since_detection + 1 >= self.options.detect_every)
+        started, matched = [], []
+        if detect:
+            continued, started = self._detect(rgb, t_ms)
+            self._since_detection = 0
+            matched = self._recognize(rgb, continued + started)
+        else:
+            self._since_detection += 1
+        ended = self.tracker.expire(t_ms)
+        states = [track.report(t_ms) for track in self.tracker.visible()]
+        events = ([self._end(track, t_ms) for track in ended]
+                  + [track.event("track_started", t_ms) for track in started]
+                  + [track.event("identity_matched", t_ms) for track in matched])
+        self._redetect = self.tracker.needs_detection(rgb.shape[1], rgb.shape[0])
+        self._last_ms = t_ms
+        self.frames += 1
+        return FrameResult(t_ms, detect, states, events, self.frames - 1)
+
+    def _detect(self, rgb: np.ndarray, t_ms: float) -> tuple[list[Track], list[Track]]:
+        faces = self.analyzer.detect(rgb, color="rgb")
+        self.detector_runs += 1
+        boxes = np.array([[f.bbox.x1, f.bbox.y1, f.bbox.x2, f.bbox.y2] for f in faces]).reshape(-1, 4)
+        keypoints = [f.keypoint_array() for f in faces]
+        return self.tracker.match(boxes, [f.score for f in faces], keypoints, t_ms)
+
+    def _gallery(self):
+        """The watch-list to recognise against, or None when faces cannot be named."""
+        if not self.options.recognize or self.analyzer.aligner is None:
+            return None
+        try:
+            gallery = self.analyzer.gallery
+        except EdgefaceError:  # no gallery open
+            return None
+        return gallery if len(gallery) else None
+
+    def _recognize(self, rgb: np.ndarray, tracks: list[Track]) -> list[Track]:
+        """Score each detected face, keep each track's best crop, and recognise the tracks
+        whose quality improved enough; returns those whose identity changed."""
+        names = self.analyzer.detector.keypoint_names
+        gallery = self._gallery()
+        chosen: list[tuple[Track, float]] = []
+        for track in tracks:
+            crop = face_crop(rgb, track.detected_box, self.options.crop_margin)
+            quality = face_quality(crop, track.detected_box, track.detected_keypoints, names)
+            if track.best_crop is None or quality > track.best_quality:
+                track.best_crop, track.best_quality = crop, quality
+            last = track.recognized_quality
+            if gallery is not None and (last is None or quality > last * (1 + self.options.quality_gain)):
+                chosen.append((track, quality))
+        if not chosen:
+            return []
+        chips = self.analyzer.aligner.chips(rgb, np.stack([track.detected_keypoints for track, _ in chosen]))
+        matches = gallery.search(self.analyzer.embed_chips(chips), top_k=1, threshold=self.analyzer.threshold)
+        changed = []
+        for (track, quality), found in zip(chosen, matches):
+            before = track.vote.identity
+            track.vote.add(found[0].identity if found else None, found[0].similarity if found else None, quality)
+            track.recognitions += 1
+            track.recognized_quality = quality
+            self.recognitions += 1
+            if track.vote.identity is not None and track.vote.identity != before:
+                changed.append(track)
+        return changed
+
+    def _end(self, track: Track, t_ms: float) -> TrackEvent:
+        self._ended.append(track.summary())
+        return track.event("track_ended", t_ms)
+
+    def finish(self, timestamp_ms: float | None = None) -> list[TrackEvent]:
+        """End every open track (at ``timestamp_ms``, default the last frame's time), e.g.
+        at the end of a file; the analyzer can go on with later frames afterwards."""
+        t_ms = float(timestamp_ms) if timestamp_ms is not None else (self._last_ms or 0.0)
+        return [self._end(track, t_ms) for track in self.tracker.end_all()]
+
+    def summaries(self) -> list[TrackSummary]:
+        """Every track so far (the last ``max_summaries`` ended ones and the open ones),
+        by track id."""
+        return sorted([*self._ended, *(t.summary() for t in self.tracker.tracks)], key=lambda s: s.track_id)

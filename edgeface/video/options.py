@@ -1,0 +1,53 @@
+"""``VideoOptions``: every setting of video mode, with the reason for its default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgeface.errors import EdgefaceError
+
+
+@dataclass
+class VideoOptions:
+    # Run the detector on every Nth frame (and on the next frame whenever a track is
+    # lost); in between, tracks move by their motion model only.
+    detect_every: int = 5
+    # A detection continues a track when their boxes overlap at least this much.
+    min_iou: float = 0.3
+    # A track that no detection has matched for this long ends (it is hidden from the
+    # frame results from its first miss, and found again if it comes back in time).
+    lost_after_ms: float = 700.0
+    # Kalman filter noise, in box sizes (see edgeface.video.kalman).
+    measurement_std: float = 0.05
+    acceleration_std: float = 3.0
+    # One-euro smoothing of reported boxes and keypoints (see edgeface.video.smoothing);
+    # smooth=False reports the Kalman estimate as it is.
+    smooth: bool = True
+    min_cutoff_hz: float = 1.0
+    beta: float = 1.0
+    # Recognise a track once, then again only when its face quality beats the quality it
+    # was last recognised at by this fraction (quality is at most 1, so this bounds the
+    # embedder runs per track).
+    recognize: bool = True
+    quality_gain: float = 0.2
+    # Best-crop margin around the face box, in box sizes.
+    crop_margin: float = 0.2
+    # Summaries of ended tracks kept for summaries(); older ones are dropped so that a
+    # live feed runs in bounded memory.
+    max_summaries: int = 10_000
+    color: str | None = None  # None: the FaceAnalyzer's color option
+
+    def check(self) -> "VideoOptions":
+        if isinstance(self.detect_every, bool) or not isinstance(self.detect_every, int) or self.detect_every < 1:
+            raise EdgefaceError(f"VideoOptions.detect_every={self.detect_every!r}: must be an integer >= 1")
+        if not 0.0 < self.min_iou <= 1.0:
+            raise EdgefaceError(f"VideoOptions.min_iou={self.min_iou!r}: must be in (0, 1]")
+        for name in ("lost_after_ms", "measurement_std", "acceleration_std", "min_cutoff_hz"):
+            if not getattr(self, name) > 0:
+                raise EdgefaceError(f"VideoOptions.{name}={getattr(self, name)!r}: must be > 0")
+        for name in ("beta", "quality_gain", "crop_margin"):
+            if not getattr(self, name) >= 0:
+                raise EdgefaceError(f"VideoOptions.{name}={getattr(self, name)!r}: must be >= 0")
+        if self.max_summaries < 0:
+            raise EdgefaceError(f"VideoOptions.max_summaries={self.max_summaries!r}: must be >= 0")
+        return self
