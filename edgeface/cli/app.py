@@ -29,6 +29,7 @@ def _register_toolchain_commands() -> None:
     from edgeface.cli.hub import hub_app
     from edgeface.cli.bench import bench_app
     from edgeface.cli.track import track
+    from edgeface.cli.feeds import serve_feeds_command
     from edgeface.cli.train import eval_command, train_app
 
     app.command()(convert)
@@ -41,6 +42,7 @@ def _register_toolchain_commands() -> None:
     app.add_typer(train_app, name="train")
     app.command(name="eval")(eval_command)
     app.command()(track)
+    app.command(name="serve-feeds")(serve_feeds_command)
 
 
 _register_toolchain_commands()
