@@ -14,6 +14,7 @@ from edgeface.data import (
     DatasetError,
     DetectionDataset,
     DetectionSample,
+    DetectionSubset,
     IdentitySample,
     Pair,
     RecognitionDataset,
@@ -96,6 +97,155 @@ def test_wider_without_images_says_images_root(tmp_path):
     ds = load_detection(path, images_root=tmp_path)
     with pytest.raises(DatasetError, match=r"wider_face_val_bbx_gt.txt:1: image 'a.jpg'.*images_root="):
         ds[0]
+
+
+# ----------------------------------------------------------------------------- WIDER FACE easy / medium / hard
+
+
+def mat_cell(items) -> np.ndarray:
+    """A MATLAB cell column, as the WIDER FACE toolkit stores its lists."""
+    cell = np.empty((len(items), 1), dtype=object)
+    for i, item in enumerate(items):
+        cell[i, 0] = item
+    return cell
+
+
+# Event 0--Parade, two 128x128 black images with 16x16 squares (x, y, grey level), the
+# squares A B C and D E F. The fixture bundles' blob detector finds each square as one
+# 24x24 box centred on it, brighter squares scoring higher: A F C E B D.
+WIDER_VAL_SQUARES = {"0_Parade_1": [(16, 16, 255), (64, 16, 225), (16, 64, 245)],
+                     "0_Parade_2": [(16, 16, 215), (64, 16, 235), (16, 64, 250)]}
+
+
+def _square_face(x, y, _=None):
+    return [x - 4, y - 4, 24, 24]  # x y w h: the box the blob detector puts around the square
+
+
+# Faces, in face_bbx_list order: image 1 has A, B, a face with no square (missed by any
+# detector) and C; image 2 has D and E (F is not a face). The .txt flags C invalid.
+WIDER_VAL_FACES = {"0_Parade_1": [_square_face(16, 16), _square_face(64, 16), [92, 92, 24, 24], _square_face(16, 64)],
+                   "0_Parade_2": [_square_face(16, 16), _square_face(64, 16)]}
+WIDER_VAL_INVALID = {("0_Parade_1", 3)}
+# 1-based face numbers per image: easy A, E; medium A, the missed face, D, E; hard all but C
+WIDER_VAL_GT_LISTS = {"easy": [[1], [2]], "medium": [[1, 3], [1, 2]], "hard": [[1, 2, 3], [1, 2]]}
+
+
+def wider_val_mats() -> dict[str, dict]:
+    """The toolkit's four .mat files for WIDER_VAL_FACES: file name -> variables."""
+    files = list(WIDER_VAL_FACES)
+    common = {"event_list": mat_cell(["0--Parade"]), "file_list": mat_cell([mat_cell(files)])}
+    mats = {"wider_face_val.mat": {**common, "face_bbx_list": mat_cell([mat_cell(
+        [np.array(WIDER_VAL_FACES[f], float) for f in files])])}}
+    for name, lists in WIDER_VAL_GT_LISTS.items():
+        gt = mat_cell([mat_cell([np.array(faces, float).reshape(-1, 1) for faces in lists])])
+        mats[f"wider_{name}_val.mat"] = {**common, "gt_list": gt}
+    return mats
+
+
+def write_wider_val(root: Path, mats: dict[str, dict] | None = None) -> Path:
+    """A WIDER FACE val split in the layout of the official downloads: wider_face_split/
+    (the annotation file), WIDER_val/images/ and eval_tools/ground_truth/ (the .mat files).
+    Returns the annotation file."""
+    from PIL import Image
+
+    savemat = pytest.importorskip("scipy.io").savemat
+    images = root / "WIDER_val" / "images" / "0--Parade"
+    images.mkdir(parents=True)
+    lines = []
+    for name, squares in WIDER_VAL_SQUARES.items():
+        image = np.zeros((128, 128, 3), np.uint8)
+        for x, y, grey in squares:
+            image[y:y + 16, x:x + 16] = grey
+        Image.fromarray(image).save(images / f"{name}.png")
+        faces = WIDER_VAL_FACES[name]
+        lines += [f"0--Parade/{name}.png", str(len(faces))]
+        lines += [f"{x} {y} {w} {h} 0 0 0 {int((name, k) in WIDER_VAL_INVALID)} 0 0"
+                  for k, (x, y, w, h) in enumerate(faces)]
+    annotation = root / "wider_face_split" / "wider_face_val_bbx_gt.txt"
+    annotation.parent.mkdir()
+    annotation.write_text("\n".join(lines) + "\n")
+    ground_truth = root / "eval_tools" / "ground_truth"
+    ground_truth.mkdir(parents=True)
+    for file, variables in (wider_val_mats() if mats is None else mats).items():
+        savemat(ground_truth / file, variables)
+    return annotation
+
+
+def _xyxy(faces):
+    return [[x, y, x + w, y + h] for x, y, w, h in faces]
+
+
+def test_wider_subsets_come_from_the_toolkit_mat_files(tmp_path):
+    annotation = write_wider_val(tmp_path)
+    ds = load_detection(annotation)  # found in ../eval_tools/ground_truth
+    assert list(ds.subsets) == ["easy", "medium", "hard"]
+    assert len(ds[0].boxes) == 3  # the dataset's own faces: C (invalid) dropped
+    medium = ds.subsets["medium"]
+    assert isinstance(medium, DetectionSubset) and medium.images == [0, 1]
+    # the subsets score against the toolkit's boxes (every face, C too), the rest ignored
+    np.testing.assert_array_equal(medium.boxes[0], _xyxy(WIDER_VAL_FACES["0_Parade_1"]))
+    assert medium.ignore[0].tolist() == [False, True, False, True]
+    assert medium.ignore[1].tolist() == [False, False]
+    assert ds.subsets["easy"].ignore[1].tolist() == [True, False]
+    # beside the annotation file, or named with wider_mat=, works the same
+    ground_truth = tmp_path / "eval_tools" / "ground_truth"
+    moved = tmp_path / "mats"
+    ground_truth.rename(moved)
+    assert load_detection(annotation).subsets == {}  # none found: "all" only
+    assert list(load_detection(annotation, wider_mat=moved).subsets) == ["easy", "medium", "hard"]
+    (moved / "wider_easy_val.mat").unlink()
+    for mat in moved.iterdir():
+        mat.rename(annotation.parent / mat.name)
+    assert list(load_detection(annotation).subsets) == ["medium", "hard"]
+
+
+def _broken(file: str, **variables):
+    mats = wider_val_mats()
+    mats[file] = {**mats[file], **variables}
+    return mats
+
+
+def _without(file: str, variable: str):
+    mats = wider_val_mats()
+    del mats[file][variable]
+    return mats
+
+
+@pytest.mark.parametrize("mats, file, words", [
+    (_without("wider_hard_val.mat", "gt_list"), "wider_hard_val.mat", "no gt_list variable"),
+    (_broken("wider_hard_val.mat", gt_list=mat_cell([mat_cell([np.array([[5.0]]), np.zeros((0, 1))])])),
+     "wider_hard_val.mat", "gt_list{1}{1} lists face 5, but that image has 4 faces in wider_face_val.mat"),
+    (_broken("wider_medium_val.mat", gt_list=mat_cell([mat_cell([np.zeros((0, 1))])] * 2)),
+     "wider_medium_val.mat", "cells in gt_list (2) differs from wider_face_val.mat's event_list (1)"),
+    (_broken("wider_easy_val.mat", gt_list=mat_cell([mat_cell([np.zeros((0, 1))])])),
+     "wider_easy_val.mat", "cells in gt_list{1} (1) differs from wider_face_val.mat's file_list{1} (2)"),
+    (_broken("wider_face_val.mat", file_list=mat_cell([mat_cell(["0_Parade_1", "0_Parade_9"])])),
+     "wider_face_val.mat", "image '0--Parade/0_Parade_9' is not in"),
+    (_broken("wider_face_val.mat", event_list="0--Parade"), "wider_face_val.mat", "event_list is not a cell array"),
+    (_broken("wider_face_val.mat", face_bbx_list=mat_cell([mat_cell([np.zeros((4, 4)), np.ones((2, 3))])])),
+     "wider_face_val.mat", "face_bbx_list{1}{2} should be an (M, 4) array"),
+    ({**wider_val_mats(), "wider_easy_val.mat": None}, "wider_easy_val.mat", "not a readable MATLAB .mat file"),
+    ({k: v for k, v in wider_val_mats().items() if k != "wider_face_val.mat"}, "wider_face_val.mat", "missing"),
+])
+def test_wider_mat_errors_name_the_file(tmp_path, mats, file, words):
+    annotation = write_wider_val(tmp_path, {k: v for k, v in mats.items() if v is not None})
+    if mats.get(file, 0) is None:
+        (tmp_path / "eval_tools" / "ground_truth" / file).write_bytes(b"MATLAB? no" * 20)
+    with pytest.raises(DatasetError) as err:
+        load_detection(annotation)
+    assert file in str(err.value) and words in str(err.value)
+
+
+def test_wider_mat_option_errors(tmp_path):
+    annotation = write_wider_val(tmp_path)
+    with pytest.raises(DatasetError, match=r"nowhere: no such folder; wider_mat= \(--wider-mat\)"):
+        load_detection(annotation, wider_mat=tmp_path / "nowhere")
+    with pytest.raises(DatasetError, match=r"none of wider_easy_val.mat, wider_medium_val.mat, wider_hard_val.mat"):
+        load_detection(annotation, wider_mat=tmp_path)
+    with pytest.raises(DatasetError, match="go with a WIDER FACE .*, not faces.csv"):
+        load_detection(CSV, wider_mat=tmp_path)
+    with pytest.raises(DatasetError, match="not a synthetic set"):
+        load_detection("synthetic:2", wider_mat=tmp_path)
 
 
 # ----------------------------------------------------------------------------- RetinaFace

@@ -1,4 +1,7 @@
-"""edgeface.eval.metrics against examples worked out by hand (numpy only, fast)."""
+"""edgeface.eval.metrics against examples worked out by hand (numpy only, fast), and
+WIDER FACE's easy / medium / hard through ``edgeface eval`` with a fixture bundle."""
+
+import json
 
 import numpy as np
 import pytest
@@ -114,3 +117,43 @@ def test_threshold_at_far_ties_are_conservative():
     t = M.threshold_at_far(scores, same, 0.34)
     assert t > 0.7
     assert M.accuracy_at(scores, same, t) == 1.0
+
+
+# ------------------------------------------------------------ WIDER FACE easy / medium / hard
+
+def test_wider_easy_medium_hard_ap_by_hand(tmp_path, fixture_bundle):
+    """``edgeface eval BUNDLE --data wider_face_val_bbx_gt.txt`` with the toolkit's .mat files:
+    the set of tests/test_data.py (two images, squares A B C / D E F), scored with the
+    fixture bundle's blob detector. Its detections, best first: A F C E B D, each a box
+    equal to its face (IoU 1) except F, which is no face. C is a face the .txt flags
+    invalid: the reader drops it, so in "all" its detection is a false positive, while in
+    the subsets it is ignored (outside every gt_list)."""
+    from typer.testing import CliRunner
+
+    from edgeface.cli.app import app
+    from tests.test_data import write_wider_val
+
+    annotation = write_wider_val(tmp_path)
+    r = CliRunner().invoke(app, ["eval", str(fixture_bundle()), "--data", str(annotation), "--json"])
+    assert r.exit_code == 0, r.output
+    subsets = json.loads(r.stdout)["detection"]["subsets"]
+    assert list(subsets) == ["all", "easy", "medium", "hard"]
+    # all: faces A B D E + the missed one (5); ranked TP FP FP TP TP TP: precision 1 at
+    # recall .2, then at most 4/6 up to recall .8: AP = .2 * 1 + .6 * 2/3
+    # easy (A, E): A TP, F FP, E TP (recall 1, precision 2/3); C B D ignored: .5 + .5 * 2/3
+    # medium (A, missed, D, E): A TP, F FP, E TP (2/3), D TP (recall .75, 3/4): .25 + .5 * .75
+    # hard (all but C): A TP, F FP, E, B, D TP (recall .8, precision 4/5): .2 + .6 * .8
+    want = {"all": (0.6, 5, 6), "easy": (5 / 6, 2, 3), "medium": (0.625, 4, 4), "hard": (0.68, 5, 5)}
+    got = {name: (s["ap"], s["faces"], s["detections"]) for name, s in subsets.items()}
+    assert got == {name: (pytest.approx(ap), faces, dets) for name, (ap, faces, dets) in want.items()}
+    assert all(s["images"] == 2 for s in subsets.values())
+    # the .mat files named with --wider-mat instead of found
+    moved = tmp_path / "eval_tools" / "ground_truth"
+    moved = moved.rename(tmp_path / "mats")
+    r = CliRunner().invoke(app, ["eval", str(fixture_bundle()), "--data", str(annotation), "--json"])
+    assert list(json.loads(r.stdout)["detection"]["subsets"]) == ["all"]
+    r = CliRunner().invoke(app, ["eval", str(fixture_bundle()), "--data", str(annotation), "--wider-mat", str(moved),
+                                 "--json"])
+    assert json.loads(r.stdout)["detection"]["subsets"]["hard"]["ap"] == pytest.approx(0.68)
+    r = CliRunner().invoke(app, ["eval", str(fixture_bundle()), "--pairs", "synthetic:2", "--wider-mat", str(moved)])
+    assert r.exit_code == 2 and "--wider-mat: give the WIDER FACE annotation file with --data" in r.output

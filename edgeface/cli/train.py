@@ -131,6 +131,10 @@ def eval_command(bundle: Annotated[Path, typer.Argument(help="Bundle directory o
                  data: Annotated[Optional[str], typer.Option(
                      "--data", help="Detection set for the detector: 'synthetic[:N]...', WIDER FACE "
                                     "*_bbx_gt.txt, RetinaFace label.txt or CSV.")] = None,
+                 wider_mat: Annotated[Optional[Path], typer.Option(
+                     "--wider-mat", help="Folder with the WIDER FACE evaluation toolkit's wider_face_val.mat and "
+                                         "wider_{easy,medium,hard}_val.mat, for easy / medium / hard AP (default: "
+                                         "found beside --data or in ../eval_tools/ground_truth).")] = None,
                  pairs: Annotated[Optional[str], typer.Option(
                      "--pairs", help="Verification pairs for the embedder: LFW pairs.txt or "
                                      "'synthetic[:pairs_per_fold]...'.")] = None,
@@ -146,12 +150,15 @@ def eval_command(bundle: Annotated[Path, typer.Argument(help="Bundle directory o
                  report: Annotated[Optional[Path], typer.Option(
                      "--report", help="Folder for report .md/.json and plots (ROC, precision-recall).")] = None,
                  json_out: JsonOption = False) -> None:
-    """Evaluate a bundle through the SDK: detection AP (IoU 0.5) and keypoint NME on --data, LFW 10-fold
-    accuracy, TAR@FAR and ROC on --pairs. With --soc the bundle's Hexagon builds run (HTP simulator)."""
+    """Evaluate a bundle through the SDK: detection AP (IoU 0.5) and keypoint NME on --data (all faces, plus
+    WIDER FACE's easy / medium / hard when its .mat files are found), LFW 10-fold accuracy, TAR@FAR and ROC on
+    --pairs. With --soc the bundle's Hexagon builds run (HTP simulator)."""
     from edgeface.errors import EdgefaceError
 
     if data is None and pairs is None:
         raise EdgefaceError("edgeface eval: give --data (detection set) and/or --pairs (verification pairs)")
+    if wider_mat is not None and data is None:
+        raise EdgefaceError("--wider-mat: give the WIDER FACE annotation file with --data too")
     if nme not in ("inter_ocular", "box"):
         raise EdgefaceError(f"--nme {nme}: choose inter_ocular or box")
     if not 0 < far < 1:
@@ -164,7 +171,7 @@ def eval_command(bundle: Annotated[Path, typer.Argument(help="Bundle directory o
     if data is not None:
         from edgeface.data import load_detection
 
-        dataset = load_detection(data)
+        dataset = load_detection(data, wider_mat=wider_mat)
         with _bar(quiet, "detecting") as advance:
             result = ev.evaluate_detection_bundle(bundle, dataset, soc=soc, threads=threads, iou=iou,
                                                   normalizer=nme, progress=advance)

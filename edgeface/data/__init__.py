@@ -26,6 +26,7 @@ from edgeface.data.types import (
     DatasetError,
     DetectionDataset,
     DetectionSample,
+    DetectionSubset,
     IdentitySample,
     Pair,
     RecognitionDataset,
@@ -33,7 +34,7 @@ from edgeface.data.types import (
 
 __all__ = [
     "KEYPOINT_NAMES", "NUM_KEYPOINTS", "FLIP_PERMUTATION", "DatasetError",
-    "DetectionSample", "IdentitySample", "DetectionDataset", "RecognitionDataset", "Pair",
+    "DetectionSample", "DetectionSubset", "IdentitySample", "DetectionDataset", "RecognitionDataset", "Pair",
     "load_detection", "load_recognition", "load_pairs", "SyntheticFaces",
     "detection_pipeline", "recognition_pipeline", "cache_in_memory",
 ]
@@ -64,7 +65,11 @@ def load_detection(path_or_spec: str | Path, images_root: str | Path | None = No
     - ``"synthetic[:N][:key=value...]"``: the built-in generator (see module docs).
     - a WIDER FACE ``wider_face_*_bbx_gt.txt`` (boxes only; keypoints NaN). Images under
       ``images_root``, by default the first of ``<file dir>/images``,
-      ``<file dir>/../WIDER_<split>/images`` that exists.
+      ``<file dir>/../WIDER_<split>/images`` that exists. The evaluation toolkit's
+      ``wider_face_<split>.mat`` and ``wider_{easy,medium,hard}_<split>.mat``, in
+      ``wider_mat`` (a folder) or found beside the file or in
+      ``<file dir>/../eval_tools/ground_truth``, become the dataset's ``subsets``
+      (``edgeface.data.wider_mat``).
     - a RetinaFace ``label.txt`` (``# image_path`` lines, then ``x y w h`` + 5 landmarks);
       images under ``images_root``, by default ``<file dir>/images``.
       A directory holding ``label.txt`` is accepted too.

@@ -18,6 +18,7 @@ from edgeface.data.types import (
     NUM_KEYPOINTS,
     DatasetError,
     DetectionSample,
+    DetectionSubset,
     IdentitySample,
     Pair,
 )
@@ -90,13 +91,17 @@ class _Record:
 
 
 class FileDetectionDataset:
-    """Annotation records parsed from a file; images read from ``images_root`` on access."""
+    """Annotation records parsed from a file; images read from ``images_root`` on access.
+    ``subsets``: evaluation subsets by name (WIDER FACE's easy / medium / hard when its
+    .mat files were found), empty otherwise."""
 
-    def __init__(self, records: list[_Record], images_root: Path, annotation: Path, fmt: str):
+    def __init__(self, records: list[_Record], images_root: Path, annotation: Path, fmt: str,
+                 subsets: dict[str, DetectionSubset] | None = None):
         self.records = records
         self.images_root = Path(images_root)
         self.annotation = Path(annotation)
         self.format = fmt
+        self.subsets = subsets or {}
 
     def __len__(self) -> int:
         return len(self.records)
@@ -322,8 +327,12 @@ def read_csv(path: Path) -> list[_Record]:
     return out
 
 
+def _wider_split(path: Path) -> str:
+    return "train" if "train" in path.name else "val" if "val" in path.name else "test"
+
+
 def _wider_images_root(path: Path) -> Path | None:
-    split = "train" if "train" in path.name else "val" if "val" in path.name else "test"
+    split = _wider_split(path)
     for cand in (path.parent / "images", path.parent.parent / f"WIDER_{split}" / "images",
                  path.parent / f"WIDER_{split}" / "images"):
         if cand.is_dir():
@@ -341,10 +350,29 @@ def _sniff_txt(path: Path) -> str:
     return "wider"
 
 
+def _wider_subsets(path: Path, records: list[_Record], wider_mat) -> dict[str, DetectionSubset]:
+    """easy / medium / hard from the toolkit's .mat files: in ``wider_mat``, or found beside
+    the annotation file (or in ../eval_tools/ground_truth); none when not found."""
+    from edgeface.data import wider_mat as mat
+
+    split = _wider_split(path)
+    folder = Path(wider_mat) if wider_mat is not None else mat.find_mat_folder(path, split)
+    if folder is None:
+        return {}
+    return mat.read_wider_subsets(folder, split, [r.image for r in records], path)
+
+
+def _no_wider_mat(wider_mat, what) -> None:
+    if wider_mat is not None:
+        raise DatasetError(f"wider_mat={wider_mat} (--wider-mat): the easy / medium / hard .mat files go with a "
+                           f"WIDER FACE *_bbx_gt.txt, not {what}")
+
+
 def load_detection(path_or_spec, images_root=None, *, seed: int = 0, size: int | None = None,
-                   keep_invalid: bool = False, **options):
+                   keep_invalid: bool = False, wider_mat: str | Path | None = None, **options):
     """See ``edgeface.data.load_detection``."""
     if _is_synthetic(path_or_spec):
+        _no_wider_mat(wider_mat, "a synthetic set")
         from edgeface.data.synthetic import SyntheticFaces
         defaults = {"size": 128, "max_faces": 3, "seed": seed}
         n, opts = parse_spec(path_or_spec, defaults, "detection")
@@ -366,6 +394,7 @@ def load_detection(path_or_spec, images_root=None, *, seed: int = 0, size: int |
         raise DatasetError(f"{path}: no such annotation file; pass a WIDER FACE .txt, a RetinaFace "
                            f"label.txt, a .csv, or 'synthetic[:N]'")
     suffix = path.suffix.lower()
+    subsets = {}
     if suffix == ".csv":
         records, fmt = read_csv(path), "csv"
         root = Path(images_root) if images_root is not None else path.parent
@@ -380,13 +409,16 @@ def load_detection(path_or_spec, images_root=None, *, seed: int = 0, size: int |
             if root is None:
                 raise DatasetError(f"{path}: cannot find the WIDER FACE images (tried images/ and "
                                    f"../WIDER_<split>/images beside it): pass images_root=")
+            subsets = _wider_subsets(path, records, wider_mat)
     else:
         raise DatasetError(f"{path}: unknown annotation format {suffix!r}; expected .txt (WIDER FACE "
                            f"or RetinaFace label.txt) or .csv")
+    if fmt != "wider":
+        _no_wider_mat(wider_mat, path.name)
     if not root.is_dir():
         raise DatasetError(f"{root}: the images folder does not exist: pass images_root= the "
                            f"folder the paths in {path.name} are relative to")
-    return FileDetectionDataset(records, root, path, fmt)
+    return FileDetectionDataset(records, root, path, fmt, subsets)
 
 
 # ----------------------------------------------------------------------------- recognition
@@ -576,12 +608,12 @@ class CachedDataset:
     """Keeps every sample of ``dataset`` in memory once read (or generated), so epochs
     after the first skip decoding / rendering. Memory: about H x W x 3 bytes per sample
     (10,000 synthetic 128x128 images: 490 MB). ``num_identities`` and
-    ``identity_names`` pass through for recognition sets."""
+    ``identity_names`` pass through for recognition sets, ``subsets`` for detection sets."""
 
     def __init__(self, dataset):
         self.dataset = dataset
         self._items: dict[int, object] = {}
-        for name in ("num_identities", "identity_names"):
+        for name in ("num_identities", "identity_names", "subsets"):
             if hasattr(dataset, name):
                 setattr(self, name, getattr(dataset, name))
 

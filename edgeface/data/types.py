@@ -50,6 +50,22 @@ class DetectionSample:
 
 
 @dataclass
+class DetectionSubset:
+    """The part of a detection set that one evaluation figure counts, with its own ground
+    truth: WIDER FACE's easy / medium / hard (``edgeface.data.wider_mat``).
+
+    images: indices of the dataset's images the subset covers.
+    boxes: per listed image, (M, 4) float x1, y1, x2, y2 pixels: every face of the image.
+    ignore: per listed image, (M,) bool: True for faces outside the subset; a detection
+        matched to one is neither a true nor a false positive, and the face is not counted.
+    """
+
+    images: list[int]
+    boxes: list[np.ndarray]
+    ignore: list[np.ndarray]
+
+
+@dataclass
 class IdentitySample:
     """One face crop of a known identity: image (H, W, 3) uint8 RGB, label 0..K-1."""
 

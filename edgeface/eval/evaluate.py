@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from edgeface.data.types import KEYPOINT_NAMES, DetectionSubset
 from edgeface.errors import BundleError, EdgefaceError
 from edgeface.eval import metrics as M
 
@@ -36,7 +37,7 @@ def _analyzer(bundle, soc: str | None, threads: int, **options):
 class DetectionResult:
     bundle: str
     soc: str | None
-    subsets: dict[str, M.DetectionEval]  # "all", or easy / medium / hard when the set has them
+    subsets: dict[str, M.DetectionEval]  # "all", then easy / medium / hard when the set has them
     iou: float
     score_threshold: float  # the low threshold used to trace the PR curve
     operating_point: dict  # precision / recall at the manifest's score threshold
@@ -52,15 +53,14 @@ class DetectionResult:
 
 def evaluate_detection_bundle(bundle: str | Path, dataset, soc: str | None = None, threads: int = 1,
                               iou: float = 0.5, score_threshold: float = 0.02, normalizer: str = "inter_ocular",
-                              subsets: dict[str, Sequence[int]] | None = None,
+                              subsets: dict[str, Sequence[int] | DetectionSubset] | None = None,
                               progress: Callable[[int, int], None] | None = None) -> DetectionResult:
     """Detection AP (WIDER FACE style, IoU ``iou``) and keypoint NME of a bundle's
-    detector on ``dataset`` (a sequence of ``DetectionSample``). ``subsets`` (or a
-    ``subsets`` attribute of the dataset) maps names such as easy / medium / hard to image
-    indices; without them one subset, "all", is reported."""
+    detector on ``dataset`` (a sequence of ``DetectionSample``). "all" (every image, its
+    own faces) is always reported, then each of ``subsets`` (or of the dataset's
+    ``subsets`` attribute): a name such as easy / medium / hard mapped to image indices or
+    to a ``DetectionSubset`` (its own faces, those outside the subset ignored)."""
     import time
-
-    from edgeface.data.types import KEYPOINT_NAMES
 
     analyzer = _analyzer(bundle, soc, threads)
     if analyzer.detector is None:
@@ -85,12 +85,8 @@ def evaluate_detection_bundle(bundle: str | Path, dataset, soc: str | None = Non
         if progress is not None:
             progress(i + 1, len(dataset))
     seconds = time.perf_counter() - started
-    subsets = subsets or getattr(dataset, "subsets", None) or {"all": range(len(dataset))}
-    results = {}
-    for name, index in subsets.items():
-        index = list(index)
-        results[name] = M.evaluate_detections([preds[i] for i in index], [truths[i] for i in index], iou,
-                                              normalizer=normalizer)
+    subsets = {"all": range(len(dataset)), **(subsets or getattr(dataset, "subsets", None) or {})}
+    results = {name: _subset_eval(spec, preds, truths, iou, normalizer) for name, spec in subsets.items()}
     # precision / recall at the manifest's own threshold
     op_preds = [(b[s >= manifest_threshold], s[s >= manifest_threshold], None) for b, s, _ in preds]
     op = M.evaluate_detections(op_preds, [(t[0], None) for t in truths], iou)
@@ -99,6 +95,15 @@ def evaluate_detection_bundle(bundle: str | Path, dataset, soc: str | None = Non
                  "precision": tp / op.num_detections if op.num_detections else None,
                  "detections": op.num_detections}
     return DetectionResult(str(bundle), soc, results, iou, score_threshold, operating, common, seconds)
+
+
+def _subset_eval(spec: Sequence[int] | DetectionSubset, preds: list, truths: list, iou: float,
+                 normalizer: str) -> M.DetectionEval:
+    if isinstance(spec, DetectionSubset):
+        return M.evaluate_detections([preds[i] for i in spec.images], [(b, None) for b in spec.boxes], iou,
+                                     ignore=spec.ignore, normalizer=normalizer)
+    index = list(spec)
+    return M.evaluate_detections([preds[i] for i in index], [truths[i] for i in index], iou, normalizer=normalizer)
 
 
 # --------------------------------------------------------------------- verification

@@ -10,8 +10,9 @@ Conventions, fixed here and tested against hand-worked examples (tests/test_eval
   overlaps most), otherwise a false positive; precision and recall are taken after
   each detection, precision is made monotone (each point takes the best precision at
   any higher recall) and AP is the area under that curve (all points, VOC 2010+ style).
-  Ground-truth faces marked ``ignore`` (WIDER's invalid / too-small faces) are neither
-  counted nor penalised: a detection whose best overlap is an ignored face is dropped.
+  Ground-truth faces marked ``ignore`` (in WIDER FACE's easy / medium / hard, the faces
+  outside the subset) are neither counted nor penalised: a detection whose best overlap
+  (IoU >= 0.5) is an ignored face is dropped.
 - **Keypoint NME**: mean over matched faces (IoU >= 0.5) of the mean point-to-point
   distance over the face's keypoints, divided by the inter-ocular distance (distance
   between the two eye keypoints, the outer-eye-corner convention's 5-point stand-in);
