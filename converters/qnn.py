@@ -16,7 +16,6 @@ Two files come out per SoC:
 from __future__ import annotations
 
 import re
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -158,7 +157,6 @@ def _finish(ctx_path: Path, soc: Soc, out_dir: Path, stem: str, precision: str, 
     if recorded_arch is not None and recorded_arch != soc.htp_arch:
         raise ConversionError(f"{binary_path}: the compiler built for Hexagon v{recorded_arch}, not the "
                               f"v{soc.htp_arch} of {soc.part}")
-    shutil.rmtree(ctx_path.parent, ignore_errors=True)
     return HtpContext(soc=soc.part, htp_arch=soc.htp_arch, soc_model=soc.soc_model, precision=precision,
                       onnx_path=onnx_path, binary_path=binary_path, onnx_bytes=len(onnx_data),
                       binary_bytes=len(binary), recorded_soc=recorded_soc, recorded_arch=recorded_arch,

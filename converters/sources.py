@@ -219,10 +219,15 @@ def _load_keras(path: Path, override) -> Source:
     if len(names) != len(outputs):
         names = [f"output_{i}" for i in range(len(outputs))]
 
+    import tensorflow as tf
+
+    # a traced graph: a batch-1 model is called once per sample, and eager calls cost ~100x more
+    forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
     def run(x):
         import keras as k
 
-        y = model(x, training=False)
+        y = forward(tf.constant(x, tf.float32))
         flat = [y[n] for n in names] if isinstance(y, dict) else k.tree.flatten(y)
         return [t.numpy() if hasattr(t, "numpy") else np.asarray(t) for t in flat]
 
