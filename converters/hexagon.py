@@ -31,6 +31,7 @@ class CompileRequest(ConvertRequest):
     precisions: list[str] = field(default_factory=lambda: ["w8a8"])
     socs: list[str] = field(default_factory=lambda: list(DEFAULT_SOCS))
     allow_fallback: bool = False  # keep contexts whose graph partly falls back to the CPU
+    first_passing: bool = False  # per SoC, stop at the first precision whose context passes the gate
 
 
 @dataclass
@@ -75,7 +76,12 @@ def compile_hexagon(request: CompileRequest, progress: Callable[[str], None] = l
     x_eval = np.concatenate([_face_inputs(request, spec), calibration[:16]]).astype(np.float32)
     ref = source.run(source.to_source_layout(x_eval))
     artifacts, bundles, skipped = [], [], []
+    passed: dict[str, str] = {}  # SoC -> the first precision that passed
     for precision in request.precisions:
+        done = [s.part for s in socs if request.first_passing and s.part in passed]
+        skipped += [f"{precision} {part}: not tried, {passed[part]} passed first" for part in done]
+        if len(done) == len(socs):
+            continue
         if precision == "fp16":
             graph = static
         else:
@@ -84,6 +90,8 @@ def compile_hexagon(request: CompileRequest, progress: Callable[[str], None] = l
                                      _in_layout(calibration, layout), precision)
         compiled = []
         for soc in socs:
+            if soc.part in done:
+                continue
             if precision == "fp16" and not soc.supports_fp16:
                 skipped.append(f"fp16 {soc.part}: the HTP of {soc.part} (Hexagon v{soc.htp_arch}) has no fp16 "
                                f"support (device_profiles/socs.yaml); use w8a8 or w8a16")
@@ -102,6 +110,8 @@ def compile_hexagon(request: CompileRequest, progress: Callable[[str], None] = l
                                          f"{', '.join(context.fallback_ops)}")
             compiled.append((artifact, names, got))
             artifacts.append(artifact)
+            if not artifact.failures:
+                passed.setdefault(soc.part, precision)
         if request.role and compiled:
             bundles.append(_bundle(request, dataclasses.replace(spec, layout=layout), graph, compiled))
     if not artifacts:
@@ -238,14 +248,15 @@ def compile_bundle(bundle_path: Path, out: Path, socs: list[str], precisions: li
                    progress: Callable[[str], None] = lambda message: None, **options: Any) -> tuple[Path, list[CompileResult]]:
     """Compile every model of a bundle for ``socs``; write ``out/bundle``: the same bundle
     plus, per model and SoC, the first precision in ``precisions`` whose context passes
-    the gate (see ``bundle_requests``). Returns the bundle and each model's result."""
+    the gate (see ``bundle_requests``; later precisions are not tried for that SoC).
+    Returns the bundle and each model's result."""
     from edgeface.bundle import load_bundle, write_bundle
 
     bundle = load_bundle(bundle_path)
     manifest = json.loads(json.dumps(bundle.manifest.raw))
     files = {spec.file: bundle.read_model(spec) for spec in bundle.manifest.models()}
     results = []
-    for spec, request in bundle_requests(bundle, out, socs, precisions, **options):
+    for spec, request in bundle_requests(bundle, out, socs, precisions, first_passing=True, **options):
         progress(f"{spec.role}: {spec.file}")
         result = compile_hexagon(request, progress)
         results.append(result)

@@ -150,6 +150,18 @@ def test_compile_job_reports_and_bundles_each_soc(tmp_path):
     assert set(targets) == {"SM8650", "QCS6490"} and targets["QCS6490"]["htp_arch"] == 68
 
 
+@qnn
+def test_first_passing_stops_at_the_first_precision_that_passes_per_soc(tmp_path):
+    from edgeface.converters.hexagon import CompileRequest, compile_hexagon
+
+    request = CompileRequest(source=_tiny_onnx(tmp_path / "tiny.onnx"), out=tmp_path / "job", role="embedder",
+                             precisions=["w8a8", "w8a16"], socs=["SM8650"], calibration_size=8,
+                             max_cosine_drop=0.05, first_passing=True)
+    result = compile_hexagon(request)
+    assert [(a.context.precision, a.context.soc) for a in result.artifacts] == [("w8a8", "SM8650")]
+    assert result.skipped == ["w8a16 SM8650: not tried, w8a8 passed first"]
+
+
 # ---------------------------------------------------------------- a real face model, end to end
 
 @qnn
