@@ -18,7 +18,7 @@ from edgeface.bundle import Bundle, load_bundle
 from edgeface.decoders import RawDetections
 from edgeface.detect import Detector
 from edgeface.embed import Embedder
-from edgeface.errors import BundleError, EdgefaceError
+from edgeface.errors import BundleError, EdgefaceError, GalleryError
 from edgeface.image import DEFAULT_MAX_PIXELS, to_rgb
 from edgeface.results import BoundingBox, Detection, Face, Keypoint, Verification
 from edgeface.runtime.model import Model
@@ -160,8 +160,8 @@ class FaceAnalyzer:
     @property
     def gallery(self):
         if self._gallery is None:
-            raise EdgefaceError("no gallery is open: pass gallery=PATH in FaceAnalyzerOptions "
-                                "or call open_gallery(PATH)")
+            raise EdgefaceError("no gallery is open: pass gallery=PATH in FaceAnalyzerOptions, "
+                                "or call open_gallery(PATH) or use_gallery(GALLERY)")
         return self._gallery
 
     def _open_gallery(self, path: str | Path):
@@ -172,6 +172,23 @@ class FaceAnalyzer:
     def open_gallery(self, path: str | Path):
         self._gallery = self._open_gallery(path)
         return self._gallery
+
+    def use_gallery(self, gallery):
+        """Identify against ``gallery``, an ``edgeface.Gallery`` already in memory (built
+        in code, shared by several analyzers, or received from another process) instead
+        of a file; returns it. Its templates must have the embedder's size, as a file
+        opened with ``open_gallery`` must."""
+        from edgeface.gallery import Gallery
+
+        if not isinstance(gallery, Gallery):
+            raise GalleryError(f"use_gallery: expected an edgeface.Gallery, got {type(gallery).__name__}: "
+                               f"for a gallery file use open_gallery(PATH)")
+        dim = self._require("embedder").dim
+        if gallery.dim != dim:
+            raise GalleryError(f"{gallery.path or 'the gallery'} holds {gallery.dim}-d templates but this model "
+                               f"embeds {dim}-d: use a gallery made with the same model")
+        self._gallery = gallery
+        return gallery
 
     def enroll(self, name: str, images: Iterable[object], color: str | None = None) -> int:
         """Add the best face of each image as a template of ``name``; returns its template

@@ -27,7 +27,7 @@ from edgeface import FaceAnalyzer
 from edgeface.feeds.config import FeedConfig, FeedsConfigError, ReconnectConfig, load_config, parse_config
 from edgeface.feeds.events import JsonlSink
 from edgeface.feeds.metrics import merge_snapshots
-from edgeface.feeds.processor import FeedProcessor, serve_feeds
+from edgeface.feeds.processor import FeedProcessor, load_analyzer, serve_feeds
 from edgeface.feeds.queueing import Frame, FrameQueue
 from edgeface.feeds.ray_scale import split_feeds
 from edgeface.feeds.sources import reconnect_delay
@@ -223,6 +223,28 @@ def test_identity_events_for_a_video_file_with_enrolled_faces(tmp_path, default_
     assert all(r["timestamp_ms"] == pytest.approx(1960.0) and r["latency_ms"] is None for r in by_kind["track_ended"])
     assert final["feeds"]["door"]["frames_out"] == 50 and final["feeds"]["door"]["dropped"] == 0
     assert json.loads((tmp_path / "out" / "metrics.json").read_text()) == final
+
+
+def test_watch_list_object_goes_through_use_gallery():
+    """load_analyzer gives a Gallery object (as Ray ships it) to the analyzer with
+    FaceAnalyzer.use_gallery, which refuses one of another embedding size, or anything
+    but a Gallery, with a one-line error."""
+    from edgeface import Gallery
+    from edgeface.errors import BundleError, EdgefaceError
+
+    config = _config([FeedConfig("a", "synthetic:faces=1")])
+    watch = Gallery(128)  # the blob bundle's embedding size
+    analyzer = load_analyzer(config, watch)
+    assert analyzer.gallery is watch
+    with pytest.raises(EdgefaceError, match=r"^the gallery holds 64-d templates but this model embeds 128-d: "
+                                            r"use a gallery made with the same model$"):
+        load_analyzer(config, Gallery(64))
+    with pytest.raises(EdgefaceError, match=r"expected an edgeface.Gallery, got PosixPath: for a gallery file "
+                                            r"use open_gallery\(PATH\)"):
+        analyzer.use_gallery(Path("watch.efg"))
+    assert analyzer.gallery is watch
+    with pytest.raises(BundleError, match="this bundle has no embedder"):
+        FaceAnalyzer.create_from_bundle(BLOB.parent / "blob_detector_only").use_gallery(watch)
 
 
 def test_jsonl_sink_flushes_each_event_and_appends(tmp_path):

@@ -23,7 +23,7 @@ from edgeface.video import TrackEvent, TrackState, VideoAnalyzer, VideoOptions, 
 from edgeface.video.association import greedy_match, iou_matrix
 from edgeface.video.identity import IdentityVote
 from edgeface.video.kalman import BoxKalman
-from edgeface.video.quality import face_crop, face_quality, frontalness, sharpness
+from edgeface.video.quality import face_crop, face_quality, frontalness, inside_fraction, sharpness
 from edgeface.video.tracker import WARMUP_DETECTIONS, Tracker
 from tests import video_fixtures as vf
 
@@ -148,11 +148,26 @@ def test_quality_prefers_large_sharp_frontal_faces():
     assert crop.shape == (120, 120, 3)
     blurred = np.asarray(Image.fromarray(crop).filter(ImageFilter.GaussianBlur(3)))
     assert sharpness(blurred) < sharpness(crop) / 4
-    good = face_quality(crop, box, frontal, KEYPOINT_NAMES)
-    assert face_quality(blurred, box, frontal, KEYPOINT_NAMES) < good
-    assert face_quality(crop, box, turned, KEYPOINT_NAMES) < good
-    assert face_quality(crop, (100, 100, 150, 150), frontal, KEYPOINT_NAMES) < good  # small
+    size = (640, 480)
+    good = face_quality(crop, box, frontal, KEYPOINT_NAMES, size)
+    assert face_quality(blurred, box, frontal, KEYPOINT_NAMES, size) < good
+    assert face_quality(crop, box, turned, KEYPOINT_NAMES, size) < good
+    assert face_quality(crop, (100, 100, 150, 150), frontal, KEYPOINT_NAMES, size) < good  # small
     assert face_crop(frame, (-50, -50, 10, 10)).shape[:2] == (22, 22)  # clipped to the frame
+
+
+def test_quality_of_a_face_cut_by_the_frame_edge_is_the_part_inside():
+    """A face a third out of the frame scores two thirds of the same face in full view,
+    so the full view that follows counts as better and is recognised."""
+    assert inside_fraction((-40, 100, 80, 220), 640, 480) == pytest.approx(2 / 3)
+    assert inside_fraction((600, 450, 680, 490), 640, 480) == pytest.approx(0.375)
+    assert inside_fraction((100, 100, 220, 220), 640, 480) == 1.0
+    assert inside_fraction((700, 0, 800, 100), 640, 480) == 0.0 and inside_fraction((5, 5, 5, 9), 640, 480) == 0.0
+    crop = vf.face_sprite("astronaut", 120)
+    points = np.array([[30, 50], [90, 50], [60, 80]], float)
+    whole = face_quality(crop, (100, 100, 220, 220), points, KEYPOINT_NAMES, (640, 480))
+    cut = face_quality(crop, (-40, 100, 80, 220), points, KEYPOINT_NAMES, (640, 480))
+    assert cut == pytest.approx(whole * 2 / 3)
 
 
 def test_identity_vote_weighs_similarity_by_quality():
@@ -171,6 +186,8 @@ def test_options_are_checked():
         VideoAnalyzer(ScriptedAnalyzer(), VideoOptions(detect_every=0))
     with pytest.raises(EdgefaceError, match="min_iou"):
         VideoOptions(min_iou=0).check()
+    with pytest.raises(EdgefaceError, match=r"VideoOptions.retry_unknown_every=0: must be an integer >= 1"):
+        VideoOptions(retry_unknown_every=0).check()
 
 
 # --------------------------------------------------------------- detection schedule
@@ -246,6 +263,58 @@ def test_dropped_frames_and_irregular_timestamps():
         video.process(FRAME, t - 1)
     with pytest.raises(EdgefaceError, match="timestamp_ms"):
         video.process(FRAME, float("nan"))
+
+
+class ScriptedGallery:
+    """Answers each search with the next of ``answers`` (an identity, or None: no match)."""
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+
+    def __len__(self) -> int:
+        return 1
+
+    def search(self, embeddings, top_k, threshold):
+        from edgeface.gallery import Match
+
+        name = self.answers.pop(0)
+        return [[Match(name, 0.9)] if name else [] for _ in embeddings]
+
+
+class NamingAnalyzer(ScriptedAnalyzer):
+    """A ScriptedAnalyzer that also aligns, embeds (zeros) and searches ``gallery``."""
+
+    def __init__(self, gallery: ScriptedGallery):
+        super().__init__()
+        self.aligner = SimpleNamespace(chips=lambda rgb, points: np.zeros((len(points), 4, 4, 3), np.uint8))
+        self.gallery = gallery
+        self.threshold = 0.5
+
+    def embed_chips(self, chips):
+        return np.zeros((len(chips), 2), np.float32)
+
+
+def test_unnamed_track_is_retried_when_better_or_every_k_detections(monkeypatch):
+    """One face, detected on every frame, with scripted qualities: while unnamed it is
+    tried again when its quality beats its last try (at all) or 3 detections after it;
+    once named, only when its quality gained quality_gain (20 %)."""
+    qualities = [0.5, 0.5, 0.4, 0.45, 0.5, 0.6, 0.6, 0.6, 0.6, 0.6, 0.7, 0.7, 0.8]
+    gallery = ScriptedGallery([None, None, None, None, "ada", "ada"])
+    stub = NamingAnalyzer(gallery)
+    monkeypatch.setattr("edgeface.video.analyzer.face_quality", lambda *args: qualities[stub.calls - 1])
+    video = VideoAnalyzer(stub, VideoOptions(detect_every=1, retry_unknown_every=3))
+    tried, named = [], []
+    for i in range(len(qualities)):
+        stub.faces = [_box_at(40.0 * i, speed=(0.0, 0.0))]
+        before = video.recognitions
+        result = video.process(FRAME, 40.0 * i)
+        if video.recognitions > before:
+            tried.append(i)
+        named += [i for e in result.events if e.kind == "identity_matched"]
+    # frame 0: the first try; 3: three detections on; 4 and 5: better each time; 8: three
+    # detections on, named; 12: 0.8 beats 0.6 by a third.
+    assert tried == [0, 3, 4, 5, 8, 12] and named == [8] and not gallery.answers
+    assert video.summaries()[0].identity == "ada"
 
 
 def test_bad_frames_are_refused():
@@ -361,6 +430,20 @@ def analyzer(default_bundle, gallery_path):
     return FaceAnalyzer.create_from_bundle(default_bundle, gallery=gallery_path)
 
 
+@pytest.fixture(scope="module")
+def still_analyzer(default_bundle):
+    """The default bundle with an in-memory watch-list of one still per person, as the
+    synthetic feeds suggest enrolling (edgeface.feeds.synthetic.face_still)."""
+    from edgeface import FaceAnalyzer, Gallery
+    from edgeface.feeds.synthetic import face_still
+
+    analyzer = FaceAnalyzer.create_from_bundle(default_bundle)
+    analyzer.use_gallery(Gallery(analyzer.embedder.dim))
+    for identity in vf.IDENTITIES:
+        analyzer.enroll(identity, [face_still("photo", identity)])
+    return analyzer
+
+
 def _track_ids_by_identity(video: vf.SyntheticVideo, results) -> dict[str, list[int]]:
     """For each true face, the track id reported nearest to it on each frame."""
     seen = {name: [] for name in video.identities}
@@ -395,6 +478,25 @@ def test_ids_and_identities_stay_through_a_crossing(analyzer, gap):
         assert summary.frames >= 45 and summary.best_crop.shape[0] > 100
         assert summary.recognitions <= 4  # once, then only when the face got better
     assert tracker.detector_runs == 12  # 3 warm-up + every 5th of 50 frames
+
+
+@pytest.mark.slow
+def test_face_entering_at_the_frame_edge_is_named(still_analyzer):
+    """The astronaut walks in from the left edge. The detector first finds her at frame
+    20, a third out of the frame, where she does not match her enrolled still (0.90, the
+    threshold is 0.905); she is named from the next, fuller views. (Scored as a whole
+    face, that first sight left no 20 % of quality to gain, so she was never tried again.)"""
+    video = vf.entering_video()
+    tracker = VideoAnalyzer(still_analyzer, VideoOptions(detect_every=5))
+    results = [tracker.process(f, t) for f, t in zip(video.frames, video.timestamps_ms)]
+    events = [e for r in results for e in r.events] + tracker.finish()
+    assert [(e.kind, e.identity) for e in events] == [
+        ("track_started", None), ("identity_matched", "astronaut"), ("track_ended", "astronaut")]
+    assert events[0].timestamp_ms == video.timestamps_ms[20] and events[0].bbox[0] < 0
+    assert events[1].timestamp_ms <= video.timestamps_ms[25]  # by the time she is in full view
+    (summary,) = tracker.summaries()
+    # here the first sight misses by 0.005; where arithmetic differs it may match at once
+    assert summary.similarity >= still_analyzer.threshold and 1 <= summary.recognitions <= 4
 
 
 @pytest.mark.slow
@@ -444,8 +546,11 @@ def test_track_cli_on_a_video_file(tmp_path, default_bundle, gallery_path):
     assert len(frames) == 50 and frames[-1][0] == pytest.approx(1960.0)
     assert np.abs(frames[0][1].astype(int) - vf.crossing_video().frames[0]).mean() > 0.5  # boxes drawn
 
-    table = CliRunner().invoke(app, ["track", str(clip), "--bundle", str(default_bundle)])
+    table = CliRunner().invoke(app, ["track", str(clip), "--bundle", str(default_bundle), "--events", str(events)])
     assert table.exit_code == 0 and "unknown" in table.stdout and "detector on 12" in table.stdout
+    appended = [json.loads(line) for line in events.read_text().splitlines()]
+    assert appended[:len(lines)] == lines  # appended to, not replaced
+    assert sorted(e["kind"] for e in appended[len(lines):]) == ["track_ended"] * 2 + ["track_started"] * 2
 
 
 def test_track_cli_bad_input_is_one_line(tmp_path, fixture_bundle):

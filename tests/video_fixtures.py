@@ -7,10 +7,12 @@ grayscale crop upscaled). At the default 160-pixel sprite size BlazeFace scores 
 0.8 to 0.9 on a 640x480 frame; dlib's cosine between the two is about 0.81, under the
 bundle's 0.905 threshold, and each stays above 0.93 with itself elsewhere in a frame.
 
-Each face is a square sprite pasted onto a smooth background, its centre following a
-path ``t_ms -> (cx, cy)`` (or ``None`` while it is out of view). Ground truth is the
-sprite's box per frame; the detector's box is smaller (0.65 to 0.9 of the sprite side)
-and off its centre by up to about 15 pixels, so compare centres, not boxes.
+The sprites, the background and the pasting are those of the synthetic feeds
+(edgeface.feeds.synthetic). Each face is a square sprite pasted onto the background, its
+centre following a path ``t_ms -> (cx, cy)`` (or ``None`` while it is out of view).
+Ground truth is the sprite's box per frame; the detector's box is smaller (0.65 to 0.9
+of the sprite side) and off its centre by up to about 15 pixels, so compare centres, not
+boxes.
 
     video = crossing_video()                 # two faces passing each other
     video.frames[i], video.timestamps_ms[i], video.boxes[i]["astronaut"]
@@ -20,11 +22,12 @@ and off its centre by up to about 15 pixels, so compare centres, not boxes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
+
+from edgeface.feeds import synthetic
 
 WIDTH, HEIGHT = 640, 480
 FACE_SIZE = 160
@@ -35,38 +38,14 @@ Path2D = Callable[[float], Optional[tuple[float, float]]]
 Box = tuple[float, float, float, float]
 
 
-@lru_cache(maxsize=None)
-def _face_photo(identity: str) -> np.ndarray:
-    from skimage import data
-
-    if identity == "astronaut":
-        return np.ascontiguousarray(data.astronaut()[55:195, 165:305])  # forehead to chin
-    if identity.startswith("lfw"):
-        gray = np.clip(np.rint(data.lfw_subset()[int(identity[3:])] * 255.0), 0, 255).astype(np.uint8)
-        return np.repeat(gray[:, :, None], 3, axis=2)
-    raise ValueError(f"unknown test identity {identity!r}: use one of {IDENTITIES}")
-
-
-@lru_cache(maxsize=None)
 def face_sprite(identity: str, size: int = FACE_SIZE) -> np.ndarray:
-    """A size x size uint8 RGB face photo (bicubic; read-only, cached)."""
-    from PIL import Image
-
-    sprite = np.asarray(Image.fromarray(_face_photo(identity)).resize((size, size), Image.BICUBIC))
-    sprite.setflags(write=False)
-    return sprite
+    """A size x size uint8 RGB face photo (read-only, cached): the synthetic feeds' sprite."""
+    return synthetic.face_sprite("photo", identity, size)
 
 
-@lru_cache(maxsize=None)
 def background(width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:
-    """A smooth, faceless backdrop: colour gradients with a few soft stripes."""
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    r = 70 + 60 * x / width + 10 * np.sin(y / 37.0)
-    g = 90 + 40 * y / height + 10 * np.sin(x / 53.0)
-    b = 120 - 30 * x / width + 20 * np.sin((x + y) / 71.0)
-    image = np.clip(np.stack([r, g, b], axis=2), 0, 255).astype(np.uint8)
-    image.setflags(write=False)
-    return image
+    """The synthetic feeds' faceless backdrop (read-only, cached)."""
+    return synthetic.background(width, height)
 
 
 @dataclass
@@ -120,19 +99,11 @@ def render(paths: dict[str, Path2D], timestamps_ms: Sequence[float], size: int =
             if centre is None:
                 continue
             x0, y0 = int(round(centre[0] - size / 2)), int(round(centre[1] - size / 2))
-            _paste(frame, face_sprite(identity, size), x0, y0)
+            synthetic.paste(frame, face_sprite(identity, size), x0, y0)
             frame_boxes[identity] = (float(x0), float(y0), float(x0 + size), float(y0 + size))
         frames.append(frame)
         boxes.append(frame_boxes)
     return SyntheticVideo(frames, [float(t) for t in timestamps_ms], boxes, fps, size, tuple(paths))
-
-
-def _paste(frame: np.ndarray, sprite: np.ndarray, x0: int, y0: int) -> None:
-    h, w = sprite.shape[:2]
-    fx0, fy0 = max(x0, 0), max(y0, 0)
-    fx1, fy1 = min(x0 + w, frame.shape[1]), min(y0 + h, frame.shape[0])
-    if fx1 > fx0 and fy1 > fy0:
-        frame[fy0:fy1, fx0:fx1] = sprite[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
 
 
 def regular_timestamps(n_frames: int, fps: float = FPS) -> list[float]:
@@ -173,12 +144,23 @@ def leave_and_return_video(n_frames: int = 60, fps: float = FPS, gap: tuple[int,
     return render({"astronaut": at}, stamps, fps=fps)
 
 
+def entering_video(n_frames: int = 60, fps: float = FPS) -> SyntheticVideo:
+    """The astronaut (a 150-pixel sprite) walks in from the left edge at 8 pixels a frame
+    and across, as in the feed ``synthetic:faces=1,seed=1``: in view from frame 7, first
+    found by the detector (every 5th frame while there is no track) at frame 20 with a
+    third of her face still out of the frame, and in full view from frame 25."""
+    stamps = regular_timestamps(n_frames, fps)
+    start, step = (-125.0, 240.0), 8.0
+    end = (start[0] + step * (n_frames - 1), start[1])
+    return render({"astronaut": linear_path(start, end, 0.0, stamps[-1])}, stamps, size=150, fps=fps)
+
+
 def enrollment_images(identity: str) -> list[np.ndarray]:
     """Two stills of ``identity`` (a larger sprite, two positions) for a gallery."""
     stills = []
     for cx, cy, size in ((220, 220, 200), (420, 260, 180)):
         frame = background().copy()
-        _paste(frame, face_sprite(identity, size), cx - size // 2, cy - size // 2)
+        synthetic.paste(frame, face_sprite(identity, size), cx - size // 2, cy - size // 2)
         stills.append(frame)
     return stills
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -25,12 +24,13 @@ def track(video: Annotated[str, typer.Argument(
           out_video: Annotated[Optional[Path], typer.Option(
               "--out-video", help="Write the video with boxes, track ids and names drawn (.mp4, .mkv).")] = None,
           events: Annotated[Optional[Path], typer.Option(
-              "--events", help="Write track events (started, identity matched, ended) as JSON lines, "
-                               "written as they happen.")] = None,
+              "--events", help="Append track events (started, identity matched, ended) to this file as "
+                               "JSON lines, written as they happen.")] = None,
           max_frames: Annotated[Optional[int], typer.Option(
               "--max-frames", min=1, help="Stop after this many frames (for live streams).")] = None,
           threads: ThreadsOption = 1) -> None:
     """Track faces through a video: stable track ids, one identity per track, a summary per track."""
+    from edgeface.feeds.events import JsonlSink
     from edgeface.video import VideoAnalyzer, VideoOptions, open_video
     from edgeface.video.annotate import annotate
     from edgeface.video.writer import VideoWriter
@@ -48,15 +48,14 @@ def track(video: Annotated[str, typer.Argument(
     with contextlib.ExitStack() as stack:
         source = stack.enter_context(open_video(video))
         writer = stack.enter_context(VideoWriter(out_video, fps=source.fps or 25.0)) if out_video else None
-        log = stack.enter_context(open(events, "w", encoding="utf-8")) if events else None
+        sink = stack.enter_context(JsonlSink(events)) if events else None
         tracker = VideoAnalyzer(analyzer_for(bundle, threads, gallery=gallery), VideoOptions(detect_every=detect_every))
 
         def emit(new_events) -> None:
             for event in new_events:
                 all_events.append(event.to_dict())
-                if log is not None:
-                    log.write(json.dumps(all_events[-1]) + "\n")
-                    log.flush()  # readable while the video is still being processed
+                if sink is not None:
+                    sink(all_events[-1])
 
         for timestamp_ms, frame in source:
             result = tracker.process(frame, timestamp_ms)

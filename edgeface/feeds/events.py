@@ -45,7 +45,7 @@ class JsonlSink:
             self._file = open(self.path, "a", encoding="utf-8")
         except OSError as exc:
             raise EdgefaceError(f"{self.path}: cannot open the events file for appending "
-                                f"({exc.strerror or exc}): set 'events' to a writable path") from None
+                                f"({exc.strerror or exc}): choose a writable path") from None
 
     def __call__(self, record: dict) -> None:
         self._file.write(event_line(record))

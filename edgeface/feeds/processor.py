@@ -169,21 +169,6 @@ class FeedProcessor:
                 feed.reader.join(timeout=5.0)
 
 
-def attach_gallery(analyzer, gallery) -> None:
-    """Make ``gallery`` (an ``edgeface.Gallery`` object, e.g. one Ray shipped) the
-    analyzer's watch-list. ``FaceAnalyzer`` opens galleries from files only, so this sets
-    its gallery directly, after the dimension check its ``open_gallery`` makes."""
-    from edgeface.errors import BundleError, GalleryError
-
-    if analyzer.embedder is None:
-        raise BundleError(f"{analyzer.bundle.location}: this bundle has no embedder, which a watch-list "
-                          f"needs: use a bundle with models.embedder, or remove 'gallery'")
-    if gallery.dim != analyzer.embedder.dim:
-        raise GalleryError(f"{gallery.path}: holds {gallery.dim}-d templates but the bundle's embedder makes "
-                           f"{analyzer.embedder.dim}-d embeddings: enroll the watch-list again with this bundle")
-    analyzer._gallery = gallery
-
-
 def load_analyzer(config: FeedsConfig, gallery=None):
     """The ``FaceAnalyzer`` for ``config``: its bundle and threads, and the watch-list
     (``gallery``, an ``edgeface.Gallery``; else the config's gallery file, if any)."""
@@ -196,7 +181,7 @@ def load_analyzer(config: FeedsConfig, gallery=None):
     if gallery is None and config.gallery is not None:
         gallery = open_watch_list(config.gallery)
     if gallery is not None:
-        attach_gallery(analyzer, gallery)
+        analyzer.use_gallery(gallery)
     return analyzer
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 import tempfile
 import zipfile
 from dataclasses import replace
@@ -74,7 +75,7 @@ def run_on_ray(config: FeedsConfig, log: Callable[[str], None] = log_to_stderr) 
     """``FeedProcessor.run`` over Ray actors: every actor's events as they come, a merged
     metrics snapshot whenever every actor has reported, and a final merged batch."""
     load_analyzer(config)  # a bad bundle or gallery fails here, with its own message, not in an actor
-    ray = _import_ray()
+    ray = _import_ray(local_cluster=config.ray.address is None)
     groups = split_feeds([feed.id for feed in config.feeds], config.ray.actors)
     started = _connect(ray, config, len(groups))
     try:
@@ -158,7 +159,14 @@ def _connect(ray, config: FeedsConfig, actors: int) -> bool:
     return True
 
 
-def _import_ray():
+def _import_ray(local_cluster: bool):
+    """``import ray``. For a private local cluster, token authentication is asked for
+    explicitly (``RAY_AUTH_MODE=token``, unless set already): Ray 2.59+ turns it on for
+    a new local cluster anyway, but warns on each start unless it was asked for. Ray reads
+    the variable when it is imported, so it is set only before that (a process that
+    imported Ray already gets Ray's default, and its warning)."""
+    if local_cluster and "ray" not in sys.modules:
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:
         import ray
     except ImportError:

@@ -2,8 +2,10 @@
 
 The detector runs every ``detect_every`` frames, and on the next frame whenever a track
 is new (until its speed is known), lost or leaving the frame; in between, each face's
-box is predicted by its Kalman filter, which costs microseconds. Each track is recognised when it starts and again only
-when its face quality improves, and carries the identity its recognitions voted for.
+box is predicted by its Kalman filter, which costs microseconds. Each track is recognised
+when it starts and again only when its face quality improves (a track still unnamed also
+every ``retry_unknown_every`` detections), and carries the identity its recognitions
+voted for.
 
     video = VideoAnalyzer(FaceAnalyzer.create_from_bundle("bundle/", gallery="people.efg"))
     for timestamp_ms, frame in open_video("clip.mp4"):
@@ -121,17 +123,17 @@ class VideoAnalyzer:
 
     def _recognize(self, rgb: np.ndarray, tracks: list[Track]) -> list[Track]:
         """Score each detected face, keep each track's best crop, and recognise the tracks
-        whose quality improved enough; returns those whose identity changed."""
+        that are due (``_due``); returns those whose identity changed."""
         names = self.analyzer.detector.keypoint_names
+        frame_size = (rgb.shape[1], rgb.shape[0])
         gallery = self._gallery()
         chosen: list[tuple[Track, float]] = []
         for track in tracks:
             crop = face_crop(rgb, track.detected_box, self.options.crop_margin)
-            quality = face_quality(crop, track.detected_box, track.detected_keypoints, names)
+            quality = face_quality(crop, track.detected_box, track.detected_keypoints, names, frame_size)
             if track.best_crop is None or quality > track.best_quality:
                 track.best_crop, track.best_quality = crop, quality
-            last = track.recognized_quality
-            if gallery is not None and (last is None or quality > last * (1 + self.options.quality_gain)):
+            if gallery is not None and self._due(track, quality):
                 chosen.append((track, quality))
         if not chosen:
             return []
@@ -143,10 +145,24 @@ class VideoAnalyzer:
             track.vote.add(found[0].identity if found else None, found[0].similarity if found else None, quality)
             track.recognitions += 1
             track.recognized_quality = quality
+            track.recognized_detection = track.detections
             self.recognitions += 1
             if track.vote.identity is not None and track.vote.identity != before:
                 changed.append(track)
         return changed
+
+    def _due(self, track: Track, quality: float) -> bool:
+        """Whether to recognise ``track`` on this detection: first when it starts; a named
+        track again when its quality gained ``quality_gain``; a track no match has named
+        yet when its quality beats its last try at all, or ``retry_unknown_every``
+        detections after it."""
+        last = track.recognized_quality
+        if last is None:
+            return True
+        if track.vote.identity is not None:
+            return quality > last * (1 + self.options.quality_gain)
+        waited = track.detections - track.recognized_detection
+        return quality > last or waited >= self.options.retry_unknown_every
 
     def _end(self, track: Track, t_ms: float) -> TrackEvent:
         self._ended.append(track.summary())

@@ -30,6 +30,11 @@ class VideoOptions:
     # embedder runs per track).
     recognize: bool = True
     quality_gain: float = 0.2
+    # A track with no identity yet (no match so far: a stranger, or a face first seen cut
+    # by the frame edge, turned or blurred) is tried again whenever its quality beats its
+    # last try (by any amount), and at the latest every this many detections (1 s with
+    # detect_every=5 at 25 fps): it keeps being tried, on detection frames only.
+    retry_unknown_every: int = 5
     # Best-crop margin around the face box, in box sizes.
     crop_margin: float = 0.2
     # Summaries of ended tracks kept for summaries(); older ones are dropped so that a
@@ -38,8 +43,10 @@ class VideoOptions:
     color: str | None = None  # None: the FaceAnalyzer's color option
 
     def check(self) -> "VideoOptions":
-        if isinstance(self.detect_every, bool) or not isinstance(self.detect_every, int) or self.detect_every < 1:
-            raise EdgefaceError(f"VideoOptions.detect_every={self.detect_every!r}: must be an integer >= 1")
+        for name in ("detect_every", "retry_unknown_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise EdgefaceError(f"VideoOptions.{name}={value!r}: must be an integer >= 1")
         if not 0.0 < self.min_iou <= 1.0:
             raise EdgefaceError(f"VideoOptions.min_iou={self.min_iou!r}: must be in (0, 1]")
         for name in ("lost_after_ms", "measurement_std", "acceleration_std", "min_cutoff_hz"):

@@ -16,6 +16,7 @@ from edgeface.video.association import greedy_match, iou_matrix
 from edgeface.video.identity import IdentityVote
 from edgeface.video.kalman import BoxKalman
 from edgeface.video.options import VideoOptions
+from edgeface.video.quality import inside_fraction
 from edgeface.video.smoothing import OneEuroFilter
 
 EVENT_KINDS = ("track_started", "identity_matched", "track_ended")
@@ -102,7 +103,8 @@ class Track:
         self.detected = False
         self.vote = IdentityVote()
         self.recognitions = 0
-        self.recognized_quality: float | None = None
+        self.recognized_quality: float | None = None  # at the last recognition
+        self.recognized_detection = 0  # the detection count at the last recognition
         self.best_crop: np.ndarray | None = None
         self.best_quality = 0.0
         self.state: TrackState | None = None
@@ -217,8 +219,6 @@ class Tracker:
         for track in self.tracks:
             if track.misses or track.detections < WARMUP_DETECTIONS:
                 return True
-            x0, y0, x1, y1 = track.kalman.box
-            inside = max(0.0, min(x1, width) - max(x0, 0.0)) * max(0.0, min(y1, height) - max(y0, 0.0))
-            if inside < MIN_INSIDE_FRACTION * (x1 - x0) * (y1 - y0):
+            if inside_fraction(track.kalman.box, width, height) < MIN_INSIDE_FRACTION:
                 return True
         return False
