@@ -31,6 +31,7 @@ def _register_toolchain_commands() -> None:
     from edgeface.cli.track import track
     from edgeface.cli.feeds import serve_feeds_command
     from edgeface.cli.train import eval_command, train_app
+    from edgeface.cli.pipeline import pipeline
 
     app.command()(convert)
     app.command()(quantize)
@@ -43,6 +44,7 @@ def _register_toolchain_commands() -> None:
     app.command(name="eval")(eval_command)
     app.command()(track)
     app.command(name="serve-feeds")(serve_feeds_command)
+    app.command(name="pipeline")(pipeline)
 
 
 _register_toolchain_commands()

@@ -7,7 +7,6 @@ runs ``run`` when its first argument is not one of its subcommands, so other sub
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import re
 from enum import Enum
@@ -74,80 +73,6 @@ def parse_threads(text: str) -> list[int]:
     return sorted(set(counts))
 
 
-def _profiles(on: str, names: list[str]):
-    """The profiles whose budgets apply, by backend (see docs/bench.md)."""
-    from edgeface.bench.target import BenchError
-    from edgeface.profiles import list_profiles, load_profile
-
-    wants_all = any(n.lower() == "all" for n in names)
-    if on == "host":
-        if wants_all or len(names) > 1:
-            raise BenchError("--on host measures this machine: give at most one --profile (host, or the device "
-                             "this machine is, e.g. an edge board); for phones use --on estimate, adb or hub")
-        return [load_profile(names[0] if names else "host")]
-    if on == "adb":
-        if wants_all or len(names) > 1:
-            raise BenchError("--on adb measures the one connected phone: give at most one --profile (its profile)")
-        return [load_profile(names[0])] if names else []
-    if on == "hub":
-        if not names:
-            raise BenchError("--on hub needs --profile: the device profile(s) to run on (edgeface profiles list), "
-                             "or --profile all for every profile with an AI Hub device")
-        if wants_all:
-            return [p for p in list_profiles(include_host=False) if p.hub_device]
-        profiles = [load_profile(n) for n in names]
-        for p in profiles:
-            if not p.hub_device:
-                raise BenchError(f"--profile {p.id}: {p.name} has no Qualcomm AI Hub device; "
-                                 f"use --on estimate for it, or a profile that has one")
-        return profiles
-    if not names or wants_all:
-        return list_profiles()
-    return [load_profile(n) for n in names]
-
-
-def _relabel(result, target, role: str, profile_id: Optional[str]):
-    model = f"{target.label}#{role}" if target.is_bundle else target.label
-    return dataclasses.replace(result, model=model, profile=result.profile or profile_id,
-                               extra={**(result.extra or {}), "role": role})
-
-
-def _measure(on: str, target, profiles, threads: list[int], runs: int, warmup: int, isolate: bool,
-             gallery_size: int, adb_options: dict[str, Any], hub_options: dict[str, Any]):
-    if on == "host":
-        from edgeface.bench.host import bench_host
-
-        return bench_host(target, threads=threads, runs=runs, warmup=warmup, isolate=isolate,
-                          gallery_size=gallery_size, profile_id=profiles[0].id)
-    results = []
-    if on == "adb":
-        from edgeface.bench.adb import bench_adb
-
-        results = bench_adb(target, threads=threads, runs=runs, warmup=warmup,
-                            profile=profiles[0].id if profiles else None, **adb_options)
-    elif on == "hub":
-        from edgeface.hub.profile import profile_on_hub  # without qai-hub: a one-line error when it runs
-
-        with target.files() as files:
-            for profile in profiles:
-                for entry, path in files:
-                    result = profile_on_hub(path, profile.hub_device, profile=profile.id,
-                                            **{k: v for k, v in hub_options.items() if v is not None})
-                    results.append(_relabel(result, target, entry.role, profile.id))
-    elif on == "estimate":
-        from edgeface.bench.estimate import estimate
-
-        with target.files() as files:
-            for profile in profiles:
-                for entry, path in files:
-                    results += [_relabel(r, target, entry.role, profile.id) for r in estimate(path, profile)]
-    if target.is_bundle:
-        from edgeface.bench.host import host_stages
-
-        results += host_stages(target, runs=runs, warmup=warmup, gallery_size=gallery_size)
-    return results
-
-
 ModelArg = Annotated[Path, typer.Argument(
     metavar="MODEL_OR_BUNDLE", show_default=False,
     help="A .tflite or .onnx file, or a bundle (directory or .zip): a bundle's detector and embedder are "
@@ -201,6 +126,7 @@ def run(
 ) -> None:
     """Benchmark MODEL_OR_BUNDLE and check it against device budgets (exit code 1 when one is broken)."""
     from edgeface.bench.budgets import any_failed, check_budgets, validate_use_cases
+    from edgeface.bench.runner import measure_target, select_profiles
     from edgeface.bench.target import BenchError, open_target
 
     on_name = on.value
@@ -216,14 +142,14 @@ def run(
         raise BenchError(f"{flag} is for --on hub only (this run is --on {on_name})")
     thread_counts = parse_threads(threads)
     target = open_target(model)
-    profiles = _profiles(on_name, names)
+    profiles = select_profiles(on_name, names)
     validate_use_cases(use_case or None, target.is_bundle, target.roles())
     adb_options = dict(binary=benchmark_binary, delegate=delegate.value, serial=serial, qnn_libs=qnn_libs,
                        extra_args=tuple(benchmark_arg or ()))
     if not json_out:
         typer.echo(f"benchmarking {model} on {on_name}...", err=True)
     hub_options = dict(runtime=hub_runtime, compute_unit=compute_unit)
-    results = _measure(on_name, target, profiles, thread_counts, runs, warmup, isolate, gallery_size,
+    results = measure_target(on_name, target, profiles, thread_counts, runs, warmup, isolate, gallery_size,
                        adb_options, hub_options)
     checks = check_budgets(results, {p.id: p for p in profiles}, use_case or None, target.is_bundle,
                            target.roles())

@@ -33,7 +33,7 @@ def train_recognizer(config: RecognizerConfig, progress: bool = True):
     return run(config, progress)
 
 
-def export_run(result, val_set=None, int8: bool = False, **kwargs):
+def export_run(result, val_set=None, precisions=("fp32",), **kwargs):
     from edgeface.train.export import export_run as run
 
-    return run(result, val_set, int8=int8, **kwargs)
+    return run(result, val_set, precisions, **kwargs)

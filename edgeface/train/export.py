@@ -37,6 +37,7 @@ class ExportResult:
     report: Path | None  # the conversion job's report.md
     evaluations: dict[str, dict] = field(default_factory=dict)  # precision -> eval summary
     seconds: dict[str, float] = field(default_factory=dict)  # time per export stage
+    gate_failures: dict[str, list[str]] = field(default_factory=dict)  # precision -> fidelity gate failures
 
 
 # ------------------------------------------------------------ Keras-side inference
@@ -118,9 +119,10 @@ def deployable_model(result_or_model, config, anchors=None):
     return fold_regression_scale(copy, anchors)
 
 
-def export_run(result, val_set=None, int8: bool = False, progress: Callable[[str], None] = lambda m: None,
-               out: Path | None = None) -> ExportResult:
-    """Export a finished training run (``edgeface.train.trainer.TrainResult``)."""
+def export_run(result, val_set=None, precisions: Sequence[str] = ("fp32",),
+               progress: Callable[[str], None] = lambda m: None, out: Path | None = None) -> ExportResult:
+    """Export a finished training run (``edgeface.train.trainer.TrainResult``) as TFLite
+    bundles at ``precisions`` (fp32 always: it is the fidelity reference)."""
     import time
 
     config = result.config
@@ -147,13 +149,14 @@ def export_run(result, val_set=None, int8: bool = False, progress: Callable[[str
         progress(f"SavedModel export failed ({type(exc).__name__}: {exc}); the .keras file and bundles are made")
         saved_model = None
     lap("saved_model")
-    precisions = ["fp32"] + (["int8"] if int8 else [])
+    precisions = ["fp32"] + [p for p in precisions if p != "fp32"]
     convert_dir = out / "convert"
     calibration = _calibration_npy(config, val_set, out)
     progress(f"converting to {', '.join(precisions)} (edgeface.converters)")
     conversion = _convert(config, keras_path, convert_dir, precisions, calibration, progress)
     lap("convert")
     bundles, evaluations = {}, {}
+    gates = {a.precision: list(a.failures) for a in conversion.artifacts}
     for artifact in conversion.artifacts:
         if artifact.bundle is None:
             continue
@@ -167,9 +170,9 @@ def export_run(result, val_set=None, int8: bool = False, progress: Callable[[str
         lap("bundle_eval")
     summary = {"keras": str(keras_path), "saved_model": str(saved_model) if saved_model else None,
                "bundles": {k: str(v) for k, v in bundles.items()}, "conversion_report": str(conversion.report_md),
-               "evaluations": evaluations, "seconds": seconds}
+               "evaluations": evaluations, "gate_failures": gates, "seconds": seconds}
     (out / "export.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    return ExportResult(keras_path, saved_model, bundles, conversion.report_md, evaluations, seconds)
+    return ExportResult(keras_path, saved_model, bundles, conversion.report_md, evaluations, seconds, gates)
 
 
 def _calibration_npy(config, val_set, out: Path) -> Path | None:

@@ -468,7 +468,6 @@ def _train(config: TrainConfig, task, progress: bool) -> TrainResult:
         steps = config.steps_per_epoch or max(1, math.ceil(len(train_set) / global_batch))
         total = steps * config.epochs
         dataset = task.pipeline(train_set, global_batch, config.augment).repeat()
-        dist = strategy.experimental_distribute_dataset(dataset)
         with strategy.scope():
             model, extra = task.build()
             variables = model.trainable_variables + [v for layer in extra for v in layer.trainable_variables]
@@ -510,6 +509,8 @@ def _train(config: TrainConfig, task, progress: bool) -> TrainResult:
             out = strategy.run(replica_step, args=(images, targets))
             return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in out.items()}
 
+        # a resumed run skips the batches it has trained on, so it sees what an uninterrupted run would
+        dist = strategy.experimental_distribute_dataset(dataset.skip(start_epoch * steps) if start_epoch else dataset)
         iterator = iter(dist)
         bar = _Progress(progress, config.epochs, steps)
         with bar:
@@ -547,8 +548,25 @@ def _train(config: TrainConfig, task, progress: bool) -> TrainResult:
     if config.export:  # under the float32 policy: the exported model must not be float16
         from edgeface.train.export import export_run
 
-        result.export = export_run(result, val_set, int8=config.export_int8, progress=bar.note)
+        result.export = export_run(result, val_set, ["fp32"] + (["int8"] if config.export_int8 else []),
+                                   progress=bar.note)
     return result
+
+
+def load_run(run_dir: Path) -> TrainResult:
+    """A finished run read back from its folder: config, history and the trained model."""
+    from edgeface.train.export import load_run_model
+
+    model, config = load_run_model(run_dir)
+    history, step_losses = _load_history(Path(run_dir))
+    return TrainResult(Path(run_dir), config, history, step_losses, model)
+
+
+def validation_set(config: TrainConfig):
+    """The validation data a run with ``config`` validated on (images or pairs in memory)."""
+    task = DetectorTask(config) if config.task == "detector" else RecognizerTask(config)
+    _, val = task.data()
+    return task.materialise(val)
 
 
 def _current_lr(optimizer) -> float:

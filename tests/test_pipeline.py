@@ -1,0 +1,268 @@
+"""``edgeface pipeline``: config validation, the stage cache, and the whole pipeline on a
+tiny config end to end (train -> TFLite -> Hexagon -> evaluate -> bundle -> bench -> report),
+its reruns, ``--from`` and a run killed mid-training that resumes to identical outputs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from edgeface.cli.app import app
+from edgeface.pipeline import PipelineConfigError, default_config_text, load_config, parse_config, stage_names
+from edgeface.pipeline.cache import StageDir, stage_key
+from edgeface.pipeline.config import PipelineConfig
+from edgeface.pipeline.stages import choose_artifacts
+
+runner = CliRunner()
+
+try:
+    import onnxruntime_qnn  # noqa: F401
+
+    HAVE_QNN = True
+except ImportError:
+    HAVE_QNN = False
+
+TINY = {
+    "name": "tiny",
+    "data": {"detector": "synthetic:64", "recognizer": "synthetic:20:per_identity=6:size=64",
+             "recognizer_val": "synthetic:4:identities=20:size=64:seed=77"},
+    "detector": {"epochs": 2, "steps_per_epoch": 4, "batch": 8},
+    "recognizer": {"epochs": 1, "steps_per_epoch": 3, "batch": 8, "embedding_size": 32},
+    "quantize": {"precisions": ["fp32", "int8"]},
+    "hexagon": {"socs": ["SM8650"] if HAVE_QNN else [], "precisions": ["w8a8"]},
+    "evaluate": {"detection": "synthetic:16:seed=5", "pairs": "synthetic:4:identities=20:size=64:seed=9"},
+    "bench": {"profiles": ["galaxy-s24", "pixel-8"], "runs": 3},
+}
+
+
+# ------------------------------------------------------------------- config
+
+def test_default_config_text_round_trips_to_the_defaults():
+    text = default_config_text()
+    assert "# " in text and "hexagon:" in text
+    assert parse_config(yaml.safe_load(text)) == PipelineConfig()
+    assert load_config(None) == PipelineConfig()
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"detector": {"epcohs": 3}}, "detector.epcohs: unknown field"),
+    ({"recognizer": {"epochs": "ten"}}, "recognizer.epochs: expected an integer"),
+    ({"quantize": {"precisions": "int8"}}, "quantize.precisions: expected a list of strings"),
+    ({"quantize": {"precisions": ["int4"]}}, "quantize.precisions: int4 unknown"),
+    ({"hexagon": {"socs": ["SM9999"]}}, "hexagon.socs[0]:"),
+    ({"bench": {"profiles": ["no-such-phone"]}}, "bench.profiles[0]:"),
+    ({"bench": {"host_threads": [0]}}, "bench.host_threads"),
+    ({"detector": {"lr": -1}}, "detector.lr: must be positive"),
+    ({"recognizer": {"far": 2}}, "recognizer.far"),
+    ({"detector": {"arch": "yolo"}}, "detector.arch: yolo unknown"),
+    ({"data": ["synthetic"]}, "data: expected a mapping"),
+    ({"seed": True}, "seed: expected an integer"),
+])
+def test_config_errors_name_the_field(data, field):
+    with pytest.raises(PipelineConfigError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        parse_config(data, "p.yaml")
+
+
+def test_config_file_errors_name_the_file_and_line(tmp_path):
+    with pytest.raises(PipelineConfigError, match="no such file"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("detector:\n  epochs: [1\n")
+    with pytest.raises(PipelineConfigError, match=r"bad.yaml: line \d+: not valid YAML"):
+        load_config(bad)
+
+
+def test_cli_bad_config_and_stage_are_one_line_errors(tmp_path):
+    bad = tmp_path / "p.yaml"
+    bad.write_text("detector: {epochs: 0}\n")
+    r = runner.invoke(app, ["pipeline", "--config", str(bad), "--out", str(tmp_path / "run")])
+    assert r.exit_code == 2 and "detector.epochs: must be at least 1" in r.output and "Traceback" not in r.output
+    r = runner.invoke(app, ["pipeline", "--from", "nope", "--out", str(tmp_path / "run")])
+    assert r.exit_code == 2 and "--from nope: no such stage" in r.output
+    r = runner.invoke(app, ["pipeline", "--from", "bench", "--until", "data", "--out", str(tmp_path / "run")])
+    assert r.exit_code == 2 and "nothing to run" in r.output
+    r = runner.invoke(app, ["pipeline", "--print-default-config"])
+    assert r.exit_code == 0 and parse_config(yaml.safe_load(r.output)) == PipelineConfig()
+
+
+# -------------------------------------------------------------------- cache
+
+def test_stage_key_covers_config_inputs_and_nothing_else():
+    base = stage_key("convert", 1, ["fp32"], {"train": "a"})
+    assert base == stage_key("convert", 1, ["fp32"], {"train": "a"})
+    assert len({base, stage_key("convert", 1, ["fp32", "int8"], {"train": "a"}),
+                stage_key("convert", 1, ["fp32"], {"train": "b"}), stage_key("convert", 2, ["fp32"], {"train": "a"}),
+                stage_key("bundle", 1, ["fp32"], {"train": "a"})}) == 5
+
+
+def test_stage_dir_commits_whole_and_resumes_only_the_same_key(tmp_path):
+    stage = StageDir(tmp_path, "train")
+    assert stage.finished() is None and not stage.is_fresh("k1")
+    work, resume = stage.begin("k1")
+    assert not resume
+    (work / "checkpoint").write_text("epoch 1")
+    work, resume = stage.begin("k1")  # the interrupted attempt, same inputs: handed back
+    assert resume and (work / "checkpoint").read_text() == "epoch 1"
+    work, resume = stage.begin("k2")  # other inputs: wiped
+    assert not resume and not (work / "checkpoint").exists()
+    (work / "out.txt").write_text("v2")
+    stage.commit("k2", {"summary": {"n": 2}})
+    assert stage.is_fresh("k2") and not stage.is_fresh("k1") and not stage.partial.exists()
+    assert (stage.final / "out.txt").read_text() == "v2" and stage.finished()["summary"] == {"n": 2}
+    work, _ = stage.begin("k3")  # a new attempt never touches the finished outputs
+    assert stage.is_fresh("k2") and (stage.final / "out.txt").exists()
+
+
+def _row(role, precision, metric, size, runtime="tflite", failures=()):
+    key = "ap" if role == "detector" else "accuracy"
+    return {"role": role, "runtime": runtime, "precision": precision, "size_bytes": size,
+            "gate_failures": list(failures), "metrics": {key: metric}}
+
+
+def test_choose_artifacts_takes_the_smallest_within_the_drop_whose_gate_passed():
+    rows = [_row("detector", "fp32", 0.80, 400), _row("detector", "fp16", 0.80, 200),
+            _row("detector", "int8", 0.70, 100),  # too far below fp32
+            _row("embedder", "fp32", 0.95, 4000), _row("embedder", "int8", 0.94, 1000, failures=["cosine"]),
+            _row("embedder", "fp16", 0.94, 2000), _row("embedder", "w8a8", 0.99, 10, runtime="qnn-htp")]
+    chosen = choose_artifacts(rows, max_drop=0.02)
+    assert chosen["detector"]["precision"] == "fp16" and chosen["embedder"]["precision"] == "fp16"
+    assert choose_artifacts(rows, max_drop=0.2)["detector"]["precision"] == "int8"
+    assert choose_artifacts(rows, max_drop=0.0)["embedder"]["precision"] == "fp32"
+
+
+# ----------------------------------------------------------- end to end
+
+def _pipeline_cmd(config: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "edgeface.cli.app", "pipeline", "--config", str(config), "--out", str(out),
+            "--json", *extra]
+
+
+def _run(config: Path, out: Path, *extra: str) -> dict:
+    proc = subprocess.run(_pipeline_cmd(config, out, *extra), capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+def _status(summary: dict) -> dict[str, str]:
+    return {s["stage"]: s["status"] for s in summary["stages"]}
+
+
+@pytest.fixture(scope="module")
+def tiny_config(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("pipeline") / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_config, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("run") / "tiny"
+    return out, _run(tiny_config, out)
+
+
+def _bundle_digest(bundle: Path) -> dict[str, str]:
+    """sha256 of the bundle's TFLite files (QNN contexts embed build details)."""
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    return {role: hashlib.sha256((bundle / m["file"]).read_bytes()).hexdigest()
+            for role, m in manifest["models"].items()}
+
+
+@pytest.mark.slow
+def test_pipeline_end_to_end_writes_report_and_a_bundle_the_sdk_runs(finished_run):
+    run, summary = finished_run
+    assert [s["stage"] for s in summary["stages"]] == stage_names()
+    assert set(_status(summary).values()) == {"ran"}
+    report = json.loads((run / "stages" / "report" / "report.json").read_text())
+    labels = {a["label"] for a in report["artifacts"]}
+    assert {"detector tflite fp32", "detector tflite int8", "embedder tflite fp32", "embedder tflite int8"} <= labels
+    for a in report["artifacts"]:
+        assert a["size_bytes"] > 0
+        assert 0.0 <= a["metrics"]["ap" if a["role"] == "detector" else "accuracy"] <= 1.0
+    if HAVE_QNN:
+        assert {"detector qnn-htp w8a8 SM8650", "embedder qnn-htp w8a8 SM8650"} <= labels
+        contexts = [c for role in ("detector", "embedder") for c in report["hexagon"][role]["contexts"]]
+        assert all(c["nodes_on_htp"] == c["nodes_total"] > 0 for c in contexts)
+    ship = {p["profile"]: p for p in report["ship"]}
+    assert {"host", "galaxy-s24", "pixel-8"} <= set(ship)
+    assert ship["galaxy-s24"]["compute_unit"] == "npu" and ("QNN context for SM8650" in ship["galaxy-s24"]["runtime"]
+                                                           or not HAVE_QNN)
+    markdown = (run / "stages" / "report" / "report.md").read_text()
+    for heading in ("What to ship to which device", "Accuracy of every artifact", "Qualcomm Hexagon", "Latency",
+                    "Training", "Data", "Stage timings"):
+        assert f"## {heading}" in markdown
+    for png in ("accuracy.png", "bench.png", "detector_train.png", "train_detector.png"):
+        assert (run / "stages" / "report" / png).read_bytes()[:4] == b"\x89PNG"
+
+    from edgeface import FaceAnalyzer
+    from edgeface.data import load_detection
+
+    image = load_detection("synthetic:1:seed=11")[0].image
+    analyzer = FaceAnalyzer.create_from_bundle(summary["bundle"])
+    faces = analyzer.analyze(image)
+    assert isinstance(faces, list)
+    chip = analyzer.embed_chips(load_detection("synthetic:1:seed=11")[0].image[None, :64, :64])
+    assert chip.shape == (1, 32)
+    if HAVE_QNN:
+        htp = FaceAnalyzer.create_from_bundle(summary["bundle"], soc="SM8650")
+        assert htp.embed_chips(load_detection("synthetic:1:seed=11")[0].image[None, :64, :64]).shape == (1, 32)
+
+
+@pytest.mark.slow
+def test_rerun_skips_fresh_stages_and_from_or_a_config_change_recomputes_downstream(finished_run, tiny_config,
+                                                                                   tmp_path):
+    run, first = finished_run
+    digest = _bundle_digest(Path(first["bundle"]))
+    again = _run(tiny_config, run)
+    assert set(_status(again).values()) == {"cached"}
+    restarted = _run(tiny_config, run, "--from", "bench")
+    assert [s for s, status in _status(restarted).items() if status == "ran"] == ["bench", "report"]
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump({**TINY, "bench": {**TINY["bench"], "runs": 4}}))
+    after = _run(changed, run)
+    assert [s for s, status in _status(after).items() if status == "ran"] == ["bench", "report"]
+    assert _bundle_digest(Path(after["bundle"])) == digest
+
+
+def _trained_weights(run: Path, stage: str) -> dict:
+    """Every variable of a training stage's last checkpoint."""
+    import tensorflow as tf
+
+    path = tf.train.latest_checkpoint(str(run / "stages" / stage / "run" / "checkpoints"))
+    return {name: tf.train.load_variable(path, name) for name, _ in tf.train.list_variables(path)}
+
+
+@pytest.mark.slow
+def test_run_killed_mid_training_resumes_and_matches_an_uninterrupted_run(finished_run, tiny_config, tmp_path):
+    reference, _ = finished_run
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(_pipeline_cmd(tiny_config, out, "--until", "train_detector"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    checkpoint = out / "stages" / "train_detector.partial" / "run" / "checkpoints" / "ckpt-1.index"
+    deadline = time.monotonic() + 600
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert checkpoint.exists(), "the run ended before its first checkpoint"
+    assert not (out / "stages" / "train_detector").exists(), "killed too late: the stage had finished"
+    assert (out / "stages" / "data" / "stage.json").exists()
+
+    resumed = _run(tiny_config, out, "--until", "train_detector")
+    assert _status(resumed) == {"data": "cached", "train_detector": "resumed"}
+    assert resumed["report"] is None and resumed["bundle"] is None
+    history = json.loads((out / "stages" / "train_detector" / "stage.json").read_text())["summary"]["history"]
+    assert [h["epoch"] for h in history] == [1, 2]
+    weights, expected = _trained_weights(out, "train_detector"), _trained_weights(reference, "train_detector")
+    assert weights.keys() == expected.keys() and len(weights) > 10
+    assert all(np.array_equal(weights[k], expected[k]) for k in expected)
