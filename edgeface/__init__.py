@@ -6,7 +6,9 @@ imported when first used.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from edgeface.lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -29,9 +31,4 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'edgeface' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -11,7 +11,9 @@ is opened or ``ray.enabled`` is set.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from edgeface.lazy import lazy_attributes
 
 _LAZY = {
     "load_config": "edgeface.feeds.config",
@@ -32,9 +34,4 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'edgeface.feeds' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -13,7 +13,9 @@ extra) is imported only when a file or stream is opened or written.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from edgeface.lazy import lazy_attributes
 
 _LAZY = {
     "VideoAnalyzer": "edgeface.video.analyzer",
@@ -36,9 +38,4 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'edgeface.video' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
