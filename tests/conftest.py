@@ -44,3 +44,11 @@ def cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("EDGEFACE_CACHE", str(root))
         yield root
+
+
+@pytest.fixture(scope="session")
+def default_bundle(cache):
+    """The default pretrained bundle (BlazeFace + dlib ResNet), built once per run."""
+    from edgeface.pretrained import fetch_model
+
+    return fetch_model("default")

@@ -183,28 +183,16 @@ def test_stream_that_never_opens_gives_up_and_a_broken_file_is_not_replayed():
 # ------------------------------------------------------------------ identities and sink
 
 @pytest.fixture(scope="module")
-def default_bundle():
-    from edgeface.pretrained import fetch_model
-
-    return fetch_model("default")
-
-
-@pytest.fixture(scope="module")
 def watch_list(default_bundle, tmp_path_factory):
     """The two faces of the video fixtures, and the three of the synthetic photo feeds."""
     path = tmp_path_factory.mktemp("feeds-gallery") / "watch.efg"
-    analyzer = FaceAnalyzer.create_from_bundle(default_bundle, gallery=path)
-    for identity in vf.IDENTITIES:
-        analyzer.enroll(identity, vf.enrollment_images(identity))
-    analyzer.enroll("lfw18", [face_still("photo", "lfw18")])
-    analyzer.gallery.save()
-    return path
+    return vf.enrolled_gallery(default_bundle, path, {"lfw18": [face_still("photo", "lfw18")]})
 
 
 def test_identity_events_for_a_video_file_with_enrolled_faces(tmp_path, default_bundle, watch_list):
     """The crossing video (astronaut above, LFW 20 below) as an .mp4 file feed, read in
     full: each face gets one track, started, matched to its name, and ended at the end."""
-    clip = vf.write_mp4(vf.crossing_video(), tmp_path / "crossing.mp4")
+    vf.write_mp4(vf.crossing_video(), tmp_path / "crossing.mp4")
     config = load_config(_write_yaml(tmp_path / "feeds.yaml", {
         "bundle": str(default_bundle), "gallery": str(watch_list), "events": "out/events.jsonl",
         "metrics": "out/metrics.json", "feeds": [{"id": "door", "source": "crossing.mp4"}]}))

@@ -11,13 +11,6 @@ pytest.importorskip("tensorflow")
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 
-@pytest.fixture(scope="module")
-def default_bundle(cache):
-    from edgeface.pretrained import fetch_model
-
-    return fetch_model("default")
-
-
 def test_default_takes_int8_only_where_the_gate_passed(default_bundle):
     from edgeface.bundle import load_bundle
     from edgeface.pretrained.default import _passed_gate

@@ -405,22 +405,8 @@ def test_track_event_to_dict():
 # ---------------------------------------------------- real faces, the default bundle
 
 @pytest.fixture(scope="module")
-def default_bundle():
-    from edgeface.pretrained import fetch_model
-
-    return fetch_model("default")
-
-
-@pytest.fixture(scope="module")
 def gallery_path(default_bundle, tmp_path_factory):
-    from edgeface import FaceAnalyzer
-
-    path = tmp_path_factory.mktemp("video-gallery") / "people.efg"
-    analyzer = FaceAnalyzer.create_from_bundle(default_bundle, gallery=path)
-    for identity in vf.IDENTITIES:
-        analyzer.enroll(identity, vf.enrollment_images(identity))
-    analyzer.gallery.save()
-    return path
+    return vf.enrolled_gallery(default_bundle, tmp_path_factory.mktemp("video-gallery") / "people.efg")
 
 
 @pytest.fixture(scope="module")

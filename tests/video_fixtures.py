@@ -174,3 +174,17 @@ def write_mp4(video: SyntheticVideo, path: str | Path) -> Path:
         for frame, t in zip(video.frames, video.timestamps_ms):
             writer.write(frame, t)
     return Path(path)
+
+
+def enrolled_gallery(bundle, path, extra: dict | None = None):
+    """A gallery file at ``path`` with the fixture faces (``IDENTITIES``) enrolled through
+    ``bundle``, plus ``extra`` (name -> images)."""
+    from edgeface import FaceAnalyzer
+
+    analyzer = FaceAnalyzer.create_from_bundle(bundle, gallery=path)
+    for identity in IDENTITIES:
+        analyzer.enroll(identity, enrollment_images(identity))
+    for identity, images in (extra or {}).items():
+        analyzer.enroll(identity, images)
+    analyzer.gallery.save()
+    return path
