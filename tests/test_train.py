@@ -315,3 +315,39 @@ def test_trains_from_files_csv_and_identity_folders(tmp_path):
                                             input_size=64, embedding_size=32, epochs=1, steps_per_epoch=2, batch=4,
                                             export=False, deterministic=False), progress=False)
     assert rec.history[0]["step"] == 2 and "val_acc" not in rec.history[0]  # no pairs given: no validation
+
+
+MIRRORED = """
+import json, sys
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import edgeface.train.trainer as trainer
+from edgeface.train import DetectorConfig, train_detector
+
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+trainer.choose_strategy = lambda: strategy
+result = train_detector(DetectorConfig(arch="blazeface", data="synthetic:32", batch=4, epochs=2, steps_per_epoch=4,
+                                       lr=4e-3, out=sys.argv[1], export=False, val_data="none"), progress=False)
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, "history": result.history, "steps": result.steps}))
+"""
+
+
+@pytest.mark.slow
+def test_training_runs_under_a_two_replica_mirrored_strategy(tmp_path):
+    """The tf.distribute path (per-replica loss scaling, distributed dataset, reduced
+    metrics) with two replicas: two logical CPU devices stand in for two GPUs."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", MIRRORED, str(tmp_path / "run")], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["replicas"] == 2
+    assert [h["epoch"] for h in out["history"]] == [1, 2] and len(out["steps"]) == 8
+    assert all(np.isfinite(out["steps"])) and out["history"][0]["images_per_s"] > 0
+    # a global batch of 2 x 4 images per step
+    assert out["history"][-1]["step"] == 8
+    assert (tmp_path / "run" / "checkpoints" / "checkpoint").is_file()
