@@ -266,3 +266,38 @@ def test_run_killed_mid_training_resumes_and_matches_an_uninterrupted_run(finish
     weights, expected = _trained_weights(out, "train_detector"), _trained_weights(reference, "train_detector")
     assert weights.keys() == expected.keys() and len(weights) > 10
     assert all(np.array_equal(weights[k], expected[k]) for k in expected)
+
+
+def test_bench_stage_measures_the_host_estimates_profiles_and_profiles_on_hub_when_asked(fixture_bundle, tmp_path,
+                                                                                          monkeypatch):
+    """The bench stage on a fixture bundle, AI Hub replaced by a recorder (tests/test_hub.py
+    tests the client itself against a stand-in of the service)."""
+    import shutil
+    import types
+
+    from edgeface.bench.result import BenchResult
+    from edgeface.pipeline.stages import StageContext, run_bench
+
+    calls = []
+
+    def profile_on_hub(model_path, device_name, **options):
+        calls.append((Path(model_path).name, device_name))
+        return BenchResult(model=str(model_path), backend="hub", device=device_name, runtime="tflite",
+                           compute_unit="npu", profile=options.get("profile"), median_ms=0.5, runs=100)
+
+    hub = types.ModuleType("edgeface.hub.profile")
+    hub.profile_on_hub = profile_on_hub
+    monkeypatch.setitem(sys.modules, "edgeface.hub.profile", hub)
+    shutil.copytree(fixture_bundle("blob_blazeface"), tmp_path / "bundle_stage" / "bundle")
+    config = parse_config({"bench": {"profiles": ["galaxy-s24"], "runs": 2, "hub": True}})
+    work = tmp_path / "bench"
+    work.mkdir()
+    summary = run_bench(StageContext(config, work, False, {"bundle": tmp_path / "bundle_stage"}, {}, lambda m: None,
+                                     False))
+    results = summary["document"]["results"]
+    assert {r["backend"] for r in results} == {"host", "estimate", "hub"}
+    assert {(r["backend"], r["profile"]) for r in results if r["backend"] != "host"} == {
+        ("estimate", "galaxy-s24"), ("hub", "galaxy-s24")}
+    assert calls == [("detector.tflite", "Samsung Galaxy S24"), ("embedder.tflite", "Samsung Galaxy S24")]
+    assert {c["backend"] for c in summary["document"]["budgets"]} == {"host", "estimate", "hub"}
+    assert {"bench.json", "bench.md"} <= set(summary["files"])

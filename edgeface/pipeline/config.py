@@ -81,17 +81,18 @@ class QuantizeSection:
 class HexagonSection:
     socs: list[str] = doc(["SM8650"], "Qualcomm SoCs to compile QNN context binaries for (device_profiles/socs.yaml;"
                           " [] skips the Hexagon stages).")
-    precisions: list[str] = doc(["w8a8", "w8a16", "fp16"], "HTP precisions to try, in order: per model and SoC the "
-                                "first that passes its fidelity gate is put in the bundle.")
+    precisions: list[str] = doc(["w8a8", "fp16"], "HTP precisions to try, in order (w8a8, w8a16, fp16): per model "
+                                "and SoC the first that passes its fidelity gate is put in the bundle.")
 
 
 @dataclass
 class EvaluateSection:
-    detection: str = doc("synthetic:200:seed=104729", "Detection test set (AP at IoU 0.5, keypoint NME): same "
+    detection: str = doc("synthetic:150:seed=104729", "Detection test set (AP at IoU 0.5, keypoint NME): same "
                          "formats as data.detector; never the training images.")
-    pairs: str = doc("synthetic:40:identities=80:size=64:seed=130363", "Verification test pairs (10-fold accuracy, "
+    pairs: str = doc("synthetic:20:identities=80:size=64:seed=130363", "Verification test pairs (10-fold accuracy, "
                      "TAR@FAR): LFW pairs.txt or 'synthetic:PAIRS_PER_FOLD:...'.")
-    htp: bool = doc(True, "Also evaluate every compiled context in the HTP simulator (slower than TFLite).")
+    htp: bool = doc(True, "Also evaluate every compiled context in the HTP simulator (about 0.3 s per inference "
+                    "on this project's 2-core machine: the test sets above are sized for it).")
 
 
 @dataclass
