@@ -113,3 +113,17 @@ def test_measure_direct(fixture_bundle):
     m = measure(path, "tflite", str(path), num_threads=1, runs=4, warmup=1)
     assert m["runs"] == 4 and m["warmup_runs"] == 1 and m["init_ms"] > 0
     assert m["p99_ms"] >= m["median_ms"]
+
+
+def test_peak_memory_of_a_measurement_process_is_its_own_not_its_parents():
+    """Linux's ru_maxrss survives fork + exec: a child of a large process would report the
+    parent's peak. The child here allocates nothing; its parent holds 400 MiB."""
+    import subprocess
+    import sys
+
+    ballast = bytearray(400 * 2**20)
+    ballast[::4096] = b"\x01" * len(ballast[::4096])  # touch every page: resident
+    out = subprocess.run([sys.executable, "-c", "from edgeface.bench.host import peak_rss_mb; print(peak_rss_mb())"],
+                         capture_output=True, text=True, check=True).stdout
+    assert float(out) < 200
+    del ballast

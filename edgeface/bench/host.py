@@ -61,7 +61,16 @@ def current_rss_mb() -> Optional[float]:
 
 
 def peak_rss_mb() -> Optional[float]:
-    """This process's peak resident set over its whole life, in MiB."""
+    """This process's peak resident set over its whole life, in MiB. On Linux it is read
+    from VmHWM: getrusage's ru_maxrss carries the parent's peak across fork + exec, so a
+    measurement process started by a 2 GB TensorFlow process would report 2 GB."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         import resource
 
