@@ -90,7 +90,9 @@ def _finite(result) -> None:
 
 
 @pytest.mark.parametrize("writer, fmt", [(_wider, "wider"), (_retinaface, "retinaface"), (_csv, "csv")])
-def test_detector_trains_from_a_file_format_and_exports(detection_files, tmp_path, writer, fmt):
+def test_detector_trains_from_each_file_format_and_one_exports(detection_files, tmp_path, writer, fmt):
+    """Each format trains; the CSV run also exports (the export does not depend on the
+    format, and costs ~40 s a run)."""
     from edgeface import FaceAnalyzer
     from edgeface.train import DetectorConfig, train_detector
 
@@ -104,10 +106,12 @@ def test_detector_trains_from_a_file_format_and_exports(detection_files, tmp_pat
             np.testing.assert_allclose(dataset[i].keypoints, keypoints, atol=0.01)
     started = time.perf_counter()
     result = train_detector(DetectorConfig(data=str(annotation), out=tmp_path / "run", epochs=1, steps_per_epoch=2,
-                                           batch=4, deterministic=False), progress=False)
-    print(f"\n{fmt}: {time.perf_counter() - started:.1f} s; export stages {result.export.seconds}")
+                                           batch=4, deterministic=False, export=fmt == "csv"), progress=False)
+    print(f"\n{fmt}: {time.perf_counter() - started:.1f} s")
     _finite(result)
     assert result.history[-1]["step"] == 2
+    if fmt != "csv":
+        return
     bundle = result.export.bundles["fp32"]
     assert json.loads((bundle / "manifest.json").read_text())["training"]["data"] == str(annotation)
     faces = FaceAnalyzer.create_from_bundle(bundle).detect(dataset[0].image)
