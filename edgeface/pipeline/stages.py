@@ -251,11 +251,11 @@ def run_evaluate(ctx: StageContext) -> dict:
     """Every artifact on the same test sets with the same metrics (float, quantized, HTP
     simulator): detection AP and keypoint NME; verification accuracy and TAR@FAR."""
     import edgeface.eval as ev
-    from edgeface.data.readers import CachedDataset
+    from edgeface.data import cache_in_memory
     from edgeface.train.trainer import RecognizerTask
 
     c = ctx.config
-    test = CachedDataset(_load("detection", c.evaluate.detection, "evaluate.detection"))
+    test = cache_in_memory(_load("detection", c.evaluate.detection, "evaluate.detection"))
     pairs = RecognizerTask.materialise(_load("pairs", c.evaluate.pairs, "evaluate.pairs"))
     rows = []
     for a in _artifacts(ctx):

@@ -194,28 +194,6 @@ def _synthetic_options(spec: str) -> tuple[int | None, dict[str, str]] | None:
     return n, opts
 
 
-class _Cached:
-    """Keeps every sample after its first load (samples are deterministic, decoding or
-    rendering them is the slow part); augmentation still differs every epoch."""
-
-    def __init__(self, dataset):
-        self.dataset = dataset
-        self.cache: dict[int, Any] = {}
-        for attr in ("num_identities", "identity_names", "subsets"):
-            if hasattr(dataset, attr):
-                setattr(self, attr, getattr(dataset, attr))
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, i: int):
-        i = int(i)
-        sample = self.cache.get(i)
-        if sample is None:
-            sample = self.cache[i] = self.dataset[i]
-        return sample
-
-
 def _maybe_cached(dataset, budget_bytes: int = 1 << 30):
     """``dataset`` behind an in-memory cache when all of it fits in ``budget_bytes``."""
     try:
@@ -223,7 +201,9 @@ def _maybe_cached(dataset, budget_bytes: int = 1 << 30):
     except Exception:  # noqa: BLE001 - the pipeline will report a broken dataset itself
         return dataset
     if len(dataset) * first.image.nbytes <= budget_bytes:
-        return _Cached(dataset)
+        from edgeface.data import cache_in_memory
+
+        return cache_in_memory(dataset)
     return dataset
 
 
@@ -295,7 +275,9 @@ class DetectorTask:
 
     @staticmethod
     def materialise(val):
-        return None if val is None else _Cached(val)
+        from edgeface.data import cache_in_memory
+
+        return None if val is None else cache_in_memory(val)
 
     def pipeline(self, dataset, batch: int, augment: bool):
         from edgeface.data import detection_pipeline
