@@ -1,13 +1,23 @@
 """The face gallery: named identities with L2-normalised templates, for 1:N search.
 
 A gallery lives in memory as one (capacity, dim) float32 matrix plus, per row, the index
-of the identity it belongs to. It persists to a single file written atomically:
+of the identity it belongs to. It persists to a single file written atomically, with mode
+0600 (templates are biometric data):
 
-    b"EFGALLERY1\\n"                      magic
+    b"EFGALLERY2\\n"                      magic
     uint64 little-endian                  length of the JSON header in bytes
     JSON header (UTF-8)                   {"dim", "count", "names", "counts", "sha256"}
     zero padding                          up to a 64-byte boundary
     float32 little-endian (count, dim)    templates, grouped by identity in header order
+
+``sha256`` covers the magic, the other header fields (as canonical JSON, see
+``_content_digest``) and the templates, so a changed name, count or template fails to load.
+Version-1 files (magic ``EFGALLERY1``) are still read, but their sha256 covers only the
+templates: an edit to their names or counts goes unnoticed. The next save writes version 2.
+
+Saves are serialised by a lock (``edgeface.fsutil.writer_lock``) and merge: ``save()``
+re-reads the file when another writer changed it since this object loaded or saved it, and
+re-applies this object's own enrolments and removals on top, so no acknowledged save is lost.
 
 numpy is the only import. FAISS is opt-in (``use_faiss=True``): its exact (flat) index
 measured slower than numpy's matrix product on a 2-core x86 machine (1M x 512 templates:
@@ -20,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +39,16 @@ from typing import Any, Iterator
 import numpy as np
 
 from edgeface.errors import BackendUnavailableError, GalleryError
-from edgeface.fsutil import atomic_write
+from edgeface.fsutil import atomic_write, remove_stale_temp_files, writer_lock
+from edgeface.safetext import is_control
 
 __all__ = ["Gallery", "Match"]
 
-MAGIC = b"EFGALLERY1\n"
+MAGIC = b"EFGALLERY2\n"
+MAGIC_V1 = b"EFGALLERY1\n"  # read only: its sha256 covers the templates, not the header
+MAX_NAME_CHARS = 256
+_FILE_MODE = 0o600
+_HEADER_FIELDS = ("dim", "count", "names", "counts")  # what the sha256 covers besides the templates
 _LEN_BYTES = 8
 _ALIGN = 64
 _DTYPE = np.dtype("<f4")
@@ -52,6 +68,10 @@ class Gallery:
 
     ``use_faiss``: True searches with a FAISS flat index (FAISS must be installed),
     False (the default) with numpy, None with FAISS when it is importable.
+
+    A gallery bound to ``path`` remembers which version of that file it holds (none, for a
+    new gallery) and which identities it enrolled or removed since; ``save()`` merges those
+    changes into whatever the file holds by then.
     """
 
     def __init__(self, dim: int, path: str | Path | None = None, *, use_faiss: bool | None = False):
@@ -67,6 +87,9 @@ class Gallery:
         self._names: list[str] = []
         self._counts: list[int] = []
         self._ids: dict[str, int] = {}
+        self._stamp: str | None = None  # _file_stamp of the file as last loaded or saved; None: no file
+        self._removed: set[str] = set()  # identities removed since then
+        self._added: dict[str, int] = {}  # templates enrolled since then (after any removal), per identity
 
     # ----------------------------------------------------------------- basics
 
@@ -90,10 +113,19 @@ class Gallery:
     # ----------------------------------------------------------------- changes
 
     def enroll(self, name: str, embeddings: Any) -> int:
-        """Add one template per row of ``embeddings`` to ``name``; return its template count."""
-        if not isinstance(name, str) or not name.strip():
-            raise GalleryError(f"identity name must be a non-blank string, got {name!r}")
+        """Add one template per row of ``embeddings`` to ``name``; return its template count.
+
+        Names are printable text of at most ``MAX_NAME_CHARS`` characters: no control
+        characters, bidi overrides or undecodable bytes (see ``_check_name``).
+        """
+        _check_name(name)
         rows = self._unit_rows(embeddings, "embeddings")
+        count = self._append(name, rows)
+        self._added[name] = self._added.get(name, 0) + len(rows)
+        return count
+
+    def _append(self, name: str, rows: np.ndarray) -> int:
+        """Add already checked unit ``rows`` to ``name``; return its template count."""
         idx = self._ids.get(name)
         if idx is None:
             idx = self._ids[name] = len(self._names)
@@ -128,7 +160,13 @@ class Gallery:
         del self._names[idx]
         self._ids = {n: i for i, n in enumerate(self._names)}
         self._index = None
+        self._removed.add(name)
+        self._added.pop(name, None)
         return removed
+
+    def _templates(self, name: str) -> np.ndarray:
+        """The templates of ``name``, in enrollment order."""
+        return self._matrix[: self._n][self._owner[: self._n] == self._ids[name]]
 
     def _reserve(self, extra: int) -> None:
         """Grow capacity geometrically so that enrolling costs O(new rows), amortised."""
@@ -233,7 +271,7 @@ class Gallery:
                     f"{path} does not exist: pass the model's embedding dim to start a new gallery there"
                 )
             return cls(dim, path, use_faiss=use_faiss)
-        header, matrix = _read_file(path)
+        header, matrix, stamp = _read_file(path)
         if dim is not None and header["dim"] != dim:
             raise GalleryError(
                 f"{path} holds {header['dim']}-d templates but this model embeds {dim}-d: "
@@ -246,39 +284,78 @@ class Gallery:
         gallery._counts = list(header["counts"])
         gallery._ids = {n: i for i, n in enumerate(gallery._names)}
         gallery._owner = np.repeat(np.arange(len(gallery._names), dtype=np.int32), gallery._counts)
+        gallery._stamp = stamp
         return gallery
 
     def save(self, path: str | Path | None = None) -> None:
-        """Write the gallery atomically to ``path`` (which then becomes its path) or its own path."""
-        if path is not None:
-            self.path = Path(path)
-        if self.path is None:
+        """Write the gallery atomically, mode 0600, to its own path or to ``path`` (which then
+        becomes its path).
+
+        Saving to its own path holds ``writer_lock`` across read-modify-write: if another
+        writer changed the file since this object loaded or last saved it, the file is
+        re-read and this object's enrolments and removals since then are re-applied on top
+        (removing an identity someone else already removed is a no-op), so every save that
+        returned keeps every enrolment any earlier save returned. Temporary files that killed
+        saves left behind are deleted under the same lock. Saving to another path replaces
+        that file with this gallery as it is. Where there is no fcntl (Windows) there is no
+        lock: saves stay atomic, but concurrent ones can drop each other's changes.
+        """
+        target = Path(path) if path is not None else self.path
+        if target is None:
             raise GalleryError("this gallery has no file: pass a path to save()")
-        digest = hashlib.sha256()
+        merge = self.path is not None and os.path.abspath(target) == os.path.abspath(self.path)
+        try:
+            with writer_lock(target):
+                result = self._merged_with_file(target) if merge else self
+                remove_stale_temp_files(target)
+                stamp = result._write(target)
+        except OSError as exc:
+            raise GalleryError(f"cannot write {target}: {exc.strerror or exc}") from None
+        if result is not self:
+            self._take_contents(result)
+        self.path, self._stamp = target, stamp
+        self._removed.clear()
+        self._added.clear()
+
+    def _merged_with_file(self, path: Path) -> Gallery:
+        """This gallery when ``path`` still holds what it last loaded or saved (or holds
+        nothing), else the file's gallery with this one's changes since then re-applied."""
+        stamp = _file_stamp(path)
+        if stamp is None or stamp == self._stamp:
+            return self
+        merged = type(self).open(path, self._dim)
+        for name in self._removed:
+            if name in merged:
+                merged.remove(name)
+        for name in self._names:
+            added = self._added.get(name, 0)
+            if added:
+                merged._append(name, self._templates(name)[-added:])
+        return merged
+
+    def _take_contents(self, other: Gallery) -> None:
+        self._matrix, self._owner, self._n = other._matrix, other._owner, other._n
+        self._names, self._counts, self._ids = other._names, other._counts, other._ids
+        self._index = None
+
+    def _write(self, path: Path) -> str:
+        """Write the file (version 2) atomically; return its ``_file_stamp``."""
+        fields = {"dim": self._dim, "count": self._n, "names": self._names, "counts": self._counts}
+        digest = _content_digest(fields)
         for block in self._file_blocks():
             digest.update(block)
-        header = json.dumps(
-            {
-                "dim": self._dim,
-                "count": self._n,
-                "names": self._names,
-                "counts": self._counts,
-                "sha256": digest.hexdigest(),
-            },
-            ensure_ascii=False,
-        ).encode("utf-8")
-        start = len(MAGIC) + _LEN_BYTES + len(header)
-        pad = b"\0" * (-start % _ALIGN)
+        # ASCII JSON: names read from old files may hold lone surrogates, which UTF-8 cannot encode
+        header = json.dumps({**fields, "sha256": digest.hexdigest()}).encode("ascii")
+        head = MAGIC + len(header).to_bytes(_LEN_BYTES, "little") + header
+        pad = b"\0" * (-len(head) % _ALIGN)
 
         def write(handle: Any) -> None:
-            handle.write(MAGIC + len(header).to_bytes(_LEN_BYTES, "little") + header + pad)
+            handle.write(head + pad)
             for block in self._file_blocks():
                 handle.write(block)
 
-        try:
-            atomic_write(self.path, write)
-        except OSError as exc:
-            raise GalleryError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+        atomic_write(path, write, mode=_FILE_MODE)
+        return _stamp_of(head)
 
     def _file_blocks(self) -> Iterator[memoryview]:
         """The template matrix in file order (grouped by identity), as byte blocks."""
@@ -306,25 +383,87 @@ def _import_faiss(use_faiss: bool | None) -> Any:
     return faiss
 
 
-def _read_file(path: Path) -> tuple[dict, np.ndarray]:
-    """Read and verify a gallery file; any problem is a GalleryError naming the file."""
+def _check_name(name: Any) -> None:
+    """Refuse names that are blank, absurdly long, or not plain printable text: control
+    characters would act on the terminal that shows them, bidi overrides make a name display
+    as another, and lone surrogates (bytes undecodable in the shell's locale) cannot be saved."""
+    if not isinstance(name, str) or not name.strip():
+        raise GalleryError(f"identity name must be a non-blank string, got {name!r:.80}")
+    if len(name) > MAX_NAME_CHARS:
+        raise GalleryError(
+            f"identity name {name[:40]!r}... has {len(name)} characters: use at most {MAX_NAME_CHARS}"
+        )
+    bad = sorted({char for char in name if is_control(char)})
+    if any(unicodedata.category(char) == "Cs" for char in bad):
+        raise GalleryError(
+            f"identity name {name!r} holds bytes that are not valid text in this locale: "
+            "pass the name as UTF-8 (e.g. set LANG=C.UTF-8)"
+        )
+    if bad:
+        raise GalleryError(
+            f"identity name {name!r} holds control characters ({', '.join(ascii(c) for c in bad)}): "
+            "use printable text"
+        )
+
+
+def _invalid(path: Path, reason: str) -> GalleryError:
+    return GalleryError(f"{path} is not a valid gallery file ({reason}): {_FIX}")
+
+
+def _content_digest(header: dict) -> Any:
+    """A sha256 over the magic and the canonical JSON of the header fields (all but sha256
+    itself), to be fed the templates next: what a version-2 header's sha256 covers."""
+    canonical = json.dumps({k: header[k] for k in _HEADER_FIELDS}, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(MAGIC)
+    digest.update(len(canonical).to_bytes(_LEN_BYTES, "little"))
+    digest.update(canonical.encode("ascii"))
+    return digest
+
+
+def _stamp_of(head: bytes) -> str:
+    """Identify a gallery file's content by its magic, length and header: the header's sha256
+    pins the templates, so two files with one head hold one gallery."""
+    return hashlib.sha256(head).hexdigest()
+
+
+def _read_head(f: Any, size: int, path: Path) -> tuple[bytes, bytes]:
+    """Magic with length, and the raw JSON header, of the gallery file open as ``f``."""
+    lead = f.read(len(MAGIC) + _LEN_BYTES)
+    if lead[: len(MAGIC)] not in (MAGIC, MAGIC_V1):
+        raise _invalid(path, "it does not start with the gallery magic bytes")
+    if len(lead) < len(MAGIC) + _LEN_BYTES:
+        raise _invalid(path, "truncated header")
+    header_len = int.from_bytes(lead[len(MAGIC) :], "little")
+    if header_len > size - len(lead):
+        raise _invalid(path, "truncated header")
+    return lead, _read_exact(f, header_len)
+
+
+def _file_stamp(path: Path) -> str | None:
+    """The ``_stamp_of`` the gallery file at ``path``, or None when there is no file."""
+    try:
+        with open(path, "rb", buffering=0) as f:
+            return _stamp_of(b"".join(_read_head(f, os.fstat(f.fileno()).st_size, path)))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise GalleryError(f"cannot read {path}: {exc.strerror or exc}: {_FIX}") from None
+
+
+def _read_file(path: Path) -> tuple[dict, np.ndarray, str]:
+    """Read and verify a gallery file; return its header, templates and ``_stamp_of``. Any
+    problem is a GalleryError naming the file."""
 
     def bad(reason: str) -> GalleryError:
-        return GalleryError(f"{path} is not a valid gallery file ({reason}): {_FIX}")
+        return _invalid(path, reason)
 
     try:
         with open(path, "rb", buffering=0) as f:
             size = os.fstat(f.fileno()).st_size
-            lead = f.read(len(MAGIC) + _LEN_BYTES)
-            if lead[: len(MAGIC)] != MAGIC:
-                raise bad("it does not start with the gallery magic bytes")
-            if len(lead) < len(MAGIC) + _LEN_BYTES:
-                raise bad("truncated header")
-            header_len = int.from_bytes(lead[len(MAGIC) :], "little")
-            if header_len > size - len(lead):
-                raise bad("truncated header")
-            header = _parse_header(_read_exact(f, header_len), bad)
-            start = len(lead) + header_len
+            lead, raw = _read_head(f, size, path)
+            version1 = lead.startswith(MAGIC_V1)
+            header = _parse_header(raw, bad, strict=not version1)
+            start = len(lead) + len(raw)
             data_start = start + (-start % _ALIGN)
             expected = data_start + header["count"] * header["dim"] * _DTYPE.itemsize
             if size != expected:
@@ -333,7 +472,7 @@ def _read_file(path: Path) -> tuple[dict, np.ndarray]:
                 raise bad("non-zero padding after the header")
             matrix = np.empty((header["count"], header["dim"]), _DTYPE)
             view = memoryview(matrix.reshape(-1).view(np.uint8))
-            digest = hashlib.sha256()
+            digest = hashlib.sha256() if version1 else _content_digest(header)
             # Hash each chunk on a second thread while the next one is read (both release
             # the GIL), so that loading takes about as long as reading the file.
             with ThreadPoolExecutor(1) as hasher:
@@ -345,11 +484,13 @@ def _read_file(path: Path) -> tuple[dict, np.ndarray]:
     except OSError as exc:
         raise GalleryError(f"cannot read {path}: {exc.strerror or exc}: {_FIX}") from None
     if digest.hexdigest() != header["sha256"]:
-        raise bad("template data do not match their sha256; the file is corrupt")
-    return header, matrix
+        covered = "template data" if version1 else "header and template data"
+        raise bad(f"{covered} do not match their sha256; the file is corrupt or was edited")
+    return header, matrix, _stamp_of(lead + raw)
 
 
-def _parse_header(raw: bytes, bad: Any) -> dict:
+def _parse_header(raw: bytes, bad: Any, strict: bool) -> dict:
+    """The checked header fields; ``strict`` (version 2) refuses fields the sha256 does not cover."""
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -360,6 +501,8 @@ def _parse_header(raw: bytes, bad: Any) -> dict:
 
     if not isinstance(header, dict):
         raise bad("header is not a JSON object")
+    if strict and set(header) != {*_HEADER_FIELDS, "sha256"}:
+        raise bad(f"header fields must be exactly {', '.join(_HEADER_FIELDS)} and sha256")
     dim, count, names, counts, sha = (header.get(k) for k in ("dim", "count", "names", "counts", "sha256"))
     if not (is_int(dim) and dim > 0 and is_int(count) and count >= 0):
         raise bad("dim or count missing or invalid")

@@ -45,6 +45,12 @@ def random_gallery(seed=0, identities=200, dim=32, use_faiss=False, path=None):
     return gallery, data, rng
 
 
+def v2_sha256(fields, payload):
+    """What a version-2 header's sha256 covers: magic, canonical JSON of the other fields, templates."""
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(MAGIC + len(canonical).to_bytes(8, "little") + canonical + payload).hexdigest()
+
+
 def brute_force(data, query, top_k, threshold=None):
     scores = {name: float((unit(rows) @ unit(query)).max()) for name, rows in data.items()}
     best = sorted(scores.items(), key=lambda kv: -kv[1])[:top_k]
@@ -265,7 +271,7 @@ def test_file_layout(tmp_path):
     matrix = np.frombuffer(raw[start:], "<f4").reshape(4, 4)
     assert header == {
         "dim": 4, "count": 4, "names": ["b", "a"], "counts": [3, 1],
-        "sha256": hashlib.sha256(raw[start:]).hexdigest(),
+        "sha256": v2_sha256({"dim": 4, "count": 4, "names": ["b", "a"], "counts": [3, 1]}, raw[start:]),
     }
     np.testing.assert_array_equal(matrix, np.eye(4)[[0, 1, 3, 2]])  # grouped by identity
 
@@ -344,7 +350,7 @@ def test_flipped_template_byte_fails_the_checksum(tmp_path, good_file):
 
 def test_bad_magic_and_padding(tmp_path, good_file):
     bad = tmp_path / "bad.efg"
-    assert_rejected(bad, b"EFGALLERY2\n" + good_file[len(MAGIC) :], match="magic")
+    assert_rejected(bad, b"EFGALLERY3\n" + good_file[len(MAGIC) :], match="magic")
     assert_rejected(bad, b"", match="magic")
     padded = bytearray(good_file)
     padded[data_start(good_file) - 1] = 0x20
@@ -403,7 +409,8 @@ def gallery_files(draw):
     if size is None or draw(sometimes):
         size = draw(st.integers(0, 200))
     payload = draw(st.binary(min_size=size, max_size=size))
-    header["sha256"] = "0" * 64 if draw(sometimes) else hashlib.sha256(payload).hexdigest()
+    fields = {k: header[k] for k in ("dim", "count", "names", "counts") if k in header}
+    header["sha256"] = "0" * 64 if draw(sometimes) or len(fields) < 4 else v2_sha256(fields, payload)
     head = json.dumps(header).encode()
     start = len(MAGIC) + 8 + len(head)
     pad = draw(st.integers(0, 70)) if draw(sometimes) else -start % 64
