@@ -327,10 +327,8 @@ class Gallery:
         for name in self._removed:
             if name in merged:
                 merged.remove(name)
-        for name in self._names:
-            added = self._added.get(name, 0)
-            if added:
-                merged._append(name, self._templates(name)[-added:])
+        for name, added in self._added.items():  # in order of first enrolment since then, as a replay would
+            merged._append(name, self._templates(name)[-added:])
         return merged
 
     def _take_contents(self, other: Gallery) -> None:

@@ -1,0 +1,321 @@
+"""Gallery hardening (issue 14): concurrent writers lose nothing, the checksum covers the
+header, files are private, killed saves leave no litter, and names are printable text."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edgeface.errors import GalleryError
+from edgeface.fsutil import writer_lock
+from edgeface.gallery import MAGIC, MAGIC_V1, MAX_NAME_CHARS, Gallery
+from tests.test_gallery import templates_of
+
+TESTS = Path(__file__).parent
+ENROLLER, WRITER = TESTS / "gallery_enroller.py", TESTS / "gallery_writer.py"
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS.parent), os.environ.get("PYTHONPATH", "")])}
+
+
+def saved(path, **identities):
+    """A gallery saved at ``path`` with the given name -> number of templates."""
+    rng = np.random.default_rng(len(identities))
+    g = Gallery(8, path)
+    for name, count in identities.items():
+        g.enroll(name, rng.standard_normal((count, 8)))
+    g.save()
+    return g
+
+
+def header_span(raw):
+    n = int.from_bytes(raw[len(MAGIC) : len(MAGIC) + 8], "little")
+    return len(MAGIC) + 8, len(MAGIC) + 8 + n
+
+
+def same_contents(a, b):
+    assert a.identities() == b.identities() and a.dim == b.dim
+    for name, _ in a.identities():
+        np.testing.assert_array_equal(templates_of(a, name), templates_of(b, name))
+
+
+# --------------------------------------------------------------------- the checksum covers the header
+
+
+@pytest.mark.parametrize("old, new", [
+    (b'"alice"', b'"alicf"'),  # one flipped bit relabels alice
+    (b'["alice", "bobby"]', b'["bobby", "alice"]'),  # swapped names
+    (b"[2, 1]", b"[1, 2]"),  # templates moved to the other identity, counts still add up
+], ids=["flipped-name", "swapped-names", "moved-counts"])
+def test_edited_header_fails_the_checksum(tmp_path, old, new):
+    path = tmp_path / "g.efg"
+    saved(path, alice=2, bobby=1)
+    raw = path.read_bytes()
+    assert raw.count(old) == 1
+    path.write_bytes(raw.replace(old, new))
+    with pytest.raises(GalleryError, match="header and template data do not match their sha256"):
+        Gallery.open(path)
+
+
+def test_header_fields_outside_the_checksum_are_refused(tmp_path):
+    path = tmp_path / "g.efg"
+    saved(path, alice=1)
+    raw = path.read_bytes()
+    start, end = header_span(raw)
+    header = json.loads(raw[start:end])
+    extended = json.dumps({**header, "x": 1}).encode()
+    padding = raw[end:].index(b"\0" * (len(extended) - (end - start)))  # room in the zero padding
+    assert padding == 0
+    path.write_bytes(raw[: start - 8] + len(extended).to_bytes(8, "little") + extended
+                     + raw[start + len(extended) :])
+    with pytest.raises(GalleryError, match="header fields must be exactly"):
+        Gallery.open(path)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flips=st.lists(st.tuples(st.integers(0, 10_000), st.integers(1, 255)), min_size=1, max_size=3))
+def test_header_byte_flips_fail_or_change_nothing(tmp_path, flips):
+    """A flip may still spell the same header (a space for a tab); it can never load as another gallery."""
+    path = tmp_path / "g.efg"
+    path.unlink(missing_ok=True)  # hypothesis reuses tmp_path
+    original = saved(path, alice=2, bobby=1, carol=3)
+    raw = bytearray(path.read_bytes())
+    start, end = header_span(raw)
+    for pos, mask in flips:
+        raw[start + pos % (end - start)] ^= mask
+    path.write_bytes(bytes(raw))
+    try:
+        loaded = Gallery.open(path)
+    except GalleryError:
+        return
+    same_contents(loaded, original)
+
+
+def test_version_1_files_load_and_the_next_save_protects_the_header(tmp_path):
+    """Version-1 headers are unprotected (documented); saving upgrades the file to version 2."""
+    path = tmp_path / "old.efg"
+    payload = np.eye(4, dtype="<f4")[[0, 1, 2]].tobytes()
+    header = json.dumps({"dim": 4, "count": 3, "names": ["alice", "bob"], "counts": [2, 1],
+                         "sha256": hashlib.sha256(payload).hexdigest()}).encode()
+    head = MAGIC_V1 + len(header).to_bytes(8, "little") + header
+    path.write_bytes(head + b"\0" * (-len(head) % 64) + payload)
+    g = Gallery.open(path)
+    assert g.identities() == [("alice", 2), ("bob", 1)]
+    g.save()
+    raw = path.read_bytes()
+    assert raw.startswith(MAGIC)
+    path.write_bytes(raw.replace(b'"alice"', b'"alicf"'))
+    with pytest.raises(GalleryError, match="sha256"):
+        Gallery.open(path)
+
+
+# --------------------------------------------------------------------- private files, no litter
+
+
+def test_gallery_files_are_private_whatever_the_umask(tmp_path):
+    path = tmp_path / "g.efg"
+    path.write_bytes(b"")
+    path.chmod(0o644)
+    old = os.umask(0o022)
+    try:
+        g = Gallery(8, tmp_path / "new.efg")
+        g.enroll("alice", np.ones(8))
+        g.save()
+        g.save(path)  # replaces a world-readable file
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.efg").stat().st_mode & 0o777 == 0o600
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def temp_files(directory):
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_temp_files_of_killed_saves_are_removed_by_the_next_save(tmp_path):
+    path = tmp_path / "g.efg"
+    other = tmp_path / "g.efg.bak"  # another file's temp names must survive
+    stranger = tmp_path / f".{other.name}.abcd1234.tmp"
+    stranger.write_bytes(b"not ours")
+    left = [kill_mid_save(path) for _ in range(4)]
+    assert sum(left) >= 2  # the kills landed while a temp file was being written
+    g = Gallery.open(path, 256) if path.exists() else Gallery(256, path)
+    g.enroll("after the kills", np.ones(256))
+    g.save()
+    assert temp_files(tmp_path) == [stranger.name]
+    assert ("after the kills", 1) in Gallery.open(path).identities()
+
+
+def kill_mid_save(path, timeout=30.0):
+    """Run the writer with big enrolments until a temp file of the gallery appears, SIGKILL
+    it then; return whether its temp file was left behind."""
+    proc = subprocess.Popen([sys.executable, str(WRITER), str(path), "256", "20000"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
+    before = set(temp_files(path.parent))
+    try:
+        deadline = time.monotonic() + timeout
+        while not set(temp_files(path.parent)) - before:
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, "the writer never started a save"
+            time.sleep(0.001)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout)
+        proc.stderr.close()
+    return bool(set(temp_files(path.parent)) - before)
+
+
+# --------------------------------------------------------------------- concurrent writers
+
+
+def test_save_waits_for_the_writer_lock(tmp_path):
+    path = tmp_path / "g.efg"
+    g = Gallery(8, path)
+    g.enroll("alice", np.ones(8))
+    done = threading.Event()
+    with writer_lock(path):
+        thread = threading.Thread(target=lambda: (g.save(), done.set()))
+        thread.start()
+        assert not done.wait(0.3) and not path.exists()
+    thread.join(10)
+    assert done.is_set() and Gallery.open(path).identities() == [("alice", 1)]
+
+
+def test_save_merges_what_others_saved_since_this_object_loaded(tmp_path):
+    path = tmp_path / "g.efg"
+    saved(path, alice=2, bob=1, carol=1)
+    mine, theirs = Gallery.open(path), Gallery.open(path)
+    rng = np.random.default_rng(7)
+    theirs.remove("bob")
+    theirs.enroll("dave", rng.standard_normal(8))
+    theirs.enroll("alice", rng.standard_normal(8))
+    theirs.save()
+    mine.remove("carol")
+    mine.enroll("erin", rng.standard_normal((2, 8)))
+    mine.enroll("bob", rng.standard_normal(8))  # bob again, after they removed him
+    mine.save()
+    on_disk = Gallery.open(path)
+    assert on_disk.identities() == [("alice", 3), ("dave", 1), ("erin", 2), ("bob", 1)]
+    same_contents(mine, on_disk)  # the saving object now holds the merged gallery
+    np.testing.assert_array_equal(templates_of(on_disk, "dave"), templates_of(theirs, "dave"))
+    np.testing.assert_array_equal(templates_of(on_disk, "erin"), templates_of(mine, "erin"))
+
+
+def test_remove_then_reenroll_replaces_what_others_added(tmp_path):
+    """Saves apply in lock order: a removal saved later also removes templates saved before it."""
+    path = tmp_path / "g.efg"
+    saved(path, alice=1)
+    mine, theirs = Gallery.open(path), Gallery.open(path)
+    theirs.enroll("alice", np.ones(8))
+    theirs.save()
+    mine.remove("alice")
+    mine.enroll("alice", -np.ones(8))
+    mine.save()
+    on_disk = Gallery.open(path)
+    assert on_disk.identities() == [("alice", 1)]
+    np.testing.assert_allclose(templates_of(on_disk, "alice"), -np.ones((1, 8)) / np.sqrt(8), rtol=1e-6)
+
+
+def test_merge_with_another_dim_is_refused_and_keeps_the_changes(tmp_path):
+    path = tmp_path / "g.efg"
+    mine = Gallery.open(path, 8)
+    mine.enroll("alice", np.ones(8))
+    other = Gallery(4, path)
+    other.enroll("bob", np.ones(4))
+    other.save()
+    with pytest.raises(GalleryError, match="holds 4-d templates"):
+        mine.save()
+    assert mine.identities() == [("alice", 1)]
+    mine.save(tmp_path / "elsewhere.efg")  # saving to a new path writes this gallery as it is
+    assert Gallery.open(tmp_path / "elsewhere.efg").identities() == [("alice", 1)]
+
+
+def race(tmp_path, mode, *extra, per_process=20):
+    """Two processes enroll ``per_process`` identities each into one gallery at the same time."""
+    path, go = tmp_path / "shared.efg", tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, str(ENROLLER), mode, str(path), prefix, str(per_process), str(go),
+                               *map(str, extra)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+             for prefix in ("a", "b")]
+    try:
+        for proc in procs:
+            assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+        go.touch()
+        for proc in procs:
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    return Gallery.open(path)
+
+
+@pytest.mark.slow
+def test_concurrent_api_enrolments_are_all_kept(tmp_path):
+    g = race(tmp_path, "api")
+    expected = {f"{p}{i}" for p in "ab" for i in range(20)}
+    assert {n for n, _ in g.identities()} == expected
+    assert all(count == 2 for _, count in g.identities()) and len(g) == 80
+
+
+@pytest.mark.slow
+def test_concurrent_cli_enrolments_are_all_kept(tmp_path, fixture_bundle):
+    from PIL import Image
+
+    from tests.test_analyzer import SQUARE, textured
+
+    image = tmp_path / "face.png"
+    Image.fromarray(textured(1, SQUARE)).save(image)
+    g = race(tmp_path, "cli", fixture_bundle(), image)
+    assert {n for n, _ in g.identities()} == {f"{p}{i}" for p in "ab" for i in range(20)}
+
+
+# --------------------------------------------------------------------- names
+
+
+@pytest.mark.parametrize("name, message", [
+    ("ann\x1b[31m", "control characters"),
+    ("bob\n", "control characters"),
+    ("\u202eecila", "control characters"),  # right-to-left override: displays as "alice"
+    ("x\u2028y", "control characters"),
+    ("caf\udce9", "not valid text in this locale"),  # a Latin-1 byte through surrogateescape
+    ("a" * (MAX_NAME_CHARS + 1), f"use at most {MAX_NAME_CHARS}"),
+])
+def test_unprintable_or_absurd_names_are_refused(name, message):
+    g = Gallery(4)
+    with pytest.raises(GalleryError, match=message):
+        g.enroll(name, np.ones(4))
+    assert g.identities() == []
+
+
+@pytest.mark.parametrize("name", ["José Núñez", "Zoë", "李小龍", "می\u200cخواهم", "👩\u200d💻 dev", "a" * MAX_NAME_CHARS,
+                                  "ann[/]", "[link=https://example.com]bob[/link]"])
+def test_real_names_are_accepted(tmp_path, name):
+    g = Gallery(4, tmp_path / "g.efg")
+    g.enroll(name, np.ones(4))
+    g.save()
+    assert Gallery.open(g.path).identities() == [(name, 1)]
+
+
+def test_odd_names_already_in_a_file_still_load_and_save(tmp_path):
+    """Names that enroll now refuses may sit in older files: they load and save again."""
+    path = tmp_path / "g.efg"
+    g = Gallery(4, path)
+    g._append("ann\x1b[2J", np.eye(4, dtype=np.float32)[:1])
+    g._append("caf\udce9", np.eye(4, dtype=np.float32)[1:2])
+    g.save()
+    assert [n for n, _ in Gallery.open(path).identities()] == ["ann\x1b[2J", "caf\udce9"]
