@@ -123,3 +123,62 @@ def test_import_stays_light(code):
     out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+# --------------------------------------------------------------------- names and paths are shown as they are
+
+WIDE = {"COLUMNS": "400"}  # one table row per line
+
+
+def enroll_as(name, image, gallery, bundle):
+    return run("enroll", name, image, "--gallery", gallery, "--bundle", bundle, env=WIDE)
+
+
+def test_markup_in_names_and_paths_is_printed_literally(images, fixture_bundle, tmp_path):
+    bundle, gallery = fixture_bundle(), tmp_path / "team [draft].efg"
+    photo = tmp_path / "photo [draft].png"
+    photo.write_bytes(images["ann"].read_bytes())
+    result = enroll_as("ann[/]", photo, gallery, bundle)
+    assert result.exit_code == 0, result.output
+    assert "enrolled 'ann[/]': 1 template(s) in " in result.stdout and "team [draft].efg" in result.stdout
+    link = "[link=https://evil.example]bob[/link]"
+    assert enroll_as(link, images["bob"], gallery, bundle).exit_code == 0
+    table = run("identify", images["ann2"], "--gallery", gallery, "--bundle", bundle, "--top-k", "2", env=WIDE)
+    assert table.exit_code == 0, table.output
+    assert "ann[/]" in table.stdout and link in table.stdout
+    detected = run("detect", photo, "--bundle", bundle, env=WIDE)
+    assert detected.exit_code == 0 and "photo [draft].png" in detected.stdout
+
+
+def test_control_characters_from_a_gallery_file_are_shown_escaped(images, fixture_bundle, tmp_path):
+    """A gallery file from elsewhere may hold any name: identify must not send it to the terminal raw."""
+    from edgeface.gallery import Gallery
+
+    bundle, gallery = fixture_bundle(), tmp_path / "g.efg"
+    assert enroll_as("ann", images["ann"], gallery, bundle).exit_code == 0
+    honest = Gallery.open(gallery)
+    forged = Gallery(honest.dim, tmp_path / "forged.efg")
+    forged._append("eve\x1b[2J\x1b]8;;https://evil.example\x07\u202e", honest._matrix[:1])  # not via enroll
+    forged.save()
+    result = run("identify", images["ann2"], "--gallery", forged.path, "--bundle", bundle, env=WIDE)
+    assert result.exit_code == 0, result.output
+    assert "eve\\x1b[2J\\x1b]8;;https://evil.example\\x07\\u202e" in result.stdout
+    assert "\x1b" not in result.output and "\u202e" not in result.output
+
+
+@pytest.mark.parametrize("name, message", [
+    ("ann\x1b[31m", "holds control characters ('\\x1b'): use printable text"),
+    ("caf\udce9", "holds bytes that are not valid text in this locale"),  # a Latin-1 argv byte, surrogate-escaped
+])
+def test_enroll_refuses_unprintable_names_as_a_user_error(images, fixture_bundle, tmp_path, name, message):
+    gallery = tmp_path / "g.efg"
+    result = enroll_as(name, images["ann"], gallery, fixture_bundle())
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "\x1b" not in result.output and not gallery.exists()
+
+
+def test_error_lines_show_control_characters_escaped(images, fixture_bundle, tmp_path):
+    result = run("identify", images["one"], "--gallery", tmp_path / "no\x1b[2Jwhere.efg", "--bundle", fixture_bundle())
+    assert result.exit_code == 2
+    assert "no\\x1b[2Jwhere.efg" in result.stderr and "\x1b" not in result.stderr

@@ -9,7 +9,7 @@ import typer
 
 from edgeface import __version__
 from edgeface.cli.common import (BundleOption, JsonOption, SocOption, ThreadsOption, analyzer_for, console,
-                                 load_images, print_json, user_errors)
+                                 load_images, print_json, shown, user_errors)
 
 app = typer.Typer(
     name="edgeface", no_args_is_help=True, add_completion=False,
@@ -71,7 +71,6 @@ def doctor(json_out: JsonOption = False) -> None:
     report = diagnose()
     if json_out:
         return print_json(report)
-    from rich.markup import escape
     from rich.table import Table
 
     out = console()
@@ -81,7 +80,7 @@ def doctor(json_out: JsonOption = False) -> None:
     table = Table("capability", "status", "needs")
     for cap in report["capabilities"]:
         status = "[green]ready[/]" if cap["ready"] else "[yellow]missing[/]"
-        table.add_row(cap["name"], status, "" if cap["ready"] else escape(cap["install"]))
+        table.add_row(cap["name"], status, "" if cap["ready"] else shown(cap["install"]))
     out.print(table)
     packages = Table("package", "version")
     for name, version in report["packages"].items():
@@ -109,10 +108,10 @@ def detect(images: Images, bundle: BundleOption = None, json_out: JsonOption = F
     table = Table("image", "face", "score", "box (x1, y1, x2, y2)", "keypoints")
     for result in results:
         if not result["faces"]:
-            table.add_row(result["image"], "-", "-", "no face found", "")
+            table.add_row(shown(result["image"]), "-", "-", "no face found", "")
         for i, face in enumerate(result["faces"]):
             box = ", ".join(f"{v:.1f}" for v in face["bbox"])
-            table.add_row(result["image"], str(i + 1), f"{face['score']:.3f}", box,
+            table.add_row(shown(result["image"]), str(i + 1), f"{face['score']:.3f}", box,
                           str(len(face["keypoints"])))
     console().print(table)
 
@@ -137,8 +136,8 @@ def embed(image: Image, bundle: BundleOption = None, json_out: JsonOption = Fals
     if json_out:
         return print_json({"image": str(image), "faces": [
             {**f.to_dict(), "embedding": [round(float(v), 6) for v in f.embedding]} for f in faces]})
-    console().print(f"{image}: {len(faces)} face(s), {analyzer.embedder.dim}-d embeddings"
-                    + (f", saved to {out}" if out else ""))
+    console().print(shown(f"{image}: {len(faces)} face(s), {analyzer.embedder.dim}-d embeddings"
+                          + (f", saved to {out}" if out else "")))
     for i, face in enumerate(faces):
         head = " ".join(f"{v:+.3f}" for v in face.embedding[:6])
         console().print(f"  face {i + 1} (score {face.score:.3f}): [{head} ...]")
@@ -170,8 +169,8 @@ def enroll(name: Annotated[str, typer.Argument(help="The identity's name.")], im
     if json_out:
         return print_json({"identity": name, "templates": count, "gallery": str(gallery),
                            "identities": len(analyzer.gallery.identities())})
-    console().print(f"enrolled {name!r}: {count} template(s) in {gallery} "
-                    f"({len(analyzer.gallery.identities())} identities)")
+    console().print(shown(f"enrolled {name!r}: {count} template(s) in {gallery} "
+                          f"({len(analyzer.gallery.identities())} identities)"))
 
 
 @app.command()
@@ -199,8 +198,8 @@ def identify(image: Image, gallery: GalleryOption, bundle: BundleOption = None, 
         box = ", ".join(f"{v:.0f}" for v in row["bbox"])
         best = row["candidates"][0] if row["candidates"] else None
         others = ", ".join(f"{c['identity']} {c['similarity']:.3f}" for c in row["candidates"][1:])
-        table.add_row(str(i + 1), box, best["identity"] if best else "[dim]unknown[/]",
-                      f"{best['similarity']:.3f}" if best else "-", others)
+        table.add_row(str(i + 1), box, shown(best["identity"]) if best else "[dim]unknown[/]",
+                      f"{best['similarity']:.3f}" if best else "-", shown(others))
     if not rows:
         table.add_row("-", "no face found", "", "", "")
     console().print(table)

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Optional
 import typer
 from typer.core import TyperGroup
 
-from edgeface.cli.common import JsonOption, console, print_json, user_errors
+from edgeface.cli.common import JsonOption, console, print_json, shown, user_errors
 
 
 class DefaultCommandGroup(TyperGroup):
@@ -168,7 +168,7 @@ def run(
     else:
         _print_tables(results, checks, target, on_name, profiles, use_case)
         for path in written:
-            console().print(f"wrote {path}")
+            console().print(shown(f"wrote {path}"))
     if warning:
         typer.echo(f"warning: {warning}", err=True)
     if any_failed(checks):
@@ -193,8 +193,8 @@ STAGE_SHORT = {"detector": "det", "embedder": "emb", "align": "align", "search":
 
 
 def _print_tables(results, checks, target, on: str, profiles, use_cases) -> None:
-    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     from edgeface.bench.report import fmt_ms
 
@@ -204,7 +204,7 @@ def _print_tables(results, checks, target, on: str, profiles, use_cases) -> None
     title = f"{target.label}: latency in ms" + (f" on {devices[0]}" if one_device else "")
     columns = ["model"] + ([] if one_device else ["device"]) + ["where", "runtime", "prec", "init", "median",
                                                                  "p90", "p99", "peak MB"]
-    table = Table(*columns, title=escape(title))
+    table = Table(*columns, title=shown(title))
     for r in results:
         name = r.extra.get("role", "model") if target.is_bundle else Path(r.model).name
         latency = r.median_ms if r.median_ms is not None else r.inference_avg_ms
@@ -214,7 +214,7 @@ def _print_tables(results, checks, target, on: str, profiles, use_cases) -> None
         elif r.median_ms is None and latency is not None:
             median += " avg"
         where = f"{r.backend} {r.compute_unit}" + ("" if r.threads is None else f" x{r.threads}")
-        row = [escape(name)] + ([] if one_device else [escape(r.device)]) + [
+        row = [shown(name)] + ([] if one_device else [shown(r.device)]) + [
             where, r.runtime, r.precision, fmt_ms(r.init_ms), median, fmt_ms(r.p90_ms), fmt_ms(r.p99_ms),
             "-" if r.peak_memory_mb is None else f"{r.peak_memory_mb:.1f}"]
         table.add_row(*row)
@@ -229,8 +229,8 @@ def _print_tables(results, checks, target, on: str, profiles, use_cases) -> None
             total = fmt_ms(c.latency_ms)
             if c.low_ms is not None and c.high_ms is not None:
                 total += f" ({fmt_ms(c.low_ms)}-{fmt_ms(c.high_ms)})"
-            verdict = colour[c.status] + (f" [dim]{escape(c.note)}[/]" if c.note else "")
-            budgets.add_row(escape(c.profile), c.use_case, where, escape(stages), total, fmt_ms(c.budget_ms),
+            verdict = Text.from_markup(colour[c.status]) + (shown(f" {c.note}", "dim") if c.note else "")
+            budgets.add_row(shown(c.profile), c.use_case, where, shown(stages), total, fmt_ms(c.budget_ms),
                             verdict)
         out.print(budgets)
     elif not target.is_bundle and not use_cases:

@@ -26,16 +26,18 @@ SocOption = Annotated[Optional[str], typer.Option(
 
 def user_errors(command: Callable) -> Callable:
     """Turn ``EdgefaceError`` into one line on stderr and exit code 2, anything else into
-    exit code 1 with a short note (the traceback with EDGEFACE_DEBUG=1)."""
+    exit code 1 with a short note (the traceback with EDGEFACE_DEBUG=1). Control characters
+    in the message (from a name or path in it) are shown as escapes, not sent to the terminal."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from edgeface.errors import EdgefaceError
+        from edgeface.safetext import visible_controls
 
         try:
             return command(*args, **kwargs)
         except EdgefaceError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {visible_controls(str(exc))}", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
@@ -45,7 +47,7 @@ def user_errors(command: Callable) -> Callable:
         except Exception as exc:  # a bug, not a user error: say so without a traceback
             if os.environ.get("EDGEFACE_DEBUG"):
                 raise
-            typer.echo(f"internal error: {type(exc).__name__}: {exc} "
+            typer.echo(f"internal error: {type(exc).__name__}: {visible_controls(str(exc))} "
                        f"(rerun with EDGEFACE_DEBUG=1 for the traceback, and please report it)", err=True)
             raise typer.Exit(1) from None
 
@@ -87,3 +89,16 @@ def console():
     from rich.console import Console
 
     return Console()
+
+
+def shown(value: Any, style: str = ""):
+    """``value`` (a name, a path, a message quoting them) as literal console text: a
+    ``rich.text.Text``, so Rich never reads it as markup (``ann[/]``, ``[link=...]``,
+    ``photo [draft].png``), with terminal control characters written as escapes (``\\x1b``).
+    Use it for everything user-derived that goes to a Rich print or table cell; ``style``
+    (e.g. "dim") styles the whole text."""
+    from rich.text import Text
+
+    from edgeface.safetext import visible_controls
+
+    return Text(visible_controls(str(value)), style=style)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from edgeface.cli.common import JsonOption, console, print_json, user_errors
+from edgeface.cli.common import JsonOption, console, print_json, shown, user_errors
 from edgeface.cli.convert import (Bgr, Calib, CalibSize, Family, MaxDrop, Mean, MinIou, Out, Role, Seed, Std,
                                   Threshold)
 
@@ -56,9 +56,9 @@ def compile_model(model: Model, out: Out = Path("compiled"), soc: Socs = None, p
 
     for result in results:
         out_console.print(Markdown(result.report_md.read_text()))
-        out_console.print(f"report: {result.report_json}")
+        out_console.print(shown(f"report: {result.report_json}"))
     if bundle is not None:
-        out_console.print(f"bundle with the contexts that passed: {bundle}")
+        out_console.print(shown(f"bundle with the contexts that passed: {bundle}"))
     failures = [f for r in results for f in r.failures]
     if failures and bundle is None:
         typer.echo("fidelity gate failed: " + "; ".join(failures), err=True)

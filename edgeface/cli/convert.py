@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from edgeface.cli.common import JsonOption, console, print_json, user_errors
+from edgeface.cli.common import JsonOption, console, print_json, shown, user_errors
 
 Source = Annotated[Path, typer.Argument(help="Keras (.keras/.h5), SavedModel dir, frozen .pb, .onnx "
                                               "(or .tflite for --to onnx).", show_default=False)]
@@ -61,7 +61,7 @@ def _run(source, out, precisions, calib, calib_size, seed, io_type, role, family
         from rich.markdown import Markdown
 
         out_console.print(Markdown(result.report_md.read_text()))
-        out_console.print(f"report: {result.report_json} and {result.report_md}")
+        out_console.print(shown(f"report: {result.report_json} and {result.report_md}"))
     if result.failures:
         typer.echo("fidelity gate failed: " + "; ".join(result.failures), err=True)
         raise typer.Exit(1)
@@ -115,4 +115,4 @@ def _to_onnx(source: Path, out: Path, nchw: bool, json_out: bool) -> None:
     result = {"source": str(source), "onnx": str(path), "nchw": nchw, "max_abs_error": float(error)}
     if json_out:
         return print_json(result)
-    console().print(f"wrote {path}; max abs error against the source: {error:.3g}")
+    console().print(shown(f"wrote {path}; max abs error against the source: {error:.3g}"))

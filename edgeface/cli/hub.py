@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from edgeface.cli.common import JsonOption, console, print_json, user_errors
+from edgeface.cli.common import JsonOption, console, print_json, shown, user_errors
 
 hub_app = typer.Typer(
     name="hub", no_args_is_help=True, add_completion=False,
@@ -54,9 +54,9 @@ def compile_cmd(model: ModelArg, device: DeviceOpt,
                             timeout=timeout)
     if json_out:
         return print_json(result.to_dict())
-    console().print(f"compiled {model.name} for {result.device} ({result.chipset or 'chipset ?'}), "
-                    f"{result.runtime}: {result.target_path} ({result.target_size} bytes) in {result.seconds:.1f} s; "
-                    f"job {result.job_id}: {result.job_url}")
+    console().print(shown(f"compiled {model.name} for {result.device} ({result.chipset or 'chipset ?'}), "
+                          f"{result.runtime}: {result.target_path} ({result.target_size} bytes) in "
+                          f"{result.seconds:.1f} s; job {result.job_id}: {result.job_url}"))
 
 
 def _fmt(value, unit: str = "") -> str:
@@ -95,13 +95,13 @@ def profile_cmd(model: ModelArg, device: DeviceOpt,
 
     layers = result.layers or {}
     table = Table("device", "runtime", "unit", "median ms", "min ms", "p90 ms", "peak MiB", "layers NPU/GPU/CPU")
-    table.add_row(result.device, result.runtime, result.compute_unit, _fmt(result.median_ms), _fmt(result.min_ms),
+    table.add_row(shown(result.device), result.runtime, result.compute_unit, _fmt(result.median_ms), _fmt(result.min_ms),
                   _fmt(result.p90_ms), _fmt(result.peak_memory_mb),
                   f"{layers.get('npu', 0)}/{layers.get('gpu', 0)}/{layers.get('cpu', 0)}")
     out_console = console()
     out_console.print(table)
-    out_console.print(f"{result.runs} runs; job {result.extra.get('job_id')}: {result.extra.get('job_url')}"
-                      + (f"; saved to {report}" if report else ""))
+    out_console.print(shown(f"{result.runs} runs; job {result.extra.get('job_id')}: {result.extra.get('job_url')}"
+                            + (f"; saved to {report}" if report else "")))
 
 
 @hub_app.command("infer")
@@ -146,14 +146,14 @@ def infer_cmd(model: ModelArg, device: DeviceOpt,
 
         table = Table("output", "shape", "cosine mean", "cosine worst", "max abs err", "finite")
         for o in result.report.outputs:
-            table.add_row(o.name, str(tuple(o.shape)), f"{o.cosine_mean:.6f}", f"{o.cosine_worst:.6f}",
+            table.add_row(shown(o.name), str(tuple(o.shape)), f"{o.cosine_mean:.6f}", f"{o.cosine_worst:.6f}",
                           f"{o.max_abs_err:.4g}", "yes" if o.finite else "[red]no[/]")
         out_console = console()
-        out_console.print(f"{result.samples} inputs ({result.inputs}) on {result.device}, {result.runtime}; "
-                          f"job {result.job_id}: {result.job_url}")
+        out_console.print(shown(f"{result.samples} inputs ({result.inputs}) on {result.device}, {result.runtime}; "
+                                f"job {result.job_id}: {result.job_url}"))
         out_console.print(table)
         if report is not None:
-            out_console.print(f"saved to {report}")
+            out_console.print(shown(f"saved to {report}"))
     if result.failures:
         typer.echo("fidelity gate failed: " + "; ".join(result.failures), err=True)
         raise typer.Exit(1)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from edgeface.cli.common import JsonOption, console, print_json, user_errors
+from edgeface.cli.common import JsonOption, console, print_json, shown, user_errors
 
 models_app = typer.Typer(
     name="models", no_args_is_help=True, add_completion=False,
@@ -55,7 +55,6 @@ def list_models(json_out: JsonOption = False) -> None:
     rows = [_row(m) for m in known_models().values()]
     if json_out:
         return print_json({"cache": str(cache_dir()), "models": rows})
-    from rich.markup import escape
     from rich.table import Table
 
     table = Table("name", "cached", "source package", "licence", "description")
@@ -63,8 +62,8 @@ def list_models(json_out: JsonOption = False) -> None:
         column.no_wrap = True
     for row in rows:
         table.add_row(row["name"], "[green]yes[/]" if row["cached"] else "no",
-                      f"{row['package']}=={row['version']}", row["licence"], escape(row["description"]))
+                      f"{row['package']}=={row['version']}", row["licence"], shown(row["description"]))
     out = console()
     out.print(table)
-    out.print(f"cache: {escape(str(cache_dir()))} (set $EDGEFACE_CACHE to move it); "
-              f"fetch one with: edgeface models fetch NAME")
+    out.print(shown(f"cache: {cache_dir()} (set $EDGEFACE_CACHE to move it); "
+                    f"fetch one with: edgeface models fetch NAME"))

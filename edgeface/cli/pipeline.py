@@ -10,7 +10,7 @@ from typing import Annotated, Iterator, Optional
 
 import typer
 
-from edgeface.cli.common import JsonOption, console, print_json, user_errors
+from edgeface.cli.common import JsonOption, console, print_json, shown, user_errors
 
 
 @contextlib.contextmanager
@@ -64,7 +64,7 @@ def pipeline(
 
     def say(message: str) -> None:
         if not json_out:
-            out_console.print(message, highlight=False, markup=False)
+            out_console.print(shown(message), highlight=False)
 
     with _stdout_to_stderr(json_out):  # native libraries print to fd 1; --json keeps stdout for the JSON
         result = run_pipeline(settings, out, from_stage, until, bars=not (quiet or json_out), say=say)

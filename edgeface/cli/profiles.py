@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from edgeface.cli.common import JsonOption, console, print_json, user_errors
+from edgeface.cli.common import JsonOption, console, print_json, shown, user_errors
 
 profiles_app = typer.Typer(
     no_args_is_help=True,
@@ -29,7 +29,7 @@ def list_command(json_out: JsonOption = False) -> None:
                   *(f"{u} ms" for u in USE_CASES), title="device profiles")
     for p in profiles:
         cpu = " + ".join(f"{c.count}x{c.ghz:g}" for c in p.cpu_clusters)
-        table.add_row(p.id, p.name, p.chipset, p.soc.part if p.soc else "-",
+        table.add_row(shown(p.id), shown(p.name), shown(p.chipset), p.soc.part if p.soc else "-",
                       f"{p.hexagon} (soc {p.soc_model})" if p.soc else "-", f"{cpu} GHz",
                       f"{p.ram_gb:g} GB" if p.ram_gb else "-", ",".join(p.compute_units),
                       *(f"{p.budgets[u]:g}" for u in USE_CASES))
@@ -48,15 +48,16 @@ def show_command(name: Annotated[str, typer.Argument(
     p = load_profile(name)
     if json_out:
         return print_json(p.to_dict())
-    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     out = console()
-    out.print(f"[bold]{escape(p.name)}[/] ({p.id}, {p.kind})" + (f"  [dim]{escape(p.path)}[/]" if p.path else ""))
+    out.print(Text.assemble(shown(p.name, "bold"), shown(f" ({p.id}, {p.kind})"),
+                            shown(f"  {p.path}", "dim") if p.path else ""))
     table = Table("field", "value", "source", show_lines=False)
 
     def row(field: str, value: str, source_key: str | None = None) -> None:
-        table.add_row(field, escape(value), escape(p.sources.get(source_key or field, "")))
+        table.add_row(field, shown(value), shown(p.sources.get(source_key or field, "")))
 
     row("chipset", p.chipset)
     if p.soc:
@@ -74,4 +75,4 @@ def show_command(name: Annotated[str, typer.Argument(
         row(f"budget {use_case}", f"{ms:g} ms ({USE_CASES[use_case].description})", "budgets_ms")
     out.print(table)
     if p.notes:
-        out.print(f"[dim]{escape(p.notes)}[/]")
+        out.print(shown(p.notes, "dim"))

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from edgeface.cli.common import BundleOption, JsonOption, ThreadsOption, analyzer_for, console, print_json, user_errors
+from edgeface.cli.common import (BundleOption, JsonOption, ThreadsOption, analyzer_for, console, print_json,
+                                 shown, user_errors)
 
 
 @user_errors
@@ -79,13 +80,13 @@ def _print_table(report: dict, out_video: Optional[Path], events: Optional[Path]
     table = Table("track", "seen (s)", "frames", "identity", "similarity", "recognitions")
     for s in report["tracks"]:
         table.add_row(str(s["track_id"]), f"{s['first_ms'] / 1000:.2f} - {s['last_ms'] / 1000:.2f}",
-                      str(s["frames"]), s["identity"] or "[dim]unknown[/]",
+                      str(s["frames"]), shown(s["identity"]) if s["identity"] else "[dim]unknown[/]",
                       "-" if s["similarity"] is None else f"{s['similarity']:.3f}", str(s["recognitions"]))
     if not report["tracks"]:
         table.add_row("-", "no face found", "", "", "", "")
     out = console()
     out.print(table)
-    out.print(f"{report['frames']} frames, detector on {report['detector_runs']}, "
-              f"{report['recognitions']} recognitions"
-              + (f"; annotated video: {out_video}" if out_video else "")
-              + (f"; events: {events}" if events else ""))
+    out.print(shown(f"{report['frames']} frames, detector on {report['detector_runs']}, "
+                    f"{report['recognitions']} recognitions"
+                    + (f"; annotated video: {out_video}" if out_video else "")
+                    + (f"; events: {events}" if events else "")))

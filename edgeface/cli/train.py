@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from edgeface.cli.common import JsonOption, SocOption, ThreadsOption, console, print_json, user_errors
+from edgeface.cli.common import JsonOption, SocOption, ThreadsOption, console, print_json, shown, user_errors
 
 train_app = typer.Typer(
     no_args_is_help=True,
@@ -53,7 +53,7 @@ def _report(result, json_out: bool, headline: str) -> None:
     from rich.table import Table
 
     out = console()
-    table = Table("epoch", "loss", headline, "lr", "images/s", title=f"run {result.run_dir}")
+    table = Table("epoch", "loss", headline, "lr", "images/s", title=shown(f"run {result.run_dir}"))
     for row in result.history:
         value = row.get(headline)
         table.add_row(str(row["epoch"]), f"{row['loss']:.4f}", "-" if value is None else f"{value:.4f}",
@@ -68,8 +68,8 @@ def _report(result, json_out: bool, headline: str) -> None:
             elif "accuracy" in ev:
                 figure = (f": accuracy {ev['accuracy'] * 100:.2f} %, verify_threshold "
                           f"{ev['calibration']['threshold']:.4f} at FAR {ev['calibration']['far']:g}")
-            out.print(f"bundle {precision}: {bundle}{figure}")
-        out.print(f"keras: {result.export.keras}; conversion report: {result.export.report}")
+            out.print(shown(f"bundle {precision}: {bundle}{figure}"))
+        out.print(shown(f"keras: {result.export.keras}; conversion report: {result.export.report}"))
 
 
 @train_app.command()
@@ -198,31 +198,32 @@ def eval_command(bundle: Annotated[Path, typer.Argument(help="Bundle directory o
 
 def _print_eval(out, summary: dict, report: Optional[Path]) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     if "detection" in summary:
         d = summary["detection"]
-        table = Table("subset", "images", "faces", f"AP@{d['iou']}", "NME", title=f"detection: {d['bundle']}"
-                      + (f" on {d['soc']}" if d["soc"] else ""))
+        table = Table("subset", "images", "faces", f"AP@{d['iou']}", "NME", title=shown(
+            f"detection: {d['bundle']}" + (f" on {d['soc']}" if d["soc"] else "")))
         for name, s in d["subsets"].items():
             table.add_row(name, str(s["images"]), str(s["faces"]), f"{s['ap']:.4f}",
                           "-" if s["keypoint_nme"] is None else f"{s['keypoint_nme']:.4f} ({s['nme_normalizer']})")
         out.print(table)
     if "verification" in summary:
         v = summary["verification"]
-        out.print(f"verification: {v['bundle']}" + (f" on {v['soc']}" if v["soc"] else "")
-                  + f": {v['pairs']} pairs, {v['folds']}-fold accuracy {v['accuracy'] * 100:.2f} % "
-                    f"± {v['accuracy_std'] * 100:.2f}")
+        out.print(shown(f"verification: {v['bundle']}" + (f" on {v['soc']}" if v["soc"] else "")
+                        + f": {v['pairs']} pairs, {v['folds']}-fold accuracy {v['accuracy'] * 100:.2f} % "
+                          f"± {v['accuracy_std'] * 100:.2f}"))
         table = Table("FAR", "TAR", "threshold", "note")
         for t in v["tar_at_far"]:
-            table.add_row(f"{t['far']:g}", f"{t['tar']:.4f}", f"{t['threshold']:.4f}", t.get("note", ""))
+            table.add_row(f"{t['far']:g}", f"{t['tar']:.4f}", f"{t['threshold']:.4f}", shown(t.get("note", "")))
         out.print(table)
         if v.get("note"):
-            out.print(f"[yellow]note:[/] {v['note']}")
+            out.print(Text.from_markup("[yellow]note:[/] ") + shown(v["note"]))
         c = v["calibration"]
         verb = "written into the bundle" if v.get("calibrated") else "(--calibrate writes it into the bundle)"
         out.print(f"threshold at FAR {c['far']:g}: {c['threshold']:.4f} {verb}")
     if report is not None:
-        out.print(f"report: {report}")
+        out.print(shown(f"report: {report}"))
 
 
 class _bar:
