@@ -62,7 +62,8 @@ def remove_stale_temp_files(path: str | Path) -> int:
 
     Call it only while holding ``writer_lock(path)`` in a program whose every writer of
     ``path`` holds that lock: then no live writer is filling one of these files. Only
-    names ``atomic_write`` makes for exactly this path match (``.NAME.XXXXXXXX.tmp``).
+    names ``atomic_write`` makes for exactly this path match (``.NAME.XXXXXXXX.tmp``). A
+    file that cannot be deleted is left (on Windows, one still open by a writer).
     """
     path = Path(path)
     pattern = re.compile(re.escape(f".{path.name}.") + _TEMP_RANDOM + re.escape(_TEMP_SUFFIX))
@@ -73,7 +74,10 @@ def remove_stale_temp_files(path: str | Path) -> int:
         return 0
     for name in names:
         if pattern.fullmatch(name):
-            (path.parent / name).unlink(missing_ok=True)
+            try:
+                (path.parent / name).unlink(missing_ok=True)
+            except OSError:
+                continue
             removed += 1
     return removed
 
