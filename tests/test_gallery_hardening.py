@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from edgeface.errors import GalleryError
 from edgeface.fsutil import writer_lock
 from edgeface.gallery import MAGIC, MAGIC_V1, MAX_NAME_CHARS, Gallery
+from edgeface.safetext import is_control
 from tests.test_gallery import templates_of
 
 TESTS = Path(__file__).parent
@@ -319,3 +320,58 @@ def test_odd_names_already_in_a_file_still_load_and_save(tmp_path):
     g._append("caf\udce9", np.eye(4, dtype=np.float32)[1:2])
     g.save()
     assert [n for n, _ in Gallery.open(path).identities()] == ["ann\x1b[2J", "caf\udce9"]
+
+
+ACTIONS = st.lists(st.tuples(st.sampled_from("AB"), st.sampled_from(["enroll", "enroll", "remove", "save"]),
+                             st.sampled_from(["ann", "bob", "cy"]), st.integers(1, 2)), max_size=25)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(actions=ACTIONS)
+def test_interleaved_saves_equal_a_serial_replay(tmp_path, actions):
+    """Two objects on one file, enrolling, removing and saving in any order: the file always
+    holds what replaying each save's operations, in save order, onto the file gives."""
+    path = tmp_path / "g.efg"
+    path.unlink(missing_ok=True)  # hypothesis reuses tmp_path
+    file_state: dict[str, list[int]] = {}  # name -> ids of its templates, in order; dicts keep enrollment order
+    objects = {who: Gallery.open(path, 64) for who in "AB"}
+    pending = {who: [] for who in "AB"}
+    row = iter(range(64))
+    for who, op, name, k in actions:
+        g = objects[who]
+        if op == "enroll":
+            ids = [next(row) for _ in range(k)]
+            g.enroll(name, np.eye(64)[ids])
+            pending[who].append((op, name, ids))
+        elif op == "remove" and name in g:
+            g.remove(name)
+            pending[who].append((op, name, None))
+        elif op == "save":
+            g.save()
+            for kind, n, ids in pending[who]:
+                if kind == "enroll":
+                    file_state.setdefault(n, []).extend(ids)
+                else:
+                    file_state.pop(n, None)
+            pending[who] = []
+            assert gallery_ids(Gallery.open(path)) == file_state
+            assert gallery_ids(g) == file_state  # the saver now holds the merged gallery
+
+
+def gallery_ids(g):
+    """name -> the basis-vector ids of its templates, in the gallery's identity order."""
+    return {name: [int(i) for i in templates_of(g, name).argmax(axis=1)] for name, _ in g.identities()}
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.text(st.characters(blacklist_categories=()), max_size=12))
+def test_any_name_is_refused_clearly_or_round_trips(tmp_path_factory, name):
+    path = tmp_path_factory.mktemp("names") / "g.efg"
+    g = Gallery(4, path)
+    try:
+        g.enroll(name, np.ones(4))
+    except GalleryError:
+        return
+    g.save()
+    assert Gallery.open(path).identities() == [(name, 1)]
+    assert not any(is_control(c) for c in name) and len(name) <= MAX_NAME_CHARS
