@@ -114,6 +114,20 @@ def test_detect_checks_every_file_before_decoding_any(images, fixture_bundle, tm
     assert decodes == []
 
 
+def test_detect_image_over_pillows_limit_is_one_line_without_pillows_warning(images, fixture_bundle, tmp_path):
+    import warnings
+
+    from tests.test_image import png_claiming
+
+    huge = png_claiming(10_000, 10_000, tmp_path / "huge.png")  # over Image.MAX_IMAGE_PIXELS (89 M)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run("detect", images["one"], huge, "--bundle", fixture_bundle())
+    assert result.exit_code == 2 and "huge.png: 10000x10000 is over the limit" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert [w for w in caught if w.category is Image.DecompressionBombWarning] == []
+
+
 def test_detect_damaged_image_among_many_fails_whole_with_one_line(images, fixture_bundle, tmp_path):
     data = images["ann"].read_bytes()
     (tmp_path / "cut.png").write_bytes(data[:len(data) // 2])  # the header is whole, the pixels are not

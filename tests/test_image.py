@@ -159,7 +159,7 @@ def test_phone_jpeg_with_orientation_6_reads_upright(tmp_path):
     assert image[:16, -16:].mean() > 250 and image[-16:, :16].mean() < 5  # ... is the viewed top right
 
 
-def _png_claiming(width, height, path):
+def png_claiming(width, height, path):
     """A tiny PNG whose header says width x height (the IHDR patched, its CRC fixed): a
     decoder that trusts it allocates width * height before finding the data short."""
     import io
@@ -183,13 +183,13 @@ def test_pixel_limit_is_checked_from_the_header_before_decoding(tmp_path, monkey
     decoded = []
     real_load = ImageFile.ImageFile.load
     monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(self) or real_load(self))
-    path = _png_claiming(9000, 9000, tmp_path / "huge.png")
+    path = png_claiming(9000, 9000, tmp_path / "huge.png")
     with pytest.raises(ImageError, match="huge.png: 9000x9000 is over the limit of 64000000 pixels"):
         read_image(path)
     assert decoded == []
     from edgeface.image import probe_image
 
-    assert probe_image(_png_claiming(30, 20, tmp_path / "small.png")) == (30, 20) and decoded == []
+    assert probe_image(png_claiming(30, 20, tmp_path / "small.png")) == (30, 20) and decoded == []
 
 
 def test_pillow_global_limit_is_left_alone_and_still_applies(tmp_path, monkeypatch):

@@ -80,11 +80,21 @@ def analyzer_for(bundle: Optional[Path], threads: int = 1, **options: Any):
 def load_images(paths: list[Path]) -> Iterator[np.ndarray]:
     """The images, decoded one at a time as the caller iterates, after every file's header
     is checked: a missing, unknown or oversized file fails before any work, and a caller
-    that drops each image before taking the next holds one decoded image at a time."""
+    that drops each image before taking the next holds one decoded image at a time.
+
+    Pillow's DecompressionBombWarning is silenced while checking: an image that big is over
+    edgeface's own, smaller limit and refused in one line (the CLI runs in one thread, so
+    changing the warning filters for a moment is safe here, unlike in the SDK)."""
+    import warnings
+
+    from PIL import Image
+
     from edgeface.image import probe_image, read_image
 
     for path in paths:
-        probe_image(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            probe_image(path)
     return (read_image(path) for path in paths)
 
 
