@@ -62,7 +62,7 @@ def to_rgb(image: object, color: str = "rgb", max_pixels: int = DEFAULT_MAX_PIXE
                          f"pass the color flag that matches the array")
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ImageError(f"{name}: the image is empty (shape {image.shape})")
-    check_pixels(image.shape[1], image.shape[0], max_pixels, name)
+    _check_pixels(image.shape[1], image.shape[0], max_pixels, name)
     if color == "gray":
         image = np.repeat(image[:, :, None], 3, axis=2)
     elif color in ("bgr", "bgra"):
@@ -72,7 +72,8 @@ def to_rgb(image: object, color: str = "rgb", max_pixels: int = DEFAULT_MAX_PIXE
     return np.ascontiguousarray(image)
 
 
-def check_pixels(width: int, height: int, max_pixels: int, name: str) -> None:
+def _check_pixels(width: int, height: int, max_pixels: int, name: str) -> None:
+    """Refuse an image over ``max_pixels`` (a bound on the memory decoding it takes)."""
     if width * height > max_pixels:
         raise ImageError(f"{name}: {width}x{height} is over the limit of {max_pixels} "
                          f"pixels: downscale it, or raise max_image_pixels")
@@ -116,7 +117,7 @@ def _opened(path: str | Path, max_pixels: int):
         if img.format in EXTERNAL_DECODERS:
             raise ImageError(f"{path}: {img.format} images are decoded by running an outside program, "
                              f"which edgeface does not do: convert it to PNG or JPEG")
-        check_pixels(img.width, img.height, max_pixels, str(path))
+        _check_pixels(img.width, img.height, max_pixels, str(path))
         yield img
 
 
