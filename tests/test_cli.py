@@ -78,6 +78,79 @@ def test_user_errors_exit_2_with_one_line(images, fixture_bundle, tmp_path, monk
     assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.fixture
+def decodes(monkeypatch):
+    """Per ``read_image`` call, how many images it decoded before are still alive then."""
+    import weakref
+
+    import edgeface.image
+
+    real, alive, held = edgeface.image.read_image, [], []
+
+    def counting(path, *args, **kwargs):
+        held.append(sum(ref() is not None for ref in alive))
+        rgb = real(path, *args, **kwargs)
+        alive.append(weakref.ref(rgb))
+        return rgb
+
+    monkeypatch.setattr(edgeface.image, "read_image", counting)
+    return held
+
+
+def test_detect_decodes_one_image_at_a_time(images, fixture_bundle, decodes):
+    names = ("one", "none", "ann", "bob", "one")
+    result = run("detect", *[images[n] for n in names], "--bundle", fixture_bundle(), "--json")
+    assert result.exit_code == 0, result.output
+    assert [len(d["faces"]) for d in json.loads(result.stdout)][:2] == [1, 0]
+    assert decodes == [0] * len(names)  # no earlier image alive when the next is decoded
+
+
+def test_detect_checks_every_file_before_decoding_any(images, fixture_bundle, tmp_path, decodes):
+    (tmp_path / "notes.png").write_text("not an image\n")
+    for bad, message in (("missing.png", "missing.png: no such image file"),
+                         ("notes.png", "notes.png: cannot decode this image")):
+        result = run("detect", images["one"], images["ann"], tmp_path / bad, "--bundle", fixture_bundle())
+        assert result.exit_code == 2 and message in result.stderr and result.stdout == ""
+    assert decodes == []
+
+
+def test_detect_image_over_pillows_limit_is_one_line_without_pillows_warning(images, fixture_bundle, tmp_path):
+    import warnings
+
+    from tests.test_image import png_claiming
+
+    huge = png_claiming(10_000, 10_000, tmp_path / "huge.png")  # over Image.MAX_IMAGE_PIXELS (89 M)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run("detect", images["one"], huge, "--bundle", fixture_bundle())
+    assert result.exit_code == 2 and "huge.png: 10000x10000 is over the limit" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert [w for w in caught if w.category is Image.DecompressionBombWarning] == []
+
+
+def test_detect_damaged_image_among_many_fails_whole_with_one_line(images, fixture_bundle, tmp_path):
+    data = images["ann"].read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[:len(data) // 2])  # the header is whole, the pixels are not
+    result = run("detect", images["one"], tmp_path / "cut.png", images["bob"], "--bundle", fixture_bundle(), "--json")
+    assert result.exit_code == 2 and result.stdout == ""  # as before streaming: no partial output
+    assert result.stderr.startswith("error: ") and "cut.png: cannot decode" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_detect_boxes_are_in_the_upright_photo_of_an_exif_rotated_file(images, fixture_bundle, tmp_path):
+    upright = blob_image(squares=SQUARE)  # 640x480, a face at (200, 200)
+    stored = Image.fromarray(np.rot90(upright, 1))  # as a phone stores it: sideways, tagged "rotate 90 CW"
+    exif = stored.getexif()
+    exif[0x0112] = 6
+    stored.save(tmp_path / "phone.png", exif=exif)
+    result = run("detect", tmp_path / "phone.png", "--bundle", fixture_bundle(), "--json")
+    assert result.exit_code == 0, result.output
+    (data,) = json.loads(result.stdout)
+    assert (data["width"], data["height"]) == (640, 480)
+    x1, y1, x2, y2 = data["faces"][0]["bbox"]
+    assert abs((x1 + x2) / 2 - 200) <= 1 and abs((y1 + y2) / 2 - 200) <= 1
+
+
 def test_embed_saves_npy(images, fixture_bundle, tmp_path):
     out = tmp_path / "e.npy"
     result = run("embed", images["ann"], "--bundle", fixture_bundle(), "--out", out, "--json")

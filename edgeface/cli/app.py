@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from edgeface import __version__
-from edgeface.cli.common import (BundleOption, JsonOption, SocOption, ThreadsOption, analyzer_for, console,
-                                 load_images, print_json, shown, user_errors)
+from edgeface.cli.common import (BundleOption, JsonOption, SocOption, ThreadsOption, analyzer_for,
+                                 check_output_file, console, load_images, print_json, shown, user_errors)
 
 app = typer.Typer(
     name="edgeface", no_args_is_help=True, add_completion=False,
@@ -95,12 +95,15 @@ def detect(images: Images, bundle: BundleOption = None, json_out: JsonOption = F
            score_threshold: Annotated[Optional[float], typer.Option(
                min=0.0, max=1.0, help="Override the bundle's score threshold.")] = None) -> None:
     """Find faces: boxes, scores and keypoints in original-image pixels."""
+    decoded = load_images(images)
     analyzer = analyzer_for(bundle, threads, soc=soc, score_threshold=score_threshold)
     results = []
-    for path, rgb in zip(images, load_images(images)):
+    for path in images:
+        rgb = next(decoded)
         faces = analyzer.detect(rgb)
         results.append({"image": str(path), "width": rgb.shape[1], "height": rgb.shape[0],
                         "faces": [f.to_dict() for f in faces]})
+        del rgb  # one decoded image at a time (zip would keep it alive through the next decode)
     if json_out:
         return print_json(results)
     from rich.table import Table
@@ -125,8 +128,11 @@ def embed(image: Image, bundle: BundleOption = None, json_out: JsonOption = Fals
     """Embed every face in an image (unit vectors, one per face)."""
     import numpy as np
 
+    if out is not None:
+        check_output_file(out, "--out", inputs=[image], atomic=True)
+    decoded = load_images([image])
     analyzer = analyzer_for(bundle, threads, soc=soc, flip_average=flip)
-    (rgb,) = load_images([image])
+    (rgb,) = decoded
     faces = analyzer.analyze(rgb)
     if out is not None:
         from edgeface.fsutil import atomic_write

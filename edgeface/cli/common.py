@@ -6,10 +6,14 @@ import functools
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Iterator, Optional
 
 import typer
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
 
 BUNDLE_ENV = "EDGEFACE_BUNDLE"
 
@@ -75,10 +79,61 @@ def analyzer_for(bundle: Optional[Path], threads: int = 1, **options: Any):
     return FaceAnalyzer.create_from_bundle(require_bundle(bundle), num_threads=threads, **options)
 
 
-def load_images(paths: list[Path]):
-    from edgeface.image import read_image
+def load_images(paths: list[Path]) -> Iterator[np.ndarray]:
+    """The images, decoded one at a time as the caller iterates, after every file's header
+    is checked: a missing, unknown or oversized file fails before any work, and a caller
+    that drops each image before taking the next holds one decoded image at a time.
 
-    return [read_image(p) for p in paths]
+    Pillow's DecompressionBombWarning is silenced while checking: an image that big is over
+    edgeface's own, smaller limit and refused in one line (the CLI runs in one thread, so
+    changing the warning filters for a moment is safe here, unlike in the SDK)."""
+    import warnings
+
+    from PIL import Image
+
+    from edgeface.image import probe_image, read_image
+
+    for path in paths:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            probe_image(path)
+    return (read_image(path) for path in paths)
+
+
+def check_output_file(path: Path, option: str, inputs: Iterable[Path] = (), atomic: bool = False) -> None:
+    """Refuse an output file the command could not write, or should not, before any
+    expensive work: a folder, one of the command's inputs, a missing folder, a folder that
+    cannot be written to. ``atomic``: the command writes with ``fsutil.atomic_write``, which
+    makes missing folders and renames a new file over the path, so the path must not be a
+    device or a pipe (it would be replaced, not written to)."""
+    from edgeface.errors import EdgefaceError
+
+    name = f"{option} {path}"
+    if path.is_dir():
+        raise EdgefaceError(f"{name}: is a folder: give the path of a file (a new name in it, say)")
+    if atomic and path.exists() and not path.is_file():
+        raise EdgefaceError(f"{name}: is not a regular file: give the path of a file to write")
+    if path.exists() and any(source.exists() and path.samefile(source) for source in inputs):
+        raise EdgefaceError(f"{name}: is also an input of this command, which writing would replace: "
+                            f"give another file name")
+    folder = _nearest_existing(path.parent) if atomic else path.parent
+    if not folder.exists():
+        raise EdgefaceError(f"{name}: the folder {folder} does not exist: create it first")
+    if not folder.is_dir():
+        raise EdgefaceError(f"{name}: {folder} is a file, not a folder: choose another path")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise EdgefaceError(f"{name}: cannot write in {folder} ({exc.strerror}): choose a folder you "
+                            f"can write to") from None
+
+
+def _nearest_existing(folder: Path) -> Path:
+    """``folder`` or its closest ancestor that exists (what a write that makes folders writes in)."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
 
 
 def print_json(data: Any) -> None:

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from edgeface.cli.common import (BundleOption, JsonOption, ThreadsOption, analyzer_for, console, print_json,
-                                 shown, user_errors)
+from edgeface.cli.common import (BundleOption, JsonOption, ThreadsOption, analyzer_for, check_output_file, console,
+                                 print_json, shown, user_errors)
 
 
 @user_errors
@@ -41,10 +41,9 @@ def track(video: Annotated[str, typer.Argument(
 
         raise GalleryError(f"{gallery}: no such gallery: enroll people first (edgeface enroll NAME IMAGE "
                            f"--gallery {gallery})")
-    if events is not None and not events.parent.is_dir():
-        from edgeface.errors import EdgefaceError
-
-        raise EdgefaceError(f"--events {events}: the folder {events.parent} does not exist: create it first")
+    for path, option in ((events, "--events"), (out_video, "--out-video")):
+        if path is not None:
+            check_output_file(path, option, inputs=[Path(video)])
     all_events = []
     with contextlib.ExitStack() as stack:
         source = stack.enter_context(open_video(video))
