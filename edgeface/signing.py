@@ -198,13 +198,22 @@ def _raw_public_key(key) -> bytes:
 
 def trusted_keys(sources: KeySources) -> list[PublicKey]:
     """Public keys from key files (paths) or ``PublicKey`` objects; one or a list."""
-    if isinstance(sources, (str, Path, PublicKey)):
-        sources = [sources]
-    keys = [s if isinstance(s, PublicKey) else PublicKey.from_file(s) for s in sources]
+    if isinstance(sources, (str, Path, PublicKey, bytes, bytearray)) or not isinstance(sources, Iterable):
+        sources = [sources]  # one key
+    keys = [_trusted_key(s) for s in sources]
     if not keys:
         raise SigningKeyError("trusted_keys is empty, so no bundle could be trusted: give the public key "
                               "file(s) of whoever signs your bundles, or None to accept unsigned bundles")
     return keys
+
+
+def _trusted_key(source: object) -> PublicKey:
+    if isinstance(source, PublicKey):
+        return source
+    if isinstance(source, (str, Path)):
+        return PublicKey.from_file(source)
+    raise SigningKeyError(f"trusted_keys: expected public key files or edgeface.signing.PublicKey, got "
+                          f"{type(source).__name__}: for a key in base64 or PEM text use PublicKey.from_text(TEXT)")
 
 
 def trusted_keys_from_env() -> list[PublicKey] | None:

@@ -325,6 +325,12 @@ def test_empty_trusted_keys_is_an_error_not_a_pass(bundle_copy, key):
         load_bundle(folder, trusted_keys=[])
 
 
+@pytest.mark.parametrize("sources", [b"raw key bytes", 42, [b"x" * 32]])
+def test_trusted_keys_of_the_wrong_type_are_refused(folder, sources):
+    with pytest.raises(SigningKeyError, match="PublicKey.from_text"):
+        load_bundle(folder, trusted_keys=sources)
+
+
 def test_private_key_never_shows_in_repr(key):
     assert base64.b64encode(key.raw).decode() not in repr(key) and key.raw.hex() not in repr(key)
 
@@ -473,3 +479,4 @@ def test_cli_sign_reports_bad_keys_and_bundles(bundle_copy, tmp_path):
     one_line_error(run("bundle", "sign", folder, "--key", tmp_path / "pub.key"), "not a PEM private key")
     private, _, _ = generate_key_pair(tmp_path / "k")
     one_line_error(run("bundle", "sign", tmp_path / "nope", "--key", private), "no such bundle")
+
