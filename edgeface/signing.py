@@ -85,7 +85,8 @@ class PublicKey:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
         from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-        return Ed25519PublicKey.from_public_bytes(self.raw).public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+        key = Ed25519PublicKey.from_public_bytes(self.raw)
+        return key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
 
     def to_base64(self) -> str:
         return base64.b64encode(self.raw).decode("ascii")
