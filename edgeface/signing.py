@@ -301,10 +301,18 @@ def sign_bundle(path: str | Path, key: SigningKey) -> Path:
     check_files(bundle)
     signature_file = key.sign(bundle.manifest_bytes)
     if bundle.location.is_dir():
-        atomic_write_bytes(bundle.location / SIGNATURE_NAME, signature_file)
+        _write_signature_file(bundle.location, signature_file)
     else:
         _set_zip_member(bundle.location, SIGNATURE_NAME, signature_file)
     return bundle.location
+
+
+def _write_signature_file(folder: Path, data: bytes) -> None:
+    try:
+        atomic_write_bytes(folder / SIGNATURE_NAME, data)
+    except OSError as exc:
+        raise BundleError(f"{folder / SIGNATURE_NAME}: cannot write the signature ({exc.strerror or exc}): "
+                          f"make the bundle directory writable, or sign a copy of it") from None
 
 
 def _set_zip_member(archive: Path, name: str, data: bytes) -> None:

@@ -362,6 +362,12 @@ def test_signing_refuses_a_bundle_whose_files_do_not_match(bundle_copy, key):
     assert not (folder / SIGNATURE_NAME).exists()
 
 
+def test_an_unwritable_signature_path_is_a_clear_error(folder, key):
+    (folder / SIGNATURE_NAME).mkdir()
+    with pytest.raises(BundleError, match="cannot write the signature"):
+        sign_bundle(folder, key)
+
+
 def test_a_failed_zip_rewrite_leaves_the_zip_intact(bundle_copy, tmp_path, key, monkeypatch):
     archive = zipped(bundle_copy(), tmp_path / "b.zip")
     before = archive.read_bytes()
