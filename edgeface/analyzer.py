@@ -18,10 +18,11 @@ from edgeface.bundle import Bundle, load_bundle
 from edgeface.decoders import RawDetections
 from edgeface.detect import Detector
 from edgeface.embed import Embedder
-from edgeface.errors import BundleError, EdgefaceError, GalleryError
+from edgeface.errors import BundleError, EdgefaceError, GalleryError, SignatureError
 from edgeface.image import DEFAULT_MAX_PIXELS, to_rgb
 from edgeface.results import BoundingBox, Detection, Face, Keypoint, Verification
 from edgeface.runtime.model import Model
+from edgeface.signing import KeySources, PublicKey, trusted_keys, trusted_keys_from_env
 
 
 class NoFaceError(EdgefaceError):
@@ -41,10 +42,31 @@ class FaceAnalyzerOptions:
     # Run the bundle's builds for this Snapdragon SoC's Hexagon NPU (e.g. "SM8650"; needs
     # the qnn extra; on x86_64 the HTP simulator). None: the portable models.
     soc: str | None = None
+    # Refuse a bundle that none of these public keys signed (key files, or
+    # edgeface.signing.PublicKey). None: the key files $EDGEFACE_TRUSTED_KEYS lists; when
+    # that is unset too, unsigned bundles load.
+    trusted_keys: KeySources | None = None
+
+
+def required_keys(options: FaceAnalyzerOptions) -> list[PublicKey] | None:
+    """The keys a bundle must be signed with under these options, or None."""
+    if options.trusted_keys is not None:
+        return trusted_keys(options.trusted_keys)
+    return trusted_keys_from_env()
+
+
+def _check_signer(bundle: Bundle, keys: list[PublicKey] | None) -> None:
+    """A bundle opened elsewhere (``FaceAnalyzer(bundle, options)``) must still have been
+    verified against one of the keys the options require."""
+    if keys is not None and bundle.signed_by not in keys:
+        raise SignatureError(f"{bundle.location}: trusted keys are required but this bundle was opened without "
+                             f"checking its signature against them: open it with load_bundle(path, "
+                             f"trusted_keys=...), or use FaceAnalyzer.create_from_options")
 
 
 class FaceAnalyzer:
     def __init__(self, bundle: Bundle, options: FaceAnalyzerOptions):
+        _check_signer(bundle, required_keys(options))
         self.bundle = bundle
         self.options = options
         manifest = bundle.manifest
@@ -67,7 +89,7 @@ class FaceAnalyzer:
 
     @classmethod
     def create_from_options(cls, options: FaceAnalyzerOptions) -> "FaceAnalyzer":
-        return cls(load_bundle(options.bundle), options)
+        return cls(load_bundle(options.bundle, trusted_keys=required_keys(options)), options)
 
     @classmethod
     def create_from_bundle(cls, bundle: str | Path, **options) -> "FaceAnalyzer":

@@ -15,11 +15,14 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeface.errors import BundleError, ChecksumError, ManifestError
 from edgeface.fsutil import atomic_write_bytes, current_umask
 from edgeface.schema import Fields
+
+if TYPE_CHECKING:  # pragma: no cover
+    from edgeface.signing import KeySources, PublicKey
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -218,12 +221,19 @@ def _positive(f: Fields, key: str) -> list[float]:
 
 
 class Bundle:
-    """An opened bundle: its manifest, and checked access to its files."""
+    """An opened bundle: its manifest, and checked access to its files.
 
-    def __init__(self, location: Path, manifest: Manifest, reader: "_Reader"):
+    ``manifest_bytes`` are exactly what ``manifest`` was parsed from (what a signature
+    covers); ``signed_by`` is the trusted key whose signature was verified, or None when
+    the bundle was opened without ``trusted_keys``."""
+
+    def __init__(self, location: Path, manifest: Manifest, reader: "_Reader", manifest_bytes: bytes = b"",
+                 signed_by: "PublicKey | None" = None):
         self.location = location
         self.manifest = manifest
         self._reader = reader
+        self.manifest_bytes = manifest_bytes
+        self.signed_by = signed_by
 
     def read_model(self, spec: ModelSpec | TargetSpec) -> bytes:
         """The bytes of a model (or target) file, after checking them against the
@@ -244,10 +254,13 @@ class _Reader:
     def __init__(self, location: Path):
         self.location = location
 
-    def read(self, name: str) -> bytes:
+    def read(self, name: str, optional: bool = False) -> bytes | None:
+        """The file's bytes; None for an ``optional`` file the bundle lacks."""
         try:
             return self._read(name)
         except (FileNotFoundError, KeyError):
+            if optional:
+                return None
             raise BundleError(f"{self.location}: {name} is named in {MANIFEST_NAME} but missing: "
                               f"rebuild or re-download the bundle") from None
         except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
@@ -269,9 +282,10 @@ class _ZipReader(_Reader):
             return archive.read(name)
 
 
-def load_bundle(path: str | Path) -> Bundle:
+def load_bundle(path: str | Path, trusted_keys: "KeySources | None" = None) -> Bundle:
     """Open a bundle directory or .zip; validates the manifest (model files are checked
-    when they are read)."""
+    when they are read). With ``trusted_keys`` (public key files or ``edgeface.signing.
+    PublicKey``s) a bundle none of them signed raises ``SignatureError``."""
     location = Path(path)
     if location.is_dir():
         reader: _Reader = _DirReader(location)
@@ -285,11 +299,16 @@ def load_bundle(path: str | Path) -> Bundle:
     raw = reader.read(MANIFEST_NAME)
     if len(raw) > MAX_MANIFEST_BYTES:
         raise ManifestError(f"{location}/{MANIFEST_NAME}: larger than {MAX_MANIFEST_BYTES} bytes")
+    signed_by = None
+    if trusted_keys is not None:  # checked before parsing: the bytes parsed are the bytes verified
+        from edgeface.signing import SIGNATURE_NAME, check_signature
+
+        signed_by = check_signature(location, raw, reader.read(SIGNATURE_NAME, optional=True), trusted_keys)
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ManifestError(f"{location}/{MANIFEST_NAME}: not valid JSON ({exc})") from None
-    return Bundle(location, parse_manifest(data, f"{location}/{MANIFEST_NAME}"), reader)
+    return Bundle(location, parse_manifest(data, f"{location}/{MANIFEST_NAME}"), reader, raw, signed_by)
 
 
 def write_bundle(out_dir: str | Path, manifest: dict[str, Any], files: dict[str, bytes]) -> Path:

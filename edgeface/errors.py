@@ -23,8 +23,17 @@ class ChecksumError(BundleError):
     """A file in a bundle does not match the sha256 recorded in its manifest."""
 
 
+class SignatureError(BundleError):
+    """A bundle that had to be signed by a trusted key is unsigned, signed by another key,
+    or its signature does not match its manifest."""
+
+
 class ModelLoadError(BundleError):
     """A model file cannot be loaded by its backend (corrupt, truncated, wrong format)."""
+
+
+class SigningKeyError(EdgefaceError):
+    """A signing or public key file is missing, malformed, or of the wrong kind."""
 
 
 class InferenceError(EdgefaceError):

@@ -22,6 +22,7 @@ GalleryOption = Annotated[Path, typer.Option("--gallery", "-g", help="Gallery fi
 
 
 def _register_toolchain_commands() -> None:
+    from edgeface.cli.bundle import bundle_app
     from edgeface.cli.compile import compile_model
     from edgeface.cli.convert import convert, quantize
     from edgeface.cli.models import models_app
@@ -37,6 +38,7 @@ def _register_toolchain_commands() -> None:
     app.command()(quantize)
     app.command(name="compile")(compile_model)
     app.add_typer(models_app, name="models")
+    app.add_typer(bundle_app, name="bundle")
     app.add_typer(profiles_app, name="profiles")
     app.add_typer(hub_app, name="hub")
     app.add_typer(bench_app, name="bench")

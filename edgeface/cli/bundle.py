@@ -1,0 +1,82 @@
+"""``edgeface bundle keygen|sign|verify``: Ed25519 signatures that let an app refuse any
+bundle its publisher did not sign (see edgeface.signing and docs/bundle.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from edgeface.cli.common import JsonOption, print_json, user_errors
+
+bundle_app = typer.Typer(
+    name="bundle", no_args_is_help=True, add_completion=False,
+    help="Sign bundles and verify their signatures (Ed25519 over manifest.json, which pins every "
+         "model file's sha256). Apps refuse bundles their trusted keys did not sign: "
+         "FaceAnalyzerOptions(trusted_keys=[...]) or $EDGEFACE_TRUSTED_KEYS.")
+
+BundleArg = Annotated[Path, typer.Argument(help="Bundle directory or .zip.", show_default=False)]
+
+
+@bundle_app.command("keygen")
+@user_errors
+def keygen(out: Annotated[Path, typer.Option(
+        "--out", "-o", show_default=False,
+        help="Writes OUT.key (the private key, mode 0600: keep it secret) and OUT.pub (the public "
+             "key apps trust). Never overwrites.")],
+           json_out: JsonOption = False) -> None:
+    """Make a new signing key pair."""
+    from edgeface.signing import generate_key_pair
+
+    private, public, key = generate_key_pair(out)
+    info = {"private_key": str(private), "public_key": str(public), "key_id": key.public_key().key_id,
+            "public_key_base64": key.public_key().to_base64()}
+    if json_out:
+        return print_json(info)
+    typer.echo(f"wrote {private} (private: keep it secret) and {public} (public), key id {info['key_id']}\n"
+               f"the public key in base64, to build into an app: {info['public_key_base64']}")
+
+
+@bundle_app.command("sign")
+@user_errors
+def sign(bundle: BundleArg,
+         key: Annotated[Path, typer.Option("--key", "-k", show_default=False,
+                                           help="The private key file (from edgeface bundle keygen).")],
+         json_out: JsonOption = False) -> None:
+    """Check every file against the manifest, then sign it (adds manifest.json.sig)."""
+    from edgeface.signing import SIGNATURE_NAME, SigningKey, sign_bundle
+
+    signing_key = SigningKey.from_file(key)
+    location = sign_bundle(bundle, signing_key)
+    info = {"bundle": str(location), "signature": SIGNATURE_NAME, "key_id": signing_key.public_key().key_id}
+    if json_out:
+        return print_json(info)
+    typer.echo(f"signed {location} with key {info['key_id']} ({SIGNATURE_NAME})")
+
+
+@bundle_app.command("verify")
+@user_errors
+def verify(bundle: BundleArg,
+           public_keys: Annotated[Optional[list[Path]], typer.Option(
+               "--public-key", "-p", show_default=False,
+               help="A trusted public key file (repeat for several; default: the files "
+                    "$EDGEFACE_TRUSTED_KEYS lists).")] = None,
+           json_out: JsonOption = False) -> None:
+    """Signed by a trusted key, every file intact? Exit 0 if so, else 2 and why."""
+    from edgeface.bundle import load_bundle
+    from edgeface.errors import SigningKeyError
+    from edgeface.signing import TRUSTED_KEYS_ENV, check_files, trusted_keys, trusted_keys_from_env
+
+    keys = trusted_keys(public_keys) if public_keys else trusted_keys_from_env()
+    if keys is None:
+        raise SigningKeyError(f"no trusted public key given: pass --public-key NAME.pub, or set "
+                              f"{TRUSTED_KEYS_ENV}")
+    opened = load_bundle(bundle, trusted_keys=keys)
+    files = check_files(opened)
+    info = {"bundle": str(opened.location), "valid": True, "key_id": opened.signed_by.key_id,
+            "name": opened.manifest.name, "files": files}
+    if json_out:
+        return print_json(info)
+    typer.echo(f"{opened.location}: valid: signed by trusted key {info['key_id']}, "
+               f"{len(files)} file(s) match the manifest")
