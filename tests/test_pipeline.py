@@ -79,7 +79,7 @@ def test_config_file_errors_name_the_file_and_line(tmp_path):
         load_config(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("detector:\n  epochs: [1\n")
-    with pytest.raises(PipelineConfigError, match=r"bad.yaml: line \d+: not valid YAML"):
+    with pytest.raises(PipelineConfigError, match=r"bad.yaml: not valid YAML at line \d+, column \d+"):
         load_config(bad)
 
 
