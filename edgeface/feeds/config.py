@@ -227,7 +227,7 @@ def _video_options(top: _Fields, detect_every: int) -> dict[str, Any]:
     try:
         VideoOptions(detect_every=detect_every, **values).check()
     except EdgefaceError as exc:
-        raise FeedsConfigError(f"{top.source}: video: {exc}") from None
+        raise FeedsConfigError(f"{top.source}: video: {clip(str(exc))}") from None
     return values
 
 
