@@ -29,6 +29,7 @@ from edgeface.pipeline import PipelineConfigError, default_config_text, load_con
 from edgeface.pipeline.cache import StageDir, stage_key
 from edgeface.pipeline.config import PipelineConfig
 from edgeface.pipeline.stages import choose_artifacts
+from tests.strategies import yaml_scalars
 
 runner = CliRunner()
 
@@ -106,12 +107,10 @@ def _numeric_fields(cls=PipelineConfig, prefix=""):
 
 
 NUMERIC_FIELDS = list(_numeric_fields())
-scalars = (st.none() | st.booleans() | st.integers() | st.integers(-10**500, 10**500)
-           | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=300))
 
 
 @settings(max_examples=300, deadline=None)
-@given(field=st.sampled_from(NUMERIC_FIELDS), value=scalars)
+@given(field=st.sampled_from(NUMERIC_FIELDS), value=yaml_scalars)
 def test_random_values_in_numeric_fields_are_accepted_in_range_or_refused_by_name(field, value):
     name, tp, limits = field
     *sections, key = name.split(".")
