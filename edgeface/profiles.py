@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from edgeface.errors import EdgefaceError, show, show_name
+from edgeface.errors import EdgefaceError, clip, show, show_name
 from edgeface.socs import Soc, UnknownSocError, find_soc
 
 SCHEMA_VERSION = 1
@@ -274,7 +274,7 @@ def load_profile_file(path: str | Path) -> Profile:
     try:
         data = load_yaml_file(path, ProfileError)
     except FileNotFoundError:
-        raise UnknownProfileError(f"{path}: no such profile file") from None
+        raise UnknownProfileError(f"{clip(str(path))}: no such profile file") from None
     return parse_profile(data, str(path))
 
 

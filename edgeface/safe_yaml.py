@@ -122,8 +122,9 @@ def read_bounded(path: Path, error: type[EdgefaceError], name: str, limit: int =
 
 def load_yaml_file(path: str | Path, error: type[EdgefaceError], name: str | None = None) -> Any:
     """The YAML document in the file ``path``, read within the limits above; problems
-    raise ``error`` naming ``name`` (default: the path), a missing file ``FileNotFoundError``."""
-    name = name or str(path)
+    raise ``error`` naming ``name`` (default: the path, shortened when a config gave a long one),
+    a missing file ``FileNotFoundError``."""
+    name = name or clip(str(path))
     data = read_bounded(Path(path), error, name)
     try:
         text = data.decode("utf-8")

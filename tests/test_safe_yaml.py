@@ -17,6 +17,7 @@ from edgeface.feeds.config import FeedsConfigError
 from edgeface.feeds.config import load_config as load_feeds
 from edgeface.pipeline import PipelineConfigError
 from edgeface.pipeline import load_config as load_pipeline
+from edgeface.pipeline import parse_config
 from edgeface.profiles import ProfileError, load_profile_file
 from edgeface.safe_yaml import MAX_BYTES, MAX_VALUES, load_yaml_file
 
@@ -93,6 +94,14 @@ def test_fifo_and_device_files_are_refused_not_waited_on(tmp_path):
     assert "not a regular file" in one_short_line(info.value, fifo)
     with pytest.raises(ProfileError, match="/dev/zero: not a regular file"):
         load_profile_file("/dev/zero")  # would be read until memory runs out
+
+
+@pytest.mark.parametrize("path", ["x/" + "y" * 5000 + ".yaml", "x/" + "z" * 100 + "/" * 3000 + "p.yaml"])
+def test_a_long_profile_path_in_a_config_gives_a_short_error(path):
+    with pytest.raises(PipelineConfigError) as info:
+        parse_config({"bench": {"profiles": [path]}}, "p.yaml")
+    text = str(info.value)
+    assert text.startswith("p.yaml: bench.profiles[0]: x/") and len(text) < MAX_LINE and "\n" not in text
 
 
 def test_missing_file_keeps_each_readers_hint(tmp_path):
