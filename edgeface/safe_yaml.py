@@ -75,7 +75,7 @@ def _expanded_size(root: yaml.Node) -> int:
 
 
 def _too_large(error: type[EdgefaceError], name: str, limit: int) -> EdgefaceError:
-    return error(f"{name}: larger than {limit // 1024} KiB: not a config edgeface reads")
+    return error(f"{name}: larger than {limit // 1024} KiB, more than such a file ever holds: is it the right file?")
 
 
 def parse_yaml(text: str, error: type[EdgefaceError], name: str) -> Any:
@@ -98,6 +98,10 @@ def parse_yaml(text: str, error: type[EdgefaceError], name: str) -> Any:
         raise error(f"{name}: not valid YAML: a value cannot be read ({clip(str(exc), 100)})") from None
 
 
+def _unreadable(error: type[EdgefaceError], name: str, exc: Exception) -> EdgefaceError:
+    return error(f"{name}: cannot read it ({getattr(exc, 'strerror', None) or exc})")
+
+
 def read_bounded(path: Path, error: type[EdgefaceError], name: str, limit: int = MAX_BYTES) -> bytes:
     """The bytes of the regular file ``path``, at most ``limit`` of them, else ``error``.
     Opened without blocking, so a FIFO is refused instead of waited on. A missing file
@@ -106,15 +110,15 @@ def read_bounded(path: Path, error: type[EdgefaceError], name: str, limit: int =
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise
-    except OSError as exc:
-        raise error(f"{name}: cannot read it ({exc.strerror or type(exc).__name__})") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        raise _unreadable(error, name, exc) from None
     with os.fdopen(fd, "rb") as file:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise error(f"{name}: not a regular file")
         try:
             data = file.read(limit + 1)
         except OSError as exc:
-            raise error(f"{name}: cannot read it ({exc.strerror or type(exc).__name__})") from None
+            raise _unreadable(error, name, exc) from None
     if len(data) > limit:
         raise _too_large(error, name, limit)
     return data

@@ -96,7 +96,8 @@ def test_fifo_and_device_files_are_refused_not_waited_on(tmp_path):
         load_profile_file("/dev/zero")  # would be read until memory runs out
 
 
-@pytest.mark.parametrize("path", ["x/" + "y" * 5000 + ".yaml", "x/" + "z" * 100 + "/" * 3000 + "p.yaml"])
+@pytest.mark.parametrize("path", ["x/" + "y" * 5000 + ".yaml", "x/" + "z" * 100 + "/" * 3000 + "p.yaml",
+                                  "x/a\0b.yaml"])
 def test_a_long_profile_path_in_a_config_gives_a_short_error(path):
     with pytest.raises(PipelineConfigError) as info:
         parse_config({"bench": {"profiles": [path]}}, "p.yaml")
