@@ -320,6 +320,7 @@ def test_config_errors_name_the_field(tmp_path, data, field, message):
     ({"feeds": [{"id": "x" * 100_000, "source": "synthetic:faces=1"}]}, "feeds[0].id", "'xxxx"),
     ({"feeds": [{"id": "a", "source": "synthetic:" + "y" * 100_000}]}, "feeds[0].source", "cannot read"),
     ({"bundle": "x" * 1000, "b" * 1000: 1}, "'bbbb", "...: unknown field"),
+    ({"events": "runs/a\0b.jsonl"}, "events", "cannot contain a NUL character"),
 ])
 def test_config_sizes_delays_and_video_types_are_checked_by_name(data, field, message):
     data = {"feeds": [GOOD_FEED], **data}

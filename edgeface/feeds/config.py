@@ -115,6 +115,8 @@ class _Fields(Fields):
 
     def path(self, key: str, base: Path) -> Path | None:
         value = self.optional("string", key)
+        if value is not None and "\0" in value:
+            raise self.fail(key, "a path cannot contain a NUL character")
         return None if value is None else base / Path(value).expanduser()
 
 
