@@ -131,3 +131,19 @@ values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | 
 def test_show_is_short_and_one_line_whatever_the_value(value, big):
     text = show([value] * big if big else value)
     assert len(text) <= 60 and "\n" not in text
+
+
+@pytest.mark.parametrize("command", [["pipeline", "--config", "{path}", "--out", "{out}"], ["serve-feeds", "{path}"],
+                                     ["profiles", "show", "{path}"]])
+def test_cli_alias_bomb_is_one_short_line_exit_2(tmp_path, command):
+    from typer.testing import CliRunner
+
+    from edgeface.cli.app import app
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(alias_bomb("name", levels=7))
+    args = [a.format(path=path, out=tmp_path / "run") for a in command]
+    result = CliRunner().invoke(app, args)
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1, result.output[:500]
+    assert str(path) in lines[0] and "expands to more than" in lines[0] and len(lines[0]) < MAX_LINE
