@@ -66,19 +66,15 @@ def read_token_file(path: str) -> str:
     name = f"--api-token-file {path}"
     if path == "-":
         data = sys.stdin.buffer.read(MAX_TOKEN_BYTES + 1)
+        if len(data) > MAX_TOKEN_BYTES:
+            raise HubAuthError(f"{name}: more than {MAX_TOKEN_BYTES} bytes on standard input: not a token")
     else:
         from edgeface.safe_yaml import read_bounded
 
         try:
-            return _decode_token(read_bounded(Path(path).expanduser(), HubAuthError, name, MAX_TOKEN_BYTES), name)
+            data = read_bounded(Path(path).expanduser(), HubAuthError, name, MAX_TOKEN_BYTES)
         except FileNotFoundError:
             raise HubAuthError(f"{name}: no such file") from None
-    if len(data) > MAX_TOKEN_BYTES:
-        raise HubAuthError(f"{name}: more than {MAX_TOKEN_BYTES} bytes on standard input: not a token")
-    return _decode_token(data, name)
-
-
-def _decode_token(data: bytes, name: str) -> str:
     try:
         return data.decode("ascii").strip()
     except UnicodeDecodeError:
