@@ -6,6 +6,38 @@ says what to do about it, so the CLI can print it as one line and exit with code
 
 from __future__ import annotations
 
+import reprlib
+from typing import Any
+
+# Bounded repr: at most a few items of each list or dict, three levels deep, so showing a
+# value costs little however large it is (a YAML alias bomb expands to millions of items).
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxset, _REPR.maxdict = 3, 6, 6, 6, 4
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 200
+
+
+def clip(text: str, limit: int = 200) -> str:
+    """``text`` fit for a one-line message: control characters escaped, at most ``limit``
+    characters (the end cut to '...')."""
+    head = text[:limit + 1]
+    shown = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in head)
+    return shown if len(shown) <= limit and len(text) <= limit else shown[:limit - 3] + "..."
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """A user's value for an error message: its repr, bounded in length and in the work
+    spent on it. Every message that quotes a value from a user's file goes through here."""
+    return clip(_REPR.repr(value), limit)
+
+
+def show_name(name: Any, limit: int = 60) -> str:
+    """A user's key (a field name) as it is when it is a short printable string, else as
+    ``show`` renders it."""
+    if isinstance(name, str) and len(name) <= limit and name.isprintable():
+        return name
+    return show(name, limit)
+
+
 
 class EdgefaceError(Exception):
     """Base class: a problem with the user's input, files or environment."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from edgeface.errors import EdgefaceError
+from edgeface.errors import EdgefaceError, clip, show, show_name
 from edgeface.socs import Soc, UnknownSocError, find_soc
 
 SCHEMA_VERSION = 1
@@ -149,22 +149,27 @@ _OPTIONAL = ("hub_attributes", "calibration_device", "cpu_features", "gpu", "not
 _SOURCED = ("chipset", "cpu_clusters", "ram_gb", "gpu", "hub_device", "budgets_ms")
 
 
+def _number_in(value: Any, lo: float, hi: float) -> bool:
+    """A real number (not a bool, not NaN) from ``lo`` to ``hi``."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and lo <= value <= hi
+
+
 def parse_profile(data: Any, where: str) -> Profile:
     """Validate one profile document (the YAML's contents); ``where`` names it in errors."""
 
     def bad(field_name: str, problem: str) -> ProfileError:
-        return ProfileError(f"{where}: field {field_name!r} {problem} (see docs/profiles.md for the schema)")
+        return ProfileError(f"{where}: field {show(field_name)} {problem} (see docs/profiles.md for the schema)")
 
     if not isinstance(data, dict):
         raise ProfileError(f"{where}: a profile is a YAML mapping, got {type(data).__name__}")
-    unknown = sorted(set(data) - set(_REQUIRED) - set(_OPTIONAL))
+    unknown = sorted(set(data) - set(_REQUIRED) - set(_OPTIONAL), key=str)
     if unknown:
         raise bad(unknown[0], "is not part of the profile schema: remove it or fix its spelling")
     for key in _REQUIRED:
         if key not in data:
             raise bad(key, "is missing")
     if data["schema"] != SCHEMA_VERSION:
-        raise bad("schema", f"must be {SCHEMA_VERSION}, got {data['schema']!r}")
+        raise bad("schema", f"must be {SCHEMA_VERSION}, got {show(data['schema'])}")
 
     def text(key: str, optional: bool = False) -> Optional[str]:
         value = data.get(key)
@@ -176,15 +181,15 @@ def parse_profile(data: Any, where: str) -> Profile:
 
     pid = text("id")
     if pid != pid.lower() or " " in pid:
-        raise bad("id", f"must be lower-case without spaces (like 'galaxy-s24'), got {pid!r}")
+        raise bad("id", f"must be lower-case without spaces (like 'galaxy-s24'), got {show(pid)}")
     kind = text("kind")
     if kind not in KINDS:
-        raise bad("kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
+        raise bad("kind", f"must be one of {', '.join(KINDS)}, got {show(kind)}")
 
     soc = None
     if data["soc"] is not None:
         try:
-            soc = find_soc(str(data["soc"]))
+            soc = find_soc(data["soc"] if isinstance(data["soc"], str) else show(data["soc"]))
         except UnknownSocError as exc:
             raise bad("soc", f"names no SoC in socs.yaml: {exc}") from None
 
@@ -201,14 +206,14 @@ def parse_profile(data: Any, where: str) -> Profile:
     for i, row in enumerate(clusters_raw):
         if not isinstance(row, dict) or set(row) != {"core", "count", "ghz"}:
             raise bad(f"cpu_clusters[{i}]", "must have exactly the keys core, count, ghz")
-        if not isinstance(row["count"], int) or row["count"] < 1:
-            raise bad(f"cpu_clusters[{i}].count", "must be a positive integer")
-        if not isinstance(row["ghz"], (int, float)) or not 0.1 <= row["ghz"] <= 10:
+        if not _number_in(row["count"], 1, 1024) or not isinstance(row["count"], int):
+            raise bad(f"cpu_clusters[{i}].count", "must be a whole number of cores from 1 to 1024")
+        if not _number_in(row["ghz"], 0.1, 10):
             raise bad(f"cpu_clusters[{i}].ghz", "must be a clock in GHz between 0.1 and 10")
         clusters.append(CpuCluster(str(row["core"]), int(row["count"]), float(row["ghz"])))
 
     ram = data["ram_gb"]
-    if ram is not None and (not isinstance(ram, (int, float)) or ram <= 0):
+    if ram is not None and not _number_in(ram, 0.001, 100_000):
         raise bad("ram_gb", "must be a positive number of GB, or null when not published")
 
     budgets_raw = data["budgets_ms"]
@@ -220,9 +225,9 @@ def parse_profile(data: Any, where: str) -> Profile:
     budgets = {}
     for use_case, ms in budgets_raw.items():
         if use_case not in USE_CASES:
-            raise bad(f"budgets_ms.{use_case}", f"is not a use case ({', '.join(USE_CASES)})")
-        if not isinstance(ms, (int, float)) or ms <= 0:
-            raise bad(f"budgets_ms.{use_case}", "must be a positive number of milliseconds")
+            raise bad(f"budgets_ms.{show_name(use_case)}", f"is not a use case ({', '.join(USE_CASES)})")
+        if not _number_in(ms, 0.001, 3_600_000):
+            raise bad(f"budgets_ms.{use_case}", "must be a positive number of milliseconds (at most an hour)")
         budgets[use_case] = float(ms)
 
     sources = data["sources"]
@@ -240,7 +245,7 @@ def parse_profile(data: Any, where: str) -> Profile:
     derived = {"hexagon", "soc-model", "htp-supports-fp16"}
     for attribute in attributes:
         if attribute.partition(":")[0] in derived:
-            raise bad("hub_attributes", f"lists {attribute!r}: hexagon, soc-model and htp-supports-fp16 "
+            raise bad("hub_attributes", f"lists {show(attribute)}: hexagon, soc-model and htp-supports-fp16 "
                                         f"come from socs.yaml through 'soc'; remove it")
     if soc is not None:   # the SoC's own attributes, from socs.yaml (never repeated in a profile)
         if not any(a.startswith("chipset:") for a in attributes):
@@ -264,15 +269,12 @@ def parse_profile(data: Any, where: str) -> Profile:
 
 def load_profile_file(path: str | Path) -> Profile:
     """A profile from any YAML file (a user's own device, say)."""
-    import yaml
+    from edgeface.safe_yaml import load_yaml_file
 
-    path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml_file(path, ProfileError)
     except FileNotFoundError:
-        raise UnknownProfileError(f"{path}: no such profile file") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ProfileError(f"{path}: cannot read the profile ({exc})") from None
+        raise UnknownProfileError(f"{clip(str(path))}: no such profile file") from None
     return parse_profile(data, str(path))
 
 
@@ -280,7 +282,7 @@ def load_profile_file(path: str | Path) -> Profile:
 def _shipped() -> tuple[Profile, ...]:
     from importlib import resources
 
-    import yaml
+    from edgeface.safe_yaml import parse_yaml
 
     profiles = []
     folder = resources.files("edgeface.device_profiles")
@@ -288,11 +290,7 @@ def _shipped() -> tuple[Profile, ...]:
         if not entry.name.endswith(".yaml") or entry.name in _DATA_FILES:
             continue
         where = f"device_profiles/{entry.name}"
-        try:
-            data = yaml.safe_load(entry.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ProfileError(f"{where}: not valid YAML ({exc})") from None
-        profile = parse_profile(data, where)
+        profile = parse_profile(parse_yaml(entry.read_text(encoding="utf-8"), ProfileError, where), where)
         if profile.id != entry.name.removesuffix(".yaml"):
             raise ProfileError(f"{where}: field 'id' is {profile.id!r} but the file is named "
                                f"{entry.name}: make them the same")
@@ -332,7 +330,7 @@ def load_profile(name: str | Path) -> Profile:
         if profile.hub_device and wanted == _norm(profile.hub_device):
             return profile
     known = ", ".join([p.id for p in _shipped()] + ["host"])
-    raise UnknownProfileError(f"unknown device profile {text!r}: use one of {known} "
+    raise UnknownProfileError(f"unknown device profile {show(text)}: use one of {known} "
                               f"(edgeface profiles list), or a path to a profile .yaml file")
 
 

@@ -11,6 +11,7 @@ import math
 from typing import Any, Sequence
 
 from edgeface.errors import ManifestError
+from edgeface.errors import show as _show
 
 _MISSING = object()
 
@@ -53,10 +54,11 @@ class Fields:
     def number(self, key: str, default: Any = _MISSING, lo: float | None = None,
                hi: float | None = None) -> float:
         value = self._get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        number = _finite_float(value)
+        if number is None:
             raise self.fail(key, f"expected a finite number, got {_show(value)}")
         _check_range(self, key, value, lo, hi)
-        return float(value)
+        return number
 
     def integer(self, key: str, default: Any = _MISSING, lo: int | None = None,
                 hi: int | None = None) -> int:
@@ -100,13 +102,20 @@ class Fields:
         return list(value)
 
 
+def _finite_float(value: Any) -> float | None:
+    """``value`` as a finite float; None for a bool, a non-number, NaN, an infinity or an
+    integer beyond a float's range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _check_range(fields: Fields, key: str, value: float, lo: float | None, hi: float | None) -> None:
     if lo is not None and value < lo:
-        raise fields.fail(key, f"must be >= {lo}, got {value}")
+        raise fields.fail(key, f"must be >= {lo}, got {_show(value)}")
     if hi is not None and value > hi:
-        raise fields.fail(key, f"must be <= {hi}, got {value}")
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+        raise fields.fail(key, f"must be <= {hi}, got {_show(value)}")

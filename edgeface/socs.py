@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from edgeface.errors import EdgefaceError
+from edgeface.errors import EdgefaceError, show
 
 
 class UnknownSocError(EdgefaceError):
@@ -37,10 +37,10 @@ class Soc:
 def load_socs() -> dict[str, Soc]:
     from importlib import resources
 
-    import yaml
+    from edgeface.safe_yaml import parse_yaml
 
     text = resources.files("edgeface.device_profiles").joinpath("socs.yaml").read_text()
-    table = yaml.safe_load(text)["socs"]
+    table = parse_yaml(text, EdgefaceError, "device_profiles/socs.yaml")["socs"]
     return {part: Soc(part=part, chipset=row["chipset"], marketing_name=row["marketing_name"],
                       htp_arch=int(row["htp_arch"]), soc_model=int(row["soc_model"]),
                       supports_fp16=bool(row.get("supports_fp16", False)),
@@ -61,4 +61,4 @@ def find_soc(name: str) -> Soc:
         if wanted in {_key(n) for n in names}:
             return soc
     known = ", ".join(load_socs())
-    raise UnknownSocError(f"unknown SoC {name!r}: use a part number from device_profiles/socs.yaml ({known})")
+    raise UnknownSocError(f"unknown SoC {show(name)}: use a part number from device_profiles/socs.yaml ({known})")

@@ -10,6 +10,7 @@ tests/video_fixtures.py and on ``synthetic:`` photo feeds.
 from __future__ import annotations
 
 import json
+import math
 import random
 import subprocess
 import sys
@@ -21,10 +22,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from edgeface import FaceAnalyzer
-from edgeface.feeds.config import FeedConfig, FeedsConfigError, ReconnectConfig, load_config, parse_config
+from edgeface.feeds.config import (MIN_RECONNECT_S, FeedConfig, FeedsConfigError, ReconnectConfig, load_config,
+                                   parse_config)
 from edgeface.feeds.events import JsonlSink
 from edgeface.feeds.metrics import merge_snapshots
 from edgeface.feeds.processor import FeedProcessor, load_analyzer, serve_feeds
@@ -34,6 +38,7 @@ from edgeface.feeds.sources import reconnect_delay
 from edgeface.feeds.synthetic import SyntheticSpec, face_still, synthetic_frames
 from tests import video_fixtures as vf
 from tests.conftest import FIXTURES
+from tests.strategies import yaml_scalars
 
 BLOB = FIXTURES / "blob_blazeface"
 FAST_RECONNECT = ReconnectConfig(initial_s=0.02, max_s=0.1, factor=2.0, jitter=0.5)
@@ -295,6 +300,75 @@ def test_config_errors_name_the_field(tmp_path, data, field, message):
     text = str(info.value)
     assert text.startswith(f"{path}: {field}{': ' if field else ''}"), text
     assert message in text and "\n" not in text
+
+
+@pytest.mark.parametrize("data, field, message", [
+    ({"reconnect": {"initial_s": 0, "max_s": 0}}, "reconnect.initial_s", "must be >= 0.05"),
+    ({"reconnect": {"max_s": 0.01}}, "reconnect.max_s", "must be >= 0.05"),
+    ({"reconnect": {"factor": 1e300}}, "reconnect.factor", "must be <= 10.0"),
+    ({"reconnect": {"initial_s": float("nan")}}, "reconnect.initial_s", "expected a finite number, got nan"),
+    ({"ray": {"actors": 10**9}}, "ray.actors", "must be <= 1024"),
+    ({"ray": {"num_cpus": 10**9}}, "ray.num_cpus", "must be <= 4096"),
+    ({"ray": {"cpus_per_actor": 1e9}}, "ray.cpus_per_actor", "must be <= 256.0"),
+    ({"video": {"min_iou": "abc"}}, "video.min_iou", "expected a finite number, got 'abc'"),
+    ({"video": {"smooth": "no"}}, "video.smooth", "expected true or false, got 'no'"),
+    ({"video": {"max_summaries": 1.5}}, "video.max_summaries", "expected an integer, got 1.5"),
+    ({"video": {"color": 5}}, "video.color", "expected a string, got 5"),
+    ({"video": {"lost_after_ms": float("inf")}}, "video.lost_after_ms", "expected a finite number"),
+    ({"detect_every": 10**12}, "detect_every", "must be <= 1000"),
+    ({1: 2, "b": 3}, "1", "unknown field"),
+    ({"feeds": [{"id": "x" * 100_000, "source": "synthetic:faces=1"}]}, "feeds[0].id", "'xxxx"),
+    ({"feeds": [{"id": "a", "source": "synthetic:" + "y" * 100_000}]}, "feeds[0].source", "cannot read"),
+    ({"bundle": "x" * 1000, "b" * 1000: 1}, "'bbbb", "...: unknown field"),
+    ({"events": "runs/a\0b.jsonl"}, "events", "cannot contain a NUL character"),
+])
+def test_config_sizes_delays_and_video_types_are_checked_by_name(data, field, message):
+    data = {"feeds": [GOOD_FEED], **data}
+    with pytest.raises(FeedsConfigError) as info:
+        parse_config(data, "feeds.yaml")
+    text = str(info.value)
+    assert text.startswith(f"feeds.yaml: {field}") and message in text, text
+    assert "\n" not in text and len(text) < 300, text
+
+
+def test_too_many_feeds_are_refused():
+    feeds = [{"id": f"cam{i}", "source": "synthetic:faces=1"} for i in range(2000)]
+    with pytest.raises(FeedsConfigError, match="feeds: 2000 feeds: at most 1024"):
+        parse_config({"feeds": feeds}, "feeds.yaml")
+
+
+def test_reconnect_delay_has_a_floor_and_survives_a_day_of_attempts():
+    rng = random.Random(1)
+    cfg = ReconnectConfig(initial_s=0.05, max_s=0.05, factor=1.0, jitter=1.0)
+    assert min(reconnect_delay(cfg, 1, rng) for _ in range(1000)) >= MIN_RECONNECT_S
+    # a camera down for hours: factor ** attempt passes a float's range, the cap holds
+    assert reconnect_delay(ReconnectConfig(jitter=0.0), 5000, rng) == 30.0
+
+
+NUMERIC = [("threads", 1, 64), ("detect_every", 1, 1000), ("queue_size", 1, 10_000),
+           ("metrics_every_s", 0.0, 86_400.0), ("duration_s", 0.0, 366 * 86_400.0),
+           ("reconnect.initial_s", 0.05, 3600.0), ("reconnect.max_s", 30.0, 86_400.0),
+           ("reconnect.factor", 1.0, 10.0), ("reconnect.jitter", 0.0, 1.0), ("reconnect.max_attempts", 1, 10**6),
+           ("ray.actors", 1, 1024), ("ray.cpus_per_actor", 0.0, 256.0), ("ray.num_cpus", 1, 4096),
+           ("video.min_iou", math.ulp(0.0), 1.0), ("video.lost_after_ms", math.ulp(0.0), math.inf),
+           ("video.max_summaries", 0, math.inf), ("video.retry_unknown_every", 1, math.inf)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(field=st.sampled_from(NUMERIC), value=yaml_scalars)
+def test_random_values_in_numeric_fields_are_accepted_in_range_or_refused_by_name(field, value):
+    name, lo, hi = field
+    section, _, key = name.rpartition(".")
+    data = {"feeds": [GOOD_FEED], **({section: {key: value}} if section else {key: value})}
+    try:
+        config = parse_config(data, "feeds.yaml")
+    except FeedsConfigError as exc:
+        text = str(exc)
+        assert text.startswith(f"feeds.yaml: {section or name}"), text  # a section's rule may name a sibling
+        assert "\n" not in text and len(text) < 300, text
+        return
+    got = config.video.get(key) if section == "video" else getattr(getattr(config, section) if section else config, key)
+    assert value is None or (got == value and lo <= got <= hi and not isinstance(value, bool))
 
 
 def test_config_defaults_and_relative_paths(tmp_path):

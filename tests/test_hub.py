@@ -24,8 +24,8 @@ pytest.importorskip("qai_hub")
 
 from edgeface.bench.result import load_results  # noqa: E402
 from edgeface.cli.app import app  # noqa: E402
-from edgeface.hub import (NO_TOKEN, HubAuthError, HubError, HubJobFailedError, HubNotInstalledError,  # noqa: E402
-                          HubTimeoutError, HubUnreachableError)
+from edgeface.hub import (NO_TOKEN, TOKEN_ENV, HubAuthError, HubError, HubJobFailedError,  # noqa: E402
+                          HubNotInstalledError, HubTimeoutError, HubUnreachableError)
 from edgeface.hub.compile import compile_on_hub, compile_options  # noqa: E402
 from edgeface.hub.devices import resolve_device  # noqa: E402
 from edgeface.hub.infer import infer_on_hub  # noqa: E402
@@ -38,6 +38,12 @@ TFLITE = FIXTURES / "blob_blazeface" / "detector.tflite"     # NHWC 128x128x3 ->
 S24 = "Samsung Galaxy S24 (Family)"
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def no_token_in_the_environment(monkeypatch):
+    """The tests choose where the token comes from; a developer's own is never used."""
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
 
 
 @pytest.fixture
@@ -416,9 +422,97 @@ def test_cli_unreachable_one_line_exit_2(tmp_path, monkeypatch):
     assert time.monotonic() - start < 5
 
 
-def test_cli_rejected_token_one_line_exit_2(hub):
-    one_line_error(cli("profile", TFLITE, "--device", S24, "--api-token", "wrong"),
-                   "rejected the API token from --api-token (HTTP 401)")
+def test_cli_rejected_token_one_line_exit_2(hub, monkeypatch):
+    monkeypatch.setenv(TOKEN_ENV, "wrong")
+    one_line_error(cli("profile", TFLITE, "--device", S24), f"rejected the API token from ${TOKEN_ENV} (HTTP 401)")
+
+
+# ---------------------------------------------------------------- token hygiene
+
+SECRET = "s3cret-Token-9f8e7d6c5b4a"
+
+
+def test_environment_token_comes_before_the_config_file(hub, tmp_path, monkeypatch):
+    ini = hub.write_client_ini(tmp_path / "old.ini", token="revoked")
+    monkeypatch.setenv("QAIHUB_CLIENT_INI", str(ini))
+    monkeypatch.setenv(TOKEN_ENV, hub.token)
+    assert profile_on_hub(TFLITE, S24, timeout=60).backend == "hub"
+
+
+def test_cli_api_token_works_but_warns_that_ps_shows_it(hub):
+    result = cli("profile", TFLITE, "--device", S24, "--api-token", hub.token, "--json")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("warning: --api-token is visible to other users") and TOKEN_ENV in result.stderr
+    result = cli("profile", TFLITE, "--device", S24, "--api-token", "wrong")
+    warning, error = result.stderr.strip().splitlines()
+    assert warning.startswith("warning: --api-token is visible") and result.exit_code == 2
+    assert error.startswith("error: ") and "rejected the API token from --api-token (HTTP 401)" in error
+
+
+def test_cli_token_from_a_file_or_stdin_without_a_warning(hub, tmp_path):
+    hub.write_client_ini(tmp_path / "client.ini", with_token=False)   # the fixture's file, now without a token
+    token_file = tmp_path / "token.txt"
+    token_file.write_text(hub.token + "\n")
+    for args, stdin in (([token_file], None), (["-"], hub.token + "\n")):
+        result = runner.invoke(app, ["hub", "profile", str(TFLITE), "--device", S24, "--json",
+                                     "--api-token-file", *map(str, args)], input=stdin)
+        assert result.exit_code == 0 and result.stderr == "", result.output
+    one_line_error(cli("profile", TFLITE, "--device", S24, "--api-token-file", tmp_path / "none.txt"),
+                   f"--api-token-file {tmp_path / 'none.txt'}: no such file")
+    one_line_error(cli("profile", TFLITE, "--device", S24, "--api-token-file", "/dev/zero"), "not a regular file")
+    one_line_error(cli("profile", TFLITE, "--device", S24, "--api-token", "x", "--api-token-file", token_file),
+                   "give one of them")
+
+
+@pytest.mark.parametrize("url, refused", [
+    ("http://aihub.example.com", True), ("HTTP://10.0.0.5:8000/", True), ("http://127.0.0.1:8000", False),
+    ("http://localhost:8000", False), ("http://[::1]:8000", False), ("https://aihub.example.com", False),
+])
+def test_plain_http_api_url_is_refused_unless_it_is_this_machine(tmp_path, monkeypatch, url, refused):
+    from edgeface.hub.config import resolve_config
+
+    ini = tmp_path / "client.ini"
+    ini.write_text(f"[api]\napi_token = {SECRET}\napi_url = {url}\n")
+    monkeypatch.setenv("QAIHUB_CLIENT_INI", str(ini))
+    if not refused:
+        assert resolve_config().api_url == url
+        return
+    with pytest.raises(HubError) as info:
+        resolve_config()
+    assert "plain http: the API token would cross the network unencrypted" in str(info.value)
+    assert str(ini) in str(info.value) and SECRET not in str(info.value)
+
+
+def test_token_with_odd_characters_is_refused_without_showing_it(hub, monkeypatch):
+    for token in (SECRET + "\nX-Injected: 1", SECRET + " tail", SECRET + "é"):
+        monkeypatch.setenv(TOKEN_ENV, token)
+        with pytest.raises(HubAuthError, match=f"from \\${TOKEN_ENV} is not a Qualcomm AI Hub token") as info:
+            profile_on_hub(TFLITE, S24)
+        assert SECRET not in str(info.value)
+    assert hub.calls == []
+
+
+def test_token_never_appears_in_messages_or_logs(hub, tmp_path, monkeypatch, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv(TOKEN_ENV, SECRET)      # rejected by the stand-in
+    dead = tmp_path / "dead.ini"
+    dead.write_text(f"[api]\napi_url = http://127.0.0.1:{closed_port()}\n")
+    lines = [one_line_error(cli("profile", TFLITE, "--device", S24), "rejected the API token")]
+    hub.unauthorized = True                    # a 401 from the client itself, after the probe
+    monkeypatch.setenv(TOKEN_ENV, hub.token)
+    with pytest.raises(HubAuthError) as info:
+        from edgeface.hub.config import make_client, resolve_config
+
+        profile_on_hub(TFLITE, S24, client=make_client(resolve_config()), timeout=60)
+    lines.append(str(info.value))
+    monkeypatch.setenv("QAIHUB_CLIENT_INI", str(dead))
+    monkeypatch.setenv(TOKEN_ENV, SECRET)
+    lines.append(one_line_error(cli("compile", ONNX, "--device", S24), "cannot reach Qualcomm AI Hub"))
+    for line in lines:
+        assert SECRET not in line and hub.token not in line, line
+    assert caplog.text and SECRET not in caplog.text and hub.token not in caplog.text
 
 
 def test_cli_failed_job_and_timeout_one_line_exit_2(hub):

@@ -4,18 +4,24 @@ its reruns, ``--from`` and a run killed mid-training that resumes to identical o
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import math
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import typing
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from edgeface.cli.app import app
@@ -23,6 +29,7 @@ from edgeface.pipeline import PipelineConfigError, default_config_text, load_con
 from edgeface.pipeline.cache import StageDir, stage_key
 from edgeface.pipeline.config import PipelineConfig
 from edgeface.pipeline.stages import choose_artifacts
+from tests.strategies import yaml_scalars
 
 runner = CliRunner()
 
@@ -74,12 +81,61 @@ def test_config_errors_name_the_field(data, field):
         parse_config(data, "p.yaml")
 
 
+@pytest.mark.parametrize("data, field", [
+    ({"detector": {"lr": float("nan")}}, "detector.lr: expected a finite number, got nan"),
+    ({"recognizer": {"lr": float("inf")}}, "recognizer.lr: expected a finite number, got inf"),
+    ({"recognizer": {"embedding_size": -5}}, "recognizer.embedding_size: must be at least 8 and at most 4,096"),
+    ({"detector": {"batch": 10**12}}, "detector.batch: must be at least 1 and at most 4,096, got 1000000000000"),
+    ({"recognizer": {"lr": 10**400}}, "recognizer.lr: must be positive and at most 10"),
+    ({"seed": -1}, "seed: must be at least 0"),
+    ({"bench": {"host_threads": [1, 10**9]}}, "bench.host_threads[1]: must be at least 1 and at most 256"),
+    ({"recognizer": {"far": 0}}, "recognizer.far: must be positive"),
+])
+def test_numeric_fields_are_finite_and_in_range(data, field):
+    with pytest.raises(PipelineConfigError, match=re.escape(f"p.yaml: {field}")):
+        parse_config(data, "p.yaml")
+
+
+def _numeric_fields(cls=PipelineConfig, prefix=""):
+    """(dotted name, type, Range) of every numeric field, nested sections included."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            yield from _numeric_fields(hints[f.name], f"{prefix}{f.name}.")
+        elif "range" in f.metadata:
+            yield f"{prefix}{f.name}", hints[f.name], f.metadata["range"]
+
+
+NUMERIC_FIELDS = list(_numeric_fields())
+
+
+@settings(max_examples=300, deadline=None)
+@given(field=st.sampled_from(NUMERIC_FIELDS), value=yaml_scalars)
+def test_random_values_in_numeric_fields_are_accepted_in_range_or_refused_by_name(field, value):
+    name, tp, limits = field
+    *sections, key = name.split(".")
+    data = {key: [value] if typing.get_origin(tp) is list else value}
+    for section in reversed(sections):
+        data = {section: data}
+    try:
+        config = parse_config(data, "p.yaml")
+    except PipelineConfigError as exc:
+        text = str(exc)
+        assert text.startswith(f"p.yaml: {name}") and "\n" not in text and len(text) < 300, text
+        return
+    got = config
+    for part in name.split("."):
+        got = getattr(got, part)
+    got = got[0] if isinstance(got, list) else got
+    assert got is None or (limits.contains(got) and math.isfinite(got) and got == value)
+
+
 def test_config_file_errors_name_the_file_and_line(tmp_path):
     with pytest.raises(PipelineConfigError, match="no such file"):
         load_config(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("detector:\n  epochs: [1\n")
-    with pytest.raises(PipelineConfigError, match=r"bad.yaml: line \d+: not valid YAML"):
+    with pytest.raises(PipelineConfigError, match=r"bad.yaml: not valid YAML at line \d+, column \d+"):
         load_config(bad)
 
 

@@ -107,11 +107,26 @@ def test_host_profile_is_generated():
     ({"colour": "blue"}, "colour"),
     ({"id": "Galaxy S24"}, "id"),
     ({"ram_gb": "eight"}, "ram_gb"),
+    ({"ram_gb": float("nan")}, "ram_gb"),
+    ({"budgets_ms": {"face_unlock": float("inf"), "ar_camera": 33.3, "gallery_identify": 1}}, "budgets_ms.face_unlock"),
+    ({"budgets_ms": {"face_unlock": float("nan"), "ar_camera": 33.3, "gallery_identify": 1}}, "budgets_ms.face_unlock"),
+    ({"cpu_clusters": [{"core": "X4", "count": True, "ghz": 3}]}, "cpu_clusters[0].count"),
+    ({"cpu_clusters": [{"core": "X4", "count": 10**12, "ghz": 3}]}, "cpu_clusters[0].count"),
 ])
 def test_schema_errors_name_the_field(change, field):
     with pytest.raises(ProfileError, match=re.escape(f"x.yaml: field '{field}'")) as info:
         parse_profile(_doc(**change), "x.yaml")
     assert "docs/profiles.md" in str(info.value)
+
+
+def test_odd_keys_and_huge_values_give_a_short_error():
+    doc = {**_doc(), 7: "x", "k" * 10_000: "y"}  # keys of mixed types could not even be sorted
+    with pytest.raises(ProfileError) as info:
+        parse_profile(doc, "x.yaml")
+    assert "is not part of the profile schema" in str(info.value) and len(str(info.value)) < 300
+    with pytest.raises(ProfileError) as info:
+        parse_profile(_doc(kind="k" * 100_000), "x.yaml")
+    assert len(str(info.value)) < 300
 
 
 def test_every_figure_needs_a_source():

@@ -13,7 +13,7 @@ hub_app = typer.Typer(
     name="hub", no_args_is_help=True, add_completion=False,
     help="Qualcomm AI Hub: compile, profile and run models on real Snapdragon phones and boards in "
          "Qualcomm's cloud. Needs the hub extra (pip install 'edgeface\\[hub]') and an API token "
-         "(qai-hub configure --api_token TOKEN, or --api-token).")
+         "(qai-hub configure --api_token TOKEN, $EDGEFACE_HUB_TOKEN or --api-token-file).")
 
 ModelArg = Annotated[Path, typer.Argument(
     help="The model: .onnx or .tflite (also .pt2, or a compiled .bin QNN context binary / .dlc).",
@@ -24,8 +24,14 @@ DeviceOpt = Annotated[str, typer.Option(
          "Qualcomm SoC part number (SM8650: a device with that chipset) or a device profile id.")]
 TokenOpt = Annotated[Optional[str], typer.Option(
     "--api-token", show_default=False,
-    help="AI Hub API token (default: the qai-hub client's configuration, $QAIHUB_CLIENT_INI or "
-         "~/.qai_hub/client.ini).")]
+    help="AI Hub API token. Visible to other users of this machine (ps): prefer $EDGEFACE_HUB_TOKEN, "
+         "--api-token-file or the qai-hub client's configuration ($QAIHUB_CLIENT_INI or ~/.qai_hub/client.ini), "
+         "which are used when this is not given.")]
+TokenFileOpt = Annotated[Optional[str], typer.Option(
+    "--api-token-file", show_default=False,
+    help="Read the AI Hub API token from this file ('-': standard input).")]
+TOKEN_IN_PS = ("warning: --api-token is visible to other users of this machine (ps, /proc): set "
+               "$EDGEFACE_HUB_TOKEN or use --api-token-file instead")
 TimeoutOpt = Annotated[float, typer.Option(
     "--timeout", min=1.0, help="Seconds to wait for the AI Hub jobs of this command, all together.")]
 OptionsOpt = Annotated[str, typer.Option(
@@ -37,6 +43,21 @@ def _runtime_help(default_note: str) -> str:
     return f"{RuntimeHelp} {default_note}"
 
 
+def _token(api_token: Optional[str], api_token_file: Optional[str]) -> dict:
+    """The ``api_token`` and ``token_source`` arguments of the hub jobs, from the options;
+    none of them: the jobs look in the environment and the client's configuration."""
+    from edgeface.hub import HubError
+    from edgeface.hub.config import read_token_file
+
+    if api_token is not None and api_token_file is not None:
+        raise HubError("--api-token and --api-token-file: give one of them")
+    if api_token_file is not None:
+        return {"api_token": read_token_file(api_token_file), "token_source": f"--api-token-file {api_token_file}"}
+    if api_token is not None:
+        typer.echo(TOKEN_IN_PS, err=True)
+    return {"api_token": api_token, "token_source": "--api-token"}
+
+
 @hub_app.command("compile")
 @user_errors
 def compile_cmd(model: ModelArg, device: DeviceOpt,
@@ -45,13 +66,13 @@ def compile_cmd(model: ModelArg, device: DeviceOpt,
                 out: Annotated[Optional[Path], typer.Option(
                     "--out", "-o", help="Where to save the compiled model (a file, or an existing folder; "
                                         "default ./<name>_<runtime>.<ext>).")] = None,
-                options: OptionsOpt = "", api_token: TokenOpt = None, timeout: TimeoutOpt = 1800.0,
-                json_out: JsonOption = False) -> None:
+                options: OptionsOpt = "", api_token: TokenOpt = None, api_token_file: TokenFileOpt = None,
+                timeout: TimeoutOpt = 1800.0, json_out: JsonOption = False) -> None:
     """Compile an ONNX model on AI Hub for a runtime and device, and download the result."""
     from edgeface.hub.compile import compile_on_hub
 
-    result = compile_on_hub(model, device, runtime, out=out, options=options, api_token=api_token,
-                            timeout=timeout)
+    result = compile_on_hub(model, device, runtime, out=out, options=options, timeout=timeout,
+                            **_token(api_token, api_token_file))
     if json_out:
         return print_json(result.to_dict())
     console().print(shown(f"compiled {model.name} for {result.device} ({result.chipset or 'chipset ?'}), "
@@ -78,13 +99,13 @@ def profile_cmd(model: ModelArg, device: DeviceOpt,
                                      "format).")] = None,
                 out: Annotated[Optional[Path], typer.Option(
                     "--out", "-o", help="When compiling: where to save the compiled model.")] = None,
-                options: OptionsOpt = "", api_token: TokenOpt = None, timeout: TimeoutOpt = 1800.0,
-                json_out: JsonOption = False) -> None:
+                options: OptionsOpt = "", api_token: TokenOpt = None, api_token_file: TokenFileOpt = None,
+                timeout: TimeoutOpt = 1800.0, json_out: JsonOption = False) -> None:
     """Profile a model on a real device: latency over ~100 runs, peak memory, layers per compute unit."""
     from edgeface.hub.profile import profile_on_hub
 
-    result = profile_on_hub(model, device, runtime=runtime, compute_unit=compute_unit, api_token=api_token,
-                            timeout=timeout, options=options, out=out)
+    result = profile_on_hub(model, device, runtime=runtime, compute_unit=compute_unit, timeout=timeout,
+                            options=options, out=out, **_token(api_token, api_token_file))
     if report is not None:
         from edgeface.bench.result import save_results
 
@@ -124,14 +145,14 @@ def infer_cmd(model: ModelArg, device: DeviceOpt,
                   "--report", help="Also save the comparison (fidelity report) as JSON.")] = None,
               out: Annotated[Optional[Path], typer.Option(
                   "--out", "-o", help="When compiling: where to save the compiled model.")] = None,
-              options: OptionsOpt = "", api_token: TokenOpt = None, timeout: TimeoutOpt = 1800.0,
-              json_out: JsonOption = False) -> None:
+              options: OptionsOpt = "", api_token: TokenOpt = None, api_token_file: TokenFileOpt = None,
+              timeout: TimeoutOpt = 1800.0, json_out: JsonOption = False) -> None:
     """Run a model on a real device and compare its outputs with the same model run here."""
     from edgeface.hub.infer import infer_on_hub
 
     result = infer_on_hub(model, device, runtime=runtime, inputs=inputs, samples=samples,
-                          max_cosine_drop=max_cosine_drop, api_token=api_token, timeout=timeout,
-                          options=options, out=out)
+                          max_cosine_drop=max_cosine_drop, timeout=timeout, options=options, out=out,
+                          **_token(api_token, api_token_file))
     data = result.to_dict()
     if report is not None:
         import json

@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeface.errors import EdgefaceError
+from edgeface.errors import EdgefaceError, clip, show, show_name
 from edgeface.schema import Fields
 
 FEED_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MAX_FEEDS = 1024  # one reader thread and one frame queue each
+MIN_RECONNECT_S = 0.05  # the shortest wait before reopening a feed: a dead source is not hammered
 
 
 class FeedsConfigError(EdgefaceError):
@@ -89,10 +91,11 @@ class _Fields(Fields):
 
     def __init__(self, data: Any, where: str, source: str):
         if not isinstance(data, dict):
-            raise FeedsConfigError(f"{source}: {where or 'the file'}: expected a mapping, got {data!r:.60}")
+            raise FeedsConfigError(f"{source}: {where or 'the file'}: expected a mapping, got {show(data)}")
         super().__init__(data, where, source)
 
-    def name(self, key: str) -> str:
+    def name(self, key: Any) -> str:
+        key = show_name(key)
         return f"{self.where}.{key}" if self.where else key
 
     def fail(self, key: str, what: str) -> FeedsConfigError:
@@ -102,7 +105,7 @@ class _Fields(Fields):
         return _Fields(self.data.get(key) or {}, self.name(key), self.source)
 
     def only(self, *known: str) -> None:
-        unknown = sorted(set(self.data) - set(known))
+        unknown = sorted(set(self.data) - set(known), key=str)
         if unknown:
             raise self.fail(unknown[0], f"unknown field: use one of {', '.join(known)}")
 
@@ -112,25 +115,21 @@ class _Fields(Fields):
 
     def path(self, key: str, base: Path) -> Path | None:
         value = self.optional("string", key)
+        if value is not None and "\0" in value:
+            raise self.fail(key, "a path cannot contain a NUL character")
         return None if value is None else base / Path(value).expanduser()
 
 
 def load_config(path: str | Path) -> FeedsConfig:
     """Read and validate a feeds config file."""
-    import yaml
+    from edgeface.safe_yaml import load_yaml_file
 
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml_file(path, FeedsConfigError)
     except FileNotFoundError:
         raise FeedsConfigError(f"{path}: no such config file: pass the path of a feeds YAML file "
                                f"(docs/feeds.md has an example)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FeedsConfigError(f"{path}: cannot read the config ({exc})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise FeedsConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
     return parse_config(data, str(path), base=path.parent)
 
 
@@ -139,14 +138,14 @@ def parse_config(data: Any, source: str = "<config>", base: Path = Path(".")) ->
     top = _Fields(data, "", source)
     top.only("feeds", "bundle", "gallery", "threads", "detect_every", "queue_size", "events", "metrics",
              "metrics_every_s", "duration_s", "reconnect", "ray", "video")
-    detect_every = top.integer("detect_every", 5, lo=1)
+    detect_every = top.integer("detect_every", 5, lo=1, hi=1000)
     return FeedsConfig(
         feeds=_feeds(top, base), bundle=top.path("bundle", base), gallery=top.path("gallery", base),
         threads=top.integer("threads", 1, lo=1, hi=64), detect_every=detect_every,
         queue_size=top.integer("queue_size", 4, lo=1, hi=10_000),
         events=top.path("events", base), metrics=top.path("metrics", base),
-        metrics_every_s=top.number("metrics_every_s", 10.0, lo=0.0),
-        duration_s=top.optional("number", "duration_s", lo=0.0),
+        metrics_every_s=top.number("metrics_every_s", 10.0, lo=0.0, hi=86_400.0),
+        duration_s=top.optional("number", "duration_s", lo=0.0, hi=366 * 86_400.0),
         reconnect=_reconnect(top.sub("reconnect")), ray=_ray(top.sub("ray")),
         video=_video_options(top, detect_every), source=source)
 
@@ -154,17 +153,20 @@ def parse_config(data: Any, source: str = "<config>", base: Path = Path(".")) ->
 def _feeds(top: _Fields, base: Path) -> tuple[FeedConfig, ...]:
     items = top.data.get("feeds")
     if not isinstance(items, list) or not items:
-        raise top.fail("feeds", f"expected a non-empty list of feeds ({{id, source}} each), got {items!r:.60}")
+        raise top.fail("feeds", f"expected a non-empty list of feeds ({{id, source}} each), got {show(items)}")
+    if len(items) > MAX_FEEDS:
+        raise top.fail("feeds", f"{len(items)} feeds: at most {MAX_FEEDS} per config (split them over "
+                                f"several serve-feeds processes)")
     feeds, seen = [], set()
     for i, item in enumerate(items):
         f = _Fields(item, f"feeds[{i}]", top.source)
         f.only("id", "source", "realtime")
         feed_id = f.string("id")
         if not FEED_ID.match(feed_id):
-            raise f.fail("id", f"{feed_id!r} is not a usable id: use letters, digits, '_', '-' or '.' "
+            raise f.fail("id", f"{show(feed_id)} is not a usable id: use letters, digits, '_', '-' or '.' "
                                f"(at most 64)")
         if feed_id in seen:
-            raise f.fail("id", f"{feed_id!r} is used by an earlier feed: give every feed its own id")
+            raise f.fail("id", f"{show(feed_id)} is used by an earlier feed: give every feed its own id")
         seen.add(feed_id)
         source = _source(f, base)
         feeds.append(FeedConfig(feed_id, source, f.optional("boolean", "realtime")))
@@ -181,47 +183,63 @@ def _source(f: _Fields, base: Path) -> str:
         try:
             SyntheticSpec.parse(source)
         except ValueError as exc:
-            raise f.fail("source", str(exc)) from None
+            raise f.fail("source", clip(str(exc))) from None
         return source
     if is_live(source):
         return source
     path = base / Path(source).expanduser()
     if not source or not path.is_file():
-        raise f.fail("source", f"{str(path)!r} is not a video file: give a video file path, a camera "
+        raise f.fail("source", f"{show(str(path))} is not a video file: give a video file path, a camera "
                                f"(/dev/video0), a stream URL (rtsp://...) or synthetic:faces=2")
     return str(path)
 
 
 def _reconnect(f: _Fields) -> ReconnectConfig:
     f.only("initial_s", "max_s", "factor", "jitter", "max_attempts")
-    initial = f.number("initial_s", 0.5, lo=0.0)
-    cap = f.number("max_s", 30.0, lo=0.0)
+    initial = f.number("initial_s", 0.5, lo=MIN_RECONNECT_S, hi=3600.0)
+    cap = f.number("max_s", 30.0, lo=MIN_RECONNECT_S, hi=86_400.0)
     if cap < initial:
         raise f.fail("max_s", f"must be >= initial_s ({initial}), got {cap}")
-    return ReconnectConfig(initial, cap, f.number("factor", 2.0, lo=1.0), f.number("jitter", 0.3, lo=0.0, hi=1.0),
-                           f.optional("integer", "max_attempts", lo=1))
+    return ReconnectConfig(initial, cap, f.number("factor", 2.0, lo=1.0, hi=10.0),
+                           f.number("jitter", 0.3, lo=0.0, hi=1.0),
+                           f.optional("integer", "max_attempts", lo=1, hi=1_000_000))
 
 
 def _ray(f: _Fields) -> RayConfig:
     f.only("enabled", "address", "actors", "cpus_per_actor", "num_cpus")
-    address, num_cpus = f.optional("string", "address"), f.optional("integer", "num_cpus", lo=1)
+    address, num_cpus = f.optional("string", "address"), f.optional("integer", "num_cpus", lo=1, hi=4096)
     if address is not None and num_cpus is not None:
         raise f.fail("num_cpus", "sizes a local cluster only: remove it, or remove address to start one")
-    return RayConfig(enabled=f.boolean("enabled", False), address=address, actors=f.integer("actors", 2, lo=1),
-                     cpus_per_actor=f.number("cpus_per_actor", 1.0, lo=0.0), num_cpus=num_cpus)
+    return RayConfig(enabled=f.boolean("enabled", False), address=address,
+                     actors=f.integer("actors", 2, lo=1, hi=MAX_FEEDS),
+                     cpus_per_actor=f.number("cpus_per_actor", 1.0, lo=0.0, hi=256.0), num_cpus=num_cpus)
 
 
 def _video_options(top: _Fields, detect_every: int) -> dict[str, Any]:
     """Extra ``VideoOptions`` fields (``video: {name: value}``), checked here so that a
-    typo or a bad value is named before any feed starts."""
-    import dataclasses
+    typo, a value of the wrong type or out of range is named before any feed starts."""
+    import typing
 
     from edgeface.video.options import VideoOptions
 
     f = top.sub("video")
-    f.only(*[x.name for x in dataclasses.fields(VideoOptions) if x.name != "detect_every"])
+    types = {name: tp for name, tp in typing.get_type_hints(VideoOptions).items() if name != "detect_every"}
+    f.only(*types)
+    values = {key: _typed(f, key, types[key]) for key in f.data}
     try:
-        VideoOptions(detect_every=detect_every, **f.data).check()
-    except (EdgefaceError, TypeError) as exc:
-        raise FeedsConfigError(f"{top.source}: video: {exc}") from None
-    return dict(f.data)
+        VideoOptions(detect_every=detect_every, **values).check()
+    except EdgefaceError as exc:
+        raise FeedsConfigError(f"{top.source}: video: {clip(str(exc))}") from None
+    return values
+
+
+def _typed(f: _Fields, key: str, tp: Any) -> Any:
+    """``f[key]`` checked against the type of its ``VideoOptions`` field (numbers finite:
+    their ranges are ``VideoOptions.check``'s)."""
+    if tp is bool:
+        return f.boolean(key)
+    if tp is int:
+        return f.integer(key)
+    if tp is float:
+        return f.number(key)
+    return f.optional("string", key)

@@ -25,7 +25,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from edgeface.feeds.config import FeedConfig, ReconnectConfig
+from edgeface.feeds.config import MIN_RECONNECT_S, FeedConfig, ReconnectConfig
 from edgeface.feeds.metrics import FeedStats
 from edgeface.feeds.queueing import Frame, FrameQueue
 
@@ -57,9 +57,13 @@ def open_source(source: str) -> Iterable[tuple[float, np.ndarray]]:
 
 def reconnect_delay(cfg: ReconnectConfig, attempt: int, rng: random.Random) -> float:
     """Seconds to wait before attempt ``attempt`` (1, 2, ...): exponential, capped, then
-    cut by a random fraction of up to ``cfg.jitter``."""
-    delay = min(cfg.max_s, cfg.initial_s * cfg.factor ** (attempt - 1))
-    return delay * (1.0 - cfg.jitter * rng.random())
+    cut by a random fraction of up to ``cfg.jitter``, never below ``MIN_RECONNECT_S``
+    (a jitter of 1 could otherwise cut it to nothing)."""
+    try:
+        delay = min(cfg.max_s, cfg.initial_s * cfg.factor ** (attempt - 1))
+    except OverflowError:  # factor ** n beyond a float, after about a thousand attempts: long capped
+        delay = cfg.max_s
+    return max(MIN_RECONNECT_S, delay * (1.0 - cfg.jitter * rng.random()))
 
 
 class FeedReader(threading.Thread):

@@ -28,6 +28,8 @@ from typing import Iterator
 
 import numpy as np
 
+from edgeface.errors import show
+
 PHOTO_FACES = ("astronaut", "lfw20", "lfw18")
 STYLES = ("photo", "blob")
 _HIDDEN_S = 1.0  # off screen between two crossings
@@ -66,10 +68,10 @@ class SyntheticSpec:
                 else:
                     raise KeyError(key)
             except KeyError:
-                raise ValueError(f"{source!r}: unknown key {key!r}: use faces, seconds, fps, size, style, "
+                raise ValueError(f"{show(source)}: unknown key {show(key)}: use faces, seconds, fps, size, style, "
                                  f"face or seed (e.g. synthetic:faces=2,seconds=10)") from None
             except ValueError:
-                raise ValueError(f"{source!r}: cannot read {part!r}: write key=value, e.g. faces=2, "
+                raise ValueError(f"{show(source)}: cannot read {show(part)}: write key=value, e.g. faces=2, "
                                  f"seconds=10, size=640x480, style=photo") from None
         spec = cls(**values)
         spec._check(source)
@@ -81,13 +83,15 @@ class SyntheticSpec:
             (not 1 <= self.faces <= (len(PHOTO_FACES) if self.style == "photo" else 64),
              f"faces must be 1..{len(PHOTO_FACES)} for style=photo (1..64 for blob)"),
             (not 1 <= self.fps <= 240, "fps must be 1..240"),
-            (self.seconds is not None and self.seconds <= 0, "seconds must be positive"),
+            (self.seconds is not None and not 0 < self.seconds < math.inf, "seconds must be positive and finite"),
             (not (64 <= self.width <= 4096 and 64 <= self.height <= 4096), "size must be 64x64..4096x4096"),
-            (self.face is not None and self.face < 16, "face must be >= 16 pixels"),
+            (self.face is not None and not 16 <= self.face <= min(self.width, self.height),
+             "face must be >= 16 pixels and fit the frame"),
+            (not 0 <= self.seed < 2**32, "seed must be 0..2**32-1"),
         ]
         for bad, what in problems:
             if bad:
-                raise ValueError(f"{source!r}: {what}")
+                raise ValueError(f"{show(source)}: {what}")
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -20,8 +20,9 @@ from __future__ import annotations
 from edgeface.errors import EdgefaceError
 
 INSTALL_HINT = "Qualcomm AI Hub needs the hub extra: pip install 'edgeface[hub]'"
-NO_TOKEN = ("no Qualcomm AI Hub token: run `qai-hub configure --api_token TOKEN` or pass --api-token "
-            "(get one at https://aihub.qualcomm.com)")
+TOKEN_ENV = "EDGEFACE_HUB_TOKEN"  # the token, kept off command lines (the qai-hub client reads no variable)
+NO_TOKEN = (f"no Qualcomm AI Hub token: run `qai-hub configure --api_token TOKEN`, set ${TOKEN_ENV} or pass "
+            f"--api-token-file (get one at https://aihub.qualcomm.com)")
 
 
 class HubError(EdgefaceError):
@@ -58,4 +59,4 @@ def require_client():
 
 
 __all__ = ["HubError", "HubNotInstalledError", "HubAuthError", "HubUnreachableError",
-           "HubJobFailedError", "HubTimeoutError", "require_client", "INSTALL_HINT", "NO_TOKEN"]
+           "HubJobFailedError", "HubTimeoutError", "require_client", "INSTALL_HINT", "NO_TOKEN", "TOKEN_ENV"]

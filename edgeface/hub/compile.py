@@ -190,9 +190,12 @@ def prepare_model(client, path: Path, choice: DeviceChoice, runtime: Optional[st
 
 def compile_on_hub(model_path: str | Path, device_name: str, runtime: str = "qnn_context_binary", *,
                    out: Optional[str | Path] = None, options: str = "", api_token: Optional[str] = None,
-                   timeout: Optional[float] = None, download: bool = True, client=None) -> CompileResult:
+                   timeout: Optional[float] = None, download: bool = True, client=None,
+                   token_source: str = "--api-token") -> CompileResult:
     """Compile a model on AI Hub for ``runtime`` and a device, and download the result
-    (to ``out``, default ``./<stem>_<runtime>.<ext>``)."""
+    (to ``out``, default ``./<stem>_<runtime>.<ext>``). ``api_token`` (default: the
+    environment or the client's configuration, :mod:`edgeface.hub.config`) is named
+    ``token_source`` in messages."""
     from edgeface.hub.config import connect
 
     path = model_file(model_path)
@@ -205,7 +208,7 @@ def compile_on_hub(model_path: str | Path, device_name: str, runtime: str = "qnn
     choice = resolve_device(device_name)
     deadline = Deadline(timeout)
     if client is None:
-        client, _ = connect(api_token)
+        client, _ = connect(api_token, token_source=token_source)
     check_device(client, choice)
     result = submit_compile(client, path, choice, runtime, options, deadline)
     if download:

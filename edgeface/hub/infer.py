@@ -158,7 +158,7 @@ def infer_on_hub(model_path: str | Path, device_name: str, *, runtime: Optional[
                  inputs=None, samples: int = 4, seed: int = 0, layout: str = "auto",
                  max_cosine_drop: Optional[float] = None, precision: Optional[str] = None,
                  api_token: Optional[str] = None, timeout: Optional[float] = None, options: str = "",
-                 out: Optional[str | Path] = None, client=None) -> InferResult:
+                 out: Optional[str | Path] = None, client=None, token_source: str = "--api-token") -> InferResult:
     """Run a model on a real device through AI Hub and compare its outputs with the local run.
 
     ``inputs``: a ``.npy`` path or an (N, H, W, 3) float32 array of normalised inputs
@@ -176,7 +176,7 @@ def infer_on_hub(model_path: str | Path, device_name: str, *, runtime: Optional[
     choice = resolve_device(device_name)
     deadline = Deadline(timeout)
     if client is None:  # first: no token or no network fails in seconds, before any local work
-        client, _ = connect(api_token)
+        client, _ = connect(api_token, token_source=token_source)
     backend, info, layout, batch, where, ref, ref_specs = _local_reference(path, inputs, samples, seed, layout)
     check_device(client, choice)
     model, runtime, compiled = prepare_model(client, path, choice, runtime, options, deadline)

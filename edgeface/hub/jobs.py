@@ -15,8 +15,8 @@ import re
 import time
 from typing import Iterator, Optional
 
-from edgeface.hub import (HubAuthError, HubError, HubJobFailedError, HubTimeoutError, HubUnreachableError,
-                          require_client)
+from edgeface.hub import (TOKEN_ENV, HubAuthError, HubError, HubJobFailedError, HubTimeoutError,
+                          HubUnreachableError, require_client)
 from edgeface.hub.config import TOKEN_URL
 
 DEFAULT_TIMEOUT_S = 1800.0
@@ -66,8 +66,8 @@ def hub_errors(what: str) -> Iterator[None]:
         message = one_line(exc)
         if "authenticate" in message or "API token" in message:
             raise HubAuthError(f"{what}: Qualcomm AI Hub rejected the API token (HTTP 401): get a current "
-                               f"token at {TOKEN_URL} and run `qai-hub configure --api_token TOKEN` or pass "
-                               f"--api-token") from None
+                               f"token at {TOKEN_URL} and run `qai-hub configure --api_token TOKEN` or set "
+                               f"${TOKEN_ENV}") from None
         raise HubError(f"{what}: {message}") from None
     except hub.Error as exc:  # InternalError, RateLimitedError
         message = one_line(exc).removeprefix("Internal API failure. ")

@@ -116,7 +116,7 @@ def profile_on_hub(model_path: str | Path, device_name: str, *, runtime: Optiona
                    compute_unit: Optional[str] = None, precision: Optional[str] = None,
                    profile: Optional[str] = None, api_token: Optional[str] = None,
                    timeout: Optional[float] = None, options: str = "", profile_extra: str = "",
-                   out: Optional[str | Path] = None, client=None) -> BenchResult:
+                   out: Optional[str | Path] = None, client=None, token_source: str = "--api-token") -> BenchResult:
     """Profile a model on a real device through Qualcomm AI Hub.
 
     ``device_name``: an AI Hub device name, a SoC part number (SM8650) or a device profile id
@@ -124,7 +124,9 @@ def profile_on_hub(model_path: str | Path, device_name: str, *, runtime: Optiona
     onnx; default the file's own format (uploaded as it is); another runtime compiles the
     ONNX model first (``options``: extra compile flags; ``out``: where to save the compiled
     model). ``compute_unit``: npu, gpu, cpu or all (AI Hub's default: the fastest it can use).
-    ``timeout``: seconds for all job waits together (default 1800).
+    ``timeout``: seconds for all job waits together (default 1800). ``api_token`` (default: the
+    environment or the client's configuration, :mod:`edgeface.hub.config`) is named
+    ``token_source`` in messages.
     Raises :class:`~edgeface.hub.HubError` subclasses with one-line messages.
     """
     from edgeface.hub.config import connect
@@ -134,7 +136,7 @@ def profile_on_hub(model_path: str | Path, device_name: str, *, runtime: Optiona
     deadline = Deadline(timeout)
     options_str = profile_options(compute_unit, profile_extra)
     if client is None:
-        client, _ = connect(api_token)
+        client, _ = connect(api_token, token_source=token_source)
     check_device(client, choice)
     model, runtime, compiled = prepare_model(client, path, choice, runtime, options, deadline)
     if compiled is not None and out is not None:

@@ -3,30 +3,59 @@
 One source for the fields, their types, defaults and help: ``default_config_text()``
 renders the documented YAML (``edgeface pipeline --print-default-config``) from these
 dataclasses, and ``parse_config`` validates a user's YAML against them, naming the field
-(``recognizer.epochs``) in every error.
+(``recognizer.epochs``) in every error. Every numeric field carries its range
+(``doc(..., lo=1, hi=4096)``): a value outside it, or not finite, is refused by name.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from edgeface.errors import EdgefaceError
+from edgeface.errors import EdgefaceError, clip, show, show_name
 
 
 class PipelineConfigError(EdgefaceError):
     """A pipeline config file or field is wrong."""
 
 
-def doc(default: Any, text: str, **kwargs: Any) -> Any:
-    """A dataclass field with its help text (rendered as a YAML comment)."""
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric field (or each item of a list of numbers) may take: from ``lo``
+    (excluded when ``lo_open``) to ``hi``."""
+
+    lo: float
+    hi: float
+    lo_open: bool = False
+
+    def contains(self, value: float) -> bool:
+        return (self.lo < value if self.lo_open else self.lo <= value) and value <= self.hi
+
+    def describe(self) -> str:
+        lower = ("positive" if self.lo == 0 else f"more than {_number(self.lo)}") if self.lo_open \
+            else f"at least {_number(self.lo)}"
+        return f"{lower} and at most {_number(self.hi)}"
+
+
+def _number(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+def doc(default: Any, text: str, lo: Optional[float] = None, hi: Optional[float] = None,
+        lo_open: bool = False) -> Any:
+    """A dataclass field with its help text (rendered as a YAML comment) and, for a number,
+    its range."""
+    metadata = {"doc": text}
+    if lo is not None:
+        metadata["range"] = Range(lo, hi, lo_open)
     if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"doc": text}, **kwargs)
-    return field(default=default, metadata={"doc": text}, **kwargs)
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 def section(cls: type, text: str) -> Any:
@@ -48,10 +77,11 @@ class DataSection:
 @dataclass
 class DetectorSection:
     arch: str = doc("blazeface", "blazeface (128x128) or blazeface_256 (256x256).")
-    epochs: int = doc(4, "Training epochs (a checkpoint after each: an interrupted run resumes there).")
-    steps_per_epoch: Optional[int] = doc(100, "Steps per epoch; null: one pass over the data.")
-    batch: int = doc(32, "Batch size.")
-    lr: float = doc(0.004, "Peak learning rate (warm-up, then cosine).")
+    epochs: int = doc(4, "Training epochs (a checkpoint after each: an interrupted run resumes there).",
+                      lo=1, hi=10_000)
+    steps_per_epoch: Optional[int] = doc(100, "Steps per epoch; null: one pass over the data.", lo=1, hi=10_000_000)
+    batch: int = doc(32, "Batch size.", lo=1, hi=4096)
+    lr: float = doc(0.004, "Peak learning rate (warm-up, then cosine).", lo=0, hi=10, lo_open=True)
     loss: str = doc("focal", "Classification loss: focal or ohem.")
     box_loss: str = doc("smooth_l1", "Box regression loss: smooth_l1 or giou.")
 
@@ -59,14 +89,15 @@ class DetectorSection:
 @dataclass
 class RecognizerSection:
     arch: str = doc("edgeface_xs_int8", "mobilefacenet, mobilefacenet_int8, edgeface_xs or edgeface_xs_int8.")
-    input_size: int = doc(64, "Input size in pixels (the architectures' native size is 112).")
-    embedding_size: int = doc(128, "Embedding length.")
-    epochs: int = doc(4, "Training epochs.")
-    steps_per_epoch: Optional[int] = doc(100, "Steps per epoch; null: one pass over the data.")
-    batch: int = doc(32, "Batch size.")
-    lr: float = doc(0.002, "Peak learning rate.")
+    input_size: int = doc(64, "Input size in pixels (the architectures' native size is 112).", lo=32, hi=512)
+    embedding_size: int = doc(128, "Embedding length.", lo=8, hi=4096)
+    epochs: int = doc(4, "Training epochs.", lo=1, hi=10_000)
+    steps_per_epoch: Optional[int] = doc(100, "Steps per epoch; null: one pass over the data.", lo=1, hi=10_000_000)
+    batch: int = doc(32, "Batch size.", lo=1, hi=4096)
+    lr: float = doc(0.002, "Peak learning rate.", lo=0, hi=10, lo_open=True)
     loss: str = doc("arcface", "arcface, cosface or softmax.")
-    far: float = doc(0.001, "False-accept rate the bundle's verify_threshold is calibrated at.")
+    far: float = doc(0.001, "False-accept rate the bundle's verify_threshold is calibrated at.", lo=0, hi=0.5,
+                     lo_open=True)
 
 
 @dataclass
@@ -74,7 +105,8 @@ class QuantizeSection:
     precisions: list[str] = doc(["fp32", "fp16", "int8"], "TFLite artifacts to build (fp32 is always built: it is "
                                 "the reference): fp32, fp16, int8, int8-qat.")
     max_drop: float = doc(0.02, "The shipped TFLite artifact per model is the smallest whose metric (detector AP, "
-                          "verification accuracy) is within this of fp32's and whose fidelity gate passed.")
+                          "verification accuracy) is within this of fp32's and whose fidelity gate passed.",
+                          lo=0.0, hi=1.0)
 
 
 @dataclass
@@ -101,8 +133,8 @@ class BenchSection:
                               "(edgeface profiles list); [all]: every shipped profile.")
     use_cases: list[str] = doc([], "Use cases to check (face_unlock, ar_camera, gallery_identify); []: every use "
                                "case each profile budgets.")
-    host_threads: list[int] = doc([1], "Thread counts to measure on this host.")
-    runs: int = doc(30, "Timed runs per host measurement.")
+    host_threads: list[int] = doc([1], "Thread counts to measure on this host.", lo=1, hi=256)
+    runs: int = doc(30, "Timed runs per host measurement.", lo=1, hi=100_000)
     hub: bool = doc(False, "Also profile on Qualcomm AI Hub's real devices (needs the hub extra, an account and "
                     "a token; the profiles' hub devices).")
 
@@ -110,8 +142,9 @@ class BenchSection:
 @dataclass
 class PipelineConfig:
     name: str = doc("default", "A name for the run (used in bundle names).")
-    seed: int = doc(0, "Seed for weights, data order and augmentation: the same config gives the same outputs.")
-    threads: int = doc(2, "Threads for TFLite / simulator inference in the evaluation stages.")
+    seed: int = doc(0, "Seed for weights, data order and augmentation: the same config gives the same outputs.",
+                    lo=0, hi=2**32 - 1)
+    threads: int = doc(2, "Threads for TFLite / simulator inference in the evaluation stages.", lo=1, hi=256)
     data: DataSection = section(DataSection, "Training data.")
     detector: DetectorSection = section(DetectorSection, "Detector training.")
     recognizer: RecognizerSection = section(RecognizerSection, "Recognizer training.")
@@ -142,7 +175,9 @@ def _render(obj: Any, indent: int, lines: list[str]) -> None:
             lines.append(f"{pad}{f.name}:")
             _render(value, indent + 2, lines)
         else:
-            lines.append(f"{pad}{f.name}: {_yaml_value(value)}  # {help_text}")
+            limits = f.metadata.get("range")
+            bounds = f" ({limits.describe()})" if limits is not None else ""
+            lines.append(f"{pad}{f.name}: {_yaml_value(value)}  # {help_text}{bounds}")
 
 
 def default_config_text() -> str:
@@ -162,33 +197,41 @@ def _type_name(tp: Any) -> str:
     return names.get(tp, getattr(tp, "__name__", str(tp)))
 
 
-def _check_value(value: Any, tp: Any, where: str, source: str) -> Any:
+def _is_number(value: Any) -> bool:
+    """An int, or a finite float (an int is never NaN; a huge one would overflow isfinite)."""
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+
+
+def _check_value(value: Any, tp: Any, where: str, source: str, limits: Optional[Range] = None) -> Any:
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return None if value is None else _check_value(value, args[0], where, source)
+        return None if value is None else _check_value(value, args[0], where, source, limits)
     if origin is list:
         if not isinstance(value, list):
-            raise PipelineConfigError(f"{source}: {where}: expected {_type_name(tp)}, got {value!r}")
+            raise PipelineConfigError(f"{source}: {where}: expected {_type_name(tp)}, got {show(value)}")
         (item,) = typing.get_args(tp)
-        return [_check_value(v, item, f"{where}[{i}]", source) for i, v in enumerate(value)]
+        return [_check_value(v, item, f"{where}[{i}]", source, limits) for i, v in enumerate(value)]
     ok = (isinstance(value, bool) if tp is bool else
-          isinstance(value, (int, float)) and not isinstance(value, bool) if tp is float else
+          _is_number(value) and not isinstance(value, bool) if tp is float else
           isinstance(value, int) and not isinstance(value, bool) if tp is int else isinstance(value, tp))
     if not ok:
-        raise PipelineConfigError(f"{source}: {where}: expected {_type_name(tp)}, got {value!r}")
+        wanted = "a finite number" if tp is float else _type_name(tp)
+        raise PipelineConfigError(f"{source}: {where}: expected {wanted}, got {show(value)}")
+    if limits is not None and not limits.contains(value):
+        raise PipelineConfigError(f"{source}: {where}: must be {limits.describe()}, got {show(value)}")
     return float(value) if tp is float else value
 
 
 def _build(cls: type, data: Any, prefix: str, source: str) -> Any:
     if not isinstance(data, dict):
         raise PipelineConfigError(f"{source}: {prefix.rstrip('.') or 'the file'}: expected a mapping of fields, "
-                                  f"got {data!r}")
+                                  f"got {show(data)}")
     hints = typing.get_type_hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls)}
     values = {}
     for key, value in data.items():
-        where = f"{prefix}{key}"
+        where = f"{prefix}{show_name(key)}"
         if key not in known:
             raise PipelineConfigError(f"{source}: {where}: unknown field; {prefix.rstrip('.') or 'the top level'} has "
                                       f"{', '.join(known)} (edgeface pipeline --print-default-config shows them)")
@@ -196,41 +239,22 @@ def _build(cls: type, data: Any, prefix: str, source: str) -> Any:
         if dataclasses.is_dataclass(tp):
             values[key] = _build(tp, value if value is not None else {}, f"{where}.", source)
         else:
-            values[key] = _check_value(value, tp, where, source)
+            values[key] = _check_value(value, tp, where, source, known[key].metadata.get("range"))
     return cls(**values)
 
 
 def _choices(where: str, values: list[str], allowed, source: str) -> None:
     bad = [v for v in values if v not in allowed]
     if bad:
-        raise PipelineConfigError(f"{source}: {where}: {', '.join(map(str, bad))} unknown; choose from "
+        raise PipelineConfigError(f"{source}: {where}: {clip(', '.join(map(show_name, bad)), 120)} unknown; "
+                                  f"choose from "
                                   f"{', '.join(allowed)}")
-
-
-def _positive(config: PipelineConfig, source: str) -> None:
-    for name in ("detector", "recognizer"):
-        part = getattr(config, name)
-        for key in ("epochs", "steps_per_epoch", "batch"):
-            value = getattr(part, key)
-            if value is not None and value < 1:
-                raise PipelineConfigError(f"{source}: {name}.{key}: must be at least 1, got {value}")
-        if part.lr <= 0:
-            raise PipelineConfigError(f"{source}: {name}.lr: must be positive, got {part.lr}")
-    if config.recognizer.input_size < 32:
-        raise PipelineConfigError(f"{source}: recognizer.input_size: at least 32, got {config.recognizer.input_size}")
-    if not 0 < config.recognizer.far < 1:
-        raise PipelineConfigError(f"{source}: recognizer.far: between 0 and 1, e.g. 0.001")
-    if not 0 <= config.quantize.max_drop < 1:
-        raise PipelineConfigError(f"{source}: quantize.max_drop: between 0 and 1, e.g. 0.02")
-    if config.threads < 1 or config.bench.runs < 1 or any(n < 1 for n in config.bench.host_threads):
-        raise PipelineConfigError(f"{source}: threads, bench.runs and bench.host_threads must be at least 1")
 
 
 def validate(config: PipelineConfig, source: str = "config") -> PipelineConfig:
     """Check values against what the toolkit knows (architectures, precisions, SoCs, profiles)."""
     from edgeface.profiles import USE_CASES
 
-    _positive(config, source)
     _choices("detector.arch", [config.detector.arch], ("blazeface", "blazeface_256"), source)
     _choices("detector.loss", [config.detector.loss], ("focal", "ohem"), source)
     _choices("detector.box_loss", [config.detector.box_loss], ("smooth_l1", "giou"), source)
@@ -278,19 +302,11 @@ def load_config(path: Optional[Path]) -> PipelineConfig:
     """The config in ``path`` (None: the defaults)."""
     if path is None:
         return parse_config(None, "default config")
-    import yaml
+    from edgeface.safe_yaml import load_yaml_file
 
     try:
-        text = Path(path).read_text()
+        data = load_yaml_file(path, PipelineConfigError, f"--config {path}")
     except FileNotFoundError:
         raise PipelineConfigError(f"--config {path}: no such file (edgeface pipeline --print-default-config "
                                   f"> {path} writes a starting point)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PipelineConfigError(f"--config {path}: unreadable ({exc})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise PipelineConfigError(f"--config {path}:{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
     return parse_config(data, str(path))
