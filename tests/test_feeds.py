@@ -315,6 +315,8 @@ def test_config_errors_name_the_field(tmp_path, data, field, message):
     ({"video": {"max_summaries": 1.5}}, "video.max_summaries", "expected an integer, got 1.5"),
     ({"video": {"color": 5}}, "video.color", "expected a string, got 5"),
     ({"video": {"lost_after_ms": float("inf")}}, "video.lost_after_ms", "expected a finite number"),
+    ({"video": {"lost_after_ms": 1e300}}, "video", "lost_after_ms=1e+300: must be in (0.0, 3600000.0]"),
+    ({"video": {"max_summaries": 10**12}}, "video", "max_summaries=1000000000000: must be an integer >= 0 and <= 1000000"),
     ({"detect_every": 10**12}, "detect_every", "must be <= 1000"),
     ({1: 2, "b": 3}, "1", "unknown field"),
     ({"feeds": [{"id": "x" * 100_000, "source": "synthetic:faces=1"}]}, "feeds[0].id", "'xxxx"),
@@ -350,8 +352,8 @@ NUMERIC = [("threads", 1, 64), ("detect_every", 1, 1000), ("queue_size", 1, 10_0
            ("reconnect.initial_s", 0.05, 3600.0), ("reconnect.max_s", 30.0, 86_400.0),
            ("reconnect.factor", 1.0, 10.0), ("reconnect.jitter", 0.0, 1.0), ("reconnect.max_attempts", 1, 10**6),
            ("ray.actors", 1, 1024), ("ray.cpus_per_actor", 0.0, 256.0), ("ray.num_cpus", 1, 4096),
-           ("video.min_iou", math.ulp(0.0), 1.0), ("video.lost_after_ms", math.ulp(0.0), math.inf),
-           ("video.max_summaries", 0, math.inf), ("video.retry_unknown_every", 1, math.inf)]
+           ("video.min_iou", math.ulp(0.0), 1.0), ("video.lost_after_ms", math.ulp(0.0), 3_600_000.0),
+           ("video.max_summaries", 0, 1_000_000), ("video.retry_unknown_every", 1, 10_000)]
 
 
 @settings(max_examples=300, deadline=None)

@@ -43,18 +43,28 @@ class VideoOptions:
     color: str | None = None  # None: the FaceAnalyzer's color option
 
     def check(self) -> "VideoOptions":
+        """Refuse values outside sane ranges: a live feed runs for months, so every count
+        and duration is bounded above as well as below (memory and timers stay bounded)."""
         for name in ("detect_every", "retry_unknown_every"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise EdgefaceError(f"VideoOptions.{name}={value!r}: must be an integer >= 1")
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000:
+                raise EdgefaceError(f"VideoOptions.{name}={value!r}: must be an integer >= 1 and <= 10000")
         if not 0.0 < self.min_iou <= 1.0:
             raise EdgefaceError(f"VideoOptions.min_iou={self.min_iou!r}: must be in (0, 1]")
-        for name in ("lost_after_ms", "measurement_std", "acceleration_std", "min_cutoff_hz"):
-            if not getattr(self, name) > 0:
-                raise EdgefaceError(f"VideoOptions.{name}={getattr(self, name)!r}: must be > 0")
+        _check_range("lost_after_ms", self.lost_after_ms, 0.0, 3_600_000.0, open_low=True)
+        for name in ("measurement_std", "acceleration_std", "min_cutoff_hz"):
+            _check_range(name, getattr(self, name), 0.0, 1_000.0, open_low=True)
         for name in ("beta", "quality_gain", "crop_margin"):
-            if not getattr(self, name) >= 0:
-                raise EdgefaceError(f"VideoOptions.{name}={getattr(self, name)!r}: must be >= 0")
-        if self.max_summaries < 0:
-            raise EdgefaceError(f"VideoOptions.max_summaries={self.max_summaries!r}: must be >= 0")
+            _check_range(name, getattr(self, name), 0.0, 100.0)
+        value = self.max_summaries
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1_000_000:
+            raise EdgefaceError(f"VideoOptions.max_summaries={value!r}: must be an integer >= 0 and <= 1000000")
         return self
+
+
+def _check_range(name: str, value: float, lo: float, hi: float, open_low: bool = False) -> None:
+    """``lo < value <= hi`` (``open_low``) or ``lo <= value <= hi``; NaN fails both."""
+    ok = (lo < value if open_low else lo <= value) and value <= hi
+    if not ok:
+        low = f"({lo}" if open_low else f"[{lo}"
+        raise EdgefaceError(f"VideoOptions.{name}={value!r}: must be in {low}, {hi}]")
