@@ -12,6 +12,7 @@ import contextlib
 import errno
 import hashlib
 import json
+import math
 import os
 import shutil
 import stat
@@ -30,6 +31,15 @@ SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_FILE_BYTES = 1024 * 1024 * 1024  # per model file: real ones are up to ~100 MB
+# Bounds on what a manifest may ask for, so that an untrusted one cannot make the SDK
+# allocate without limit or divide by almost nothing (docs/bundle.md lists them).
+MAX_INPUT_SIDE = 2048  # a float32 input of 2048x2048x3 is 48 MiB
+MEAN_RANGE = (-1e4, 1e4)
+STD_RANGE = (1e-3, 1e4)
+MAX_TEMPLATE_POINTS = 100
+MIN_TEMPLATE_SPACING = 1.0  # pixels between any two alignment template points
+MAX_EMBEDDING_SIZE = 65536
+MAX_FACES = 10000
 MODEL_FORMATS = ("tflite", "onnx")
 ACCELERATORS = ("qnn-htp",)
 
@@ -51,13 +61,13 @@ class InputSpec:
     @classmethod
     def parse(cls, f: Fields) -> "InputSpec":
         return cls(
-            height=f.integer("height", lo=1, hi=8192),
-            width=f.integer("width", lo=1, hi=8192),
+            height=f.integer("height", lo=1, hi=MAX_INPUT_SIDE),
+            width=f.integer("width", lo=1, hi=MAX_INPUT_SIDE),
             layout=f.string("layout", "NHWC", choices=("NHWC", "NCHW")),
             dtype=f.string("dtype", "float32", choices=("float32", "uint8", "int8")),
             channel_order=f.string("channel_order", "RGB", choices=("RGB", "BGR")),
-            mean=tuple(f.numbers("mean", 3)),
-            std=tuple(_positive(f, "std")),
+            mean=tuple(f.numbers("mean", 3, lo=MEAN_RANGE[0], hi=MEAN_RANGE[1])),
+            std=tuple(f.numbers("std", 3, lo=STD_RANGE[0], hi=STD_RANGE[1])),
             resize=f.string("resize", "letterbox", choices=("letterbox", "stretch")),
             pad=f.string("pad", "center", choices=("center", "corner")),
         )
@@ -192,35 +202,43 @@ def _parse_detector(f: Fields) -> DetectorSpec:
         **common,
         decoder=decoder.data,
         keypoint_names=keypoint_names,
-        score_threshold=f.number("score_threshold", lo=0.0, hi=1.0),
-        nms_iou=f.number("nms_iou", lo=0.0, hi=1.0),
+        score_threshold=f.number("score_threshold", above=0.0, below=1.0),
+        nms_iou=f.number("nms_iou", above=0.0, hi=1.0),
         nms=f.string("nms", "hard", choices=("hard", "weighted")),
-        max_faces=f.integer("max_faces", 100, lo=1),
+        max_faces=f.integer("max_faces", 100, lo=1, hi=MAX_FACES),
     )
 
 
 def _parse_embedder(f: Fields) -> EmbedderSpec:
-    align = f.sub("alignment")
-    template_fields = align.sub("template")
-    template = {name: tuple(template_fields.numbers(name, 2)) for name in template_fields.data}
-    if len(template) < 2:
-        raise align.fail("template", "needs at least 2 named points")
     return EmbedderSpec(
         **_common(f, "embedder"),
-        embedding_size=f.integer("embedding_size", lo=1),
+        embedding_size=f.integer("embedding_size", lo=1, hi=MAX_EMBEDDING_SIZE),
         output=f.string("output", None) if f.has("output") else None,
-        alignment=AlignmentSpec(width=align.integer("width", lo=8, hi=1024),
-                                height=align.integer("height", lo=8, hi=1024), template=template),
-        verify_threshold=f.number("verify_threshold", lo=-1.0, hi=1.0),
+        alignment=_parse_alignment(f.sub("alignment")),
+        # a cosine similarity: at or below 0 about half of all strangers would match
+        verify_threshold=f.number("verify_threshold", above=0.0, hi=1.0),
         verify_far=f.number("verify_far", lo=0.0, hi=1.0) if f.has("verify_far") else None,
     )
 
 
-def _positive(f: Fields, key: str) -> list[float]:
-    values = f.numbers(key, 3)
-    if any(v <= 0 for v in values):
-        raise f.fail(key, "every value must be > 0")
-    return values
+def _parse_alignment(align: Fields) -> AlignmentSpec:
+    """The chip and its template: at least 2 points, inside the chip and apart from each
+    other, so that the similarity transform onto them is well defined."""
+    width, height = align.integer("width", lo=8, hi=1024), align.integer("height", lo=8, hi=1024)
+    points = align.sub("template")
+    template = {name: tuple(points.numbers(name, 2)) for name in points.data}
+    if not 2 <= len(template) <= MAX_TEMPLATE_POINTS:
+        raise align.fail("template", f"needs 2 to {MAX_TEMPLATE_POINTS} named points, got {len(template)}")
+    for name, (x, y) in template.items():
+        if not (0 <= x <= width and 0 <= y <= height):
+            raise points.fail(name, f"({x}, {y}) is outside the {width}x{height} chip")
+    names = list(template)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if math.dist(template[a], template[b]) < MIN_TEMPLATE_SPACING:
+                raise points.fail(b, f"is less than {MIN_TEMPLATE_SPACING} pixel from {a}: "
+                                  f"template points must be distinct")
+    return AlignmentSpec(width=width, height=height, template=template)
 
 
 class Bundle:

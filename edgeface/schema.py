@@ -51,11 +51,16 @@ class Fields:
         return value
 
     def number(self, key: str, default: Any = _MISSING, lo: float | None = None,
-               hi: float | None = None) -> float:
+               hi: float | None = None, above: float | None = None, below: float | None = None) -> float:
+        """A finite number in [lo, hi], and strictly between ``above`` and ``below``."""
         value = self._get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
             raise self.fail(key, f"expected a finite number, got {_show(value)}")
         _check_range(self, key, value, lo, hi)
+        if above is not None and not value > above:
+            raise self.fail(key, f"must be > {above}, got {_show(value)}")
+        if below is not None and not value < below:
+            raise self.fail(key, f"must be < {below}, got {_show(value)}")
         return float(value)
 
     def integer(self, key: str, default: Any = _MISSING, lo: int | None = None,
@@ -73,15 +78,17 @@ class Fields:
         return value
 
     def numbers(self, key: str, length: int | None = None, default: Any = _MISSING,
-                lo: float | None = None, min_length: int = 1) -> list[float]:
+                lo: float | None = None, min_length: int = 1, hi: float | None = None) -> list[float]:
         value = self._get(key, default)
         ok = isinstance(value, list) and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+            isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v) for v in value)
         want = f"a list of {length} numbers" if length else "a list of numbers"
         if not ok or (length is not None and len(value) != length) or len(value) < min_length:
             raise self.fail(key, f"expected {want}, got {_show(value)}")
         if lo is not None and any(v < lo for v in value):
             raise self.fail(key, f"every value must be >= {lo}, got {_show(value)}")
+        if hi is not None and any(v > hi for v in value):
+            raise self.fail(key, f"every value must be <= {hi}, got {_show(value)}")
         return [float(v) for v in value]
 
     def integers(self, key: str, default: Any = _MISSING, lo: int | None = None) -> list[int]:
@@ -102,11 +109,23 @@ class Fields:
 
 def _check_range(fields: Fields, key: str, value: float, lo: float | None, hi: float | None) -> None:
     if lo is not None and value < lo:
-        raise fields.fail(key, f"must be >= {lo}, got {value}")
+        raise fields.fail(key, f"must be >= {lo}, got {_show(value)}")
     if hi is not None and value > hi:
-        raise fields.fail(key, f"must be <= {hi}, got {value}")
+        raise fields.fail(key, f"must be <= {hi}, got {_show(value)}")
+
+
+def _finite(value: float) -> bool:
+    """Whether ``value`` is a finite float or an int that converts to one (math.isfinite
+    raises OverflowError for a 400-digit integer)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int of more digits than Python converts to text
+        return "an integer of thousands of digits"
     return text if len(text) <= 60 else text[:57] + "..."
