@@ -19,9 +19,15 @@ import stat
 import tempfile
 import weakref
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
+
+try:
+    import lzma
+except ImportError:  # pragma: no cover - a Python built without it; zipfile then refuses LZMA
+    lzma = None
 
 from edgeface.errors import BundleError, ChecksumError, ManifestError
 from edgeface.fsutil import atomic_write_bytes, current_umask, directory_lock, exchange_paths
@@ -282,8 +288,8 @@ class _Reader:
         except (FileNotFoundError, KeyError):
             raise BundleError(f"{self.location}: {name} is named in {MANIFEST_NAME} but missing: "
                               f"rebuild or re-download the bundle") from None
-        except (OSError, zipfile.BadZipFile, ValueError, EOFError, RuntimeError,
-                NotImplementedError) as exc:
+        except (OSError, zipfile.BadZipFile, ValueError, EOFError, RuntimeError, NotImplementedError,
+                *_DECOMPRESSION_ERRORS) as exc:
             raise BundleError(f"{self.location}: cannot read {name} ({exc}): "
                               f"rebuild or re-download the bundle") from None
 
@@ -449,6 +455,7 @@ class _ZipReader(_Reader):
         return data
 
 
+_DECOMPRESSION_ERRORS = (zlib.error, *((lzma.LZMAError,) if lzma else ()))  # bz2's are OSErrors
 _ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
 
 
