@@ -168,13 +168,18 @@ def parse_manifest(data: Any, source: str = MANIFEST_NAME) -> Manifest:
 
 def _file_and_hash(f: Fields) -> tuple[str, str]:
     file = f.string("file")
-    path = PurePosixPath(file)
-    if path.is_absolute() or ".." in path.parts or not path.parts or "\\" in file:
+    if not _is_member_path(file):
         raise f.fail("file", f"must be a relative path inside the bundle, got {file!r}")
     sha = f.string("sha256").lower()
     if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
         raise f.fail("sha256", "expected 64 hex digits")
     return file, sha
+
+
+def _is_member_path(file: str) -> bool:
+    """Whether a manifest's ``file`` is a relative path that stays inside the bundle."""
+    path = PurePosixPath(file)
+    return not (path.is_absolute() or ".." in path.parts or not path.parts or "\\" in file)
 
 
 def _common(f: Fields, role: str) -> dict[str, Any]:
@@ -481,36 +486,33 @@ def load_bundle(path: str | Path) -> Bundle:
     for attempt in range(_OPEN_ATTEMPTS):
         reader = _open_reader(location)
         try:
-            manifest = _read_manifest(reader, location)
-            reader.hold([spec.file for spec in _specs(manifest)])
-            return Bundle(location, manifest, reader)
+            data = _read_manifest_json(reader, location)
+            # the files first, the (slower) validation after: the sooner they are open, the
+            # less likely a writer has deleted them meanwhile
+            reader.hold(sorted(_named_files(data) or ()))
+            return Bundle(location, parse_manifest(data, f"{location}/{MANIFEST_NAME}"), reader)
         except BundleError:
+            replaced = reader.replaced()  # asked while the reader still holds its directory
             reader.close()
-            if attempt == _OPEN_ATTEMPTS - 1 or not reader.replaced():
+            if attempt == _OPEN_ATTEMPTS - 1 or not replaced:
                 raise
     raise AssertionError("unreachable")
 
 
-_OPEN_ATTEMPTS = 5  # each retry follows a completed replacement, which takes far longer than a load
+_OPEN_ATTEMPTS = 10  # a retry needs a writer to finish a whole replacement within one load
 
 
-def _read_manifest(reader: _Reader, location: Path) -> Manifest:
+def _read_manifest_json(reader: _Reader, location: Path) -> Any:
     raw = reader.read(MANIFEST_NAME, MAX_MANIFEST_BYTES)
     try:
-        data = json.loads(raw.decode("utf-8"))
+        return json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, an integer of > 4300 digits
         raise ManifestError(f"{location}/{MANIFEST_NAME}: not valid JSON ({_short(exc)})") from None
-    return parse_manifest(data, f"{location}/{MANIFEST_NAME}")
 
 
 def _short(exc: Exception) -> str:
     text = str(exc)
     return text if len(text) <= 200 else text[:197] + "..."
-
-
-def _specs(manifest: Manifest) -> list[ModelSpec | TargetSpec]:
-    """Every model and target entry: each names one file of the bundle."""
-    return [s for model in manifest.models() for s in (model, *model.targets.values())]
 
 
 def write_bundle(out_dir: str | Path, manifest: dict[str, Any], files: dict[str, bytes]) -> Path:
@@ -606,7 +608,7 @@ def _replaceable(path: Path) -> bool:
         return True
     if path.is_symlink() or not path.is_dir():
         return False
-    names = _bundle_members(path / MANIFEST_NAME)
+    names = _manifest_members(path / MANIFEST_NAME)
     if names is None:
         return not any(path.iterdir())
     folders = {str(parent) for name in names for parent in PurePosixPath(name).parents}
@@ -618,23 +620,29 @@ def _replaceable(path: Path) -> bool:
     return True
 
 
-def _bundle_members(manifest_path: Path) -> set[str] | None:
+def _manifest_members(manifest_path: Path) -> set[str] | None:
     """The paths a bundle's manifest.json names, itself included; None when it is not a
-    small regular file of JSON with a schema_version and models. Read leniently: a bundle of another schema version or
-    with a bad field is still a bundle that may be replaced."""
+    small regular file of JSON with a schema_version and models."""
     try:
         if not manifest_path.is_file() or manifest_path.is_symlink() or \
                 manifest_path.stat().st_size > MAX_MANIFEST_BYTES:
             return None
-        data = json.loads(manifest_path.read_bytes())
+        names = _named_files(json.loads(manifest_path.read_bytes()))
     except (OSError, ValueError, RecursionError):
         return None
+    return None if names is None else {MANIFEST_NAME} | names
+
+
+def _named_files(data: Any) -> set[str] | None:
+    """The model and target files a decoded manifest names (normalised, only those inside
+    the bundle); None unless it has a schema_version and models. Read leniently: a bundle
+    of another schema version or with a bad field still names its files."""
     models = data.get("models") if isinstance(data, dict) else None
     if not isinstance(models, dict) or "schema_version" not in data:
-        return None  # some other program's manifest.json
+        return None  # not an edgeface manifest
     entries = [m for m in models.values() if isinstance(m, dict)]
     for model in list(entries):
         targets = model.get("targets")
         entries += [t for t in (targets.values() if isinstance(targets, dict) else ()) if isinstance(t, dict)]
-    files = {e["file"] for e in entries if isinstance(e.get("file"), str)}
-    return {MANIFEST_NAME} | {str(PurePosixPath(f)) for f in files}
+    files = [e["file"] for e in entries if isinstance(e.get("file"), str)]
+    return {str(PurePosixPath(f)) for f in files if _is_member_path(f)}

@@ -199,7 +199,7 @@ def test_readers_never_fail_while_a_writer_replaces_the_bundle(tmp_path, fixture
 
 def test_concurrent_writers_take_turns(tmp_path, fixture_bundle, parts):
     out = write_bundle(tmp_path / "b", *parts)
-    writers = [start_writer(out, fixture_bundle(), 40) for _ in range(2)]
+    writers = [start_writer(out, fixture_bundle(), 60) for _ in range(3)]
     for w in writers:
         _, err = w.communicate(timeout=300)
         assert w.returncode == 0, err
