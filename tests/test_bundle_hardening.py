@@ -4,6 +4,7 @@ that accept anyone or imply huge allocations, and readers racing a writer. Each 
 in a BundleError/ManifestError (exit code 2 on the command line), never in lost files,
 a traceback, a hang or unbounded memory."""
 
+import contextlib
 import json
 import os
 import struct
@@ -14,7 +15,6 @@ import threading
 import tracemalloc
 import warnings
 import zipfile
-import zlib
 from pathlib import Path
 
 import pytest
@@ -49,6 +49,18 @@ def zip_dir(folder, archive):
         for f in sorted(folder.iterdir()):
             z.write(f, f.name)
     return archive
+
+
+@contextlib.contextmanager
+def memory_peak():
+    """A list that holds, after the block, the most bytes Python had allocated in it."""
+    peak = []
+    tracemalloc.start()
+    try:
+        yield peak
+        peak.append(tracemalloc.get_traced_memory()[1])
+    finally:
+        tracemalloc.stop()
 
 
 def run_cli(*args):
@@ -262,14 +274,9 @@ def test_an_oversized_model_file_is_refused_before_reading(bundle_copy):
     root = bundle_copy()
     with open(root / "detector.tflite", "r+b") as handle:  # sparse: costs no disk
         handle.truncate((1 << 30) + 1)
-    tracemalloc.start()
-    try:
-        with pytest.raises(BundleError, match="detector.tflite is larger than 1024 MiB"):
-            read_everything(root)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 16 << 20
+    with memory_peak() as peak, pytest.raises(BundleError, match="detector.tflite is larger than 1024 MiB"):
+        read_everything(root)
+    assert peak[0] < 16 << 20
 
 
 def deflated_zip(path, members):
@@ -285,14 +292,9 @@ def test_a_zip_bomb_manifest_is_refused_in_bounded_memory(tmp_path):
     big = b"{" + b" " * (4 * MAX_MANIFEST_BYTES) + b"}"  # 16 MiB that compress to ~16 KiB
     archive = deflated_zip(tmp_path / "bomb.zip", [("manifest.json", big)])
     assert archive.stat().st_size < 100_000
-    tracemalloc.start()
-    try:
-        with pytest.raises(BundleError, match="manifest.json is larger than 4 MiB"):
-            load_bundle(archive)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < MAX_MANIFEST_BYTES
+    with memory_peak() as peak, pytest.raises(BundleError, match="manifest.json is larger than 4 MiB"):
+        load_bundle(archive)
+    assert peak[0] < MAX_MANIFEST_BYTES
 
 
 def test_a_zip_member_whose_declared_size_lies_is_refused(tmp_path, fixture_bundle):
@@ -411,21 +413,17 @@ def test_anchors_beyond_the_limit_are_refused_before_allocating(parts):
     detector = manifest["models"]["detector"]
     detector["input"].update(height=1024, width=1024)
     detector["decoder"]["anchors"]["strides"] = [1]
-    tracemalloc.start()
-    try:
-        with pytest.raises(ManifestError, match="decoder.anchors.strides: imply 2097152 anchors"):
-            parse_manifest(manifest)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 8 << 20
+    with memory_peak() as peak, pytest.raises(ManifestError, match="decoder.anchors.strides: imply 2097152 anchors"):
+        parse_manifest(manifest)
+    assert peak[0] < 8 << 20
 
 
 def test_scrfd_anchors_beyond_the_limit_are_refused(fixture_bundle):
     manifest = json.loads((fixture_bundle("blob_scrfd_onnx") / "manifest.json").read_text())
     detector = manifest["models"]["detector"]
     detector["input"].update(height=2048, width=2048)
-    detector["decoder"].update(strides=[1, 2, 4], outputs={k: v[:1] * 3 for k, v in detector["decoder"]["outputs"].items()})
+    outputs = {kind: refs[:1] * 3 for kind, refs in detector["decoder"]["outputs"].items()}
+    detector["decoder"].update(strides=[1, 2, 4], outputs=outputs)
     with pytest.raises(ManifestError, match="decoder.strides: imply"):
         parse_manifest(manifest)
 
