@@ -376,8 +376,9 @@ class _DirReader(_Reader):
                 opened.append(parent)
             fd = os.open(leaf, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=parent)
         except OSError as exc:
-            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise self._not_regular(name, "a symbolic link") from None
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # what O_NOFOLLOW gives on a link
+                what = "a symbolic link" if self._through_link(name) else "under a file, not a folder,"
+                raise self._not_regular(name, what) from None
             raise
         finally:
             for folder_fd in opened:
@@ -387,6 +388,15 @@ class _DirReader(_Reader):
             os.close(fd)
             raise self._not_regular(name, _KINDS.get(kind, "not a regular file"))
         return fd
+
+    def _through_link(self, name: str) -> bool:
+        """Whether ``name`` or a folder on its way is a symbolic link (for the message)."""
+        path = self.location
+        for part in PurePosixPath(name).parts:
+            path = path / part
+            if path.is_symlink():
+                return True
+        return False
 
     def _not_regular(self, name: str, what: str) -> BundleError:
         return BundleError(f"{self.location}: {name} is {what}; a bundle may hold regular files "

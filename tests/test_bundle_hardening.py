@@ -209,6 +209,28 @@ def test_readers_never_fail_while_a_writer_replaces_the_bundle(tmp_path, fixture
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]  # no staging or old copies left
 
 
+def test_exchange_paths_swaps_two_directories_in_one_step(tmp_path):
+    from edgeface.fsutil import exchange_paths
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "from_a").touch()
+    (tmp_path / "b").mkdir()
+    if not exchange_paths(tmp_path / "a", tmp_path / "b"):
+        pytest.skip("this system cannot exchange paths atomically")
+    assert [p.name for p in (tmp_path / "b").iterdir()] == ["from_a"] and not any((tmp_path / "a").iterdir())
+
+
+def test_without_an_atomic_exchange_two_renames_replace_the_bundle(tmp_path, parts, monkeypatch):
+    import edgeface.bundle
+
+    monkeypatch.setattr(edgeface.bundle, "exchange_paths", lambda a, b: False)
+    write_bundle(tmp_path / "b", *parts)
+    parts[0]["description"] = "second version"
+    write_bundle(tmp_path / "b", *parts)
+    assert read_everything(tmp_path / "b").manifest.description == "second version"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+
+
 def test_concurrent_writers_take_turns(tmp_path, fixture_bundle, parts):
     out = write_bundle(tmp_path / "b", *parts)
     writers = [start_writer(out, fixture_bundle(), 60) for _ in range(3)]
@@ -248,6 +270,15 @@ def test_a_symlinked_folder_on_the_way_to_a_model_is_refused(bundle_copy, tmp_pa
     (tmp_path / "elsewhere" / "detector.tflite").write_bytes((root / "detector.tflite").read_bytes())
     (root / "sub").symlink_to(tmp_path / "elsewhere")
     with pytest.raises(BundleError, match="sub/detector.tflite is a symbolic link"):
+        read_everything(root)
+
+
+def test_a_path_through_a_file_is_a_bundle_error(bundle_copy):
+    root = bundle_copy()
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["models"]["detector"]["file"] = "embedder.tflite/detector.tflite"
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="embedder.tflite/detector.tflite is under a file, not a folder"):
         read_everything(root)
 
 
