@@ -282,10 +282,11 @@ def test_a_path_through_a_file_is_a_bundle_error(bundle_copy):
         read_everything(root)
 
 
-def test_a_fifo_in_place_of_the_manifest_or_a_model_does_not_hang(bundle_copy):
+@pytest.mark.parametrize("member", ["manifest.json", "detector.tflite"])
+def test_a_fifo_in_place_of_the_manifest_or_a_model_does_not_hang(bundle_copy, member):
     root = bundle_copy()
-    (root / "detector.tflite").unlink()
-    os.mkfifo(root / "detector.tflite")
+    (root / member).unlink()
+    os.mkfifo(root / member)
     outcome = []
 
     def attempt():
@@ -297,8 +298,8 @@ def test_a_fifo_in_place_of_the_manifest_or_a_model_does_not_hang(bundle_copy):
     thread = threading.Thread(target=attempt, daemon=True)
     thread.start()
     thread.join(20)
-    assert not thread.is_alive(), "reading a FIFO member hangs"
-    assert outcome and "detector.tflite is a FIFO" in outcome[0]
+    assert not thread.is_alive(), f"reading a FIFO {member} hangs"
+    assert outcome and f"{member} is a FIFO" in outcome[0]
 
 
 def test_an_oversized_model_file_is_refused_before_reading(bundle_copy):
