@@ -8,17 +8,29 @@ Each model file carries a sha256 that is checked when the file is read.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
+import math
+import os
 import shutil
+import stat
 import tempfile
+import weakref
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
-from edgeface.errors import BundleError, ChecksumError, ManifestError
-from edgeface.fsutil import atomic_write_bytes, current_umask
+try:
+    import lzma
+except ImportError:  # pragma: no cover - a Python built without it; zipfile then refuses LZMA
+    lzma = None
+
+from edgeface.errors import BundleError, ChecksumError, ManifestError, SignatureError, clip
+from edgeface.fsutil import atomic_write_bytes, current_umask, directory_lock, exchange_paths
 from edgeface.schema import Fields
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,7 +38,18 @@ if TYPE_CHECKING:  # pragma: no cover
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+SIGNATURE_NAME = "manifest.json.sig"  # optional: edgeface.signing
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_FILE_BYTES = 1024 * 1024 * 1024  # per model file: real ones are up to ~100 MB
+# Bounds on what a manifest may ask for, so that an untrusted one cannot make the SDK
+# allocate without limit or divide by almost nothing (docs/bundle.md lists them).
+MAX_INPUT_SIDE = 2048  # a float32 input of 2048x2048x3 is 48 MiB
+MEAN_RANGE = (-1e4, 1e4)
+STD_RANGE = (1e-3, 1e4)
+MAX_TEMPLATE_POINTS = 100
+MIN_TEMPLATE_SPACING = 1.0  # pixels between any two alignment template points
+MAX_EMBEDDING_SIZE = 65536
+MAX_FACES = 10000
 MODEL_FORMATS = ("tflite", "onnx")
 ACCELERATORS = ("qnn-htp",)
 
@@ -48,13 +71,13 @@ class InputSpec:
     @classmethod
     def parse(cls, f: Fields) -> "InputSpec":
         return cls(
-            height=f.integer("height", lo=1, hi=8192),
-            width=f.integer("width", lo=1, hi=8192),
+            height=f.integer("height", lo=1, hi=MAX_INPUT_SIDE),
+            width=f.integer("width", lo=1, hi=MAX_INPUT_SIDE),
             layout=f.string("layout", "NHWC", choices=("NHWC", "NCHW")),
             dtype=f.string("dtype", "float32", choices=("float32", "uint8", "int8")),
             channel_order=f.string("channel_order", "RGB", choices=("RGB", "BGR")),
-            mean=tuple(f.numbers("mean", 3)),
-            std=tuple(_positive(f, "std")),
+            mean=tuple(f.numbers("mean", 3, lo=MEAN_RANGE[0], hi=MEAN_RANGE[1])),
+            std=tuple(f.numbers("std", 3, lo=STD_RANGE[0], hi=STD_RANGE[1])),
             resize=f.string("resize", "letterbox", choices=("letterbox", "stretch")),
             pad=f.string("pad", "center", choices=("center", "corner")),
         )
@@ -149,13 +172,18 @@ def parse_manifest(data: Any, source: str = MANIFEST_NAME) -> Manifest:
 
 def _file_and_hash(f: Fields) -> tuple[str, str]:
     file = f.string("file")
-    path = PurePosixPath(file)
-    if path.is_absolute() or ".." in path.parts or not path.parts or "\\" in file:
+    if not _is_member_path(file):
         raise f.fail("file", f"must be a relative path inside the bundle, got {file!r}")
     sha = f.string("sha256").lower()
     if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
         raise f.fail("sha256", "expected 64 hex digits")
     return file, sha
+
+
+def _is_member_path(file: str) -> bool:
+    """Whether a manifest's ``file`` is a relative path that stays inside the bundle."""
+    path = PurePosixPath(file)
+    return not (path.is_absolute() or ".." in path.parts or not path.parts or "\\" in file)
 
 
 def _common(f: Fields, role: str) -> dict[str, Any]:
@@ -189,35 +217,43 @@ def _parse_detector(f: Fields) -> DetectorSpec:
         **common,
         decoder=decoder.data,
         keypoint_names=keypoint_names,
-        score_threshold=f.number("score_threshold", lo=0.0, hi=1.0),
-        nms_iou=f.number("nms_iou", lo=0.0, hi=1.0),
+        score_threshold=f.number("score_threshold", above=0.0, below=1.0),
+        nms_iou=f.number("nms_iou", above=0.0, hi=1.0),
         nms=f.string("nms", "hard", choices=("hard", "weighted")),
-        max_faces=f.integer("max_faces", 100, lo=1),
+        max_faces=f.integer("max_faces", 100, lo=1, hi=MAX_FACES),
     )
 
 
 def _parse_embedder(f: Fields) -> EmbedderSpec:
-    align = f.sub("alignment")
-    template_fields = align.sub("template")
-    template = {name: tuple(template_fields.numbers(name, 2)) for name in template_fields.data}
-    if len(template) < 2:
-        raise align.fail("template", "needs at least 2 named points")
     return EmbedderSpec(
         **_common(f, "embedder"),
-        embedding_size=f.integer("embedding_size", lo=1),
+        embedding_size=f.integer("embedding_size", lo=1, hi=MAX_EMBEDDING_SIZE),
         output=f.string("output", None) if f.has("output") else None,
-        alignment=AlignmentSpec(width=align.integer("width", lo=8, hi=1024),
-                                height=align.integer("height", lo=8, hi=1024), template=template),
-        verify_threshold=f.number("verify_threshold", lo=-1.0, hi=1.0),
+        alignment=_parse_alignment(f.sub("alignment")),
+        # a cosine similarity: at or below 0 about half of all strangers would match
+        verify_threshold=f.number("verify_threshold", above=0.0, hi=1.0),
         verify_far=f.number("verify_far", lo=0.0, hi=1.0) if f.has("verify_far") else None,
     )
 
 
-def _positive(f: Fields, key: str) -> list[float]:
-    values = f.numbers(key, 3)
-    if any(v <= 0 for v in values):
-        raise f.fail(key, "every value must be > 0")
-    return values
+def _parse_alignment(align: Fields) -> AlignmentSpec:
+    """The chip and its template: at least 2 points, inside the chip and apart from each
+    other, so that the similarity transform onto them is well defined."""
+    width, height = align.integer("width", lo=8, hi=1024), align.integer("height", lo=8, hi=1024)
+    points = align.sub("template")
+    template = {name: tuple(points.numbers(name, 2)) for name in points.data}
+    if not 2 <= len(template) <= MAX_TEMPLATE_POINTS:
+        raise align.fail("template", f"needs 2 to {MAX_TEMPLATE_POINTS} named points, got {len(template)}")
+    for name, (x, y) in template.items():
+        if not (0 <= x <= width and 0 <= y <= height):
+            raise points.fail(name, f"({x}, {y}) is outside the {width}x{height} chip")
+    names = list(template)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if math.dist(template[a], template[b]) < MIN_TEMPLATE_SPACING:
+                raise points.fail(b, f"is less than {MIN_TEMPLATE_SPACING} pixel from {a}: "
+                                  f"template points must be distinct")
+    return AlignmentSpec(width=width, height=height, template=template)
 
 
 class Bundle:
@@ -251,70 +287,309 @@ class Bundle:
 
 
 class _Reader:
+    """Reads the members of one opened bundle, each bounded in size before it is read."""
+
     def __init__(self, location: Path):
         self.location = location
 
-    def read(self, name: str, optional: bool = False) -> bytes | None:
-        """The file's bytes; None for an ``optional`` file the bundle lacks."""
+    def read(self, name: str, limit: int = MAX_FILE_BYTES, optional: bool = False) -> bytes | None:
+        """The member's bytes (at most ``limit``); None for an ``optional`` one the bundle lacks."""
+        with self._errors(name, optional):
+            return self._read(name, limit)
+        return None  # an optional member that is missing
+
+    @contextlib.contextmanager
+    def _errors(self, name: str, optional: bool = False) -> Iterator[None]:
+        """Turns the ways reading ``name`` fails into a BundleError naming it (a missing
+        ``optional`` member is no error: the block is left without a value)."""
         try:
-            return self._read(name)
+            yield
         except (FileNotFoundError, KeyError):
             if optional:
-                return None
+                return
             raise BundleError(f"{self.location}: {name} is named in {MANIFEST_NAME} but missing: "
                               f"rebuild or re-download the bundle") from None
-        except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
+        except (OSError, zipfile.BadZipFile, ValueError, EOFError, RuntimeError, NotImplementedError,
+                *_DECOMPRESSION_ERRORS) as exc:
             raise BundleError(f"{self.location}: cannot read {name} ({exc}): "
                               f"rebuild or re-download the bundle") from None
 
-    def _read(self, name: str) -> bytes:
+    def _read(self, name: str, limit: int) -> bytes:
         raise NotImplementedError
+
+    def hold(self, names: list[str]) -> None:
+        """Pin the files the manifest names to this opening of the bundle (see _DirReader)."""
+
+    def replaced(self) -> bool:
+        """Whether the bundle at ``location`` is no longer the one this reader opened."""
+        return False
+
+    def close(self) -> None:
+        self._closer()
+
+    def _too_large(self, name: str, limit: int) -> BundleError:
+        size = f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit >> 10} KiB"
+        return BundleError(f"{self.location}: {name} is larger than {size}, edgeface's "
+                           f"limit for this bundle member (docs/bundle.md): not a bundle it can load")
 
 
 class _DirReader(_Reader):
-    def _read(self, name: str) -> bytes:
-        return (self.location / name).read_bytes()
+    """A directory bundle, opened once: the manifest and the files read later come from
+    that same directory even if a writer swaps a new bundle in meanwhile (write_bundle
+    does so atomically and then deletes the old one, whose files this reader keeps open).
+
+    Members are opened without following symbolic links in any path component, and only
+    regular files are read, so a bundle cannot make edgeface read ``/dev/zero``, block on
+    a FIFO or hash a file outside the bundle."""
+
+    def __init__(self, location: Path):
+        super().__init__(location)
+        self.dir_fd = os.open(location, os.O_RDONLY | os.O_DIRECTORY)
+        status = os.fstat(self.dir_fd)
+        self.identity = (status.st_dev, status.st_ino)
+        self.held: dict[str, int] = {}
+        self._closer = weakref.finalize(self, _close_fds, self.held, self.dir_fd)
+
+    def hold(self, names: list[str]) -> None:
+        """Open every named file now, so that read() can still read this bundle's files
+        after a writer swapped a new bundle in and deleted this one."""
+        for name in names:
+            if name in self.held:
+                continue
+            with self._errors(name):
+                try:
+                    self.held[name] = self._open(name)
+                except FileNotFoundError:
+                    if self.replaced():
+                        raise
+                    # else missing from the bundle: reported when it is read
+
+    def replaced(self) -> bool:
+        try:
+            status = os.stat(self.location)
+        except OSError:
+            return True
+        return (status.st_dev, status.st_ino) != self.identity
+
+    def _read(self, name: str, limit: int) -> bytes:
+        try:
+            fd = self._open(name)
+        except FileNotFoundError:
+            if name not in self.held or not self.replaced():
+                raise
+            return _read_fd(self.held[name], limit, lambda: self._too_large(name, limit))
+        try:
+            return _read_fd(fd, limit, lambda: self._too_large(name, limit))
+        finally:
+            os.close(fd)
+
+    def _open(self, name: str) -> int:
+        """A descriptor of the regular file ``name`` inside the bundle directory."""
+        *folders, leaf = PurePosixPath(name).parts
+        parent, opened = self.dir_fd, []
+        try:
+            for folder in folders:
+                parent = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+                opened.append(parent)
+            fd = os.open(leaf, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=parent)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # what O_NOFOLLOW gives on a link
+                what = "a symbolic link" if self._through_link(name) else "under a file, not a folder,"
+                raise self._not_regular(name, what) from None
+            raise
+        finally:
+            for folder_fd in opened:
+                os.close(folder_fd)
+        kind = stat.S_IFMT(os.fstat(fd).st_mode)
+        if kind != stat.S_IFREG:
+            os.close(fd)
+            raise self._not_regular(name, _KINDS.get(kind, "not a regular file"))
+        return fd
+
+    def _through_link(self, name: str) -> bool:
+        """Whether ``name`` or a folder on its way is a symbolic link (for the message)."""
+        path = self.location
+        for part in PurePosixPath(name).parts:
+            path = path / part
+            if path.is_symlink():
+                return True
+        return False
+
+    def _not_regular(self, name: str, what: str) -> BundleError:
+        return BundleError(f"{self.location}: {name} is {what}; a bundle may hold regular files "
+                           f"only: copy the real file into the bundle")
+
+
+_KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device",
+          stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket", stat.S_IFLNK: "a symbolic link"}
+
+
+def _read_fd(fd: int, limit: int, too_large) -> bytes:
+    """At most ``limit`` bytes of a regular file, refused before reading when its size
+    says it is larger, and at ``limit + 1`` bytes when it grew meanwhile."""
+    if os.fstat(fd).st_size > limit:
+        raise too_large()
+    chunks, total = [], 0
+    while True:
+        chunk = os.pread(fd, min(1 << 20, limit + 1 - total), total)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            raise too_large()
+
+
+def _close_fds(held: dict[str, int], dir_fd: int) -> None:
+    for fd in held.values():
+        os.close(fd)
+    os.close(dir_fd)
 
 
 class _ZipReader(_Reader):
-    def _read(self, name: str) -> bytes:
-        with zipfile.ZipFile(self.location) as archive:
-            return archive.read(name)
+    """A zip bundle, opened once (a zip replaced by a rename is read whole from the old
+    or the new file). Members are checked before anything is decompressed: no duplicate
+    names (tools disagree about which one counts), no encryption, a compression method
+    Python reads, a declared size within the limit; the decompressed stream is cut off
+    at the limit too, since declared sizes can lie."""
+
+    def __init__(self, location: Path):
+        super().__init__(location)
+        try:
+            self.archive = zipfile.ZipFile(location)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+            raise BundleError(f"{location}: not a readable zip ({exc}): rebuild or re-download "
+                              f"the bundle") from None
+        self._closer = weakref.finalize(self, self.archive.close)
+        seen: set[str] = set()
+        for info in self.archive.infolist():
+            if info.filename in seen:
+                self.close()
+                raise BundleError(f"{location}: holds {info.filename} more than once: a bundle zip "
+                                  f"must name each member once; rebuild it")
+            seen.add(info.filename)
+
+    def _read(self, name: str, limit: int) -> bytes:
+        info = self.archive.getinfo(name)
+        if info.flag_bits & 0x1:
+            raise BundleError(f"{self.location}: {name} is encrypted; bundles must not be: "
+                              f"zip it again without a password")
+        if info.compress_type not in _ZIP_METHODS:
+            raise BundleError(f"{self.location}: {name} uses zip compression method "
+                              f"{info.compress_type}, which edgeface cannot read: zip it again "
+                              f"with deflate or no compression")
+        if info.file_size > limit:
+            raise self._too_large(name, limit)
+        with self.archive.open(info) as stream:
+            data = stream.read(limit + 1)
+        if len(data) > limit:
+            raise self._too_large(name, limit)
+        return data
+
+
+_DECOMPRESSION_ERRORS = (zlib.error, *((lzma.LZMAError,) if lzma else ()))  # bz2's are OSErrors
+_ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+
+
+def _open_reader(location: Path) -> _Reader:
+    if location.is_dir():
+        try:
+            return _DirReader(location)
+        except OSError as exc:
+            raise BundleError(f"{location}: cannot open the bundle directory ({exc.strerror}): "
+                              f"check its permissions") from None
+    if location.is_file() and zipfile.is_zipfile(location):
+        return _ZipReader(location)
+    if location.exists():
+        raise BundleError(f"{location}: not a bundle (expected a directory with {MANIFEST_NAME}, "
+                          f"or a .zip of one)")
+    raise BundleError(f"{location}: no such bundle: check the path given to --bundle")
 
 
 def load_bundle(path: str | Path, trusted_keys: "KeySources | None" = None) -> Bundle:
     """Open a bundle directory or .zip; validates the manifest (model files are checked
     when they are read). With ``trusted_keys`` (public key files or ``edgeface.signing.
-    PublicKey``s) a bundle none of them signed raises ``SignatureError``."""
+    PublicKey``s) a bundle none of them signed raises ``SignatureError``. A bundle that a
+    writer replaces meanwhile is opened again."""
     location = Path(path)
-    if location.is_dir():
-        reader: _Reader = _DirReader(location)
-    elif location.is_file() and zipfile.is_zipfile(location):
-        reader = _ZipReader(location)
-    elif location.exists():
-        raise BundleError(f"{location}: not a bundle (expected a directory with {MANIFEST_NAME}, "
-                          f"or a .zip of one)")
-    else:
-        raise BundleError(f"{location}: no such bundle: check the path given to --bundle")
-    raw = reader.read(MANIFEST_NAME)
-    if len(raw) > MAX_MANIFEST_BYTES:
-        raise ManifestError(f"{location}/{MANIFEST_NAME}: larger than {MAX_MANIFEST_BYTES} bytes")
-    signed_by = None
-    if trusted_keys is not None:  # checked before parsing: the bytes parsed are the bytes verified
-        from edgeface.signing import SIGNATURE_NAME, check_signature
+    for attempt in range(_OPEN_ATTEMPTS):
+        reader = _open_reader(location)
+        try:
+            raw = reader.read(MANIFEST_NAME, MAX_MANIFEST_BYTES)
+            # checked before parsing: the bytes parsed are the bytes verified
+            signed_by = _check_signer(location, raw, reader, trusted_keys) if trusted_keys is not None else None
+            data = _decode_manifest(raw, location)
+            # the files first, the (slower) validation after: the sooner they are open, the
+            # less likely a writer has deleted them meanwhile
+            reader.hold(sorted(_named_files(data) or ()))
+            manifest = parse_manifest(data, f"{location}/{MANIFEST_NAME}")
+            return Bundle(location, manifest, reader, raw, signed_by)
+        except BundleError:
+            replaced = reader.replaced()  # asked while the reader still holds its directory
+            reader.close()
+            if attempt == _OPEN_ATTEMPTS - 1 or not replaced:
+                raise
+    raise AssertionError("unreachable")
 
-        signed_by = check_signature(location, raw, reader.read(SIGNATURE_NAME, optional=True), trusted_keys)
+
+_OPEN_ATTEMPTS = 10  # a retry needs a writer to finish a whole replacement within one load
+
+
+def _check_signer(location: Path, raw: bytes, reader: _Reader, trusted_keys: "KeySources") -> "PublicKey":
+    from edgeface.signing import MAX_SIGNATURE_BYTES, check_signature
+
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ManifestError(f"{location}/{MANIFEST_NAME}: not valid JSON ({exc})") from None
-    return Bundle(location, parse_manifest(data, f"{location}/{MANIFEST_NAME}"), reader, raw, signed_by)
+        signature = reader.read(SIGNATURE_NAME, MAX_SIGNATURE_BYTES, optional=True)
+    except BundleError as exc:  # oversized, a link, a FIFO: a signature file that cannot be one
+        raise SignatureError(str(exc)) from None
+    return check_signature(location, raw, signature, trusted_keys)
+
+
+def _decode_manifest(raw: bytes, location: Path) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, an integer of > 4300 digits
+        raise ManifestError(f"{location}/{MANIFEST_NAME}: not valid JSON ({clip(str(exc))})") from None
 
 
 def write_bundle(out_dir: str | Path, manifest: dict[str, Any], files: dict[str, bytes]) -> Path:
     """Write a bundle directory: fills in each model's sha256, validates, then swaps it
-    into place whole, so a reader never sees a half-written bundle."""
-    manifest = json.loads(json.dumps(manifest))  # a deep copy we may fill in
+    into place whole, so a reader never sees a half-written bundle.
+
+    ``out_dir`` may exist only as an empty directory or as a bundle (nothing in it but
+    manifest.json and the files that manifest names): anything else is refused, never
+    deleted. Writers replacing bundles in one directory take turns (a lock on it)."""
+    manifest = _with_checksums(manifest, files)
+    parse_manifest(manifest)
+    out = Path(out_dir)
+    _check_replaceable(out)  # before the work of staging; again under the lock
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as exc:
+        raise _write_error(out, exc) from None
+    try:
+        staging.chmod(0o777 & ~current_umask())
+        for name, data in files.items():
+            atomic_write_bytes(staging / name, data)
+        atomic_write_bytes(staging / MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
+        with directory_lock(out.parent):
+            _check_replaceable(out)
+            old = _swap_in(staging, out)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise _write_error(out, exc) from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if old is not None and _replaceable(old):  # what the swap moved aside: the previous bundle
+        shutil.rmtree(old, ignore_errors=True)
+    return out
+
+
+def _with_checksums(manifest: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
+    """A deep copy of ``manifest`` with the sha256 of each model and target file filled in."""
+    manifest = json.loads(json.dumps(manifest))
     manifest.setdefault("schema_version", SCHEMA_VERSION)
     for role, model in manifest.get("models", {}).items():
         entries = {f"models.{role}": model, **{f"models.{role}.targets.{soc}": target
@@ -323,24 +598,88 @@ def write_bundle(out_dir: str | Path, manifest: dict[str, Any], files: dict[str,
             if entry["file"] not in files:
                 raise BundleError(f"{where}.file names {entry['file']!r}, which was not given")
             entry["sha256"] = hashlib.sha256(files[entry["file"]]).hexdigest()
-    parse_manifest(manifest)
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    return manifest
+
+
+def _write_error(out: Path, exc: OSError) -> BundleError:
+    return BundleError(f"{out}: cannot write the bundle ({exc.strerror or exc}): check that "
+                       f"{out.parent} is a writable directory with free space")
+
+
+def _swap_in(staging: Path, out: Path) -> Path | None:
+    """Put the finished ``staging`` directory at ``out``; returns where the bundle it
+    replaced now is (None if there was none). Where the system can exchange two paths
+    atomically, readers of ``out`` always find a whole bundle; else there is a moment
+    between two renames when ``out`` does not exist."""
+    if not out.exists():
+        os.rename(staging, out)
+        return None
+    if exchange_paths(staging, out):
+        return staging
+    aside = staging.with_name(staging.name + ".old")
+    os.rename(out, aside)
     try:
-        staging.chmod(0o777 & ~current_umask())
-        for name, data in files.items():
-            atomic_write_bytes(staging / name, data)
-        atomic_write_bytes(staging / MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-            staging.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            staging.rename(out)
+        os.rename(staging, out)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        os.rename(aside, out)
         raise
-    return out
+    return aside
+
+
+def _check_replaceable(out: Path) -> None:
+    if out.is_symlink():
+        raise BundleError(f"{out}: is a symbolic link: give the directory it points to, or a new path")
+    if out.exists() and not out.is_dir():
+        raise BundleError(f"{out}: exists and is not a directory: choose a new or empty directory "
+                          f"for the bundle")
+    if not _replaceable(out):
+        raise BundleError(f"{out}: exists and is not a bundle (it holds files that no {MANIFEST_NAME} "
+                          f"there names): edgeface replaces a bundle directory whole, so it will not "
+                          f"write there; choose a new or empty directory")
+
+
+def _replaceable(path: Path) -> bool:
+    """Whether replacing ``path`` loses nothing but a bundle: it does not exist, or is an
+    empty directory, or holds nothing but its manifest.json and the files that names."""
+    if not path.exists():
+        return True
+    if path.is_symlink() or not path.is_dir():
+        return False
+    names = _manifest_members(path / MANIFEST_NAME)
+    if names is None:
+        return not any(path.iterdir())
+    folders = {str(parent) for name in names for parent in PurePosixPath(name).parents}
+    for here, dirs, found in os.walk(path):
+        relative = PurePosixPath(Path(here).relative_to(path).as_posix())
+        if any(str(relative / d) not in folders for d in dirs) or any(
+                str(relative / f) not in names for f in found):
+            return False
+    return True
+
+
+def _manifest_members(manifest_path: Path) -> set[str] | None:
+    """The paths a bundle's manifest.json names, itself and its signature included; None when it is not a
+    small regular file of JSON with a schema_version and models."""
+    try:
+        if not manifest_path.is_file() or manifest_path.is_symlink() or \
+                manifest_path.stat().st_size > MAX_MANIFEST_BYTES:
+            return None
+        names = _named_files(json.loads(manifest_path.read_bytes()))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return None if names is None else {MANIFEST_NAME, SIGNATURE_NAME} | names
+
+
+def _named_files(data: Any) -> set[str] | None:
+    """The model and target files a decoded manifest names (normalised, only those inside
+    the bundle); None unless it has a schema_version and models. Read leniently: a bundle
+    of another schema version or with a bad field still names its files."""
+    models = data.get("models") if isinstance(data, dict) else None
+    if not isinstance(models, dict) or "schema_version" not in data:
+        return None  # not an edgeface manifest
+    entries = [m for m in models.values() if isinstance(m, dict)]
+    for model in list(entries):
+        targets = model.get("targets")
+        entries += [t for t in (targets.values() if isinstance(targets, dict) else ()) if isinstance(t, dict)]
+    files = [e["file"] for e in entries if isinstance(e.get("file"), str)]
+    return {str(PurePosixPath(f)) for f in files if _is_member_path(f)}

@@ -11,7 +11,14 @@ from typing import Any
 
 # Bounded repr: at most a few items of each list or dict, three levels deep, so showing a
 # value costs little however large it is (a YAML alias bomb expands to millions of items).
-_REPR = reprlib.Repr()
+class _BoundedRepr(reprlib.Repr):
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 10_000:  # past ~3,000 digits Python refuses to convert it to text
+            return f"<an integer of {x.bit_length()} bits>"
+        return super().repr_int(x, level)
+
+
+_REPR = _BoundedRepr()
 _REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxset, _REPR.maxdict = 3, 6, 6, 6, 4
 _REPR.maxstring = _REPR.maxother = _REPR.maxlong = 200
 

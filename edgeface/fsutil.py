@@ -1,9 +1,12 @@
-"""Atomic file writes (a reader sees the old file or the new one, never half of one), and
-an advisory lock that serialises the writers of one file."""
+"""Atomic file writes: a reader sees the old file or the new one, never half of one.
+Also the locks that serialise writers (of one file, or of the entries of one directory),
+and an atomic exchange of two paths, which replaces a whole directory that way."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import os
 import re
 import tempfile
@@ -18,6 +21,8 @@ except ImportError:  # Windows
 
 _TEMP_SUFFIX = ".tmp"
 _TEMP_RANDOM = r"[a-z0-9_]{8}"  # what tempfile.mkstemp puts between prefix and suffix
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], *, mode: int = 0o666) -> None:
@@ -99,17 +104,10 @@ def writer_lock(path: str | Path) -> Iterator[None]:
     (Windows) this is a no-op: writes stay atomic, but concurrent writers are not serialised.
     On network filesystems it is as reliable as their flock emulation.
     """
-    if fcntl is None:
-        yield
-        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with _exclusive_flock(lock_path(path), os.O_RDWR | os.O_CREAT):
         yield
-    finally:
-        os.close(fd)  # closing the only descriptor releases the lock
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -124,3 +122,53 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def exchange_paths(a: str | Path, b: str | Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``),
+    so that at every instant each name refers to one whole entry. False where the C
+    library, kernel or filesystem cannot do it: the caller falls back to two renames."""
+    renameat2 = _renameat2()
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(a), None, str(b))
+
+
+@lru_cache(maxsize=1)
+def _renameat2() -> Callable[..., int] | None:
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):  # not glibc >= 2.28 (musl, macOS)
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+@contextlib.contextmanager
+def directory_lock(directory: str | Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``directory`` itself (no lock file is left behind):
+    cooperating processes that replace entries of it take turns. A no-op where ``flock``
+    does not exist (Windows)."""
+    with _exclusive_flock(Path(directory), os.O_RDONLY):
+        yield
+
+
+@contextlib.contextmanager
+def _exclusive_flock(path: Path, flags: int) -> Iterator[None]:
+    """``flock(LOCK_EX)`` on ``path`` opened with ``flags`` (created 0600), held until the
+    block ends; the kernel also releases it when the holder dies. No-op without fcntl."""
+    if fcntl is None:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(path, flags, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the only descriptor releases the lock

@@ -52,12 +52,17 @@ class Fields:
         return value
 
     def number(self, key: str, default: Any = _MISSING, lo: float | None = None,
-               hi: float | None = None) -> float:
+               hi: float | None = None, above: float | None = None, below: float | None = None) -> float:
+        """A finite number in [lo, hi], and strictly between ``above`` and ``below``."""
         value = self._get(key, default)
         number = _finite_float(value)
         if number is None:
             raise self.fail(key, f"expected a finite number, got {_show(value)}")
         _check_range(self, key, value, lo, hi)
+        if above is not None and not value > above:
+            raise self.fail(key, f"must be > {above}, got {_show(value)}")
+        if below is not None and not value < below:
+            raise self.fail(key, f"must be < {below}, got {_show(value)}")
         return number
 
     def integer(self, key: str, default: Any = _MISSING, lo: int | None = None,
@@ -75,15 +80,17 @@ class Fields:
         return value
 
     def numbers(self, key: str, length: int | None = None, default: Any = _MISSING,
-                lo: float | None = None, min_length: int = 1) -> list[float]:
+                lo: float | None = None, min_length: int = 1, hi: float | None = None) -> list[float]:
         value = self._get(key, default)
         ok = isinstance(value, list) and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+            isinstance(v, (int, float)) and _finite_float(v) is not None for v in value)
         want = f"a list of {length} numbers" if length else "a list of numbers"
         if not ok or (length is not None and len(value) != length) or len(value) < min_length:
             raise self.fail(key, f"expected {want}, got {_show(value)}")
         if lo is not None and any(v < lo for v in value):
             raise self.fail(key, f"every value must be >= {lo}, got {_show(value)}")
+        if hi is not None and any(v > hi for v in value):
+            raise self.fail(key, f"every value must be <= {hi}, got {_show(value)}")
         return [float(v) for v in value]
 
     def integers(self, key: str, default: Any = _MISSING, lo: int | None = None) -> list[int]:

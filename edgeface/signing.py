@@ -23,14 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Union
 
-from edgeface.bundle import MANIFEST_NAME, load_bundle
+from edgeface.bundle import MANIFEST_NAME, SIGNATURE_NAME, load_bundle
 from edgeface.errors import BundleError, SignatureError, SigningKeyError
 from edgeface.fsutil import atomic_write, atomic_write_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     from edgeface.bundle import Bundle
 
-SIGNATURE_NAME = "manifest.json.sig"
 ALGORITHM = "ed25519"
 # Signed in front of the manifest bytes, so that a signature the same key made for
 # anything else can never pass as a bundle signature.

@@ -1,5 +1,5 @@
 """Bundle signatures (issue 14, item 5): an app that trusts its publisher's key refuses a
-bundle whose manifest was edited (verify_threshold -1 accepts anyone), whose model was
+bundle whose manifest was edited (verify_threshold 0.01 accepts almost anyone), whose model was
 swapped, that is unsigned, signed by another key, or carries a malformed signature."""
 
 import base64
@@ -107,13 +107,15 @@ def test_signing_a_zip_keeps_every_member(bundle_copy, tmp_path, key):
 
 
 def test_edited_threshold_is_refused_under_trusted_keys(signed, key):
-    """The attack of the issue: verify_threshold -1 makes verify accept anyone."""
+    """The attack of the issue: a lowered verify_threshold makes verify accept anyone. (-1
+    itself is now refused by the manifest's range check; 0.01 is in range, so only the
+    signature can catch it.)"""
 
     def accept_anyone(manifest, _):
-        manifest["models"]["embedder"]["verify_threshold"] = -1
+        manifest["models"]["embedder"]["verify_threshold"] = 0.01
 
     edit_manifest(signed, accept_anyone)
-    assert load_bundle(signed).manifest.embedder.verify_threshold == -1  # without keys it loads
+    assert load_bundle(signed).manifest.embedder.verify_threshold == 0.01  # without keys it loads
     with pytest.raises(SignatureError, match="does not match manifest.json"):
         load_bundle(signed, trusted_keys=[key.public_key()])
 
@@ -164,20 +166,20 @@ def test_the_manifest_parsed_is_the_manifest_verified(bundle_copy, key, monkeypa
     sign_bundle(folder, key)
     signed_bytes = (folder / MANIFEST_NAME).read_bytes()
     edited = json.loads(signed_bytes)
-    edited["models"]["embedder"]["verify_threshold"] = -1
+    edited["models"]["embedder"]["verify_threshold"] = 0.01
     reads = []
     real_read = _DirReader._read
 
-    def swapped_after_first_read(self, name):
+    def swapped_after_first_read(self, name, limit):
         if name != MANIFEST_NAME:
-            return real_read(self, name)
+            return real_read(self, name, limit)
         reads.append(name)
         return signed_bytes if len(reads) == 1 else json.dumps(edited).encode()
 
     monkeypatch.setattr(_DirReader, "_read", swapped_after_first_read)
     bundle = load_bundle(folder, trusted_keys=[key.public_key()])
     signed_threshold = json.loads(signed_bytes)["models"]["embedder"]["verify_threshold"]
-    assert bundle.manifest.embedder.verify_threshold == signed_threshold != -1
+    assert bundle.manifest.embedder.verify_threshold == signed_threshold != 0.01
     assert bundle.manifest_bytes == signed_bytes
 
 
@@ -474,7 +476,7 @@ def test_cli_verify_refuses_tampering_wrong_keys_and_damaged_files(bundle_copy, 
     (folder / "embedder.tflite").write_bytes(b"damaged")
     one_line_error(run("bundle", "verify", folder, "-p", tmp_path / "k.pub"), "does not match its sha256")
     manifest = json.loads((folder / MANIFEST_NAME).read_text())
-    manifest["models"]["embedder"]["verify_threshold"] = -1
+    manifest["models"]["embedder"]["verify_threshold"] = 0.01
     (folder / MANIFEST_NAME).write_text(json.dumps(manifest))
     one_line_error(run("bundle", "verify", folder, "-p", tmp_path / "k.pub"), "does not match manifest.json")
 

@@ -16,6 +16,10 @@ import numpy as np
 from edgeface.errors import ManifestError
 from edgeface.schema import Fields
 
+# Most anchors (candidate boxes) a manifest may imply: its decoder allocates a few dozen
+# bytes per anchor before any image is seen. SCRFD at 2048x2048 has 172,032.
+MAX_ANCHORS = 500_000
+
 
 @dataclass
 class RawDetections:
@@ -55,6 +59,13 @@ def parse_decoder(f: Fields, input_height: int, input_width: int) -> Decoder:
     families = {"ssd": SsdDecoder, "scrfd": ScrfdDecoder}
     family = f.string("family", choices=tuple(families))
     return families[family].parse(f, input_height, input_width)
+
+
+def check_anchor_count(f: Fields, key: str, count: int) -> None:
+    """Refuse decoder settings that imply more than MAX_ANCHORS anchors, before allocating."""
+    if count > MAX_ANCHORS:
+        raise f.fail(key, f"imply {count} anchors for this input size, more than edgeface's limit of "
+                     f"{MAX_ANCHORS}: use larger strides or a smaller input")
 
 
 def resolve_output(ref: str | int, outputs: Sequence[OutputInfo], where: str) -> int:

@@ -10,7 +10,8 @@ from typing import Sequence
 
 import numpy as np
 
-from edgeface.decoders import (OutputInfo, RawDetections, empty_detections, logit, resolve_output)
+from edgeface.decoders import (OutputInfo, RawDetections, check_anchor_count, empty_detections, logit,
+                               resolve_output)
 from edgeface.errors import ManifestError
 from edgeface.schema import Fields
 
@@ -53,8 +54,10 @@ class ScrfdDecoder:
             if input_height % s or input_width % s:
                 raise f.fail("strides", f"the input size {input_width}x{input_height} must be a "
                              f"multiple of every stride ({s})")
-        return cls(input_height, input_width, strides, f.integer("anchors_per_cell", 2, lo=1, hi=64),
-                   num_keypoints, refs,
+        per_cell = f.integer("anchors_per_cell", 2, lo=1, hi=64)
+        check_anchor_count(f, "strides", sum((input_height // s) * (input_width // s) * per_cell
+                                             for s in strides))
+        return cls(input_height, input_width, strides, per_cell, num_keypoints, refs,
                    f.string("score_activation", "none", choices=("sigmoid", "none")), f.where)
 
     def bind(self, outputs: Sequence[OutputInfo]) -> None:

@@ -8,12 +8,12 @@ snake_case names, so a MediaPipe graph config translates field by field.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
-from edgeface.decoders import (OutputInfo, RawDetections, empty_detections, logit, output_ref,
-                               resolve_output)
+from edgeface.decoders import (OutputInfo, RawDetections, check_anchor_count, empty_detections, logit,
+                               output_ref, resolve_output)
 from edgeface.errors import ManifestError
 from edgeface.schema import Fields
 
@@ -35,6 +35,31 @@ def ssd_anchors(input_height: int, input_width: int, strides: Sequence[int], min
     interleaved per cell, in MediaPipe's order (row, column, anchor).
     """
     layers = []
+    for rows, cols, sizes in _feature_maps(input_height, input_width, strides, min_scale, max_scale,
+                                           aspect_ratios, interpolated_scale_aspect_ratio,
+                                           reduce_boxes_in_lowest_layer):
+        ys, xs = np.meshgrid((np.arange(rows) + anchor_offset[1]) / rows,
+                             (np.arange(cols) + anchor_offset[0]) / cols, indexing="ij")
+        per_cell = len(sizes)
+        wh = np.ones((per_cell, 2)) if fixed_anchor_size else np.array(sizes)
+        grid = np.repeat(np.stack([xs.ravel(), ys.ravel()], 1), per_cell, axis=0)
+        layers.append(np.concatenate([grid, np.tile(wh, (rows * cols, 1))], axis=1))
+    return np.concatenate(layers).astype(np.float32)
+
+
+def ssd_anchor_count(input_height: int, input_width: int, strides: Sequence[int],
+                     aspect_ratios: Sequence[float] = (1.0,), interpolated_scale_aspect_ratio: float = 1.0,
+                     reduce_boxes_in_lowest_layer: bool = False) -> int:
+    """How many anchors ``ssd_anchors`` makes, computed without making them."""
+    return sum(rows * cols * len(sizes) for rows, cols, sizes in _feature_maps(
+        input_height, input_width, strides, 0.0, 0.0, aspect_ratios, interpolated_scale_aspect_ratio,
+        reduce_boxes_in_lowest_layer))
+
+
+def _feature_maps(input_height: int, input_width: int, strides: Sequence[int], min_scale: float,
+                  max_scale: float, aspect_ratios: Sequence[float], interpolated_scale_aspect_ratio: float,
+                  reduce_boxes_in_lowest_layer: bool) -> Iterator[tuple[int, int, list[tuple[float, float]]]]:
+    """(rows, columns, anchor (width, height) per cell) of each feature map."""
     count = len(strides)
     layer = 0
     while layer < count:
@@ -52,29 +77,27 @@ def ssd_anchors(input_height: int, input_width: int, strides: Sequence[int], min
             sizes += [(s * math.sqrt(r), s / math.sqrt(r)) for s, r in pairs]
             last += 1
         stride = strides[layer]
-        rows, cols = math.ceil(input_height / stride), math.ceil(input_width / stride)
-        ys, xs = np.meshgrid((np.arange(rows) + anchor_offset[1]) / rows,
-                             (np.arange(cols) + anchor_offset[0]) / cols, indexing="ij")
-        per_cell = len(sizes)
-        wh = np.ones((per_cell, 2)) if fixed_anchor_size else np.array(sizes)
-        grid = np.repeat(np.stack([xs.ravel(), ys.ravel()], 1), per_cell, axis=0)
-        layers.append(np.concatenate([grid, np.tile(wh, (rows * cols, 1))], axis=1))
+        yield math.ceil(input_height / stride), math.ceil(input_width / stride), sizes
         layer = last
-    return np.concatenate(layers).astype(np.float32)
 
 
 def anchors_from_fields(a: Fields, input_height: int, input_width: int) -> np.ndarray:
-    """Anchors from a manifest's ``decoder.anchors`` object."""
-    return ssd_anchors(
-        input_height, input_width,
+    """Anchors from a manifest's ``decoder.anchors`` object, refused before they are made
+    when there would be more than ``MAX_ANCHORS``."""
+    options = dict(
         strides=a.integers("strides", lo=1),
-        min_scale=a.number("min_scale", lo=0.0),
-        max_scale=a.number("max_scale", lo=0.0),
-        aspect_ratios=a.numbers("aspect_ratios", default=[1.0], lo=1e-6),
-        anchor_offset=(a.number("anchor_offset_x", 0.5), a.number("anchor_offset_y", 0.5)),
-        fixed_anchor_size=a.boolean("fixed_anchor_size", False),
-        interpolated_scale_aspect_ratio=a.number("interpolated_scale_aspect_ratio", 1.0),
+        aspect_ratios=a.numbers("aspect_ratios", default=[1.0], lo=1e-3, hi=1e3),
+        interpolated_scale_aspect_ratio=a.number("interpolated_scale_aspect_ratio", 1.0, lo=-1e3, hi=1e3),
         reduce_boxes_in_lowest_layer=a.boolean("reduce_boxes_in_lowest_layer", False),
+    )
+    check_anchor_count(a, "strides", ssd_anchor_count(input_height, input_width, **options))
+    return ssd_anchors(
+        input_height, input_width, **options,
+        min_scale=a.number("min_scale", lo=0.0, hi=100.0),
+        max_scale=a.number("max_scale", lo=0.0, hi=100.0),
+        anchor_offset=(a.number("anchor_offset_x", 0.5, lo=0.0, hi=1.0),
+                       a.number("anchor_offset_y", 0.5, lo=0.0, hi=1.0)),
+        fixed_anchor_size=a.boolean("fixed_anchor_size", False),
     )
 
 
@@ -107,7 +130,7 @@ class SsdDecoder:
         outputs = f.sub("outputs")
         anchors = anchors_from_fields(f.sub("anchors"), input_height, input_width)
         num_keypoints = f.integer("num_keypoints", 0, lo=0, hi=1000)
-        box_scale = f.numbers("box_scale", 4, lo=1e-9)
+        box_scale = f.numbers("box_scale", 4, lo=1e-3, hi=1e6)
         clip = f.number("score_clip", lo=0.0) if f.has("score_clip") else None
         return cls(anchors, output_ref(outputs, "boxes"), output_ref(outputs, "scores"),
                    box_format=f.string("box_format", "xywh", choices=("xywh", "yxhw")),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeface.bundle import load_bundle
+from edgeface.errors import EdgefaceError
 from edgeface.pretrained import PretrainedModel
 
 BUNDLE = "default"
@@ -35,7 +36,30 @@ def fetch_default(out_dir: str | Path | None = None) -> Path:
     out = Path(out_dir) if out_dir is not None else bundles_dir() / BUNDLE
     detector = _pick("blazeface", "blazeface-int8")
     embedder = _pick("dlib-resnet", "dlib-resnet-int8")
+    if _is_current(out, detector, embedder):
+        return out
     return combined_bundle(detector, embedder, out)
+
+
+def _is_current(out: Path, detector_dir: Path, embedder_dir: Path) -> bool:
+    """Whether ``out`` already holds, intact, the detector of ``detector_dir`` and the
+    embedder of ``embedder_dir`` with their provenance: then it is left untouched (a
+    rewrite would make every reader of it reload for nothing)."""
+    if not (out / "manifest.json").is_file():
+        return False
+    try:
+        have = load_bundle(out)
+        sources = {"detector": load_bundle(detector_dir), "embedder": load_bundle(embedder_dir)}
+        for role, source in sources.items():
+            if have.manifest.raw["models"].get(role) != source.manifest.raw["models"][role]:
+                return False
+            if (have.manifest.raw.get("source") or {}).get(role) != source.manifest.raw.get("source"):
+                return False
+        for spec in have.manifest.models():
+            have.read_model(spec)  # checks the file against its sha256
+    except EdgefaceError:
+        return False
+    return True
 
 
 MODELS = [
