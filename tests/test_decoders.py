@@ -4,9 +4,11 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edgeface.decoders import OutputInfo, RawDetections, parse_decoder
-from edgeface.decoders.nms import hard_nms, iou_matrix, weighted_nms
+from edgeface.decoders.nms import MAX_CANDIDATES, hard_nms, iou_with, weighted_nms
 from edgeface.decoders.ssd import ssd_anchors
 from edgeface.errors import ManifestError
 from edgeface.schema import Fields
@@ -149,7 +151,8 @@ def dets(boxes, scores, kps=None):
 
 def test_iou():
     boxes = np.array([[0, 0, 2, 2], [1, 1, 3, 3], [0, 0, 2, 2], [5, 5, 6, 6], [0, 0, 0, 0]], np.float32)
-    iou = iou_matrix(boxes)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    iou = np.stack([iou_with(boxes, areas, i) for i in range(len(boxes))])
     np.testing.assert_allclose(iou[0], [1, 1 / 7, 1, 0, 0])
     np.testing.assert_allclose(iou, iou.T)
     assert iou[4, 4] == 0  # an empty box overlaps nothing, not even itself
@@ -187,3 +190,39 @@ def test_presets_find_outputs_by_shape_and_parse():
     assert entry["decoder"]["outputs"]["keypoints"] == ["o2", "o5", "o8"]
     with pytest.raises(ManifestError, match="cannot tell which output"):
         detector_entry("blazeface-short", [("a", (1, 896, 16)), ("b", (1, 896, 16))], 128, 128)
+
+
+@pytest.mark.parametrize("nms", [hard_nms, weighted_nms])
+def test_nms_of_a_hostile_number_of_candidates_stays_in_bounded_memory(nms):
+    """A model that scores every one of 400,000 anchors as a face: a (K, K) IoU matrix
+    would need 640 GB; row-at-a-time clustering needs a few MB beyond the inputs."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    corner = rng.uniform(0, 1000, (400_000, 2)).astype(np.float32)
+    d = dets(np.hstack([corner, corner + 10]), rng.uniform(0.5, 1, 400_000))
+    tracemalloc.start()
+    out = nms(d, 0.3, 50)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(out) == 50 and peak < 64 << 20
+    assert out.scores.min() >= np.sort(d.scores)[-MAX_CANDIDATES]  # only the best candidates are looked at
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 20), st.integers(0, 20), st.integers(1, 8), st.integers(1, 8),
+                          st.integers(1, 99)), min_size=1, max_size=12, unique_by=lambda t: t[4]))
+def test_hard_nms_matches_the_textbook_greedy_loop(rows):
+    boxes = [[x, y, x + w, y + h] for x, y, w, h, _ in rows]
+    scores = [s / 100 for *_, s in rows]
+    got = hard_nms(dets(boxes, scores), 0.4, 100).scores.tolist()
+
+    def iou(a, b):
+        inter = max(min(a[2], b[2]) - max(a[0], b[0]), 0) * max(min(a[3], b[3]) - max(a[1], b[1]), 0)
+        return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+    kept = []
+    for i in sorted(range(len(rows)), key=lambda i: -scores[i]):
+        if all(iou(boxes[i], boxes[j]) <= 0.4 for j in kept):
+            kept.append(i)
+    np.testing.assert_allclose(got, [scores[i] for i in kept], rtol=1e-6)

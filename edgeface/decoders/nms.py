@@ -8,30 +8,27 @@ import numpy as np
 from edgeface.decoders import RawDetections
 
 
-def iou_matrix(boxes: np.ndarray) -> np.ndarray:
-    """Intersection over union of every pair of x1y1x2y2 boxes in (N, 4).
+MAX_CANDIDATES = 20_000  # the best-scoring boxes NMS looks at (a real frame has tens)
 
-    Built from outer products with in-place steps: on the few dozen candidates a frame
-    has, numpy's per-call cost dominates, so fewer, larger calls are faster."""
-    x1, y1, x2, y2 = boxes.T
-    width = np.minimum.outer(x2, x2)
-    width -= np.maximum.outer(x1, x1)
-    np.maximum(width, 0, out=width)
-    inter = np.minimum.outer(y2, y2)
-    inter -= np.maximum.outer(y1, y1)
-    np.maximum(inter, 0, out=inter)
-    inter *= width
-    area = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
-    union = np.add.outer(area, area)
-    union -= inter
+
+def iou_with(boxes: np.ndarray, areas: np.ndarray, i: int) -> np.ndarray:
+    """Intersection over union of box ``i`` with every x1y1x2y2 box in (N, 4) (``areas``:
+    each box's area). One row at a time: memory stays O(N) however many boxes a model
+    (or a hostile one) scores above the threshold."""
+    x1, y1, x2, y2 = boxes[i]
+    width = np.minimum(boxes[:, 2], x2) - np.maximum(boxes[:, 0], x1)
+    height = np.minimum(boxes[:, 3], y2) - np.maximum(boxes[:, 1], y1)
+    inter = np.maximum(width, 0) * np.maximum(height, 0)
+    union = areas + areas[i] - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
-def _clusters(dets: RawDetections, iou_threshold: float, max_out: int) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy clustering, best score first: (leader index per cluster, (clusters, K) membership)."""
-    order = np.argsort(-dets.scores, kind="stable")
+def _clusters(dets: RawDetections, iou_threshold: float, max_out: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Greedy clustering, best score first: (leader index per cluster, member indices of
+    each cluster). Work is bounded by ``max_out`` x ``MAX_CANDIDATES`` box comparisons."""
+    order = np.argsort(-dets.scores, kind="stable")[:MAX_CANDIDATES]
     boxes = dets.boxes[order]
-    overlaps = iou_matrix(boxes) > iou_threshold
+    areas = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
     free = np.ones(len(order), bool)
     leaders, members = [], []
     while len(leaders) < max_out:  # one pass per output: numpy inside, outputs are few
@@ -39,14 +36,12 @@ def _clusters(dets: RawDetections, iou_threshold: float, max_out: int) -> tuple[
         if remaining.size == 0:
             break
         best = remaining[0]
-        cluster = overlaps[best] & free
+        cluster = (iou_with(boxes, areas, best) > iou_threshold) & free
         cluster[best] = True
         free[cluster] = False
         leaders.append(best)
-        members.append(cluster)
-    membership = np.zeros((len(members), len(order)), bool)
-    membership[:, order] = members
-    return order[leaders], membership
+        members.append(order[cluster])
+    return order[leaders], members
 
 
 def hard_nms(dets: RawDetections, iou_threshold: float, max_out: int) -> RawDetections:
@@ -57,13 +52,15 @@ def hard_nms(dets: RawDetections, iou_threshold: float, max_out: int) -> RawDete
 def weighted_nms(dets: RawDetections, iou_threshold: float, max_out: int) -> RawDetections:
     """Each output is the score-weighted mean of the best remaining box and every box
     overlapping it by more than ``iou_threshold``; it keeps the best box's score."""
-    leaders, membership = _clusters(dets, iou_threshold, max_out)
-    weights = membership * dets.scores[None, :]
-    weights /= weights.sum(axis=1, keepdims=True)
+    leaders, members = _clusters(dets, iou_threshold, max_out)
     k = dets.keypoints.shape[1]
-    keypoints = (weights @ dets.keypoints.reshape(len(dets), -1)).reshape(-1, k, 2)
-    return RawDetections((weights @ dets.boxes).astype(np.float32), dets.scores[leaders],
-                         keypoints.astype(np.float32))
+    boxes = np.empty((len(leaders), 4), np.float32)
+    keypoints = np.empty((len(leaders), k, 2), np.float32)
+    for j, idx in enumerate(members):
+        weights = dets.scores[idx] / dets.scores[idx].sum()
+        boxes[j] = weights @ dets.boxes[idx]
+        keypoints[j] = (weights @ dets.keypoints[idx].reshape(len(idx), -1)).reshape(k, 2)
+    return RawDetections(boxes, dets.scores[leaders], keypoints)
 
 
 def suppress(dets: RawDetections, method: str, iou_threshold: float, max_out: int) -> RawDetections:
