@@ -282,6 +282,19 @@ class Bundle:
                 f"(the file is corrupt, truncated or was replaced): rebuild or re-download the bundle")
         return data
 
+    def specs(self) -> Iterator[ModelSpec | TargetSpec]:
+        """Every model and every accelerator build of it (``targets``), in manifest order."""
+        for model in self.manifest.models():
+            yield model
+            yield from model.targets.values()
+
+    def read_signature(self) -> bytes | None:
+        """The bytes of ``manifest.json.sig`` (bounded), or None for an unsigned bundle;
+        ``signed_by`` says whether it was verified."""
+        from edgeface.signing import MAX_SIGNATURE_BYTES
+
+        return self._reader.read(SIGNATURE_NAME, MAX_SIGNATURE_BYTES, optional=True)
+
     def __repr__(self) -> str:
         return f"Bundle({str(self.location)!r}, name={self.manifest.name!r})"
 

@@ -282,10 +282,9 @@ def check_files(bundle: "Bundle") -> list[str]:
     """Read every model file and Hexagon build, checking each against its sha256; returns
     their names. A signature vouches for the manifest; this proves the files match it."""
     names = []
-    for model in bundle.manifest.models():
-        for spec in (model, *model.targets.values()):
-            bundle.read_model(spec)
-            names.append(spec.file)
+    for spec in bundle.specs():
+        bundle.read_model(spec)
+        names.append(spec.file)
     return names
 
 

@@ -449,3 +449,26 @@ def test_two_ray_actors_on_a_local_cluster(tmp_path, default_bundle, watch_list)
     started = [r for r in records if r["kind"] == "track_started"]
     assert len(started) == sum(r["kind"] == "track_ended" for r in records)
     assert json.loads((tmp_path / "metrics.json").read_text()) == final
+
+
+def test_bundle_shipped_to_ray_actors_holds_only_the_checked_bundle_files(bundle_copy, tmp_path):
+    """The object-store copy of a directory bundle is built from the manifest through the
+    bundle's own checks: a link to a file outside the bundle, or a stray file, never travels."""
+    import io
+    import zipfile
+
+    from edgeface.bundle import load_bundle
+    from edgeface.feeds.ray_scale import bundle_bytes
+    from edgeface.signing import SigningKey, sign_bundle
+
+    folder = bundle_copy()
+    key = SigningKey.generate()
+    sign_bundle(folder, key)
+    (tmp_path / "secret.txt").write_text("outside the bundle")
+    (folder / "stray.txt").symlink_to(tmp_path / "secret.txt")
+    (folder / "notes.txt").write_text("not named by the manifest")
+    data = bundle_bytes(folder)
+    names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
+    assert names == {"manifest.json", "manifest.json.sig", *(s.file for s in load_bundle(folder).specs())}
+    (tmp_path / "shipped.zip").write_bytes(data)
+    assert load_bundle(tmp_path / "shipped.zip", trusted_keys=[key.public_key()]).signed_by == key.public_key()

@@ -60,14 +60,21 @@ def split_feeds(feed_ids: list[str], actors: int) -> list[list[str]]:
 
 
 def bundle_bytes(path: Path) -> bytes:
-    """A bundle as zip bytes (a .zip bundle as it is), for the object store."""
-    if path.is_file():
-        return path.read_bytes()
+    """A bundle as zip bytes, for the object store: its manifest, signature and the files
+    the manifest names, each read through the bundle's checks (regular files only, bounded,
+    sha256), so nothing else in the folder (a link to a file outside it) travels along."""
+    from edgeface.bundle import MANIFEST_NAME, SIGNATURE_NAME, load_bundle
+
+    bundle = load_bundle(path)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        for file in sorted(path.rglob("*")):
-            if file.is_file():
-                archive.write(file, file.relative_to(path).as_posix())
+        archive.writestr(MANIFEST_NAME, bundle.manifest_bytes)
+        signature = bundle.read_signature()
+        if signature is not None:
+            archive.writestr(SIGNATURE_NAME, signature)
+        for spec in bundle.specs():
+            if spec.file not in archive.namelist():
+                archive.writestr(spec.file, bundle.read_model(spec))
     return buffer.getvalue()
 
 
