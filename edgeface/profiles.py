@@ -226,7 +226,7 @@ def parse_profile(data: Any, where: str) -> Profile:
     for use_case, ms in budgets_raw.items():
         if use_case not in USE_CASES:
             raise bad(f"budgets_ms.{show_name(use_case)}", f"is not a use case ({', '.join(USE_CASES)})")
-        if not _number_in(ms, 0.001, 3_600_000):
+        if not (_number_in(ms, 0, 3_600_000) and ms > 0):
             raise bad(f"budgets_ms.{use_case}", "must be a positive number of milliseconds (at most an hour)")
         budgets[use_case] = float(ms)
 
