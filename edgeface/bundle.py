@@ -9,6 +9,8 @@ Each model file carries a sha256 that is checked when the file is read.
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import errno
 import hashlib
 import json
@@ -54,6 +56,17 @@ MODEL_FORMATS = ("tflite", "onnx")
 ACCELERATORS = ("qnn-htp",)
 
 
+def _extra(f: Fields, known: tuple[str, ...]) -> dict[str, Any]:
+    """The keys of ``f`` that this edgeface does not read (a newer writer's fields), kept
+    so that writing a parsed manifest back loses nothing."""
+    return {key: copy.deepcopy(value) for key, value in f.data.items() if key not in known}
+
+
+def _with_extra(known: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``known`` fields (None ones left out: they are optional) after the kept unknown ones."""
+    return {**copy.deepcopy(extra), **{key: value for key, value in known.items() if value is not None}}
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """How an image becomes the model's input tensor."""
@@ -67,6 +80,9 @@ class InputSpec:
     std: tuple[float, float, float]
     resize: str  # "letterbox" keeps the aspect ratio and pads; "stretch" does not
     pad: str  # where a letterbox puts the image: "center" or "corner" (top-left)
+    extra: dict[str, Any] = field(default_factory=dict, kw_only=True)  # unknown keys, kept
+
+    KEYS = ("height", "width", "layout", "dtype", "channel_order", "mean", "std", "resize", "pad")
 
     @classmethod
     def parse(cls, f: Fields) -> "InputSpec":
@@ -80,7 +96,13 @@ class InputSpec:
             std=tuple(f.numbers("std", 3, lo=STD_RANGE[0], hi=STD_RANGE[1])),
             resize=f.string("resize", "letterbox", choices=("letterbox", "stretch")),
             pad=f.string("pad", "center", choices=("center", "corner")),
+            extra=_extra(f, cls.KEYS),
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest's ``input`` object: ``InputSpec.parse`` of it gives this spec back."""
+        return _with_extra({key: getattr(self, key) for key in self.KEYS} | {
+            "mean": list(self.mean), "std": list(self.std)}, self.extra)
 
 
 @dataclass(frozen=True)
@@ -96,6 +118,13 @@ class TargetSpec:
     precision: str  # w8a8, w8a16, fp16
     htp_arch: int
     soc_model: int
+    extra: dict[str, Any] = field(default_factory=dict, kw_only=True)  # unknown keys, kept
+
+    KEYS = ("file", "sha256", "format", "accelerator", "precision", "htp_arch", "soc_model")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The target's entry under ``targets.<soc>`` (the SoC is its key, not a field)."""
+        return _with_extra({key: getattr(self, key) for key in self.KEYS}, self.extra)
 
 
 @dataclass(frozen=True)
@@ -109,16 +138,68 @@ class ModelSpec:
     format: str
     input: InputSpec
     targets: dict[str, TargetSpec]
+    extra: dict[str, Any] = field(default_factory=dict, kw_only=True)  # unknown keys, kept
+
+    KEYS = ("file", "sha256", "format", "input", "targets")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model's entry under ``models.<role>`` (the role is its key, not a field)."""
+        common = {"file": self.file, "sha256": self.sha256, "format": self.format, "input": self.input.to_dict(),
+                  "targets": {soc: t.to_dict() for soc, t in self.targets.items()} or None}
+        return _with_extra(common | self._role_fields(), self.extra)
+
+    def _role_fields(self) -> dict[str, Any]:
+        return {}
+
+
+@dataclass(frozen=True)
+class DecoderSpec:
+    """A detector's ``decoder`` object, validated once by its family's parser: ``settings``
+    is the object as the manifest has it (unknown keys included), ``decoder`` the parsed
+    decoder (anchors made) that every ``Detector`` of this spec copies and binds."""
+
+    settings: dict[str, Any]
+    decoder: Any = field(compare=False, repr=False)  # edgeface.decoders.Decoder, not yet bound
+
+    @property
+    def family(self) -> str:
+        return self.settings["family"]
+
+    @property
+    def preset(self) -> str | None:
+        """The preset (edgeface.decoders.presets) the settings were made from, when a
+        writer recorded it."""
+        return self.settings.get("preset")
+
+    @property
+    def num_keypoints(self) -> int:
+        return self.decoder.num_keypoints
+
+    def bound(self, outputs) -> Any:
+        """A decoder of these settings bound to a loaded model's outputs (``OutputInfo``s)."""
+        decoder = copy.copy(self.decoder)
+        decoder.bind(outputs)
+        return decoder
+
+    def to_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(self.settings)
 
 
 @dataclass(frozen=True)
 class DetectorSpec(ModelSpec):
-    decoder: dict[str, Any]  # validated by the decoder family's own parser
+    decoder: DecoderSpec
     keypoint_names: tuple[str, ...]
     score_threshold: float
     nms_iou: float
     nms: str  # "weighted" (MediaPipe's blending) or "hard"
     max_faces: int
+
+    KEYS = ModelSpec.KEYS + ("decoder", "keypoint_names", "score_threshold", "nms_iou", "nms", "max_faces")
+
+    def _role_fields(self) -> dict[str, Any]:
+        return {"decoder": self.decoder.to_dict(), "keypoint_names": list(self.keypoint_names) or None,
+                "score_threshold": self.score_threshold, "nms_iou": self.nms_iou, "nms": self.nms,
+                "max_faces": self.max_faces}
 
 
 @dataclass(frozen=True)
@@ -128,6 +209,13 @@ class AlignmentSpec:
     width: int
     height: int
     template: dict[str, tuple[float, float]]
+    extra: dict[str, Any] = field(default_factory=dict, kw_only=True)  # unknown keys, kept
+
+    KEYS = ("width", "height", "template")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _with_extra({"width": self.width, "height": self.height,
+                            "template": {name: list(point) for name, point in self.template.items()}}, self.extra)
 
 
 @dataclass(frozen=True)
@@ -138,17 +226,43 @@ class EmbedderSpec(ModelSpec):
     verify_threshold: float  # cosine similarity at or above which two faces match
     verify_far: float | None  # the false-accept rate the threshold was calibrated at
 
+    KEYS = ModelSpec.KEYS + ("embedding_size", "output", "alignment", "verify_threshold", "verify_far")
+
+    def _role_fields(self) -> dict[str, Any]:
+        return {"embedding_size": self.embedding_size, "output": self.output, "alignment": self.alignment.to_dict(),
+                "verify_threshold": self.verify_threshold, "verify_far": self.verify_far}
+
 
 @dataclass(frozen=True)
 class Manifest:
+    """A parsed manifest. Top-level keys this edgeface does not read (``source``,
+    ``training``, a newer writer's fields) are kept in ``extra``; ``raw`` is the decoded
+    JSON it was parsed from, for reading only (write through ``to_dict``)."""
+
     name: str
     description: str
     detector: DetectorSpec | None
     embedder: EmbedderSpec | None
-    raw: dict[str, Any] = field(repr=False, compare=False)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    extra: dict[str, Any] = field(default_factory=dict, kw_only=True)  # unknown keys, kept
+
+    KEYS = ("schema_version", "name", "description", "models")
 
     def models(self) -> list[ModelSpec]:
         return [m for m in (self.detector, self.embedder) if m is not None]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest as JSON data: ``parse_manifest(m.to_dict()) == m``."""
+        return _with_extra({"schema_version": SCHEMA_VERSION, "name": self.name, "description": self.description,
+                            "models": {m.role: m.to_dict() for m in self.models()}}, self.extra)
+
+    def __post_init__(self) -> None:
+        if not self.raw:  # built in code, not parsed: raw is what would be written
+            object.__setattr__(self, "raw", self.to_dict())
+
+    def with_model(self, model: ModelSpec) -> "Manifest":
+        """This manifest with ``model`` in its role (replacing the one there)."""
+        return dataclasses.replace(self, raw={}, **{model.role: model})
 
 
 def parse_manifest(data: Any, source: str = MANIFEST_NAME) -> Manifest:
@@ -167,7 +281,7 @@ def parse_manifest(data: Any, source: str = MANIFEST_NAME) -> Manifest:
     detector = _parse_detector(models.sub("detector")) if models.has("detector") else None
     embedder = _parse_embedder(models.sub("embedder")) if models.has("embedder") else None
     return Manifest(name=top.string("name"), description=top.string("description", ""),
-                    detector=detector, embedder=embedder, raw=data)
+                    detector=detector, embedder=embedder, raw=data, extra=_extra(top, Manifest.KEYS))
 
 
 def _file_and_hash(f: Fields) -> tuple[str, str]:
@@ -186,12 +300,14 @@ def _is_member_path(file: str) -> bool:
     return not (path.is_absolute() or ".." in path.parts or not path.parts or "\\" in file)
 
 
-def _common(f: Fields, role: str) -> dict[str, Any]:
+def _common(f: Fields, role: str, kind: type[ModelSpec]) -> dict[str, Any]:
+    """The fields every model entry has, and the entry's unknown keys for a ``kind`` spec."""
     file, sha = _file_and_hash(f)
     targets = f.sub("targets") if f.has("targets") else None
     return dict(role=role, file=file, sha256=sha, format=f.string("format", choices=MODEL_FORMATS),
                 input=InputSpec.parse(f.sub("input")),
-                targets={soc: _parse_target(targets.sub(soc), soc) for soc in targets.data} if targets else {})
+                targets={soc: _parse_target(targets.sub(soc), soc) for soc in targets.data} if targets else {},
+                extra=_extra(f, kind.KEYS))
 
 
 def _parse_target(f: Fields, soc: str) -> TargetSpec:
@@ -199,23 +315,26 @@ def _parse_target(f: Fields, soc: str) -> TargetSpec:
     return TargetSpec(soc=soc, file=file, sha256=sha, format=f.string("format", choices=("onnx",)),
                       accelerator=f.string("accelerator", choices=ACCELERATORS),
                       precision=f.string("precision", choices=("w8a8", "w8a16", "fp16")),
-                      htp_arch=f.integer("htp_arch", lo=60, hi=200), soc_model=f.integer("soc_model", lo=0))
+                      htp_arch=f.integer("htp_arch", lo=60, hi=200), soc_model=f.integer("soc_model", lo=0),
+                      extra=_extra(f, TargetSpec.KEYS))
 
 
 def _parse_detector(f: Fields) -> DetectorSpec:
     # Imported here: the decoders import this module's types.
     from edgeface.decoders import parse_decoder
 
-    common = _common(f, "detector")
+    common = _common(f, "detector", DetectorSpec)
     decoder = f.sub("decoder")
     keypoint_names = tuple(f.strings("keypoint_names", []))
     parsed = parse_decoder(decoder, common["input"].height, common["input"].width)
+    if decoder.has("preset"):
+        decoder.string("preset")
     if keypoint_names and len(keypoint_names) != parsed.num_keypoints:
         raise f.fail("keypoint_names", f"names {len(keypoint_names)} keypoints but the decoder "
                      f"produces {parsed.num_keypoints}")
     return DetectorSpec(
         **common,
-        decoder=decoder.data,
+        decoder=DecoderSpec(settings=copy.deepcopy(decoder.data), decoder=parsed),
         keypoint_names=keypoint_names,
         score_threshold=f.number("score_threshold", above=0.0, below=1.0),
         nms_iou=f.number("nms_iou", above=0.0, hi=1.0),
@@ -226,7 +345,7 @@ def _parse_detector(f: Fields) -> DetectorSpec:
 
 def _parse_embedder(f: Fields) -> EmbedderSpec:
     return EmbedderSpec(
-        **_common(f, "embedder"),
+        **_common(f, "embedder", EmbedderSpec),
         embedding_size=f.integer("embedding_size", lo=1, hi=MAX_EMBEDDING_SIZE),
         output=f.string("output", None) if f.has("output") else None,
         alignment=_parse_alignment(f.sub("alignment")),
@@ -253,7 +372,7 @@ def _parse_alignment(align: Fields) -> AlignmentSpec:
             if math.dist(template[a], template[b]) < MIN_TEMPLATE_SPACING:
                 raise points.fail(b, f"is less than {MIN_TEMPLATE_SPACING} pixel from {a}: "
                                   f"template points must be distinct")
-    return AlignmentSpec(width=width, height=height, template=template)
+    return AlignmentSpec(width=width, height=height, template=template, extra=_extra(align, AlignmentSpec.KEYS))
 
 
 class Bundle:
@@ -287,6 +406,15 @@ class Bundle:
         for model in self.manifest.models():
             yield model
             yield from model.targets.values()
+
+    def files(self, include_targets: bool = True, roles: tuple[str, ...] = ("detector", "embedder")) -> dict[str, bytes]:
+        """The checked bytes of the model files of ``roles``, and of their accelerator
+        builds unless ``include_targets`` is false: what ``write_bundle`` needs to write
+        this bundle's models elsewhere."""
+        specs = [m for m in self.manifest.models() if m.role in roles]
+        if include_targets:
+            specs += [t for m in specs for t in m.targets.values()]
+        return {spec.file: self.read_model(spec) for spec in specs}
 
     def read_signature(self) -> bytes | None:
         """The bytes of ``manifest.json.sig`` (bounded), or None for an unsigned bundle;
@@ -565,13 +693,16 @@ def _decode_manifest(raw: bytes, location: Path) -> Any:
         raise ManifestError(f"{location}/{MANIFEST_NAME}: not valid JSON ({clip(str(exc))})") from None
 
 
-def write_bundle(out_dir: str | Path, manifest: dict[str, Any], files: dict[str, bytes]) -> Path:
+def write_bundle(out_dir: str | Path, manifest: Manifest | dict[str, Any], files: dict[str, bytes]) -> Path:
     """Write a bundle directory: fills in each model's sha256, validates, then swaps it
-    into place whole, so a reader never sees a half-written bundle.
+    into place whole, so a reader never sees a half-written bundle. ``manifest`` is a
+    ``Manifest`` (``dataclasses.replace`` one to edit it) or its JSON data.
 
     ``out_dir`` may exist only as an empty directory or as a bundle (nothing in it but
     manifest.json and the files that manifest names): anything else is refused, never
     deleted. Writers replacing bundles in one directory take turns (a lock on it)."""
+    if isinstance(manifest, Manifest):
+        manifest = manifest.to_dict()
     manifest = _with_checksums(manifest, files)
     parse_manifest(manifest)
     out = Path(out_dir)
@@ -598,6 +729,27 @@ def write_bundle(out_dir: str | Path, manifest: dict[str, Any], files: dict[str,
     if old is not None and _replaceable(old):  # what the swap moved aside: the previous bundle
         shutil.rmtree(old, ignore_errors=True)
     return out
+
+
+def combine(detector: Bundle, embedder: Bundle, out_dir: str | Path, name: str | None = None,
+            description: str | None = None, extra: dict[str, Any] | None = None) -> Path:
+    """Write a bundle with the detector of ``detector`` and the embedder of ``embedder``,
+    entries, files and accelerator builds as they are (``extra``: top-level fields such as
+    ``source``)."""
+    det, emb = detector.manifest.detector, embedder.manifest.embedder
+    if det is None:
+        raise BundleError(f"{detector.location}: this bundle has no detector")
+    if emb is None:
+        raise BundleError(f"{embedder.location}: this bundle has no embedder")
+    files = detector.files(roles=("detector",))
+    clash = sorted(set(files) & set(embedder.files(roles=("embedder",))))
+    if clash:
+        raise BundleError(f"the detector and the embedder both have a file named {clash[0]}: cannot combine")
+    manifest = Manifest(name=name or f"{detector.manifest.name}+{embedder.manifest.name}",
+                        description=description if description is not None else
+                        f"{detector.manifest.name} detector with the {embedder.manifest.name} embedder",
+                        detector=det, embedder=emb, extra=extra or {})
+    return write_bundle(out_dir, manifest, {**files, **embedder.files(roles=("embedder",))})
 
 
 def _with_checksums(manifest: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 from edgeface.bundle import DetectorSpec
-from edgeface.decoders import OutputInfo, RawDetections, parse_decoder
+from edgeface.decoders import OutputInfo, RawDetections
 from edgeface.decoders.nms import suppress
 from edgeface.preprocess import Preprocessor
 from edgeface.runtime.model import Model
-from edgeface.schema import Fields
 
 
 class Detector:
     def __init__(self, model: Model, spec: DetectorSpec):
         self.model = model
         self.spec = spec
-        where = "models.detector.decoder"
-        self.decoder = parse_decoder(Fields(spec.decoder, where), spec.input.height, spec.input.width)
         # A -1 batch dimension counts as 1 for the decoder's shape checks.
-        self.decoder.bind([OutputInfo(o.name, tuple(abs(d) for d in o.shape)) for o in model.outputs])
+        self.decoder = spec.decoder.bound([OutputInfo(o.name, tuple(abs(d) for d in o.shape)) for o in model.outputs])
         self.preprocess = Preprocessor(spec.input)
         self.keypoint_names = spec.keypoint_names or tuple(
             f"point_{i}" for i in range(self.decoder.num_keypoints))

@@ -62,6 +62,7 @@ class ScrfdDecoder:
 
     def bind(self, outputs: Sequence[OutputInfo]) -> None:
         widths = {"scores": 1, "boxes": 4, "keypoints": 2 * self.num_keypoints}
+        self._index = {}  # a new dict: copies of one parsed decoder are bound to different models
         for kind, refs in self.refs.items():
             indices = [resolve_output(r, outputs, f"{self.where}.outputs.{kind}") for r in refs]
             for i, n in zip(indices, self.counts):
