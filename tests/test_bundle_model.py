@@ -1,0 +1,142 @@
+"""The typed bundle model written back: every spec's ``to_dict`` is the inverse of parsing,
+unknown keys survive a rewrite, and the one writer (``write_bundle``, ``Bundle.files``,
+``combine``) keeps models, files and accelerator builds as they are."""
+
+import copy
+import dataclasses
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edgeface.bundle import combine, load_bundle, parse_manifest, write_bundle
+from edgeface.errors import BundleError, ManifestError
+
+FIXTURES = ["blob_blazeface", "blob_blazeface_int8", "blob_detector_only", "blob_scrfd_onnx"]
+
+
+def read_manifest(folder):
+    return json.loads((folder / "manifest.json").read_text())
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_to_dict_is_the_inverse_of_parsing_every_fixture(fixture_bundle, name):
+    parsed = parse_manifest(read_manifest(fixture_bundle(name)))
+    again = parse_manifest(json.loads(json.dumps(parsed.to_dict())))
+    assert again == parsed
+    assert again.to_dict() == parsed.to_dict()
+
+
+def test_to_dict_keeps_the_source_of_a_fixture(fixture_bundle):
+    data = read_manifest(fixture_bundle("blob_scrfd_onnx"))
+    assert parse_manifest(data).to_dict()["source"] == data["source"]
+
+
+# Unknown keys a newer writer might add, at each level of the manifest.
+LEVELS = ["", "models.detector.", "models.detector.input.", "models.detector.decoder.",
+          "models.embedder.", "models.embedder.alignment.", "models.embedder.input."]
+json_values = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.text(max_size=8),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                                       max_size=3), max_leaves=6)
+
+
+def put(data, path, value):
+    *parents, last = path.split(".")
+    for key in parents:
+        data = data[key]
+    data[last] = value
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(level=st.sampled_from(LEVELS), key=st.text(alphabet="abcxyz_", min_size=1, max_size=8).map(lambda k: f"new_{k}"),
+       value=json_values, threshold=st.floats(0.01, 0.99), mean=st.floats(-1e4, 1e4), std=st.floats(1e-3, 1e4),
+       far=st.none() | st.floats(0.0, 1.0), nms=st.sampled_from(["hard", "weighted"]))
+def test_round_trip_keeps_every_field_and_unknown_keys(fixture_bundle, level, key, value, threshold, mean, std, far,
+                                                      nms):
+    data = read_manifest(fixture_bundle())
+    put(data, "models.detector.score_threshold", threshold)
+    put(data, "models.detector.nms", nms)
+    put(data, "models.embedder.input.mean", [mean, 0.0, 1.0])
+    put(data, "models.detector.input.std", [std, std, 1.0])
+    put(data, "models.embedder.verify_far", far)
+    put(data, level + key, value)
+    parsed = parse_manifest(data)
+    written = json.loads(json.dumps(parsed.to_dict()))
+    assert parse_manifest(written) == parsed
+    node = written
+    for part in (level + key).split(".")[:-1]:
+        node = node[part]
+    assert node[key] == value
+
+
+def test_specs_with_different_unknown_keys_differ(fixture_bundle):
+    data = read_manifest(fixture_bundle())
+    edited = copy.deepcopy(data)
+    edited["models"]["embedder"]["input"]["new_field"] = 1
+    assert parse_manifest(edited) != parse_manifest(data)
+
+
+def test_a_rewritten_bundle_keeps_targets_and_unknown_keys(tmp_path, fixture_bundle):
+    data = read_manifest(fixture_bundle())
+    files = {name: (fixture_bundle() / name).read_bytes() for name in ("detector.tflite", "embedder.tflite")}
+    files["qnn/SM8650/embedder.onnx"] = b"a compiled context"
+    data["models"]["embedder"]["targets"] = {"SM8650": {
+        "file": "qnn/SM8650/embedder.onnx", "format": "onnx", "accelerator": "qnn-htp", "precision": "w8a8",
+        "htp_arch": 75, "soc_model": 57, "compiled_with": "qnn 2.30"}}
+    data["training"] = {"embedder": {"epochs": 3}}
+    first = load_bundle(write_bundle(tmp_path / "a", data, files))
+    embedder = first.manifest.embedder
+    edited = first.manifest.with_model(dataclasses.replace(embedder, verify_threshold=0.42))
+    second = load_bundle(write_bundle(tmp_path / "b", edited, first.files()))
+    assert second.manifest.embedder.targets == embedder.targets
+    assert second.manifest.embedder.targets["SM8650"].extra == {"compiled_with": "qnn 2.30"}
+    assert second.manifest.extra["training"] == {"embedder": {"epochs": 3}}
+    assert second.manifest.embedder.verify_threshold == 0.42
+    assert second.read_model(second.manifest.embedder.targets["SM8650"]) == b"a compiled context"
+
+
+def test_files_without_targets_leaves_the_builds_out(tmp_path, fixture_bundle):
+    bundle = load_bundle(fixture_bundle())
+    assert set(bundle.files(include_targets=False)) == {"detector.tflite", "embedder.tflite"}
+    assert set(bundle.files(roles=("embedder",))) == {"embedder.tflite"}
+
+
+def test_combine_takes_each_role_from_its_bundle(tmp_path, fixture_bundle):
+    detector, embedder = load_bundle(fixture_bundle("blob_detector_only")), load_bundle(fixture_bundle())
+    out = combine(detector, embedder, tmp_path / "both", extra={"source": {"detector": "d", "embedder": "e"}})
+    both = load_bundle(out)
+    assert both.manifest.detector == detector.manifest.detector
+    assert both.manifest.embedder == embedder.manifest.embedder
+    assert both.manifest.extra == {"source": {"detector": "d", "embedder": "e"}}
+    assert both.manifest.name == f"{detector.manifest.name}+{embedder.manifest.name}"
+
+
+def test_combine_refuses_a_bundle_without_the_role(tmp_path, fixture_bundle):
+    detector_only = load_bundle(fixture_bundle("blob_detector_only"))
+    with pytest.raises(BundleError, match="has no embedder"):
+        combine(detector_only, detector_only, tmp_path / "both")
+
+
+def test_detectors_of_one_spec_bind_their_own_copies_of_the_parsed_decoder(fixture_bundle):
+    from edgeface.decoders import OutputInfo
+
+    spec = load_bundle(fixture_bundle("blob_scrfd_onnx")).manifest.detector
+    refs = spec.decoder.settings["outputs"]
+    names = [name for kind in ("scores", "boxes", "keypoints") for name in refs[kind]]
+    widths = [1] * 3 + [4] * 3 + [10] * 3
+    counts = [(160 // s) ** 2 * 2 for s in (8, 16, 32)] * 3
+    outputs = [OutputInfo(n, (1, c, w)) for n, c, w in zip(names, counts, widths)]
+    first = spec.decoder.bound(outputs)
+    second = spec.decoder.bound(list(reversed(outputs)))
+    assert first is not second and first._index != second._index
+    assert spec.decoder.decoder._index == {}
+
+
+def test_the_preset_name_is_recorded_and_checked(fixture_bundle):
+    data = read_manifest(fixture_bundle())
+    data["models"]["detector"]["decoder"]["preset"] = "blazeface-short"
+    assert parse_manifest(data).detector.decoder.preset == "blazeface-short"
+    data["models"]["detector"]["decoder"]["preset"] = 3
+    with pytest.raises(ManifestError, match="models.detector.decoder.preset"):
+        parse_manifest(data)
