@@ -7,7 +7,7 @@ QNN targets) run through the same code, so their figures compare directly.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -203,7 +203,7 @@ def _chip(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def calibrate_bundle(bundle: str | Path, threshold: float, far: float) -> Path:
     """Write ``verify_threshold`` (clipped to [-1, 1]) and ``verify_far`` into a bundle
     directory's embedder entry (the bundle is rewritten whole, checksums kept)."""
-    from edgeface.bundle import MANIFEST_NAME, load_bundle, write_bundle
+    from edgeface.bundle import load_bundle, write_bundle
 
     path = Path(bundle)
     if not path.is_dir():
@@ -211,16 +211,9 @@ def calibrate_bundle(bundle: str | Path, threshold: float, far: float) -> Path:
     opened = load_bundle(path)
     if opened.manifest.embedder is None:
         raise BundleError(f"{bundle}: no embedder to calibrate")
-    manifest = json.loads((path / MANIFEST_NAME).read_text())
-    entry = manifest["models"]["embedder"]
-    entry["verify_threshold"] = float(min(max(threshold, -1.0), 1.0))
-    entry["verify_far"] = float(far)
-    files = {}
-    for spec in opened.manifest.models():
-        files[spec.file] = opened.read_model(spec)
-        for target in spec.targets.values():
-            files[target.file] = opened.read_model(target)
-    return write_bundle(path, manifest, files)
+    embedder = replace(opened.manifest.embedder, verify_threshold=float(min(max(threshold, -1.0), 1.0)),
+                                   verify_far=float(far))
+    return write_bundle(path, opened.manifest.with_model(embedder), opened.files())
 
 
 # --------------------------------------------------------------------------- reports

@@ -11,7 +11,7 @@ manifest comes from ``edgeface.decoders.presets`` and records where it came from
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -134,7 +134,7 @@ def _is_current(out: Path, spec: Variant) -> bool:
         detector = bundle.manifest.detector
         if detector is None or detector.sha256 != spec.sha256:
             return False
-        if bundle.manifest.raw.get("source") != provenance(spec):
+        if bundle.manifest.extra.get("source") != provenance(spec):
             return False
         bundle.read_model(detector)  # checks the file against its sha256
     except EdgefaceError:
@@ -161,7 +161,7 @@ def fetch_blazeface_int8(out_dir: str | Path | None = None,
     import shutil
     import tempfile
 
-    from edgeface.bundle import load_bundle, write_bundle
+    from edgeface.bundle import Manifest, load_bundle, write_bundle
     from edgeface.pretrained.fetch import bundles_dir
 
     out = Path(out_dir) if out_dir is not None else bundles_dir() / INT8_BUNDLE
@@ -186,21 +186,21 @@ def fetch_blazeface_int8(out_dir: str | Path | None = None,
                                         role="detector", family=spec.preset), progress)
         (artifact,) = result.artifacts
         made = load_bundle(artifact.bundle)
-        detector = dict(made.manifest.raw["models"]["detector"])
+        detector = made.manifest.detector
         data = made.read_model(made.manifest.detector)
         fidelity = artifact.fidelity.to_dict()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     file = "face_detection_short_range_int8.tflite"
-    detector["file"] = file
+    detector = replace(detector, file=file)
     quantization = {"tool": "edgeface quantize (edgeface.converters.job.convert)",
                     "route": "tflite -> onnx (tf2onnx, NCHW input) -> SavedModel (onnx2tf) -> "
                              "int8 tflite (TFLiteConverter, float32 input/output)",
                     "calibration": CALIBRATION, "versions": _toolchain_versions(),
                     "fidelity_vs_float": {k: fidelity.get(k) for k in ("outputs", "detector")},
                     "gate_failures": artifact.failures}
-    manifest = {"name": INT8_BUNDLE, "description": INT8_DESCRIPTION, "models": {"detector": detector},
-                "source": {**provenance(spec), "quantization": quantization}}
+    manifest = Manifest(name=INT8_BUNDLE, description=INT8_DESCRIPTION, detector=detector, embedder=None,
+                        extra={"source": {**provenance(spec), "quantization": quantization}})
     return write_bundle(out, manifest, {file: data})
 
 
@@ -223,7 +223,7 @@ def _is_current_int8(out: Path) -> bool:
 
     try:
         bundle = load_bundle(out)
-        source = bundle.manifest.raw.get("source")
+        source = bundle.manifest.extra.get("source")
         if not isinstance(source, dict) or "quantization" not in source or bundle.manifest.detector is None:
             return False
         if {k: v for k, v in source.items() if k != "quantization"} != provenance(VARIANTS["short"]):

@@ -17,7 +17,7 @@ BUNDLE = "default"
 
 
 def _passed_gate(bundle_dir: Path) -> bool:
-    quantization = (load_bundle(bundle_dir).manifest.raw.get("source") or {}).get("quantization") or {}
+    quantization = (load_bundle(bundle_dir).manifest.extra.get("source") or {}).get("quantization") or {}
     return not quantization.get("gate_failures")
 
 
@@ -51,9 +51,9 @@ def _is_current(out: Path, detector_dir: Path, embedder_dir: Path) -> bool:
         have = load_bundle(out)
         sources = {"detector": load_bundle(detector_dir), "embedder": load_bundle(embedder_dir)}
         for role, source in sources.items():
-            if have.manifest.raw["models"].get(role) != source.manifest.raw["models"][role]:
+            if getattr(have.manifest, role) != getattr(source.manifest, role):
                 return False
-            if (have.manifest.raw.get("source") or {}).get(role) != source.manifest.raw.get("source"):
+            if (have.manifest.extra.get("source") or {}).get(role) != source.manifest.extra.get("source"):
                 return False
         for spec in have.manifest.models():
             have.read_model(spec)  # checks the file against its sha256

@@ -184,12 +184,12 @@ def _build(out: Path, name: str, precision: str, dat: Path, work: Path, progress
     result = convert(request, progress)
     (artifact,) = result.artifacts
     made = load_bundle(artifact.bundle)
-    entry = made.manifest.raw["models"]["embedder"]
-    data = made.read_model(made.manifest.embedder)
+    converted = made.manifest.embedder
+    data = made.read_model(converted)
     file = FILES[precision]
     embedder = {"file": file, "format": "tflite",
-                "input": {**spec, "dtype": entry["input"]["dtype"]},
-                "embedding_size": int(entry["embedding_size"]), "output": entry["output"],
+                "input": {**spec, "dtype": converted.input.dtype},
+                "embedding_size": converted.embedding_size, "output": converted.output,
                 "alignment": {"width": CHIP_SIZE, "height": CHIP_SIZE, "template": DLIB_CHIP_TEMPLATE},
                 "verify_threshold": DLIB_COSINE_THRESHOLD}
     if embedder["embedding_size"] != 128:
@@ -223,7 +223,7 @@ def _is_current(out: Path, precision: str) -> bool:
 
     try:
         bundle = load_bundle(out)
-        source = bundle.manifest.raw.get("source")
+        source = bundle.manifest.extra.get("source")
         embedder = bundle.manifest.embedder
         if not isinstance(source, dict) or embedder is None or bundle.manifest.detector is not None:
             return False
@@ -243,24 +243,11 @@ def combined_bundle(detector_dir: str | Path, embedder_dir: str | Path, out: str
     """A bundle at ``out`` with the detector of the bundle ``detector_dir`` and the embedder
     of ``embedder_dir`` (e.g. ``blazeface`` + ``dlib-resnet``): detect, align and embed.
     The model entries and files are copied as they are; ``source`` keeps both origins."""
-    from edgeface.bundle import load_bundle, write_bundle
+    from edgeface.bundle import combine, load_bundle
 
     det, emb = load_bundle(detector_dir), load_bundle(embedder_dir)
-    if det.manifest.detector is None:
-        raise EdgefaceError(f"{detector_dir}: this bundle has no detector")
-    if emb.manifest.embedder is None:
-        raise EdgefaceError(f"{embedder_dir}: this bundle has no embedder")
-    d_spec, e_spec = det.manifest.detector, emb.manifest.embedder
-    if d_spec.file == e_spec.file:
-        raise EdgefaceError(f"the detector and the embedder are both named {d_spec.file}: cannot combine")
-    manifest = {"name": f"{det.manifest.name}+{emb.manifest.name}",
-                "description": f"{det.manifest.name} detector with the {emb.manifest.name} embedder",
-                "models": {"detector": det.manifest.raw["models"]["detector"],
-                           "embedder": emb.manifest.raw["models"]["embedder"]},
-                "source": {"detector": det.manifest.raw.get("source"),
-                           "embedder": emb.manifest.raw.get("source")}}
-    files = {d_spec.file: det.read_model(d_spec), e_spec.file: emb.read_model(e_spec)}
-    return write_bundle(out, manifest, files)
+    source = {"detector": det.manifest.extra.get("source"), "embedder": emb.manifest.extra.get("source")}
+    return combine(det, emb, out, extra={"source": source})
 
 
 def _fetcher(precision: str):
