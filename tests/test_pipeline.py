@@ -357,3 +357,43 @@ def test_bench_stage_measures_the_host_estimates_profiles_and_profiles_on_hub_wh
     assert calls == [("detector.tflite", "Samsung Galaxy S24"), ("embedder.tflite", "Samsung Galaxy S24")]
     assert {c["backend"] for c in summary["document"]["budgets"]} == {"host", "estimate", "hub"}
     assert {"bench.json", "bench.md"} <= set(summary["files"])
+
+
+def test_bundle_stage_ships_the_chosen_models_with_their_hexagon_targets_and_training(fixture_bundle, tmp_path):
+    """run_bundle on stand-in stage records: each role's chosen TFLite model, the compile
+    stage's targets for it, and the training info of its conversion bundle."""
+    from edgeface.bundle import load_bundle, write_bundle
+    from edgeface.pipeline.stages import StageContext, run_bundle
+
+    def part(role, source, extra_files=None, **top):
+        data = json.loads((fixture_bundle(source) / "manifest.json").read_text())
+        data["models"] = {role: data["models"][role]}
+        entry = data["models"][role]
+        files = {entry["file"]: (fixture_bundle(source) / entry["file"]).read_bytes(), **(extra_files or {})}
+        return {**data, **top}, files
+
+    convert, compile_ = tmp_path / "convert", tmp_path / "compile"
+    for role, source in (("detector", "blob_detector_only"), ("embedder", "blob_blazeface")):
+        write_bundle(convert / role, *part(role, source, training={"arch": f"{role}-arch"}))
+    manifest, files = part("embedder", "blob_blazeface", {"qnn/SM8650/e.onnx": b"context"})
+    manifest["models"]["embedder"]["targets"] = {"SM8650": {
+        "file": "qnn/SM8650/e.onnx", "format": "onnx", "accelerator": "qnn-htp", "precision": "w8a8",
+        "htp_arch": 75, "soc_model": 57}}
+    write_bundle(compile_ / "embedder", manifest, files)
+    rows = [{"role": role, "runtime": "tflite", "precision": "fp32", "size_bytes": 1, "gate_failures": [],
+             "metrics": {"ap": 0.9, "accuracy": 0.9}} for role in ("detector", "embedder")]
+    records = {"evaluate": {"artifacts": rows},
+               "convert": {role: {"artifacts": {"fp32": {"bundle": role}}} for role in ("detector", "embedder")},
+               "compile": {"embedder": {"bundle": "embedder", "targets": {"SM8650": "w8a8"}}}}
+    config = parse_config({"name": "shipped"})
+    work = tmp_path / "bundle_stage"
+    work.mkdir()
+    run_bundle(StageContext(config, work, False, {"convert": convert, "compile": compile_}, records,
+                            lambda m: None, False))
+    shipped = load_bundle(work / "bundle")
+    assert shipped.manifest.name == "shipped"
+    assert set(shipped.manifest.embedder.targets) == {"SM8650"} and not shipped.manifest.detector.targets
+    assert shipped.read_model(shipped.manifest.embedder.targets["SM8650"]) == b"context"
+    assert shipped.manifest.extra["training"] == {"detector": {"arch": "detector-arch"},
+                                                  "embedder": {"arch": "embedder-arch"}}
+    assert shipped.manifest.detector == load_bundle(convert / "detector").manifest.detector

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -300,32 +300,27 @@ def choose_artifacts(rows: list[dict], max_drop: float) -> dict[str, dict]:
 
 def run_bundle(ctx: StageContext) -> dict:
     """One bundle to ship: per model the chosen TFLite artifact, plus its Hexagon targets."""
-    import json
-
-    from edgeface.bundle import load_bundle, write_bundle
+    from edgeface.bundle import Manifest, load_bundle, write_bundle
 
     c = ctx.config
     chosen = choose_artifacts(ctx.records["evaluate"]["artifacts"], c.quantize.max_drop)
-    manifest: dict[str, Any] = {"name": c.name, "models": {}, "training": {}}
-    files: dict[str, bytes] = {}
+    models, training, files = {}, {}, {}
     for role, row in chosen.items():
         part = load_bundle(ctx.inputs["convert"] / ctx.records["convert"][role]["artifacts"][row["precision"]]["bundle"])
-        entry = json.loads(json.dumps(part.manifest.raw["models"][role]))
-        spec = next(m for m in part.manifest.models() if m.role == role)
-        files[spec.file] = part.read_model(spec)
+        files.update(part.files(include_targets=False, roles=(role,)))
+        models[role] = getattr(part.manifest, role)
         compiled = ctx.records["compile"].get(role)
         if compiled:
             htp = load_bundle(ctx.inputs["compile"] / compiled["bundle"])
-            htp_spec = next(m for m in htp.manifest.models() if m.role == role)
-            entry["targets"] = json.loads(json.dumps(htp.manifest.raw["models"][role].get("targets", {})))
-            for target in htp_spec.targets.values():
-                files[target.file] = htp.read_model(target)
-        manifest["models"][role] = entry
-        manifest["training"][role] = part.manifest.raw.get("training", {})
+            targets = getattr(htp.manifest, role).targets
+            models[role] = replace(models[role], targets=targets)
+            files.update({t.file: htp.read_model(t) for t in targets.values()})
+        training[role] = part.manifest.extra.get("training", {})
     det, emb = chosen["detector"], chosen["embedder"]
-    manifest["description"] = (f"edgeface pipeline '{c.name}': {c.detector.arch} ({det['precision']}) + "
-                               f"{c.recognizer.arch} ({emb['precision']})")
-    write_bundle(ctx.work / "bundle", manifest, files)
+    description = (f"edgeface pipeline '{c.name}': {c.detector.arch} ({det['precision']}) + "
+                   f"{c.recognizer.arch} ({emb['precision']})")
+    write_bundle(ctx.work / "bundle", Manifest(name=c.name, description=description, **models,
+                                               extra={"training": training}), files)
     return {"bundle": "bundle", "chosen": {role: {"precision": r["precision"], "size_bytes": r["size_bytes"],
                                                   "metrics": r["metrics"]} for role, r in chosen.items()},
             "targets": {role: ctx.records["compile"].get(role, {}).get("targets", {}) for role in ROLES},
