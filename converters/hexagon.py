@@ -11,6 +11,7 @@ precision carries the portable ONNX model plus the contexts under their SoC.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,14 +210,20 @@ def markdown_report(request: CompileRequest, artifacts: list[CompiledArtifact], 
 
 # ---------------------------------------------------------------- a whole bundle
 
-def preset_family(decoder: dict) -> str | None:
-    """The detector preset whose decoder settings ``decoder`` has (output names aside)."""
+def preset_family(decoder) -> str | None:
+    """The detector preset a ``DecoderSpec`` was made from: the one its manifest records,
+    else (a bundle written before the preset was recorded) the one with the same
+    settings, output names aside."""
     from edgeface.decoders.presets import PRESETS
 
-    def settings(d: dict) -> dict:
-        return {k: v for k, v in d.items() if k not in ("outputs", "box_scale")}
+    if decoder.preset is not None:
+        return decoder.preset if decoder.preset in PRESETS else None
 
-    return next((name for name, preset in PRESETS.items() if settings(preset["decoder"]) == settings(decoder)), None)
+    def settings(d: dict) -> dict:
+        return {k: v for k, v in d.items() if k not in ("outputs", "box_scale", "preset")}
+
+    return next((name for name, preset in PRESETS.items()
+                 if settings(preset["decoder"]) == settings(decoder.settings)), None)
 
 
 def bundle_requests(bundle, out: Path, socs: list[str], precisions: list[str],
@@ -249,20 +256,31 @@ def compile_bundle(bundle_path: Path, out: Path, socs: list[str], precisions: li
     """Compile every model of a bundle for ``socs``; write ``out/bundle``: the same bundle
     plus, per model and SoC, the first precision in ``precisions`` whose context passes
     the gate (see ``bundle_requests``; later precisions are not tried for that SoC).
-    Returns the bundle and each model's result."""
+    Targets the bundle already has are kept unless rebuilt for the same SoC. Returns the
+    bundle and each model's result."""
     from edgeface.bundle import load_bundle, write_bundle
 
     bundle = load_bundle(bundle_path)
-    manifest = json.loads(json.dumps(bundle.manifest.raw))
-    files = {spec.file: bundle.read_model(spec) for spec in bundle.manifest.models()}
+    manifest, files = bundle.manifest, bundle.files()
     results = []
     for spec, request in bundle_requests(bundle, out, socs, precisions, first_passing=True, **options):
         progress(f"{spec.role}: {spec.file}")
         result = compile_hexagon(request, progress)
         results.append(result)
-        targets = {}
-        for artifact in result.artifacts:  # in precision order: the first that passes wins
-            if not artifact.failures and artifact.context.soc not in targets:
-                targets[artifact.context.soc] = target_entry(artifact.context, files)
-        manifest["models"][spec.role]["targets"] = targets
+        targets = {**spec.targets, **passing_targets(result, files)}
+        manifest = manifest.with_model(dataclasses.replace(spec, targets=targets))
     return write_bundle(out / "bundle", manifest, files), results
+
+
+def passing_targets(result: CompileResult, files: dict[str, bytes]) -> dict:
+    """Per SoC, the ``TargetSpec`` of the first context (in precision order) that passed
+    its gate; adds their files to ``files``."""
+    from edgeface.bundle import TargetSpec
+
+    targets = {}
+    for artifact in result.artifacts:
+        if not artifact.failures and artifact.context.soc not in targets:
+            entry = target_entry(artifact.context, files)
+            targets[artifact.context.soc] = TargetSpec(soc=artifact.context.soc, **entry,
+                                                       sha256=hashlib.sha256(files[entry["file"]]).hexdigest())
+    return targets

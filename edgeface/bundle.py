@@ -696,7 +696,9 @@ def _decode_manifest(raw: bytes, location: Path) -> Any:
 def write_bundle(out_dir: str | Path, manifest: Manifest | dict[str, Any], files: dict[str, bytes]) -> Path:
     """Write a bundle directory: fills in each model's sha256, validates, then swaps it
     into place whole, so a reader never sees a half-written bundle. ``manifest`` is a
-    ``Manifest`` (``dataclasses.replace`` one to edit it) or its JSON data.
+    ``Manifest`` (``dataclasses.replace`` one to edit it) or its JSON data; of ``files``
+    only those it names are written (a replaced target's old file is left out), so the
+    bundle can be replaced later.
 
     ``out_dir`` may exist only as an empty directory or as a bundle (nothing in it but
     manifest.json and the files that manifest names): anything else is refused, never
@@ -714,8 +716,10 @@ def write_bundle(out_dir: str | Path, manifest: Manifest | dict[str, Any], files
         raise _write_error(out, exc) from None
     try:
         staging.chmod(0o777 & ~current_umask())
+        named = _named_files(manifest)
         for name, data in files.items():
-            atomic_write_bytes(staging / name, data)
+            if str(PurePosixPath(name)) in named:
+                atomic_write_bytes(staging / name, data)
         atomic_write_bytes(staging / MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
         with directory_lock(out.parent):
             _check_replaceable(out)

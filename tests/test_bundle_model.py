@@ -140,3 +140,43 @@ def test_the_preset_name_is_recorded_and_checked(fixture_bundle):
     data["models"]["detector"]["decoder"]["preset"] = 3
     with pytest.raises(ManifestError, match="models.detector.decoder.preset"):
         parse_manifest(data)
+
+
+def test_files_the_manifest_does_not_name_are_not_written(tmp_path, fixture_bundle):
+    """A bundle holds only what its manifest names: else it could not be replaced later."""
+    bundle = load_bundle(fixture_bundle())
+    out = write_bundle(tmp_path / "b", bundle.manifest, {**bundle.files(), "qnn/old/stale.onnx": b"old"})
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["detector.tflite", "embedder.tflite",
+                                                                       "manifest.json"]
+    write_bundle(out, bundle.manifest, bundle.files())  # and it can be replaced
+
+
+def test_compile_bundle_keeps_the_targets_the_bundle_already_has(tmp_path, fixture_bundle, monkeypatch):
+    """Compiling a bundle for one more SoC keeps its builds for the others (a rewrite used
+    to drop them); the compile itself is stood in for (tests/test_hexagon.py runs it)."""
+    import types
+
+    from edgeface.converters import hexagon
+
+    data = read_manifest(fixture_bundle())
+    del data["models"]["detector"]
+    data["models"]["embedder"]["targets"] = {"SM8650": {
+        "file": "qnn/SM8650/embedder.onnx", "format": "onnx", "accelerator": "qnn-htp", "precision": "w8a8",
+        "htp_arch": 75, "soc_model": 57}}
+    source = write_bundle(tmp_path / "source", data, {"embedder.tflite": (fixture_bundle() / "embedder.tflite").read_bytes(),
+                                                      "qnn/SM8650/embedder.onnx": b"SM8650 context"})
+    built = tmp_path / "embedder_SM8750.onnx"
+    built.write_bytes(b"SM8750 context")
+
+    def compile_hexagon(request, progress):
+        context = types.SimpleNamespace(soc="SM8750", onnx_path=built, precision="fp16", htp_arch=79, soc_model=69)
+        return hexagon.CompileResult([hexagon.CompiledArtifact(context, None)], [], [], None, None)
+
+    monkeypatch.setattr(hexagon, "compile_hexagon", compile_hexagon)
+    out, _ = hexagon.compile_bundle(source, tmp_path / "c", ["SM8750"], ["fp16"])
+    compiled = load_bundle(out)
+    targets = compiled.manifest.embedder.targets
+    assert set(targets) == {"SM8650", "SM8750"}
+    assert compiled.read_model(targets["SM8650"]) == b"SM8650 context"
+    assert compiled.read_model(targets["SM8750"]) == b"SM8750 context"
+    assert targets["SM8750"].precision == "fp16" and targets["SM8750"].htp_arch == 79
