@@ -162,10 +162,10 @@ def _bundle(request: CompileRequest, spec, graph: Path, compiled) -> Path:
     from edgeface.bundle import write_bundle
 
     first, names, got = compiled[0]
-    manifest = bundle_manifest(request, spec, graph, names, got, "float32", fmt="onnx")
     files = {graph.name: graph.read_bytes()}
-    manifest["models"][request.role]["targets"] = {a.context.soc: target_entry(a.context, files)
-                                                   for a, _, _ in compiled}
+    targets = {a.context.soc: target_entry(a.context, files) for a, _, _ in compiled}
+    manifest = bundle_manifest(request, spec, graph, names, got, "float32", first.context.precision, fmt="onnx",
+                               targets=targets)
     return write_bundle(request.out / f"bundle_{first.context.precision}", manifest, files)
 
 

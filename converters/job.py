@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from edgeface.bundle import InputSpec, write_bundle
+from edgeface.bundle import AlignmentSpec, InputSpec, write_bundle
 from edgeface.errors import EdgefaceError
 from edgeface.fsutil import atomic_write_bytes
 
@@ -43,6 +43,12 @@ class ConvertRequest:
     architecture: str | None = None  # edgeface.models name, for int8-qat
     input: InputSpec | None = None  # the exact input spec (a bundle's): overrides mean, std, channel order
     qat_steps: int = 200
+    # What goes into each bundle besides the model, so that it is written once:
+    bundle_dir: Path | None = None  # where bundle_<precision> folders go; default: out
+    name: str | None = None  # the bundle's name is "<name>-<precision>"; default: from the file
+    description: str | None = None  # the bundle's is "<description>, <precision>"; default: its source
+    training: dict | None = None  # the manifest's ``training`` (how the model was trained)
+    alignment: AlignmentSpec | None = None  # embedder: its chip; default: ArcFace's, scaled to the input
 
 
 QAT = "int8-qat"  # quantization-aware training (edgeface.quantization.qat), then int8
@@ -174,26 +180,38 @@ def role_summary(report) -> str:
     return "-"
 
 
-def bundle_manifest(request, spec: InputSpec, path: Path, names, got, io_dtype: str, fmt: str = "tflite") -> dict:
-    """The manifest of a one-model bundle for ``path`` in the request's role."""
-    from edgeface.align import ARCFACE_TEMPLATE
-
-    model = {"file": path.name, "format": fmt,
-             "input": {**asdict(spec), "dtype": io_dtype}}
+def bundle_manifest(request, spec: InputSpec, path: Path, names, got, io_dtype: str, precision: str,
+                    fmt: str = "tflite", targets: dict | None = None) -> dict:
+    """The manifest of a one-model bundle for ``path`` (at ``precision``) in the request's
+    role, with the request's name, description, training info and alignment, and the
+    model's accelerator builds (``targets``: SoC -> entry)."""
+    model = {"file": path.name, "format": fmt, "input": {**spec.to_dict(), "dtype": io_dtype}, "targets": targets or {}}
     if request.role == "embedder":
-        scale_x, scale_y = spec.width / 112.0, spec.height / 112.0
-        model.update(embedding_size=int(np.prod(got[0].shape[1:])), output=names[0],
-                     alignment={"width": spec.width, "height": spec.height, "template": {
-                         k: [x * scale_x, y * scale_y] for k, (x, y) in ARCFACE_TEMPLATE.items()}},
+        alignment = request.alignment or arcface_alignment(spec.width, spec.height)
+        model.update(embedding_size=int(np.prod(got[0].shape[1:])), output=names[0], alignment=alignment.to_dict(),
                      verify_threshold=request.verify_threshold)
     else:
         from edgeface.decoders.presets import detector_entry
 
         model.update(detector_entry(request.family, [(n, (1, *g.shape[1:])) for n, g in zip(names, got)],
                                     spec.height, spec.width))
-    return {"name": f"{request.source.stem}-{path.stem}", "models": {request.role: model},
-            "description": f"converted from {request.source.name} by edgeface",
-            "source": {"model": request.source.name}}
+    description = request.description or f"converted from {request.source.name} by edgeface"
+    manifest = {"name": f"{request.name}-{precision}" if request.name else f"{request.source.stem}-{path.stem}",
+                "models": {request.role: model},
+                "description": f"{description}, {precision}" if request.description else description,
+                "source": {"model": request.source.name}}
+    if request.training is not None:
+        manifest["training"] = request.training
+    return manifest
+
+
+def arcface_alignment(width: int, height: int) -> AlignmentSpec:
+    """The ArcFace 112x112 template scaled to a ``width`` x ``height`` chip."""
+    from edgeface.align import ARCFACE_TEMPLATE
+
+    scale_x, scale_y = width / 112.0, height / 112.0
+    return AlignmentSpec(width=width, height=height,
+                         template={k: (x * scale_x, y * scale_y) for k, (x, y) in ARCFACE_TEMPLATE.items()})
 
 
 def convert(request: ConvertRequest, progress: Callable[[str], None] = lambda message: None) -> ConvertResult:
@@ -230,8 +248,9 @@ def convert(request: ConvertRequest, progress: Callable[[str], None] = lambda me
         artifact.failures = report.gate(request.max_cosine_drop, request.min_iou)
         if request.role:
             io_dtype = request.io_type if precision in ("int8", QAT) else "float32"
-            manifest = bundle_manifest(request, spec, path, names, got, io_dtype)
-            artifact.bundle = write_bundle(request.out / f"bundle_{precision}", manifest, {path.name: data})
+            manifest = bundle_manifest(request, spec, path, names, got, io_dtype, precision)
+            artifact.bundle = write_bundle((request.bundle_dir or request.out) / f"bundle_{precision}", manifest,
+                                           {path.name: data})
         artifacts.append(artifact)
     report_json, report_md = write_reports(request, source, artifacts)
     return ConvertResult(source, artifacts, report_json, report_md)

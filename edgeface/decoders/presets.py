@@ -104,6 +104,7 @@ def detector_entry(family: str, outputs: Sequence[tuple[str, Sequence[int]]], he
             "keypoints": [_find(outputs, n, 2 * k, f"stride-{s} keypoints", taken)
                           for n, s in zip(rows, decoder["strides"])],
         }
+    decoder["preset"] = family  # recorded: compile finds the family again by this name
     preset["decoder"] = decoder
     return preset
 

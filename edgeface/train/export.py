@@ -153,18 +153,17 @@ def export_run(result, val_set=None, precisions: Sequence[str] = ("fp32",),
     convert_dir = out / "convert"
     calibration = _calibration_npy(config, val_set, out)
     progress(f"converting to {', '.join(precisions)} (edgeface.converters)")
-    conversion = _convert(config, keras_path, convert_dir, precisions, calibration, progress)
+    conversion = _convert(config, keras_path, convert_dir, precisions, calibration, progress,
+                          bundle_info=_bundle_info(config, result, out))
     lap("convert")
     bundles, evaluations = {}, {}
     gates = {a.precision: list(a.failures) for a in conversion.artifacts}
     for artifact in conversion.artifacts:
         if artifact.bundle is None:
             continue
-        target = out / f"bundle_{artifact.precision}"
-        manifest = _finish_manifest(config, artifact, result)
-        bundle = _rewrite_bundle(artifact.bundle, target, manifest)
+        bundle = artifact.bundle
         if val_set is not None:
-            progress(f"evaluating {target.name} through the SDK")
+            progress(f"evaluating {bundle.name} through the SDK")
             evaluations[artifact.precision] = _evaluate_bundle(config, bundle, val_set, out / f"eval_{artifact.precision}")
         bundles[artifact.precision] = bundle
         lap("bundle_eval")
@@ -195,7 +194,19 @@ def _calibration_npy(config, val_set, out: Path) -> Path | None:
     return path
 
 
-def _convert(config, keras_path: Path, out: Path, precisions: list[str], calibration: Path | None, progress):
+def _bundle_info(config, result, out: Path) -> dict:
+    """What the conversion job puts into each bundle besides the model, so that it writes
+    RUN/export/bundle_<precision> once: its name, description and training info."""
+    run = Path(result.run_dir)
+    final = {k: v for k, v in result.final.items() if isinstance(v, (int, float)) and v is not None}
+    return {"bundle_dir": out, "name": run.name,
+            "description": f"{config.arch} trained by edgeface on {config.data} ({len(result.history)} epochs)",
+            "training": {"arch": config.arch, "data": str(config.data), "run": str(run),
+                         "epochs": len(result.history), "input_size": config.input_size, "final": final}}
+
+
+def _convert(config, keras_path: Path, out: Path, precisions: list[str], calibration: Path | None, progress,
+             bundle_info: dict):
     from edgeface.converters.job import ConvertRequest, convert
 
     if config.task == "detector":
@@ -205,37 +216,14 @@ def _convert(config, keras_path: Path, out: Path, precisions: list[str], calibra
         spec = _input_spec(TRAINED_PRESETS[family]["input"])
         request = ConvertRequest(source=keras_path, out=out, precisions=precisions, calibration=calibration,
                                  calibration_size=100, seed=config.seed, role="detector", family=family,
-                                 input=spec)
+                                 input=spec, **bundle_info)
     else:
         spec = _input_spec({"height": config.input_size, "width": config.input_size, "mean": [127.5] * 3,
                             "std": [127.5] * 3, "resize": "stretch", "pad": "center"})
         request = ConvertRequest(source=keras_path, out=out, precisions=precisions, calibration=calibration,
                                  calibration_size=100, seed=config.seed, role="embedder", input=spec,
-                                 architecture=config.arch)
+                                 architecture=config.arch, **bundle_info)
     return convert(request, progress)
-
-
-def _finish_manifest(config, artifact, result) -> dict:
-    from edgeface.bundle import load_bundle
-
-    manifest = json.loads(json.dumps(load_bundle(artifact.bundle).manifest.raw))
-    run = Path(result.run_dir)
-    manifest["name"] = f"{run.name}-{artifact.precision}"
-    manifest["description"] = (f"{config.arch} trained by edgeface on {config.data} "
-                               f"({len(result.history)} epochs), {artifact.precision}")
-    final = {k: v for k, v in result.final.items() if isinstance(v, (int, float)) and v is not None}
-    manifest["training"] = {"arch": config.arch, "data": str(config.data), "run": str(run),
-                            "epochs": len(result.history), "input_size": config.input_size,
-                            "final": final}
-    return manifest
-
-
-def _rewrite_bundle(source: Path, target: Path, manifest: dict) -> Path:
-    from edgeface.bundle import load_bundle, write_bundle
-
-    bundle = load_bundle(source)
-    files = {spec.file: bundle.read_model(spec) for spec in bundle.manifest.models()}
-    return write_bundle(target, manifest, files)
 
 
 def _evaluate_bundle(config, bundle: Path, val_set, report_dir: Path) -> dict:
