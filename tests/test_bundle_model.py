@@ -180,3 +180,52 @@ def test_compile_bundle_keeps_the_targets_the_bundle_already_has(tmp_path, fixtu
     assert compiled.read_model(targets["SM8650"]) == b"SM8650 context"
     assert compiled.read_model(targets["SM8750"]) == b"SM8750 context"
     assert targets["SM8750"].precision == "fp16" and targets["SM8750"].htp_arch == 79
+
+
+def test_the_converter_writes_the_callers_name_training_and_alignment_in_one_bundle(tmp_path):
+    """What export and the dlib importer used to patch in by rewriting the converter's
+    bundle is now part of the request (the converter's manifest is not edited afterwards)."""
+    import numpy as np
+
+    from edgeface.bundle import AlignmentSpec, InputSpec
+    from edgeface.converters.job import ConvertRequest, bundle_manifest
+
+    spec = InputSpec(height=64, width=64, layout="NHWC", dtype="float32", channel_order="RGB", mean=(127.5,) * 3,
+                     std=(127.5,) * 3, resize="stretch", pad="center")
+    alignment = AlignmentSpec(width=64, height=64, template={"right_eye": (20.0, 25.0), "left_eye": (44.0, 25.0)})
+    request = ConvertRequest(source=tmp_path / "arc.keras", out=tmp_path, role="embedder", name="run7",
+                             description="arc trained by edgeface", training={"epochs": 3}, alignment=alignment,
+                             verify_threshold=0.3)
+    manifest = bundle_manifest(request, spec, tmp_path / "arc_int8.tflite", ["embedding"],
+                               [np.zeros((1, 32), np.float32)], "int8", "int8")
+    parsed = load_bundle(write_bundle(tmp_path / "b", manifest, {"arc_int8.tflite": b"model"})).manifest
+    assert parsed.name == "run7-int8" and parsed.description == "arc trained by edgeface, int8"
+    assert parsed.extra["training"] == {"epochs": 3}
+    assert parsed.embedder.alignment == alignment and parsed.embedder.input.dtype == "int8"
+    assert parsed.embedder.embedding_size == 32 and parsed.embedder.verify_threshold == 0.3
+
+
+def test_a_converted_detector_records_its_preset(tmp_path):
+    from edgeface.decoders.presets import detector_entry
+
+    entry = detector_entry("scrfd", [(f"o{i}", (1, n, w)) for i, (n, w) in enumerate(
+        [(800, 1), (200, 1), (50, 1), (800, 4), (200, 4), (50, 4), (800, 10), (200, 10), (50, 10)])], 160, 160)
+    assert entry["decoder"]["preset"] == "scrfd"
+
+
+def test_calibrating_a_bundle_changes_only_the_threshold(tmp_path, fixture_bundle):
+    from edgeface.eval import calibrate_bundle
+
+    data = read_manifest(fixture_bundle())
+    data["models"]["embedder"]["targets"] = {"SM8650": {
+        "file": "qnn/SM8650/embedder.onnx", "format": "onnx", "accelerator": "qnn-htp", "precision": "w8a8",
+        "htp_arch": 75, "soc_model": 57}}
+    data["release"] = {"version": 4}
+    files = {name: (fixture_bundle() / name).read_bytes() for name in ("detector.tflite", "embedder.tflite")}
+    before = load_bundle(write_bundle(tmp_path / "b", data, {**files, "qnn/SM8650/embedder.onnx": b"context"}))
+    after = load_bundle(calibrate_bundle(tmp_path / "b", 0.37, 1e-3))
+    assert after.manifest.embedder == dataclasses.replace(before.manifest.embedder, verify_threshold=0.37,
+                                                          verify_far=1e-3)
+    assert after.manifest.detector == before.manifest.detector
+    assert after.manifest.extra == {"release": {"version": 4}, "source": data["source"]}
+    assert after.read_model(after.manifest.embedder.targets["SM8650"]) == b"context"
