@@ -758,7 +758,7 @@ def combine(detector: Bundle, embedder: Bundle, out_dir: str | Path, name: str |
 
 def _with_checksums(manifest: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
     """A deep copy of ``manifest`` with the sha256 of each model and target file filled in."""
-    manifest = json.loads(json.dumps(manifest))
+    manifest = json.loads(json.dumps(manifest))  # a copy, as the JSON it will be (tuples become lists)
     manifest.setdefault("schema_version", SCHEMA_VERSION)
     for role, model in manifest.get("models", {}).items():
         entries = {f"models.{role}": model, **{f"models.{role}.targets.{soc}": target

@@ -22,22 +22,29 @@ H = "0" * 64
 TARGET = {"file": "qnn/SM8650/detector.onnx", "sha256": H, "format": "onnx", "accelerator": "qnn-htp",
           "precision": "w8a8", "htp_arch": 75, "soc_model": 57}
 
-def edit(manifest, path, value):
-    data = copy.deepcopy(manifest)
-    *parents, last = path.split(".")
-    node = data
-    for key in parents:
-        node = node[key]
-    if value is KeyError:
-        del node[last]
-    else:
-        node[last] = value
-    return data
+
 
 def many(manifest, *edits):
+    """A copy of ``manifest`` with each (dotted path, value) edit made; KeyError deletes."""
+    data = copy.deepcopy(manifest)
     for path, value in edits:
-        manifest = edit(manifest, path, value)
-    return manifest
+        _set(data, path.split("."), value)
+    return data
+
+
+def _set(node, keys, value):
+    head, *rest = keys
+    if rest:
+        _set(node[head], rest, value)
+    elif value is KeyError:
+        del node[head]
+    else:
+        node[head] = value
+
+
+def edit(manifest, path, value):
+    return many(manifest, (path, value))
+
 
 minimal = many(base, *[(f"models.{r}.input.{k}", KeyError) for r in ("detector", "embedder")
                        for k in ("layout", "dtype", "channel_order", "resize", "pad") if k in base["models"][r]["input"]],
