@@ -284,8 +284,9 @@ def _onnx2tf_worker(spec_path: str) -> int:
     try:
         import onnx2tf.onnx2tf as o2t
     except ImportError as exc:
-        return fail(f"onnx2tf is not installed ({exc}): pip install 'edgeface[toolchain]' && "
-                    f"python -m edgeface.toolchain install")
+        from edgeface.cli.toolchain import INSTALL_HINT  # the installer module: stdlib only
+
+        return fail(f"onnx2tf is not installed ({exc}): {INSTALL_HINT}")
     # onnx2tf rewrites the ONNX file it is given (onnxsim, shape inference, op names):
     # give it a copy, never the user's file.
     import onnx

@@ -11,7 +11,7 @@ from typing import Any, Optional
 def select_profiles(on: str, names: list[str]):
     """The profiles whose budgets apply, by backend (see docs/bench.md)."""
     from edgeface.bench.target import BenchError
-    from edgeface.profiles import list_profiles, load_profile
+    from edgeface.bench.profiles import list_profiles, load_profile
 
     wants_all = any(n.lower() == "all" for n in names)
     if on == "host":

@@ -42,7 +42,7 @@ def ship_plan(config, records: dict[str, dict]) -> list[dict]:
     """Per device profile: the compute unit to use (the first of npu, gpu, cpu whose budget
     checks all pass, else the one failing the fewest), the runtime path, and the verdict
     per use case."""
-    from edgeface.profiles import load_profile
+    from edgeface.bench.profiles import load_profile
 
     checks = records["bench"]["document"]["budgets"]
     targets = {soc for role in records["bundle"]["targets"].values() for soc in role}

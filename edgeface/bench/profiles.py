@@ -6,7 +6,7 @@ published-measurement device calibrates its estimates, and the latency budget of
 use case. Numbers that ``socs.yaml`` already holds (Hexagon arch, ``soc_model``) are taken
 from there through the SoC's part number, never repeated. Every figure names its source.
 
-    from edgeface.profiles import list_profiles, load_profile
+    from edgeface.bench.profiles import list_profiles, load_profile
 
     s24 = load_profile("galaxy-s24")
     s24.budgets            # {"face_unlock": 100.0, "ar_camera": 33.3, "gallery_identify": 1000.0}
