@@ -2,8 +2,9 @@
 
 Why a child process: ``tensorflow-model-optimization`` 0.8.1 quantizes only ``tf_keras``
 models, and importing it (or setting ``TF_USE_LEGACY_KERAS=1``) fixes the Keras flavour of
-the whole process (DESIGN.md section 4). So :func:`qat_to_tflite` (the library entry point,
-safe to call from a Keras 3 process) runs the training in
+the whole process (docs/architecture.md, "Facts about the dependencies"). So
+:func:`qat_to_tflite` (the library entry point, safe to call from a Keras 3 process) runs
+the training in
 ``python -m edgeface.quantization.qat`` (this module's CLI, the worker) with
 ``TF_USE_LEGACY_KERAS=1`` in its environment, and reads back one JSON line.
 

@@ -10,8 +10,8 @@ from typing import Any, Optional
 
 def select_profiles(on: str, names: list[str]):
     """The profiles whose budgets apply, by backend (see docs/bench.md)."""
-    from edgeface.bench.target import BenchError
     from edgeface.bench.profiles import list_profiles, load_profile
+    from edgeface.bench.target import BenchError
 
     wants_all = any(n.lower() == "all" for n in names)
     if on == "host":
