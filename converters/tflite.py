@@ -33,7 +33,7 @@ import numpy as np
 
 from edgeface.converters.sources import Source, _first_line, _import_tf
 from edgeface.errors import ConversionError
-from edgeface.fsutil import atomic_write_bytes
+from edgeface.fsutil import write_json
 
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
 IO_TYPES = ("float32", "int8", "uint8")
@@ -213,7 +213,7 @@ def onnx_to_saved_model(source: Source, workdir: Path, calibration: np.ndarray |
             "input": source.input_name, "input_shape_nchw": list(source.input_shape),
             "layout": source.layout, "outputs": list(source.output_names)}
     spec_path = folder / "spec.json"
-    spec_path.write_text(json.dumps(spec))
+    write_json(spec_path, spec)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
     code = ("import sys; from edgeface.converters.tflite import _onnx2tf_worker as w; "
             "sys.exit(w(sys.argv[1]))")
@@ -278,7 +278,7 @@ def _onnx2tf_worker(spec_path: str) -> int:
     socket.create_connection = offline  # type: ignore[assignment]
 
     def fail(message: str) -> int:
-        (folder / "error.json").write_text(json.dumps({"error": message}))
+        write_json(folder / "error.json", {"error": message})
         return 3
 
     try:
@@ -375,5 +375,5 @@ def _onnx2tf_worker(spec_path: str) -> int:
             "outputs": [{"onnx": n, "key": k, "shape": s, "nhwc": bool(t)}
                         for n, k, s, t in zip(spec["outputs"], keys, shapes, nhwc)],
             "max_abs_error": error, "max_abs_reference": peak}
-    atomic_write_bytes(folder / _META, json.dumps(meta, indent=1).encode())
+    write_json(folder / _META, meta, indent=1)
     return 0

@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgeface.fsutil import atomic_write_bytes
+from edgeface.fsutil import atomic_write_bytes, write_json
 from edgeface.train.config import DetectorConfig, RecognizerConfig, TrainConfig, TrainError, load_config
 
 
@@ -578,9 +578,8 @@ def _write_history(run: Path, history: list[dict], step_losses: list[float], hea
         writer.writerow({k: _fmt(row.get(k)) for k in keys})
     del lines
     atomic_write_bytes(run / "metrics.csv", buffer.getvalue().encode())
-    atomic_write_bytes(run / "metrics.json", (json.dumps(
-        {"epochs": history, "step_losses": [round(v, 6) for v in step_losses]}, indent=1,
-        default=_jsonable) + "\n").encode())
+    write_json(run / "metrics.json", {"epochs": history, "step_losses": [round(v, 6) for v in step_losses]},
+               indent=1, default=_jsonable)
     try:
         plot_history(run / "loss.png", history, step_losses, headline)
     except ImportError:  # matplotlib is in the toolchain extra; the run itself does not need it
