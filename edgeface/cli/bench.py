@@ -125,36 +125,55 @@ def run(
         "--gallery-size", min=0, help="Templates in the gallery the 1:N search stage is timed on (0: skip).")] = 10_000,
 ) -> None:
     """Benchmark MODEL_OR_BUNDLE and check it against device budgets (exit code 1 when one is broken)."""
-    from edgeface.bench.budgets import any_failed, check_budgets, validate_use_cases
-    from edgeface.bench.runner import measure_target, select_profiles
-    from edgeface.bench.target import BenchError, open_target
+    from edgeface.bench.budgets import check_budgets, validate_use_cases
+    from edgeface.bench.runner import BenchSettings, measure_target
+    from edgeface.bench.target import open_target
 
-    on_name = on.value
+    backend = _backend(on, isolate, adb=dict(binary=benchmark_binary, delegate=delegate.value, serial=serial,
+                                             qnn_libs=qnn_libs, extra_args=tuple(benchmark_arg or ())),
+                       hub=dict(runtime=hub_runtime, compute_unit=compute_unit))
     names = list(profile or [])
-    if on_name != "adb":
-        used = [flag for flag, value in (("--benchmark-binary", benchmark_binary), ("--serial", serial),
-                                         ("--qnn-libs", qnn_libs), ("--benchmark-arg", benchmark_arg))
-                if value] + (["--delegate"] if delegate != Delegate.cpu else [])
-        if used:
-            raise BenchError(f"{used[0]} is for --on adb only (this run is --on {on_name})")
-    if on_name != "hub" and (hub_runtime or compute_unit):
-        flag = "--runtime" if hub_runtime else "--compute-unit"
-        raise BenchError(f"{flag} is for --on hub only (this run is --on {on_name})")
-    thread_counts = parse_threads(threads)
+    settings = BenchSettings(threads=tuple(parse_threads(threads)), runs=runs, warmup=warmup,
+                             gallery_size=gallery_size)
     target = open_target(model)
-    profiles = select_profiles(on_name, names)
+    profiles = backend.profiles(names)
     validate_use_cases(use_case or None, target.is_bundle, target.roles())
-    adb_options = dict(binary=benchmark_binary, delegate=delegate.value, serial=serial, qnn_libs=qnn_libs,
-                       extra_args=tuple(benchmark_arg or ()))
     if not json_out:
-        typer.echo(f"benchmarking {model} on {on_name}...", err=True)
-    hub_options = dict(runtime=hub_runtime, compute_unit=compute_unit)
-    results = measure_target(on_name, target, profiles, thread_counts, runs, warmup, isolate, gallery_size,
-                       adb_options, hub_options)
+        typer.echo(f"benchmarking {model} on {on.value}...", err=True)
+    results = measure_target(backend, target, profiles, settings)
     checks = check_budgets(results, {p.id: p for p in profiles}, use_case or None, target.is_bundle,
                            target.roles())
-    meta = _meta(model, on_name, names, thread_counts, runs, warmup, use_case)
+    meta = _meta(model, on.value, names, list(settings.threads), runs, warmup, use_case)
+    _show_and_write(results, checks, meta, report, json_out, target, on.value, profiles, use_case)
+    _exit_on_broken_budgets(checks)
 
+
+# options of one backend only, as (flag, dataclass field) per backend
+ADB_FLAGS = (("--benchmark-binary", "binary"), ("--serial", "serial"), ("--qnn-libs", "qnn_libs"),
+             ("--benchmark-arg", "extra_args"))
+HUB_FLAGS = (("--runtime", "runtime"), ("--compute-unit", "compute_unit"))
+
+
+def _backend(on: On, isolate: bool, adb: dict[str, Any], hub: dict[str, Any]):
+    """The options dataclass of the ``--on`` backend; a flag of another backend is a user error."""
+    from edgeface.bench.runner import AdbBench, EstimateBench, HostBench, HubBench
+    from edgeface.bench.target import BenchError
+
+    if on != On.adb:
+        used = [flag for flag, field in ADB_FLAGS if adb[field]] + (["--delegate"] if adb["delegate"] != "cpu" else [])
+        if used:
+            raise BenchError(f"{used[0]} is for --on adb only (this run is --on {on.value})")
+    if on != On.hub:
+        used = [flag for flag, field in HUB_FLAGS if hub[field]]
+        if used:
+            raise BenchError(f"{used[0]} is for --on hub only (this run is --on {on.value})")
+    return {On.host: lambda: HostBench(isolate=isolate), On.adb: lambda: AdbBench(**adb),
+            On.hub: lambda: HubBench(**hub), On.estimate: EstimateBench}[on]()
+
+
+def _show_and_write(results, checks, meta, report: Optional[Path], json_out: bool, target, on: str, profiles,
+                    use_case) -> None:
+    """The tables (or the JSON document) on stdout, and the report files when asked for."""
     warning = None
     written: list[Path] = []
     if report is not None:
@@ -166,11 +185,16 @@ def run(
 
         print_json(report_document(results, checks, meta))
     else:
-        _print_tables(results, checks, target, on_name, profiles, use_case)
+        _print_tables(results, checks, target, on, profiles, use_case)
         for path in written:
             console().print(shown(f"wrote {path}"))
     if warning:
         typer.echo(f"warning: {warning}", err=True)
+
+
+def _exit_on_broken_budgets(checks) -> None:
+    from edgeface.bench.budgets import any_failed
+
     if any_failed(checks):
         failed = [c for c in checks if c.failed]
         typer.echo(f"budget broken: {len(failed)} of {len(checks)} checks failed "
