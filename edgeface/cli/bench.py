@@ -126,12 +126,13 @@ def run(
 ) -> None:
     """Benchmark MODEL_OR_BUNDLE and check it against device budgets (exit code 1 when one is broken)."""
     from edgeface.bench.budgets import check_budgets, validate_use_cases
-    from edgeface.bench.runner import BenchSettings, measure_target
+    from edgeface.bench.runner import AdbBench, BenchSettings, HostBench, HubBench, measure_target
     from edgeface.bench.target import open_target
 
-    backend = _backend(on, isolate, adb=dict(binary=benchmark_binary, delegate=delegate.value, serial=serial,
-                                             qnn_libs=qnn_libs, extra_args=tuple(benchmark_arg or ())),
-                       hub=dict(runtime=hub_runtime, compute_unit=compute_unit))
+    backend = _backend(on, HostBench(isolate=isolate),
+                       AdbBench(binary=benchmark_binary, delegate=delegate.value, serial=serial, qnn_libs=qnn_libs,
+                                extra_args=tuple(benchmark_arg or ())),
+                       HubBench(runtime=hub_runtime, compute_unit=compute_unit))
     names = list(profile or [])
     settings = BenchSettings(threads=tuple(parse_threads(threads)), runs=runs, warmup=warmup,
                              gallery_size=gallery_size)
@@ -148,27 +149,28 @@ def run(
     _exit_on_broken_budgets(checks)
 
 
-# options of one backend only, as (flag, dataclass field) per backend
+# the flags of one backend's options, as (flag, field of its options dataclass), in the order they are reported
 ADB_FLAGS = (("--benchmark-binary", "binary"), ("--serial", "serial"), ("--qnn-libs", "qnn_libs"),
-             ("--benchmark-arg", "extra_args"))
+             ("--benchmark-arg", "extra_args"), ("--delegate", "delegate"))
 HUB_FLAGS = (("--runtime", "runtime"), ("--compute-unit", "compute_unit"))
 
 
-def _backend(on: On, isolate: bool, adb: dict[str, Any], hub: dict[str, Any]):
-    """The options dataclass of the ``--on`` backend; a flag of another backend is a user error."""
-    from edgeface.bench.runner import AdbBench, EstimateBench, HostBench, HubBench
+def _flags_given(options, flags) -> list[str]:
+    """The flags whose option is set to something other than its backend's default."""
+    default = type(options)()
+    return [flag for flag, name in flags if getattr(options, name) and getattr(options, name) != getattr(default, name)]
+
+
+def _backend(on: On, host, adb, hub):
+    """The options of the ``--on`` backend; a flag of another backend is a user error."""
+    from edgeface.bench.runner import EstimateBench
     from edgeface.bench.target import BenchError
 
-    if on != On.adb:
-        used = [flag for flag, field in ADB_FLAGS if adb[field]] + (["--delegate"] if adb["delegate"] != "cpu" else [])
-        if used:
-            raise BenchError(f"{used[0]} is for --on adb only (this run is --on {on.value})")
-    if on != On.hub:
-        used = [flag for flag, field in HUB_FLAGS if hub[field]]
-        if used:
-            raise BenchError(f"{used[0]} is for --on hub only (this run is --on {on.value})")
-    return {On.host: lambda: HostBench(isolate=isolate), On.adb: lambda: AdbBench(**adb),
-            On.hub: lambda: HubBench(**hub), On.estimate: EstimateBench}[on]()
+    for options, flags in ((adb, ADB_FLAGS), (hub, HUB_FLAGS)):
+        used = _flags_given(options, flags)
+        if used and options.name != on.value:
+            raise BenchError(f"{used[0]} is for --on {options.name} only (this run is --on {on.value})")
+    return {On.host: host, On.adb: adb, On.hub: hub, On.estimate: EstimateBench()}[on]
 
 
 def _show_and_write(results, checks, meta, report: Optional[Path], json_out: bool, target, on: str, profiles,
