@@ -87,8 +87,9 @@ def imports_of(source: str, package: str) -> set[str]:
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[:len(package.split(".")) - (node.level - 1)]
+            if node.level:  # from . import x (level 1) starts at package, from .. at its parent
+                parts = package.split(".")
+                anchor = parts[:len(parts) - node.level + 1]
                 base = ".".join([*anchor, *([base] if base else [])])
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)
