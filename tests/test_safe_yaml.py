@@ -19,7 +19,7 @@ from edgeface.feeds.config import load_config as load_feeds
 from edgeface.pipeline import PipelineConfigError
 from edgeface.pipeline import load_config as load_pipeline
 from edgeface.pipeline import parse_config
-from edgeface.profiles import ProfileError, load_profile_file
+from edgeface.bench.profiles import ProfileError, load_profile_file
 from edgeface.safe_yaml import MAX_BYTES, MAX_DEPTH, MAX_VALUES, load_yaml_file
 
 MAX_LINE = 300  # what an error line may take, whatever the input

@@ -68,7 +68,7 @@ def root(version: Annotated[Optional[bool], typer.Option(
 @user_errors
 def doctor(json_out: JsonOption = False) -> None:
     """What is installed, what this CPU offers, and what each capability still needs."""
-    from edgeface.doctor import diagnose
+    from edgeface.cli.doctor import diagnose
 
     report = diagnose()
     if json_out:
