@@ -22,6 +22,7 @@ uninterrupted run would have seen.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -450,7 +451,9 @@ def _train(config: TrainConfig, task, progress: bool) -> TrainResult:
         state = _build_state(config, task, strategy, steps * config.epochs, mixed)
         history, step_losses = _resume(config, state)
         start_epoch = int(state.epoch.numpy())
+        # what a run killed after writing its history but before its checkpoint recorded ahead
         history = [h for h in history if h["epoch"] <= start_epoch]
+        del step_losses[start_epoch * steps:]
         train_step = _train_step(task, state, strategy, mixed)
         # a resumed run skips the batches it has trained on, so it sees what an uninterrupted run would
         dist = strategy.experimental_distribute_dataset(dataset.skip(start_epoch * steps) if start_epoch else dataset)
@@ -465,9 +468,12 @@ def _train(config: TrainConfig, task, progress: bool) -> TrainResult:
                 row = {"epoch": epoch + 1, "step": int(state.optimizer.iterations.numpy()), **means,
                        "lr": float(_current_lr(state.optimizer)), "seconds": round(seconds, 2),
                        "images_per_s": round(steps * global_batch / seconds, 1)}
-                row.update(_validate_and_save(task, state, val_set, epoch))
+                row.update(_validate(task, state, val_set))
                 history.append(row)
+                # history first, checkpoint second: a kill in between resumes from the previous
+                # checkpoint and drops the extra row; the other order lost the epoch's row
                 _write_history(run, history, step_losses, task.headline)
+                _save_checkpoint(state, epoch)
                 bar.end_epoch(row, task.headline)
         result = TrainResult(run, config, history, step_losses, state.model)
     finally:
@@ -576,13 +582,15 @@ def _train_epoch(config: TrainConfig, train_step: Callable, iterator, epoch: int
     return {k: v / steps for k, v in sums.items()}
 
 
-def _validate_and_save(task, state: _TrainState, val_set, epoch: int) -> dict:
-    """The epoch's validation metrics (and how long they took); then the checkpoint."""
+def _validate(task, state: _TrainState, val_set) -> dict:
+    """The epoch's validation metrics, and how long they took."""
     started = time.perf_counter()
-    metrics = {**task.validate(state.model, val_set), "val_seconds": round(time.perf_counter() - started, 2)}
+    return {**task.validate(state.model, val_set), "val_seconds": round(time.perf_counter() - started, 2)}
+
+
+def _save_checkpoint(state: _TrainState, epoch: int) -> None:
     state.epoch.assign(epoch + 1)
     state.manager.save(checkpoint_number=epoch + 1)
-    return metrics
 
 
 def load_run(run_dir: Path) -> TrainResult:
@@ -618,15 +626,11 @@ def _write_history(run: Path, history: list[dict], step_losses: list[float], hea
     keys: list[str] = []
     for row in history:
         keys += [k for k in row if k not in keys]
-    lines = []
-    import io
-
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=keys)
     writer.writeheader()
     for row in history:
         writer.writerow({k: _fmt(row.get(k)) for k in keys})
-    del lines
     atomic_write_bytes(run / "metrics.csv", buffer.getvalue().encode())
     write_json(run / "metrics.json", {"epochs": history, "step_losses": [round(v, 6) for v in step_losses]},
                indent=1, default=_jsonable)
