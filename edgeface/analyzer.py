@@ -147,7 +147,21 @@ class FaceAnalyzer:
     def embed_faces(self, image: object, detections: Detections, color: str | None = None) -> np.ndarray:
         """(N, D) unit embeddings of the faces ``detections`` found in ``image`` (by
         ``detect_arrays`` or any detector giving this bundle's keypoints), in their order."""
-        return self._embed(self._rgb(image, color, "image"), detections)
+        rgb = self._rgb(image, color, "image")
+        self._check_detections(detections)
+        return self._embed(rgb, detections)
+
+    def _check_detections(self, detections: object) -> None:
+        """Detections ``embed_faces`` can align: this detector's keypoints, by name."""
+        if not isinstance(detections, Detections):
+            raise EdgefaceError(f"detections: expected edgeface.results.Detections (from detect_arrays), "
+                                f"got {type(detections).__name__}")
+        names = self.keypoint_names
+        shape = np.shape(detections.keypoints)
+        if len(shape) != 3 or shape[1:] != (len(names), 2) or detections.keypoint_names not in ((), names):
+            got = ", ".join(detections.keypoint_names) or f"{shape} unnamed"
+            raise EdgefaceError(f"detections: keypoints {got} are not this detector's ({', '.join(names)}): "
+                                f"embed the faces detect_arrays finds, or give their keypoints in that order")
 
     def _embed(self, rgb: np.ndarray, detections: Detections) -> np.ndarray:
         if self.aligner is None:

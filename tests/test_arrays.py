@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from edgeface import FaceAnalyzer, FaceAnalyzerOptions
 from edgeface.detect import Detector
-from edgeface.errors import BundleError
+from edgeface.errors import BundleError, EdgefaceError
 from edgeface.gallery import Match
 from edgeface.results import Detection, Detections, Face
 from tests.conftest import blob_image
@@ -68,6 +68,19 @@ def test_embed_faces_needs_an_embedder(fixture_bundle):
     assert detector_only.has_detector and not detector_only.has_embedder
     with pytest.raises(BundleError, match="no embedder"):
         detector_only.embed_faces(image, found)
+
+
+@pytest.mark.parametrize("change", ["names", "points", "type"])
+def test_embed_faces_refuses_keypoints_it_cannot_align(analyzer, change):
+    image = textured(4, SQUARE)
+    found = analyzer.detect_arrays(image)
+    bad = {"names": Detections(found.boxes, found.scores, found.keypoints, found.keypoint_names[::-1]),
+           "points": Detections(found.boxes, found.scores, found.keypoints[:, :5]),
+           "type": found.faces()}[change]
+    with pytest.raises(EdgefaceError, match="^detections: "):
+        analyzer.embed_faces(image, bad)
+    unnamed = Detections(found.boxes, found.scores, found.keypoints)  # names are optional
+    np.testing.assert_array_equal(analyzer.embed_faces(image, unnamed), analyzer.embed_faces(image, found))
 
 
 def test_identify_returns_faces_with_their_matches(tmp_path, fixture_bundle):
