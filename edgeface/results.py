@@ -54,7 +54,7 @@ class Detection:
                 "keypoints": {k.name: [round(k.x, 2), round(k.y, 2)] for k in self.keypoints}}
 
 
-@dataclass
+@dataclass(eq=False)  # arrays: compare their fields, or faces()
 class Detections:
     """The faces of one image as arrays, best first: what ``FaceAnalyzer.detect_arrays``
     returns and ``embed_faces`` takes, and what video mode and evaluation work on."""
