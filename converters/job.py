@@ -115,21 +115,19 @@ def _face_inputs(request: ConvertRequest, spec: InputSpec) -> np.ndarray:
 
 
 def _detections(family: str, names: list[str], outputs: list[np.ndarray], spec: InputSpec):
-    """Decode every image's outputs with the SDK's decoder: one RawDetections per image."""
-    from edgeface.decoders import OutputInfo, parse_decoder
-    from edgeface.decoders.nms import suppress
+    """Decode every image's outputs through the SDK's detector (decoder and NMS, in
+    model-input-normalised coordinates): one Detections per image."""
+    from types import SimpleNamespace
+
+    from edgeface.decoders import OutputInfo
     from edgeface.decoders.presets import detector_entry
-    from edgeface.schema import Fields
+    from edgeface.detect import Detector, detector_spec
 
     shapes = [(n, (1, *o.shape[1:])) for n, o in zip(names, outputs)]
     entry = detector_entry(family, shapes, spec.height, spec.width)
-    decoder = parse_decoder(Fields(entry["decoder"], "decoder"), spec.height, spec.width)
-    decoder.bind([OutputInfo(n, s) for n, s in shapes])
-    found = []
-    for i in range(len(outputs[0])):
-        raw = decoder.decode([o[i:i + 1] for o in outputs], entry["score_threshold"])
-        found.append(suppress(raw, entry["nms"], entry["nms_iou"], entry["max_faces"]))
-    return found, entry
+    # The outputs are computed already: the detector only binds to their shapes and decodes.
+    detector = Detector(SimpleNamespace(outputs=[OutputInfo(n, s) for n, s in shapes]), detector_spec(entry, spec))
+    return [detector.decode([o[i:i + 1] for o in outputs]) for i in range(len(outputs[0]))]
 
 
 def artifact_fidelity(request, spec, ref_names, ref, data: bytes, precision: str, path: Path, x_eval,
@@ -153,8 +151,8 @@ def artifact_fidelity(request, spec, ref_names, ref, data: bytes, precision: str
         names = [names[next(d for s, d, _ in matches if s == i)]]  # the embedding's name in the file
         got = [got[next(d for s, d, _ in matches if s == i)]]
     elif request.role == "detector":
-        ref_dets, _ = _detections(request.family, ref_names, ref, spec)
-        got_dets, _ = _detections(request.family, names, got, spec)
+        ref_dets = _detections(request.family, ref_names, ref, spec)
+        got_dets = _detections(request.family, names, got, spec)
         report.detector = fid.detector_fidelity(ref_dets, got_dets)
     return report, names, got
 

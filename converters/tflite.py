@@ -33,7 +33,7 @@ import numpy as np
 
 from edgeface.converters.sources import Source, _first_line, _import_tf
 from edgeface.errors import ConversionError
-from edgeface.fsutil import atomic_write_bytes
+from edgeface.fsutil import write_json
 
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
 IO_TYPES = ("float32", "int8", "uint8")
@@ -213,7 +213,7 @@ def onnx_to_saved_model(source: Source, workdir: Path, calibration: np.ndarray |
             "input": source.input_name, "input_shape_nchw": list(source.input_shape),
             "layout": source.layout, "outputs": list(source.output_names)}
     spec_path = folder / "spec.json"
-    spec_path.write_text(json.dumps(spec))
+    write_json(spec_path, spec)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
     code = ("import sys; from edgeface.converters.tflite import _onnx2tf_worker as w; "
             "sys.exit(w(sys.argv[1]))")
@@ -266,10 +266,25 @@ def _key(name: str, used: set[str]) -> str:
 def _onnx2tf_worker(spec_path: str) -> int:
     """Child process: ONNX -> SavedModel with onnx2tf, offline. Writes the SavedModel and
     edgeface_onnx2tf.json (last), or error.json."""
-    import socket
-
     spec = json.loads(Path(spec_path).read_text())
     folder = Path(spec["folder"])
+    _disable_network()
+    try:
+        meta = _onnx2tf_offline(spec, folder)
+    except _Onnx2TfFailure as exc:
+        write_json(folder / "error.json", {"error": str(exc)})
+        return 3
+    write_json(folder / _META, meta, indent=1)
+    return 0
+
+
+class _Onnx2TfFailure(Exception):
+    """Why the worker could not convert: written to error.json for the parent."""
+
+
+def _disable_network() -> None:
+    """onnx2tf downloads test images unless stopped: no socket connects in this process."""
+    import socket
 
     def offline(*args, **kwargs):
         raise OSError("edgeface: network access is disabled while onnx2tf runs")
@@ -277,28 +292,34 @@ def _onnx2tf_worker(spec_path: str) -> int:
     socket.socket.connect = offline  # type: ignore[method-assign]
     socket.create_connection = offline  # type: ignore[assignment]
 
-    def fail(message: str) -> int:
-        (folder / "error.json").write_text(json.dumps({"error": message}))
-        return 3
 
+def _onnx2tf_offline(spec: dict, folder: Path) -> dict:
+    """Convert, write the SavedModel and check it against onnxruntime; its description."""
+    model, samples = _run_onnx2tf(spec, folder)
+    if len(model.outputs) != len(spec["outputs"]):
+        raise _Onnx2TfFailure(f"onnx2tf made {len(model.outputs)} outputs, the ONNX model has "
+                              f"{len(spec['outputs'])}")
+    used: set[str] = set()
+    keys = [_key(n, used) for n in spec["outputs"]]
+    input_key = _key(spec["input"], set(keys))
+    serve = _write_saved_model(model, keys, input_key, folder)
+    layouts = getattr(model, "onnx_output_layouts", {}) or {}
+    tensor = model.inputs[0]
+    return {"onnx": spec["onnx"], "input": input_key,
+            "input_shape": [-1 if d is None else int(d) for d in tensor.shape],
+            **_compare_with_onnxruntime(spec, samples, serve, keys, layouts)}
+
+
+def _run_onnx2tf(spec: dict, folder: Path):
+    """onnx2tf on a private copy of the ONNX file, calibrated with the parent's samples (its
+    own download is never used); the Keras model it builds, and the samples."""
     try:
         import onnx2tf.onnx2tf as o2t
     except ImportError as exc:
-        return fail(f"onnx2tf is not installed ({exc}): pip install 'edgeface[toolchain]' && "
-                    f"python -m edgeface.toolchain install")
-    # onnx2tf rewrites the ONNX file it is given (onnxsim, shape inference, op names):
-    # give it a copy, never the user's file.
-    import onnx
+        from edgeface.cli.toolchain import INSTALL_HINT  # the installer module: stdlib only
 
-    work_onnx = folder / "model.onnx"
-    try:
-        proto = onnx.load(spec["onnx"])
-        try:
-            onnx.save(proto, str(work_onnx))
-        except ValueError:  # over 2 GB: keep the weights beside it
-            onnx.save(proto, str(work_onnx), save_as_external_data=True, location="model.onnx.data")
-    except Exception as exc:
-        return fail(f"cannot read the ONNX model: {_first_line(exc)}")
+        raise _Onnx2TfFailure(f"onnx2tf is not installed ({exc}): {INSTALL_HINT}") from None
+    work_onnx = _private_copy(spec["onnx"], folder)
     samples_path = folder / "samples_nhwc.npy"
     samples = np.load(samples_path)
     o2t.download_test_image_data = lambda: samples  # used for its own checks; never download
@@ -313,21 +334,35 @@ def _onnx2tf_worker(spec_path: str) -> int:
     log = io.StringIO()
     try:
         with contextlib.redirect_stdout(log):
-            model = o2t.convert(**kwargs)
+            return o2t.convert(**kwargs), samples
     except SystemExit:
-        return fail(_onnx2tf_reason(log.getvalue()))
+        raise _Onnx2TfFailure(_onnx2tf_reason(log.getvalue())) from None
     except Exception as exc:
-        return fail(_first_line(exc))
+        raise _Onnx2TfFailure(_first_line(exc)) from None
+
+
+def _private_copy(onnx_path: str, folder: Path) -> Path:
+    """onnx2tf rewrites the ONNX file it is given (onnxsim, shape inference, op names):
+    give it a copy in ``folder``, never the user's file."""
+    import onnx
+
+    work_onnx = folder / "model.onnx"
+    try:
+        proto = onnx.load(onnx_path)
+        try:
+            onnx.save(proto, str(work_onnx))
+        except ValueError:  # over 2 GB: keep the weights beside it
+            onnx.save(proto, str(work_onnx), save_as_external_data=True, location="model.onnx.data")
+    except Exception as exc:
+        raise _Onnx2TfFailure(f"cannot read the ONNX model: {_first_line(exc)}") from None
+    return work_onnx
+
+
+def _write_saved_model(model, keys: list[str], input_key: str, folder: Path):
+    """Export ``model`` as folder/saved_model with one serving signature whose outputs are
+    named ``keys``; the serving function."""
     import tensorflow as tf
     import tf_keras
-
-    outputs = model.outputs
-    if len(outputs) != len(spec["outputs"]):
-        return fail(f"onnx2tf made {len(outputs)} outputs, the ONNX model has {len(spec['outputs'])}")
-    used: set[str] = set()
-    keys = [_key(n, used) for n in spec["outputs"]]
-    input_key = _key(name, set(keys))
-    layouts = getattr(model, "onnx_output_layouts", {}) or {}
 
     def serve(x):
         y = model(x)
@@ -340,12 +375,18 @@ def _onnx2tf_worker(spec_path: str) -> int:
     archive.add_endpoint(name="serving_default", fn=serve,
                          input_signature=[tf.TensorSpec(tensor.shape, tensor.dtype, name=input_key)])
     try:
-        with contextlib.redirect_stdout(log):
+        with contextlib.redirect_stdout(io.StringIO()):
             archive.write_out(str(folder / "saved_model"))
     except Exception as exc:
-        return fail(f"writing the SavedModel failed: {_first_line(exc)}")
-    # Check the TF graph against onnxruntime on the samples.
+        raise _Onnx2TfFailure(f"writing the SavedModel failed: {_first_line(exc)}") from None
+    return serve
+
+
+def _compare_with_onnxruntime(spec: dict, samples: np.ndarray, serve, keys: list[str], layouts: dict) -> dict:
+    """Run the TF graph and onnxruntime on the samples: each output's key, shape and layout
+    (onnx2tf may leave a 4-D output NHWC), the largest difference and the largest value."""
     import onnxruntime as ort
+    import tensorflow as tf
 
     session = ort.InferenceSession(spec["onnx"], providers=["CPUExecutionProvider"])
     error, peak = 0.0, 0.0
@@ -353,7 +394,8 @@ def _onnx2tf_worker(spec_path: str) -> int:
     shapes: list[list[int]] = []
     for i in range(len(samples)):
         x = samples[i:i + 1]
-        ref = session.run(spec["outputs"], {name: x.transpose(0, 3, 1, 2) if spec["layout"] == "NCHW" else x})
+        ref = session.run(spec["outputs"], {spec["input"]: x.transpose(0, 3, 1, 2) if spec["layout"] == "NCHW"
+                                            else x})
         got = [np.asarray(t) for t in serve(tf.constant(x)).values()]
         shapes = [list(map(int, g.shape)) for g in got]
         for j, (r, g) in enumerate(zip(ref, got)):
@@ -363,16 +405,13 @@ def _onnx2tf_worker(spec_path: str) -> int:
             if nhwc[j] is None:
                 fits = {t: float(np.max(np.abs(r - a))) for t, a in options.items() if a.shape == r.shape}
                 if not fits:
-                    return fail(f"onnx2tf output {keys[j]} has shape {g.shape}, the ONNX output {r.shape}")
+                    raise _Onnx2TfFailure(f"onnx2tf output {keys[j]} has shape {g.shape}, the ONNX output {r.shape}")
                 if len(fits) == 2 and fits[True] == fits[False]:  # symmetric: trust onnx2tf's flag
                     nhwc[j] = bool(layouts.get(spec["outputs"][j], True))
                 else:
                     nhwc[j] = min(fits, key=fits.get)
             error = max(error, float(np.max(np.abs(r - options[nhwc[j]]))))
             peak = max(peak, float(np.max(np.abs(r))))
-    meta = {"onnx": spec["onnx"], "input": input_key, "input_shape": [-1 if d is None else int(d) for d in tensor.shape],
-            "outputs": [{"onnx": n, "key": k, "shape": s, "nhwc": bool(t)}
+    return {"outputs": [{"onnx": n, "key": k, "shape": s, "nhwc": bool(t)}
                         for n, k, s, t in zip(spec["outputs"], keys, shapes, nhwc)],
             "max_abs_error": error, "max_abs_reference": peak}
-    atomic_write_bytes(folder / _META, json.dumps(meta, indent=1).encode())
-    return 0

@@ -3,6 +3,12 @@
     analyzer = FaceAnalyzer.create_from_options(FaceAnalyzerOptions(bundle="bundle/"))
     for face in analyzer.analyze(image):
         print(face.bbox, face.score, face.identity)
+
+Under the per-face verbs (``detect``, ``analyze``, ``verify``, ``identify``) is an array
+path for code that keeps faces in numpy (video mode, evaluation, applications):
+
+    detections = analyzer.detect_arrays(image)              # Detections: boxes, scores, keypoints
+    embeddings = analyzer.embed_faces(image, detections)    # (N, D) unit vectors
 """
 
 from __future__ import annotations
@@ -15,12 +21,11 @@ import numpy as np
 
 from edgeface.align import Aligner
 from edgeface.bundle import Bundle, load_bundle
-from edgeface.decoders import RawDetections
 from edgeface.detect import Detector
 from edgeface.embed import Embedder
 from edgeface.errors import BundleError, EdgefaceError, GalleryError, SignatureError
 from edgeface.image import DEFAULT_MAX_PIXELS, to_rgb
-from edgeface.results import BoundingBox, Detection, Face, Keypoint, Verification
+from edgeface.results import Detection, Detections, Face, Verification
 from edgeface.runtime.model import Model
 from edgeface.signing import KeySources, PublicKey, trusted_keys, trusted_keys_from_env
 
@@ -29,8 +34,12 @@ class NoFaceError(EdgefaceError):
     """An operation needed a face and the image has none the detector can find."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class FaceAnalyzerOptions:
+    """How to create a ``FaceAnalyzer``; consumed at creation (frozen, as MediaPipe's task
+    options are): for other settings create another analyzer, e.g. from
+    ``dataclasses.replace(options, max_faces=1)``."""
+
     bundle: str | Path
     num_threads: int = 1
     score_threshold: float | None = None  # None: the manifest's
@@ -108,33 +117,62 @@ class FaceAnalyzer:
                               f"operation needs: use a bundle with models.{role}")
         return value
 
-    def _detect_raw(self, rgb: np.ndarray) -> RawDetections:
+    def detect_arrays(self, image: object, color: str | None = None) -> Detections:
+        """The faces in ``image`` (HxWx3 uint8 RGB unless ``color`` says otherwise) as
+        arrays in image pixels, best first, keypoints named as the detector names them."""
+        return self._detect(self._rgb(image, color, "image"))
+
+    def _detect(self, rgb: np.ndarray) -> Detections:
         return self._require("detector").detect(rgb, self.options.score_threshold, self.options.max_faces)
 
     def detect(self, image: object, color: str | None = None) -> list[Detection]:
         """Faces in ``image`` (HxWx3 uint8 RGB unless ``color`` says otherwise), best first."""
-        raw = self._detect_raw(self._rgb(image, color, "image"))
-        return [Detection(**fields) for fields in self._fields(raw)]
+        return self.detect_arrays(image, color).faces()
 
-    def _fields(self, raw: RawDetections) -> Iterable[dict]:
-        names = self.detector.keypoint_names
-        for box, score, points in zip(raw.boxes.tolist(), raw.scores.tolist(), raw.keypoints.tolist()):
-            yield dict(bbox=BoundingBox(*box), score=score,
-                       keypoints=tuple(Keypoint(n, x, y) for n, (x, y) in zip(names, points)))
+    @property
+    def keypoint_names(self) -> tuple[str, ...]:
+        """The names of the detector's keypoints, in the order ``Detections`` holds them."""
+        return self._require("detector").keypoint_names
+
+    @property
+    def has_detector(self) -> bool:
+        return self.detector is not None
+
+    @property
+    def has_embedder(self) -> bool:
+        return self.embedder is not None
 
     # -- embedding ------------------------------------------------------------------
 
-    def _embed_raw(self, rgb: np.ndarray, raw: RawDetections) -> np.ndarray:
+    def embed_faces(self, image: object, detections: Detections, color: str | None = None) -> np.ndarray:
+        """(N, D) unit embeddings of the faces ``detections`` found in ``image`` (by
+        ``detect_arrays`` or any detector giving this bundle's keypoints), in their order."""
+        rgb = self._rgb(image, color, "image")
+        self._check_detections(detections)
+        return self._embed(rgb, detections)
+
+    def _check_detections(self, detections: object) -> None:
+        """Detections ``embed_faces`` can align: this detector's keypoints, by name."""
+        if not isinstance(detections, Detections):
+            raise EdgefaceError(f"detections: expected edgeface.results.Detections (from detect_arrays), "
+                                f"got {type(detections).__name__}")
+        names = self.keypoint_names
+        shape = np.shape(detections.keypoints)
+        if len(shape) != 3 or shape[1:] != (len(names), 2) or detections.keypoint_names not in ((), names):
+            got = ", ".join(detections.keypoint_names) or f"{shape} unnamed"
+            raise EdgefaceError(f"detections: keypoints {got} are not this detector's ({', '.join(names)}): "
+                                f"embed the faces detect_arrays finds, or give their keypoints in that order")
+
+    def _embed(self, rgb: np.ndarray, detections: Detections) -> np.ndarray:
         if self.aligner is None:
             self._require("embedder")
             self._require("detector")
-        chips = self.aligner.chips(rgb, raw.keypoints)
-        return self.embedder.embed_chips(chips)
+        return self.embedder.embed_chips(self.aligner.chips(rgb, detections.keypoints))
 
     def embed(self, image: object, color: str | None = None) -> np.ndarray:
         """(N, D) unit embeddings of the faces ``detect`` finds, in the same order."""
         rgb = self._rgb(image, color, "image")
-        return self._embed_raw(rgb, self._detect_raw(rgb))
+        return self._embed(rgb, self._detect(rgb))
 
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
         """Embed already-aligned (N, h, w, 3) uint8 RGB chips."""
@@ -142,19 +180,18 @@ class FaceAnalyzer:
 
     def analyze(self, image: object, color: str | None = None) -> list[Face]:
         """Detect, align and embed every face; name it when a gallery is open."""
-        return [face for face, _ in self._analyze(image, color, top_k=1)]
+        return self._faces(image, color, top_k=1)
 
-    def _analyze(self, image: object, color: str | None, top_k: int):
-        """Faces with their ``top_k`` gallery matches (empty lists without a gallery)."""
+    def _faces(self, image: object, color: str | None, top_k: int) -> list[Face]:
+        """Every face with its embedding and its ``top_k`` gallery matches (none without a
+        gallery)."""
         rgb = self._rgb(image, color, "image")
-        raw = self._detect_raw(rgb)
-        embeddings = self._embed_raw(rgb, raw)
-        matches = [[] for _ in embeddings]
+        detections = self._detect(rgb)
+        embeddings = self._embed(rgb, detections)
+        matches = [()] * len(embeddings)
         if self._gallery is not None and len(embeddings):
             matches = self._gallery.search(embeddings, top_k=top_k, threshold=self.threshold)
-        return [(Face(**fields, embedding=emb, identity=m[0].identity if m else None,
-                      similarity=m[0].similarity if m else None), m)
-                for fields, emb, m in zip(self._fields(raw), embeddings, matches)]
+        return [Face.of(d, e, tuple(m)) for d, e, m in zip(detections.faces(), embeddings, matches)]
 
     # -- matching --------------------------------------------------------------------
 
@@ -166,11 +203,11 @@ class FaceAnalyzer:
     def best_face_embedding(self, image: object, color: str | None = None, name: str = "image") -> np.ndarray:
         """The embedding of the highest-scoring face; ``NoFaceError`` when there is none."""
         rgb = self._rgb(image, color, name)
-        raw = self._detect_raw(rgb)
-        if len(raw) == 0:
+        detections = self._detect(rgb)
+        if len(detections) == 0:
             raise NoFaceError(f"{name}: no face found: use an image where the face is larger, "
                               f"sharper or better lit, or lower the score threshold")
-        return self._embed_raw(rgb, raw.take(np.array([0])))[0]
+        return self._embed(rgb, detections.take(np.array([0])))[0]
 
     def verify(self, image_a: object, image_b: object, color: str | None = None) -> Verification:
         """1:1 verification of the best face in each image."""
@@ -221,7 +258,8 @@ class FaceAnalyzer:
             raise EdgefaceError(f"enroll {name!r}: no images given")
         return self.gallery.enroll(name, np.stack(embeddings))
 
-    def identify(self, image: object, top_k: int = 5, color: str | None = None):
-        """For each face: (face, its ``top_k`` gallery matches at or above the threshold)."""
+    def identify(self, image: object, top_k: int = 5, color: str | None = None) -> list[Face]:
+        """Every face with its ``top_k`` gallery matches at or above the threshold
+        (``Face.matches``, best first; a face also unpacks as ``face, matches``)."""
         self.gallery  # raises a clear error when none is open
-        return self._analyze(image, color, top_k)
+        return self._faces(image, color, top_k)

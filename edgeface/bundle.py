@@ -161,6 +161,17 @@ class DecoderSpec:
     settings: dict[str, Any]
     decoder: Any = field(compare=False, repr=False)  # edgeface.decoders.Decoder, not yet bound
 
+    @classmethod
+    def parse(cls, f: Fields, input: InputSpec) -> "DecoderSpec":
+        """Validate a ``decoder`` object with its family's parser, for a model of ``input``."""
+        # Imported here: the decoders import this module's types.
+        from edgeface.decoders import parse_decoder
+
+        parsed = parse_decoder(f, input.height, input.width)
+        if f.has("preset"):
+            f.string("preset")
+        return cls(settings=copy.deepcopy(f.data), decoder=parsed)
+
     @property
     def family(self) -> str:
         return self.settings["family"]
@@ -320,21 +331,15 @@ def _parse_target(f: Fields, soc: str) -> TargetSpec:
 
 
 def _parse_detector(f: Fields) -> DetectorSpec:
-    # Imported here: the decoders import this module's types.
-    from edgeface.decoders import parse_decoder
-
     common = _common(f, "detector", DetectorSpec)
-    decoder = f.sub("decoder")
+    decoder = DecoderSpec.parse(f.sub("decoder"), common["input"])
     keypoint_names = tuple(f.strings("keypoint_names", []))
-    parsed = parse_decoder(decoder, common["input"].height, common["input"].width)
-    if decoder.has("preset"):
-        decoder.string("preset")
-    if keypoint_names and len(keypoint_names) != parsed.num_keypoints:
+    if keypoint_names and len(keypoint_names) != decoder.num_keypoints:
         raise f.fail("keypoint_names", f"names {len(keypoint_names)} keypoints but the decoder "
-                     f"produces {parsed.num_keypoints}")
+                     f"produces {decoder.num_keypoints}")
     return DetectorSpec(
         **common,
-        decoder=DecoderSpec(settings=copy.deepcopy(decoder.data), decoder=parsed),
+        decoder=decoder,
         keypoint_names=keypoint_names,
         score_threshold=f.number("score_threshold", above=0.0, below=1.0),
         nms_iou=f.number("nms_iou", above=0.0, hi=1.0),

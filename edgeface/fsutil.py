@@ -7,12 +7,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import json
 import os
 import re
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 try:
     import fcntl
@@ -59,6 +60,14 @@ def current_umask() -> int:
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     atomic_write(path, lambda handle: handle.write(data))
+
+
+def write_json(path: str | Path, data: Any, *, indent: int = 2,
+               default: Callable[[Any], Any] | None = None) -> None:
+    """Write ``data`` as JSON with a final newline, atomically: the one writer of every
+    report and record. The document is serialised before the file is touched, so a value
+    JSON cannot hold raises and leaves the previous file as it was."""
+    atomic_write_bytes(path, (json.dumps(data, indent=indent, default=default) + "\n").encode())
 
 
 def remove_stale_temp_files(path: str | Path) -> int:

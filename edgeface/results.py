@@ -1,11 +1,19 @@
-"""Plain result types returned by the SDK, in original-image pixel coordinates."""
+"""Plain result types returned by the SDK, in original-image pixel coordinates.
+
+``Detections`` holds every face of one image as arrays (the decoders and NMS make and keep
+it, in model-input-normalised coordinates until the detector maps it back); ``Detection``
+and ``Face`` are one face each, as ``FaceAnalyzer.detect`` and ``analyze`` return them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from edgeface.gallery import Match
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +54,54 @@ class Detection:
                 "keypoints": {k.name: [round(k.x, 2), round(k.y, 2)] for k in self.keypoints}}
 
 
+@dataclass(eq=False)  # arrays: compare their fields, or faces()
+class Detections:
+    """The faces of one image as arrays, best first: what ``FaceAnalyzer.detect_arrays``
+    returns and ``embed_faces`` takes, and what video mode and evaluation work on."""
+
+    boxes: np.ndarray  # (N, 4) float32: x1, y1, x2, y2
+    scores: np.ndarray  # (N,) float32 in [0, 1]
+    keypoints: np.ndarray  # (N, P, 2) float32: x, y
+    keypoint_names: tuple[str, ...] = ()  # the P names; () while still unnamed (decoders)
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def take(self, index: np.ndarray) -> "Detections":
+        """The rows ``index`` picks (an index array or boolean mask), in its order."""
+        return Detections(self.boxes[index], self.scores[index], self.keypoints[index], self.keypoint_names)
+
+    def faces(self) -> list[Detection]:
+        """One ``Detection`` per row, keypoints named by ``keypoint_names`` (``point_i``
+        where there are none)."""
+        names = self.keypoint_names or tuple(f"point_{i}" for i in range(self.keypoints.shape[1]))
+        return [Detection(BoundingBox(*box), score, tuple(Keypoint(n, x, y) for n, (x, y) in zip(names, points)))
+                for box, score, points in zip(self.boxes.tolist(), self.scores.tolist(), self.keypoints.tolist())]
+
+
 @dataclass(frozen=True, slots=True)
 class Face(Detection):
-    """A detection with what the embedder and the gallery said of it."""
+    """A detection with what the embedder and the gallery said of it.
+
+    ``identify`` fills ``matches`` (its ``top_k`` gallery candidates); such a face also
+    unpacks as the ``(face, matches)`` pair ``identify`` returned before it returned
+    faces: ``for face, matches in analyzer.identify(image)`` keeps working."""
 
     embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
     identity: str | None = None  # best gallery match at or above the threshold, else None
     similarity: float | None = None  # cosine similarity to that identity's best template
+    matches: tuple["Match", ...] = field(default=(), compare=False)  # best first, at or above the threshold
+
+    @classmethod
+    def of(cls, detection: Detection, embedding: np.ndarray | None = None,
+           matches: tuple["Match", ...] = ()) -> "Face":
+        """``detection`` with its embedding and gallery matches; named after the best match."""
+        best = matches[0] if matches else None
+        return cls(detection.bbox, detection.score, detection.keypoints, embedding,
+                   best.identity if best else None, best.similarity if best else None, tuple(matches))
+
+    def __iter__(self):
+        return iter((self, list(self.matches)))
 
     def to_dict(self) -> dict[str, Any]:
         out = Detection.to_dict(self)

@@ -9,6 +9,7 @@ A config, a device profile or ``socs.yaml`` is read through :func:`load_yaml_fil
   at each use with everything under it. A "billion laughs" document (a few hundred bytes
   of nested aliases that expand to billions of items) is refused after composing, in
   time proportional to its size, before any value is built, shown or validated;
+- a limit on nesting (``MAX_DEPTH``), whatever the process's recursion limit;
 - one ``EdgefaceError`` line naming the file for everything that can go wrong: YAML
   syntax, nesting too deep, a value PyYAML cannot build (an integer of 5,000 digits, a
   date that does not exist), an alias to a collection that contains it.
@@ -27,6 +28,7 @@ from edgeface.errors import EdgefaceError, clip
 
 MAX_BYTES = 1 << 20      # 1 MiB: edgeface's configs and profiles are a few kilobytes
 MAX_VALUES = 100_000     # scalars and collections after alias expansion
+MAX_DEPTH = 100          # nested collections (Python's recursion limit is no bound: libraries raise it)
 
 
 class _TooBig(Exception):
@@ -62,6 +64,8 @@ def _expanded_size(root: yaml.Node) -> int:
             return sizes[key]
         if key in open_nodes:
             raise _TooBig("an alias refers to a collection that contains it")
+        if len(open_nodes) >= MAX_DEPTH:
+            raise _TooBig(f"nested too deeply (more than {MAX_DEPTH} levels)")
         open_nodes.add(key)
         total = 1 + sum(size(child) for child in _children(node))
         open_nodes.discard(key)

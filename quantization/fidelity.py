@@ -17,8 +17,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgeface.decoders import RawDetections
 from edgeface.errors import EdgefaceError
+from edgeface.results import Detections
 
 MATCH_IOU = 0.5  # a converted detection overlapping a source one this much is the same face
 
@@ -298,7 +298,7 @@ def greedy_match(iou: np.ndarray, min_iou: float = MATCH_IOU) -> list[tuple[int,
     return pairs
 
 
-def detector_fidelity(ref_dets: Sequence[RawDetections], got_dets: Sequence[RawDetections]
+def detector_fidelity(ref_dets: Sequence[Detections], got_dets: Sequence[Detections]
                       ) -> DetectorFidelity:
     """Final detections (decoded, after NMS, same coordinates) of the same images."""
     if len(ref_dets) != len(got_dets):

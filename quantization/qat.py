@@ -2,8 +2,9 @@
 
 Why a child process: ``tensorflow-model-optimization`` 0.8.1 quantizes only ``tf_keras``
 models, and importing it (or setting ``TF_USE_LEGACY_KERAS=1``) fixes the Keras flavour of
-the whole process (DESIGN.md section 4). So :func:`qat_to_tflite` (the library entry point,
-safe to call from a Keras 3 process) runs the training in
+the whole process (docs/architecture.md, "Facts about the dependencies"). So
+:func:`qat_to_tflite` (the library entry point, safe to call from a Keras 3 process) runs
+the training in
 ``python -m edgeface.quantization.qat`` (this module's CLI, the worker) with
 ``TF_USE_LEGACY_KERAS=1`` in its environment, and reads back one JSON line.
 
@@ -67,6 +68,7 @@ to ``EVAL_SAMPLES``) is run through it with LiteRT and compared with the teacher
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -76,7 +78,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -328,17 +330,70 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _train_and_convert(args) -> dict[str, Any]:
+    """The worker's job: build the float teacher and its quantized student, calibrate,
+    distill, convert to TFLite, and measure the result against the teacher."""
     timings: dict[str, float] = {}
+    with _timed(timings, "build"):
+        arch_kwargs = _arch_kwargs(args.arch_kwargs)
+        samples = np.ascontiguousarray(_load_data(args.data), dtype=np.float32)
+        teacher = _teacher(args, arch_kwargs, samples)
+        student = _quantize(teacher)
+        output_names = list(teacher.output_names)
+
+    with _timed(timings, "calibrate"):
+        targets = _as_list(teacher.predict(samples, batch_size=64, verbose=0))
+        calibration = samples[:CALIBRATION_SAMPLES]
+        _calibrate_ranges(student, teacher, calibration)
+        loss = _distillation_loss(targets)
+        measure = _loss_on(student, loss, calibration, targets)
+        # One training-mode pass without an update sets the weight quantizers' ranges (tfmot
+        # computes them in training mode only) before the first measurement.
+        student(calibration[:args.batch_size], training=True)
+        loss_first = measure()
+
+    with _timed(timings, "train"):
+        step_losses = _distill(student, loss, samples, targets, args)
+        loss_last = measure()
+
+    with _timed(timings, "convert"):
+        tflite = _convert(student, teacher, samples, args.io_type)
+        from edgeface.fsutil import atomic_write_bytes
+
+        atomic_write_bytes(args.out, tflite)
+
+    with _timed(timings, "evaluate"):
+        count = min(EVAL_SAMPLES, len(samples))
+        cosines, float_ops = _evaluate(tflite, samples[:count], [t[:count] for t in targets],
+                                       output_names, teacher.input_names[0])
+    return {"tflite": str(args.out.resolve()), "size_bytes": len(tflite), "steps": args.steps,
+            "loss_first": loss_first, "loss_last": loss_last,
+            "cosine": min(cosines.values()), "cosine_per_output": cosines,
+            "full_int8": not float_ops, "float_ops": float_ops,
+            "step_losses": step_losses,
+            "timings": {k: round(v, 3) for k, v in timings.items()}}
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    """Record the seconds the block took as ``timings[name]``."""
     clock = time.monotonic()
+    yield
+    timings[name] = time.monotonic() - clock
+
+
+def _arch_kwargs(text: str) -> dict[str, Any]:
     try:
-        arch_kwargs = json.loads(args.arch_kwargs)
+        arch_kwargs = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConversionError(f"--arch-kwargs is not JSON: {exc}") from exc
     if not isinstance(arch_kwargs, dict):
         raise ConversionError("--arch-kwargs must be a JSON object")
-    samples = np.ascontiguousarray(_load_data(args.data), dtype=np.float32)
+    return arch_kwargs
 
-    import tensorflow as tf
+
+def _teacher(args, arch_kwargs: dict[str, Any], samples: np.ndarray):
+    """The float tf_keras model QAT starts from (with the parent's weights when given),
+    checked against the data and the layers tfmot can quantize."""
     import tf_keras
 
     from edgeface.models import create_model
@@ -355,17 +410,17 @@ def _train_and_convert(args) -> dict[str, Any]:
     _check_supported(teacher, args.architecture)
     if args.weights_npz is not None:
         _load_weights_npz(teacher, args.weights_npz, samples)
-    student = _quantize(teacher)
-    output_names = list(teacher.output_names)
-    timings["build"] = time.monotonic() - clock
+    return teacher
 
-    clock = time.monotonic()
-    targets = _as_list(teacher.predict(samples, batch_size=64, verbose=0))
-    calibration = samples[:CALIBRATION_SAMPLES]
-    _calibrate_ranges(student, teacher, calibration)
+
+def _distillation_loss(targets: list[np.ndarray]):
+    """loss(outputs, wanted): per output, 1 - cosine for embeddings (2-D), else the squared
+    error scaled by the teacher output's variance, summed over outputs."""
+    import tensorflow as tf
+
     scales = [None if t.ndim == 2 else max(float(np.var(t)), 1e-12) for t in targets]
 
-    def distillation_loss(outputs, wanted):
+    def loss(outputs, wanted):
         total = 0.0
         for output, target, scale in zip(outputs, wanted, scales):
             if scale is None:
@@ -376,34 +431,43 @@ def _train_and_convert(args) -> dict[str, Any]:
                 total += tf.reduce_mean(tf.square(output - target)) / scale
         return total
 
+    return loss
+
+
+def _loss_on(student, loss, samples: np.ndarray, targets: list[np.ndarray]):
+    """A function that measures the student's mean distillation loss on ``samples``."""
+    import tensorflow as tf
+
     @tf.function
     def eval_step(x, *wanted):
-        return distillation_loss(_as_list(student(x, training=False)), wanted)
+        return loss(_as_list(student(x, training=False)), wanted)
 
     def measure() -> float:
         total, count = 0.0, 0
-        for start in range(0, len(calibration), 64):
-            x = calibration[start:start + 64]
+        for start in range(0, len(samples), 64):
+            x = samples[start:start + 64]
             total += float(eval_step(x, *[t[start:start + 64] for t in targets])) * len(x)
             count += len(x)
         return total / count
 
-    # One training-mode pass without an update sets the weight quantizers' ranges (tfmot
-    # computes them in training mode only) before the first measurement.
-    student(calibration[:args.batch_size], training=True)
-    loss_first = measure()
-    timings["calibrate"] = time.monotonic() - clock
+    return measure
 
-    clock = time.monotonic()
+
+def _distill(student, loss, samples: np.ndarray, targets: list[np.ndarray], args) -> list[float]:
+    """``args.steps`` Adam steps on shuffled batches towards the teacher's outputs; the loss
+    of each step. A loss that is not finite stops the run."""
+    import tensorflow as tf
+    import tf_keras
+
     optimizer = tf_keras.optimizers.Adam(_learning_rate_schedule(args.learning_rate, args.steps))
     variables = student.trainable_variables
 
     @tf.function
     def train_step(x, *wanted):
         with tf.GradientTape() as tape:
-            loss = distillation_loss(_as_list(student(x, training=True)), wanted)
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return loss
+            value = loss(_as_list(student(x, training=True)), wanted)
+        optimizer.apply_gradients(zip(tape.gradient(value, variables), variables))
+        return value
 
     rng = np.random.default_rng(args.seed)
     batch = min(args.batch_size, len(samples))
@@ -413,33 +477,13 @@ def _train_and_convert(args) -> dict[str, Any]:
         if len(order) < batch:
             order += list(rng.permutation(len(samples)))
         index, order = np.sort(order[:batch]), order[batch:]
-        loss = float(train_step(samples[index], *[t[index] for t in targets]))
-        if not np.isfinite(loss):
-            raise ConversionError(f"the distillation loss became {loss} at step "
+        value = float(train_step(samples[index], *[t[index] for t in targets]))
+        if not np.isfinite(value):
+            raise ConversionError(f"the distillation loss became {value} at step "
                                   f"{len(step_losses) + 1}: lower learning_rate "
                                   f"({args.learning_rate:g}) or check the data for NaN/inf")
-        step_losses.append(loss)
-    loss_last = measure()
-    timings["train"] = time.monotonic() - clock
-
-    clock = time.monotonic()
-    tflite = _convert(student, teacher, samples, args.io_type)
-    from edgeface.fsutil import atomic_write_bytes
-
-    atomic_write_bytes(args.out, tflite)
-    timings["convert"] = time.monotonic() - clock
-
-    clock = time.monotonic()
-    count = min(EVAL_SAMPLES, len(samples))
-    cosines, float_ops = _evaluate(tflite, samples[:count], [t[:count] for t in targets],
-                                   output_names, teacher.input_names[0])
-    timings["evaluate"] = time.monotonic() - clock
-    return {"tflite": str(args.out.resolve()), "size_bytes": len(tflite), "steps": args.steps,
-            "loss_first": loss_first, "loss_last": loss_last,
-            "cosine": min(cosines.values()), "cosine_per_output": cosines,
-            "full_int8": not float_ops, "float_ops": float_ops,
-            "step_losses": step_losses,
-            "timings": {k: round(v, 3) for k, v in timings.items()}}
+        step_losses.append(value)
+    return step_losses
 
 
 def _learning_rate_schedule(peak: float, steps: int):

@@ -29,7 +29,7 @@ def setup() -> None:
     if sys.version_info < (3, 11):
         sys.exit(f"edgeface needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()
-                          + (ROOT / "edgeface" / "toolchain.py").read_bytes()).hexdigest()
+                          + (ROOT / "edgeface" / "cli" / "toolchain.py").read_bytes()).hexdigest()
     if PYTHON.exists() and STAMP.exists() and STAMP.read_text().strip() == want:
         return
     if not PYTHON.exists():
@@ -39,8 +39,8 @@ def setup() -> None:
     pip = [str(PYTHON), "-m", "pip", "--disable-pip-version-check", "--no-input"]
     subprocess.run([*pip, "install", "-q", "--upgrade", "pip"], check=True)
     subprocess.run([*pip, "install", "-q", "-e", f"{ROOT}[dev]"], check=True)
-    # onnx2tf & co. go in without their pinned dependencies (see edgeface/toolchain.py)
-    subprocess.run([str(PYTHON), "-m", "edgeface.toolchain", "install"], check=True)
+    # onnx2tf & co. go in without their pinned dependencies (see edgeface/cli/toolchain.py)
+    subprocess.run([str(PYTHON), "-m", "edgeface.cli.toolchain", "install"], check=True)
     STAMP.write_text(want + "\n")
 
 

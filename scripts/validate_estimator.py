@@ -177,7 +177,7 @@ def _record(name, published, match, data, source, measure_host=True) -> dict:
 
 def extract(args) -> None:
     from edgeface.pretrained.fetch import download_package
-    from edgeface.profiles import host_profile
+    from edgeface.bench.profiles import host_profile
 
     rows = []
     from edgeface.pretrained.blazeface import WHEEL_SHA256

@@ -117,6 +117,20 @@ def test_user_errors_exit_2(fixture_bundle, args, message):
     assert len(result.output.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--delegate", "gpu"], "--delegate is for --on adb only (this run is --on host)"),
+    (["--on", "estimate", "--compute-unit", "npu"], "--compute-unit is for --on hub only (this run is --on estimate)"),
+    (["--on", "hub", "--profile", "galaxy-s24", "--serial", "R5CX"], "--serial is for --on adb only (this run is "
+                                                                     "--on hub)"),
+    (["--on", "adb", "--benchmark-arg=--use_fp16=true", "--runtime", "tflite"], "--runtime is for --on hub only "
+                                                                                 "(this run is --on adb)"),
+])
+def test_a_flag_of_another_backend_is_refused(fixture_bundle, args, message):
+    result = bench(fixture_bundle("blob_blazeface"), *args, *FAST)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
 def test_missing_inputs_exit_2(fixture_bundle, tmp_path):
     result = bench(tmp_path / "nope.tflite")
     assert result.exit_code == 2 and "no such model or bundle" in result.output

@@ -1,9 +1,7 @@
-"""The command line: tables and JSON, exit code 2 with one line for user errors, and a
-light import (no TensorFlow, onnx or qai-hub behind ``import edgeface`` or ``--help``)."""
+"""The command line: tables and JSON, exit code 2 with one line for user errors. (The light
+import of ``import edgeface`` and ``--help`` is checked in tests/test_layering.py.)"""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -180,22 +178,6 @@ def test_doctor_json_lists_capabilities():
     data = json.loads(result.stdout)
     assert data["packages"]["ai-edge-litert"]
     assert any(c["name"].startswith("run TFLite") and c["ready"] for c in data["capabilities"])
-
-
-HEAVY = ("tensorflow", "onnx", "qai_hub", "keras", "torch", "onnxruntime")
-
-
-@pytest.mark.parametrize("code", [
-    "import edgeface",
-    "import edgeface; edgeface.FaceAnalyzer",
-    "import sys; sys.argv = ['edgeface', '--help']\nfrom edgeface.cli import main\ntry:\n    main()\n"
-    "except SystemExit:\n    pass",
-])
-def test_import_stays_light(code):
-    check = f"{code}\nimport sys\nprint([m for m in {HEAVY!r} if m in sys.modules])"
-    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 # --------------------------------------------------------------------- names and paths are shown as they are

@@ -373,3 +373,27 @@ def test_onnx2tf_failure_is_reported(sources, tmp_path, monkeypatch):
     monkeypatch.setattr(tflite.subprocess, "run", failing)
     with pytest.raises(ConversionError, match="onnx2tf could not convert.*Unsupported op: Foo"):
         convert_to_tflite(sources["onnx"], "fp32", workdir=tmp_path)
+
+
+def test_onnx2tf_worker_writes_why_it_failed_and_leaves_the_users_file(tmp_path):
+    """The child, run as the converter runs it, on a damaged ONNX file: it writes error.json
+    naming the cause, never the description file, and leaves the input as it was."""
+    import json
+    import subprocess
+    import sys
+
+    damaged = tmp_path / "damaged.onnx"
+    damaged.write_bytes(b"not an onnx model")
+    folder = tmp_path / "work"
+    folder.mkdir()
+    np.save(folder / "samples_nhwc.npy", np.zeros((1, 8, 8, 3), np.float32))
+    spec = {"onnx": str(damaged), "folder": str(folder), "input": "x", "input_shape_nchw": [1, 3, 8, 8],
+            "layout": "NCHW", "outputs": ["y"]}
+    (folder / "spec.json").write_text(json.dumps(spec))
+    code = "import sys; from edgeface.converters.tflite import _onnx2tf_worker as w; sys.exit(w(sys.argv[1]))"
+    proc = subprocess.run([sys.executable, "-c", code, str(folder / "spec.json")], capture_output=True, text=True,
+                          timeout=300, cwd=folder)
+    assert proc.returncode == 3, proc.stderr
+    assert json.loads((folder / "error.json").read_text())["error"].startswith("cannot read the ONNX model")
+    assert not (folder / "edgeface_onnx2tf.json").exists()
+    assert damaged.read_bytes() == b"not an onnx model"

@@ -7,10 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgeface.decoders import OutputInfo, RawDetections, parse_decoder
+from edgeface.decoders import OutputInfo, parse_decoder
 from edgeface.decoders.nms import MAX_CANDIDATES, hard_nms, iou_with, weighted_nms
 from edgeface.decoders.ssd import ssd_anchors
 from edgeface.errors import ManifestError
+from edgeface.results import Detections
 from edgeface.schema import Fields
 
 SHORT_RANGE = dict(strides=[8, 16, 16, 16], min_scale=0.1484375, max_scale=0.75,
@@ -146,7 +147,7 @@ def test_scrfd_rejects_sizes_not_multiple_of_stride():
 def dets(boxes, scores, kps=None):
     boxes = np.asarray(boxes, np.float32)
     kps = np.zeros((len(boxes), 1, 2), np.float32) if kps is None else np.asarray(kps, np.float32)
-    return RawDetections(boxes, np.asarray(scores, np.float32), kps)
+    return Detections(boxes, np.asarray(scores, np.float32), kps)
 
 
 def test_iou():

@@ -209,7 +209,7 @@ def test_graph_model_recovers_a_known_cost(monkeypatch):
 # ----------------------------------------------------------------------------- estimate()
 
 def test_estimate_every_profile_on_a_fixture_bundle():
-    from edgeface.profiles import list_profiles
+    from edgeface.bench.profiles import list_profiles
 
     notes: list[str] = []
     results = est.estimate_profiles(FIXTURES / "blob_blazeface", notes=notes)
@@ -236,7 +236,7 @@ def test_estimator_modules_stay_light():
     import subprocess
     import sys
 
-    code = ("import sys, edgeface.profiles, edgeface.bench.estimate, edgeface.bench.graph, edgeface.cli.profiles; "
+    code = ("import sys, edgeface.bench.profiles, edgeface.bench.estimate, edgeface.bench.graph, edgeface.cli.profiles; "
             "heavy = [m for m in ('tensorflow', 'onnx', 'onnxruntime', 'qai_hub', 'numpy') if m in sys.modules]; "
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -180,7 +180,7 @@ def test_profile_onnx_compiled_for_the_npu(hub, tmp_path):
 
 
 def test_profile_on_a_device_profile(hub):
-    pytest.importorskip("edgeface.profiles")
+    pytest.importorskip("edgeface.bench.profiles")
     result = profile_on_hub(TFLITE, "galaxy-s24", timeout=60)        # the profile's hub_device
     assert result.device == "Samsung Galaxy S24" and result.profile == "galaxy-s24"
     assert result.extra["soc"] == "SM8650"

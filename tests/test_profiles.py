@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edgeface.profiles import (DEFAULT_BUDGETS_MS, USE_CASES, ProfileError, UnknownProfileError,
-                               list_profiles, load_profile, parse_profile)
+from edgeface.bench.profiles import (DEFAULT_BUDGETS_MS, USE_CASES, ProfileError, UnknownProfileError,
+                                     list_profiles, load_profile, parse_profile)
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ROOT / "device_profiles"

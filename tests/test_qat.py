@@ -2,7 +2,8 @@
 process, on MobileFaceNet-int8 at 32x32 with a Keras 3 weights file.
 
 Never import tensorflow_model_optimization in this process: it would switch the whole
-pytest process to legacy Keras (DESIGN.md section 4); that is why QAT runs in a child.
+pytest process to legacy Keras (docs/architecture.md, "Facts about the dependencies");
+that is why QAT runs in a child.
 """
 
 from __future__ import annotations

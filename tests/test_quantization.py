@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from edgeface.bundle import InputSpec
-from edgeface.decoders import RawDetections
 from edgeface.errors import EdgefaceError, ImageError, ModelLoadError
 from edgeface.image import read_image
 from edgeface.preprocess import Preprocessor
+from edgeface.results import Detections
 from edgeface.quantization.calibration import (CalibrationError, calibration_from_images,
                                                calibration_from_npy, default_spec, face_chips,
                                                face_images, find_images, sample_indices)
@@ -152,7 +152,7 @@ def dets(boxes, scores=None, keypoints=None):
     scores = np.full(k, 0.9, np.float32) if scores is None else np.asarray(scores, np.float32)
     keypoints = (np.zeros((k, 2, 2), np.float32) if keypoints is None
                  else np.asarray(keypoints, np.float32).reshape(k, -1, 2))
-    return RawDetections(boxes, scores, keypoints)
+    return Detections(boxes, scores, keypoints)
 
 
 def test_detector_fidelity_hand_worked():

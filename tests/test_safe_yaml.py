@@ -5,6 +5,7 @@ the file, before any value is built; and error messages stay short whatever the 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,8 @@ from edgeface.feeds.config import load_config as load_feeds
 from edgeface.pipeline import PipelineConfigError
 from edgeface.pipeline import load_config as load_pipeline
 from edgeface.pipeline import parse_config
-from edgeface.profiles import ProfileError, load_profile_file
-from edgeface.safe_yaml import MAX_BYTES, MAX_VALUES, load_yaml_file
+from edgeface.bench.profiles import ProfileError, load_profile_file
+from edgeface.safe_yaml import MAX_BYTES, MAX_DEPTH, MAX_VALUES, load_yaml_file
 
 MAX_LINE = 300  # what an error line may take, whatever the input
 
@@ -75,6 +76,27 @@ def test_bad_documents_are_one_short_line_naming_the_file(tmp_path, text, messag
     with pytest.raises(PipelineConfigError) as info:
         load_pipeline(path)
     assert message in one_short_line(info.value, path)
+
+
+@pytest.fixture
+def high_recursion_limit():
+    """Libraries imported earlier in a process (the full test run has them) raise Python's
+    recursion limit: the depth bound must not rest on it."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(20_000)
+    yield
+    sys.setrecursionlimit(before)
+
+
+def test_nesting_is_bounded_whatever_the_recursion_limit(tmp_path, high_recursion_limit):
+    path = tmp_path / "p.yaml"
+    path.write_text("a: " + "[" * 3000 + "]" * 3000 + "\n")
+    with pytest.raises(PipelineConfigError) as info:
+        load_pipeline(path)
+    assert "nested too deeply (more than 100 levels)" in one_short_line(info.value, path)
+    path.write_text("a: " + "[" * (MAX_DEPTH - 2) + "]" * (MAX_DEPTH - 2) + "\n")
+    with pytest.raises(PipelineConfigError, match="a: unknown field"):  # deep enough, and read
+        load_pipeline(path)
 
 
 def test_oversized_file_is_refused_without_reading_it_whole(tmp_path):

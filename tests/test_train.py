@@ -209,6 +209,36 @@ def test_detector_resume_continues_from_the_checkpoint(detector_run):
 
 
 @pytest.mark.slow
+def test_a_run_killed_between_history_and_checkpoint_resumes_with_every_epoch(tmp_path, monkeypatch):
+    """The pipeline's SIGKILL test found it by chance: a kill after an epoch's checkpoint but
+    before its history was written lost that epoch's row on resume. The history is now
+    written first; a kill before the checkpoint makes the resume redo the epoch, dropping
+    the row (and step losses) it had recorded ahead."""
+    from edgeface.train import DetectorConfig, train_detector
+    from edgeface.train import trainer
+
+    config = dict(DETECTOR, data="synthetic:64", batch=8, epochs=3, steps_per_epoch=3, export=False)
+    saved = trainer._save_checkpoint
+
+    def killed_at_epoch_2(state, epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt  # as a SIGKILL would land: history of epoch 2 written, no checkpoint
+        saved(state, epoch)
+
+    monkeypatch.setattr(trainer, "_save_checkpoint", killed_at_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train_detector(DetectorConfig(out=tmp_path / "run", **config), progress=False)
+    written = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert [h["epoch"] for h in written["epochs"]] == [1, 2] and not (tmp_path / "run" / "checkpoints" / "ckpt-2.index").exists()
+    monkeypatch.setattr(trainer, "_save_checkpoint", saved)
+    resumed = train_detector(DetectorConfig(out=tmp_path / "run", resume=True, epochs=3, export=False,
+                                            arch="blazeface"), progress=False)
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
+    assert resumed.history[0] == written["epochs"][0]
+    assert len(resumed.steps) == 9  # epoch 2's step losses once, not twice
+
+
+@pytest.mark.slow
 def test_recognizer_learns_verifies_and_calibrates(recognizer_run):
     from edgeface.analyzer import FaceAnalyzer
     from edgeface.data import load_pairs

@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from edgeface.errors import EdgefaceError
-from edgeface.results import BoundingBox, Detection, Keypoint
+from edgeface.results import BoundingBox, Detection, Detections, Keypoint
 from edgeface.video import TrackEvent, TrackState, VideoAnalyzer, VideoOptions, open_video
 from edgeface.video.association import greedy_match, iou_matrix
 from edgeface.video.identity import IdentityVote
@@ -41,19 +41,24 @@ def _detection(box, score=0.9) -> Detection:
 
 
 class ScriptedAnalyzer:
-    """Stands in for a FaceAnalyzer without models: ``detect`` returns the boxes the test
-    put in ``faces`` and records that it ran."""
+    """Stands in for a FaceAnalyzer without models: ``detect_arrays`` returns the boxes the
+    test put in ``faces`` and records that it ran."""
 
     def __init__(self):
-        self.detector = SimpleNamespace(keypoint_names=KEYPOINT_NAMES)
+        self.has_detector = True
+        self.keypoint_names = KEYPOINT_NAMES
         self.options = SimpleNamespace(color="rgb", max_image_pixels=64_000_000)
-        self.aligner = None  # no embedder: faces are tracked, not named
+        self.has_embedder = False  # no embedder: faces are tracked, not named
         self.faces: list = []
         self.calls = 0
 
-    def detect(self, image, color=None):
+    def detect_arrays(self, image, color=None):
         self.calls += 1
-        return [_detection(box) for box in self.faces]
+        found = [_detection(box) for box in self.faces]
+        return Detections(np.array([[f.bbox.x1, f.bbox.y1, f.bbox.x2, f.bbox.y2] for f in found]).reshape(-1, 4),
+                          np.array([f.score for f in found], np.float32),
+                          np.array([f.keypoint_array() for f in found]).reshape(-1, len(KEYPOINT_NAMES), 2),
+                          KEYPOINT_NAMES)
 
 
 FRAME = np.zeros((480, 640, 3), np.uint8)
@@ -286,12 +291,12 @@ class NamingAnalyzer(ScriptedAnalyzer):
 
     def __init__(self, gallery: ScriptedGallery):
         super().__init__()
-        self.aligner = SimpleNamespace(chips=lambda rgb, points: np.zeros((len(points), 4, 4, 3), np.uint8))
+        self.has_embedder = True
         self.gallery = gallery
         self.threshold = 0.5
 
-    def embed_chips(self, chips):
-        return np.zeros((len(chips), 2), np.float32)
+    def embed_faces(self, image, detections, color=None):
+        return np.zeros((len(detections), 2), np.float32)
 
 
 def test_unnamed_track_is_retried_when_better_or_every_k_detections(monkeypatch):
@@ -325,7 +330,7 @@ def test_bad_frames_are_refused():
 
 def test_bundle_without_detector_is_refused():
     analyzer = ScriptedAnalyzer()
-    analyzer.detector, analyzer.bundle = None, SimpleNamespace(location="embedder_only/")
+    analyzer.has_detector, analyzer.bundle = False, SimpleNamespace(location="embedder_only/")
     with pytest.raises(EdgefaceError, match="embedder_only/: this bundle has no detector"):
         VideoAnalyzer(analyzer)
 
@@ -490,20 +495,17 @@ def test_real_detector_jitter_is_smoothed(analyzer, monkeypatch):
     """The real detector on every frame of a gliding face, with 3-pixel noise added to
     its boxes and keypoints: the reported centres jitter far less than the detections."""
     rng = np.random.default_rng(0)
-    detect = analyzer.detect
+    detect = analyzer.detect_arrays
     raw = []
 
     def noisy_detect(image, color=None):
-        out = []
-        for face in detect(image, color):
-            b = np.array([face.bbox.x1, face.bbox.y1, face.bbox.x2, face.bbox.y2]) + rng.normal(0, 3.0, 4)
-            points = tuple(Keypoint(k.name, k.x + rng.normal(0, 3.0), k.y + rng.normal(0, 3.0))
-                           for k in face.keypoints)
-            out.append(Detection(BoundingBox(*b), face.score, points))
-        raw.append(_centre([out[0].bbox.x1, out[0].bbox.y1, out[0].bbox.x2, out[0].bbox.y2]))
-        return out
+        found = detect(image, color)
+        boxes = found.boxes + rng.normal(0, 3.0, found.boxes.shape)
+        keypoints = found.keypoints + rng.normal(0, 3.0, found.keypoints.shape)
+        raw.append(_centre(boxes[0]))
+        return Detections(boxes, found.scores, keypoints, found.keypoint_names)
 
-    monkeypatch.setattr(analyzer, "detect", noisy_detect)
+    monkeypatch.setattr(analyzer, "detect_arrays", noisy_detect)
     video = vf.single_face_video(n_frames=40)
     tracker = VideoAnalyzer(analyzer, VideoOptions(detect_every=1))
     smooth = [_centre(tracker.process(f, t).tracks[0].bbox) for f, t in zip(video.frames, video.timestamps_ms)]

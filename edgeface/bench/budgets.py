@@ -2,7 +2,7 @@
 latency budget for each use case?
 
 The use cases and the stages each one adds up are defined once, in
-:data:`edgeface.profiles.USE_CASES`:
+:data:`edgeface.bench.profiles.USE_CASES`:
 
 | use case | stages added up |
 |---|---|
@@ -40,8 +40,8 @@ HOST_STAGES = ("align", "search")   # measured on this host, added to every devi
 
 
 def use_cases() -> dict[str, tuple[str, ...]]:
-    """Use case -> the stages its budget covers (from edgeface.profiles)."""
-    from edgeface.profiles import USE_CASES
+    """Use case -> the stages its budget covers (from edgeface.bench.profiles)."""
+    from edgeface.bench.profiles import USE_CASES
 
     return {name: tuple(case.stages) for name, case in USE_CASES.items()}
 
@@ -103,7 +103,7 @@ def check_budgets(results: Sequence[BenchResult], profiles: Mapping[str, Any],
                   use_case_names: Optional[Sequence[str]] = None, is_bundle: bool = True,
                   roles: Optional[Iterable[str]] = None) -> list[BudgetCheck]:
     """One check per (group of results, use case). ``profiles`` maps profile id to an object
-    with ``.id``, ``.name`` and ``.budgets`` (``edgeface.profiles.Profile``); results whose
+    with ``.id``, ``.name`` and ``.budgets`` (``edgeface.bench.profiles.Profile``); results whose
     profile is not in it (or None) are not checked. ``use_case_names`` None: every use case
     the profile budgets (bundles only); given: exactly those. ``roles``: the models the
     bundle has, for the error when a named use case needs one it lacks."""

@@ -686,11 +686,11 @@ def _note(notes: Optional[list[str]], text: str) -> None:
 
 def estimate(model_path: str | Path, profile, notes: Optional[list[str]] = None) -> list:
     """Latency estimates of a model file (.tflite, .onnx) or of each model of a bundle on one
-    device profile (a :class:`~edgeface.profiles.Profile` or its name): one
+    device profile (a :class:`~edgeface.bench.profiles.Profile` or its name): one
     :class:`~edgeface.bench.result.BenchResult` per model and compute unit (npu, cpu).
     Units that cannot be estimated are skipped; pass a list as ``notes`` to learn why."""
     from edgeface.bench.graph import read_model_or_bundle
-    from edgeface.profiles import load_profile
+    from edgeface.bench.profiles import load_profile
 
     if isinstance(profile, (str, Path)):
         profile = load_profile(profile)
@@ -705,7 +705,7 @@ def estimate_profiles(model_path: str | Path, profiles: Optional[Sequence] = Non
     """:func:`estimate` on every profile (default: all shipped ones and this host); the
     model is read once."""
     from edgeface.bench.graph import read_model_or_bundle
-    from edgeface.profiles import list_profiles, load_profile
+    from edgeface.bench.profiles import list_profiles, load_profile
 
     chosen = [load_profile(p) if isinstance(p, (str, Path)) else p for p in (profiles or list_profiles())]
     graphs = read_model_or_bundle(model_path)
@@ -717,7 +717,7 @@ def estimate_from_measurement(ms: float, reference_device: str, profile, runtime
                               model: str = "") :
     """A latency measured on ``reference_device`` (an AI Hub device name) -> an NPU estimate on
     ``profile`` (same runtime and precision), by the transfer predictor."""
-    from edgeface.profiles import load_profile
+    from edgeface.bench.profiles import load_profile
 
     if isinstance(profile, (str, Path)):
         profile = load_profile(profile)

@@ -212,7 +212,7 @@ def host_device(profile_id: str = "host") -> tuple[str, str]:
     machine's (the generated "host" profile's); the profile is the one whose budgets apply:
     "host", or a device profile when this machine *is* that device (an RB3 board running
     edgeface, say)."""
-    from edgeface.profiles import host_profile
+    from edgeface.bench.profiles import host_profile
 
     return host_profile().name, profile_id
 

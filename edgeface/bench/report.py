@@ -9,14 +9,13 @@ as a line). Every file is written atomically.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from edgeface.bench.budgets import BudgetCheck
 from edgeface.bench.result import BenchResult
-from edgeface.fsutil import atomic_write_bytes
+from edgeface.fsutil import atomic_write_bytes, write_json
 
 MPL_MISSING = ("bench.png skipped: matplotlib is not installed (pip install 'edgeface[toolchain]' or "
                "pip install matplotlib); bench.json and bench.md were written")
@@ -125,7 +124,7 @@ def write_report(out_dir: str | Path, results: Sequence[BenchResult], checks: Se
     out.mkdir(parents=True, exist_ok=True)
     written = []
     document = report_document(results, checks, meta)
-    atomic_write_bytes(out / "bench.json", (json.dumps(document, indent=2) + "\n").encode())
+    write_json(out / "bench.json", document)
     written.append(out / "bench.json")
     atomic_write_bytes(out / "bench.md", markdown(results, checks, meta).encode())
     written.append(out / "bench.md")

@@ -64,10 +64,9 @@ class BenchResult:
 
 def save_results(path: Path, results: list[BenchResult]) -> None:
     """Write results as one JSON document (atomically)."""
-    from edgeface.fsutil import atomic_write_bytes
+    from edgeface.fsutil import write_json
 
-    text = json.dumps({"results": [r.to_dict() for r in results]}, indent=2)
-    atomic_write_bytes(path, text.encode())
+    write_json(path, {"results": [r.to_dict() for r in results]})
 
 
 def load_results(path: Path) -> list[BenchResult]:

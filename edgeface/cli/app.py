@@ -68,7 +68,7 @@ def root(version: Annotated[Optional[bool], typer.Option(
 @user_errors
 def doctor(json_out: JsonOption = False) -> None:
     """What is installed, what this CPU offers, and what each capability still needs."""
-    from edgeface.doctor import diagnose
+    from edgeface.cli.doctor import diagnose
 
     report = diagnose()
     if json_out:
@@ -194,9 +194,9 @@ def identify(image: Image, gallery: GalleryOption, bundle: BundleOption = None, 
                            f"--gallery {gallery})")
     analyzer = analyzer_for(bundle, threads, soc=soc, gallery=gallery)
     (rgb,) = load_images([image])
-    results = analyzer.identify(rgb, top_k=top_k)
+    faces = analyzer.identify(rgb, top_k=top_k)
     rows = [{**face.to_dict(), "candidates": [{"identity": m.identity, "similarity": round(m.similarity, 4)}
-                                               for m in matches]} for face, matches in results]
+                                               for m in face.matches]} for face in faces]
     if json_out:
         return print_json({"image": str(image), "threshold": analyzer.threshold, "faces": rows})
     from rich.table import Table

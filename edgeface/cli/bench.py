@@ -125,36 +125,57 @@ def run(
         "--gallery-size", min=0, help="Templates in the gallery the 1:N search stage is timed on (0: skip).")] = 10_000,
 ) -> None:
     """Benchmark MODEL_OR_BUNDLE and check it against device budgets (exit code 1 when one is broken)."""
-    from edgeface.bench.budgets import any_failed, check_budgets, validate_use_cases
-    from edgeface.bench.runner import measure_target, select_profiles
-    from edgeface.bench.target import BenchError, open_target
+    from edgeface.bench.budgets import check_budgets, validate_use_cases
+    from edgeface.bench.runner import AdbBench, BenchSettings, HostBench, HubBench, measure_target
+    from edgeface.bench.target import open_target
 
-    on_name = on.value
+    backend = _backend(on, HostBench(isolate=isolate),
+                       AdbBench(binary=benchmark_binary, delegate=delegate.value, serial=serial, qnn_libs=qnn_libs,
+                                extra_args=tuple(benchmark_arg or ())),
+                       HubBench(runtime=hub_runtime, compute_unit=compute_unit))
     names = list(profile or [])
-    if on_name != "adb":
-        used = [flag for flag, value in (("--benchmark-binary", benchmark_binary), ("--serial", serial),
-                                         ("--qnn-libs", qnn_libs), ("--benchmark-arg", benchmark_arg))
-                if value] + (["--delegate"] if delegate != Delegate.cpu else [])
-        if used:
-            raise BenchError(f"{used[0]} is for --on adb only (this run is --on {on_name})")
-    if on_name != "hub" and (hub_runtime or compute_unit):
-        flag = "--runtime" if hub_runtime else "--compute-unit"
-        raise BenchError(f"{flag} is for --on hub only (this run is --on {on_name})")
-    thread_counts = parse_threads(threads)
+    settings = BenchSettings(threads=tuple(parse_threads(threads)), runs=runs, warmup=warmup,
+                             gallery_size=gallery_size)
     target = open_target(model)
-    profiles = select_profiles(on_name, names)
+    profiles = backend.profiles(names)
     validate_use_cases(use_case or None, target.is_bundle, target.roles())
-    adb_options = dict(binary=benchmark_binary, delegate=delegate.value, serial=serial, qnn_libs=qnn_libs,
-                       extra_args=tuple(benchmark_arg or ()))
     if not json_out:
-        typer.echo(f"benchmarking {model} on {on_name}...", err=True)
-    hub_options = dict(runtime=hub_runtime, compute_unit=compute_unit)
-    results = measure_target(on_name, target, profiles, thread_counts, runs, warmup, isolate, gallery_size,
-                       adb_options, hub_options)
+        typer.echo(f"benchmarking {model} on {on.value}...", err=True)
+    results = measure_target(backend, target, profiles, settings)
     checks = check_budgets(results, {p.id: p for p in profiles}, use_case or None, target.is_bundle,
                            target.roles())
-    meta = _meta(model, on_name, names, thread_counts, runs, warmup, use_case)
+    meta = _meta(model, on.value, names, list(settings.threads), runs, warmup, use_case)
+    _show_and_write(results, checks, meta, report, json_out, target, on.value, profiles, use_case)
+    _exit_on_broken_budgets(checks)
 
+
+# the flags of one backend's options, as (flag, field of its options dataclass), in the order they are reported
+ADB_FLAGS = (("--benchmark-binary", "binary"), ("--serial", "serial"), ("--qnn-libs", "qnn_libs"),
+             ("--benchmark-arg", "extra_args"), ("--delegate", "delegate"))
+HUB_FLAGS = (("--runtime", "runtime"), ("--compute-unit", "compute_unit"))
+
+
+def _flags_given(options, flags) -> list[str]:
+    """The flags whose option is set to something other than its backend's default."""
+    default = type(options)()
+    return [flag for flag, name in flags if getattr(options, name) and getattr(options, name) != getattr(default, name)]
+
+
+def _backend(on: On, host, adb, hub):
+    """The options of the ``--on`` backend; a flag of another backend is a user error."""
+    from edgeface.bench.runner import EstimateBench
+    from edgeface.bench.target import BenchError
+
+    for options, flags in ((adb, ADB_FLAGS), (hub, HUB_FLAGS)):
+        used = _flags_given(options, flags)
+        if used and options.name != on.value:
+            raise BenchError(f"{used[0]} is for --on {options.name} only (this run is --on {on.value})")
+    return {On.host: host, On.adb: adb, On.hub: hub, On.estimate: EstimateBench()}[on]
+
+
+def _show_and_write(results, checks, meta, report: Optional[Path], json_out: bool, target, on: str, profiles,
+                    use_case) -> None:
+    """The tables (or the JSON document) on stdout, and the report files when asked for."""
     warning = None
     written: list[Path] = []
     if report is not None:
@@ -166,11 +187,16 @@ def run(
 
         print_json(report_document(results, checks, meta))
     else:
-        _print_tables(results, checks, target, on_name, profiles, use_case)
+        _print_tables(results, checks, target, on, profiles, use_case)
         for path in written:
             console().print(shown(f"wrote {path}"))
     if warning:
         typer.echo(f"warning: {warning}", err=True)
+
+
+def _exit_on_broken_budgets(checks) -> None:
+    from edgeface.bench.budgets import any_failed
+
     if any_failed(checks):
         failed = [c for c in checks if c.failed]
         typer.echo(f"budget broken: {len(failed)} of {len(checks)} checks failed "

@@ -155,11 +155,9 @@ def infer_cmd(model: ModelArg, device: DeviceOpt,
                           **_token(api_token, api_token_file))
     data = result.to_dict()
     if report is not None:
-        import json
+        from edgeface.fsutil import write_json
 
-        from edgeface.fsutil import atomic_write_bytes
-
-        atomic_write_bytes(report, (json.dumps(data, indent=2) + "\n").encode())
+        write_json(report, data)
     if json_out:
         print_json(data)
     else:

@@ -18,7 +18,7 @@ profiles_app = typer.Typer(
 @user_errors
 def list_command(json_out: JsonOption = False) -> None:
     """Every device profile: id, device, SoC, Hexagon arch, compute units, budgets."""
-    from edgeface.profiles import USE_CASES, list_profiles
+    from edgeface.bench.profiles import USE_CASES, list_profiles
 
     profiles = list_profiles()
     if json_out:
@@ -43,7 +43,7 @@ def show_command(name: Annotated[str, typer.Argument(
         show_default=False)],
         json_out: JsonOption = False) -> None:
     """One profile in full, with the source of every figure."""
-    from edgeface.profiles import USE_CASES, load_profile
+    from edgeface.bench.profiles import USE_CASES, load_profile
 
     p = load_profile(name)
     if json_out:

@@ -14,26 +14,12 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from edgeface.errors import ManifestError
+from edgeface.results import Detections
 from edgeface.schema import Fields
 
 # Most anchors (candidate boxes) a manifest may imply: its decoder allocates a few dozen
 # bytes per anchor before any image is seen. SCRFD at 2048x2048 has 172,032.
 MAX_ANCHORS = 500_000
-
-
-@dataclass
-class RawDetections:
-    """Decoded candidates before or after NMS, in model-input-normalised coordinates."""
-
-    boxes: np.ndarray  # (K, 4) float32: x1, y1, x2, y2
-    scores: np.ndarray  # (K,) float32 in [0, 1]
-    keypoints: np.ndarray  # (K, P, 2) float32: x, y
-
-    def __len__(self) -> int:
-        return len(self.scores)
-
-    def take(self, index: np.ndarray) -> "RawDetections":
-        return RawDetections(self.boxes[index], self.scores[index], self.keypoints[index])
 
 
 @dataclass(frozen=True)
@@ -48,7 +34,7 @@ class Decoder(Protocol):
     def bind(self, outputs: Sequence[OutputInfo]) -> None:
         """Resolve the manifest's output references against the loaded model, checking shapes."""
 
-    def decode(self, outputs: Sequence[np.ndarray], score_threshold: float) -> RawDetections:
+    def decode(self, outputs: Sequence[np.ndarray], score_threshold: float) -> Detections:
         """Candidates scoring at least ``score_threshold``."""
 
 
@@ -94,6 +80,6 @@ def logit(p: float) -> float:
     return float(np.log(p / (1 - p)))
 
 
-def empty_detections(num_keypoints: int) -> RawDetections:
-    return RawDetections(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32),
+def empty_detections(num_keypoints: int) -> Detections:
+    return Detections(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32),
                          np.zeros((0, num_keypoints, 2), np.float32))

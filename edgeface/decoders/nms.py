@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeface.decoders import RawDetections
+from edgeface.decoders import Detections
 
 
 MAX_CANDIDATES = 20_000  # the best-scoring boxes NMS looks at (a real frame has tens)
@@ -23,7 +23,7 @@ def iou_with(boxes: np.ndarray, areas: np.ndarray, i: int) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
-def _clusters(dets: RawDetections, iou_threshold: float, max_out: int) -> tuple[np.ndarray, list[np.ndarray]]:
+def _clusters(dets: Detections, iou_threshold: float, max_out: int) -> tuple[np.ndarray, list[np.ndarray]]:
     """Greedy clustering, best score first: (leader index per cluster, member indices of
     each cluster). Work is bounded by ``max_out`` x ``MAX_CANDIDATES`` box comparisons."""
     order = np.argsort(-dets.scores, kind="stable")[:MAX_CANDIDATES]
@@ -44,12 +44,12 @@ def _clusters(dets: RawDetections, iou_threshold: float, max_out: int) -> tuple[
     return order[leaders], members
 
 
-def hard_nms(dets: RawDetections, iou_threshold: float, max_out: int) -> RawDetections:
+def hard_nms(dets: Detections, iou_threshold: float, max_out: int) -> Detections:
     leaders, _ = _clusters(dets, iou_threshold, max_out)
     return dets.take(leaders)
 
 
-def weighted_nms(dets: RawDetections, iou_threshold: float, max_out: int) -> RawDetections:
+def weighted_nms(dets: Detections, iou_threshold: float, max_out: int) -> Detections:
     """Each output is the score-weighted mean of the best remaining box and every box
     overlapping it by more than ``iou_threshold``; it keeps the best box's score."""
     leaders, members = _clusters(dets, iou_threshold, max_out)
@@ -60,10 +60,10 @@ def weighted_nms(dets: RawDetections, iou_threshold: float, max_out: int) -> Raw
         weights = dets.scores[idx] / dets.scores[idx].sum()
         boxes[j] = weights @ dets.boxes[idx]
         keypoints[j] = (weights @ dets.keypoints[idx].reshape(len(idx), -1)).reshape(k, 2)
-    return RawDetections(boxes, dets.scores[leaders], keypoints)
+    return Detections(boxes, dets.scores[leaders], keypoints)
 
 
-def suppress(dets: RawDetections, method: str, iou_threshold: float, max_out: int) -> RawDetections:
+def suppress(dets: Detections, method: str, iou_threshold: float, max_out: int) -> Detections:
     if len(dets) == 0:
         return dets
     return (weighted_nms if method == "weighted" else hard_nms)(dets, iou_threshold, max_out)

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from edgeface.decoders import (OutputInfo, RawDetections, check_anchor_count, empty_detections, logit,
+from edgeface.decoders import (Detections, OutputInfo, check_anchor_count, empty_detections, logit,
                                resolve_output)
 from edgeface.errors import ManifestError
 from edgeface.schema import Fields
@@ -76,7 +76,7 @@ class ScrfdDecoder:
     def _gather(self, outputs: Sequence[np.ndarray], kind: str, width: int) -> np.ndarray:
         return np.concatenate([outputs[i].reshape(-1, width) for i in self._index[kind]])
 
-    def decode(self, outputs: Sequence[np.ndarray], score_threshold: float) -> RawDetections:
+    def decode(self, outputs: Sequence[np.ndarray], score_threshold: float) -> Detections:
         scores = self._gather(outputs, "scores", 1)[:, 0]
         cut = logit(score_threshold) if self.sigmoid else score_threshold
         index = np.flatnonzero(scores >= cut)
@@ -95,4 +95,4 @@ class ScrfdDecoder:
             keypoints = (centre[:, None, :] + offsets * stride[:, :, None]) / self.norm
         else:
             keypoints = np.zeros((len(index), 0, 2), np.float32)
-        return RawDetections(boxes.astype(np.float32), score, keypoints.astype(np.float32))
+        return Detections(boxes.astype(np.float32), score, keypoints.astype(np.float32))

@@ -12,7 +12,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from edgeface.decoders import (OutputInfo, RawDetections, check_anchor_count, empty_detections, logit,
+from edgeface.decoders import (Detections, OutputInfo, check_anchor_count, empty_detections, logit,
                                output_ref, resolve_output)
 from edgeface.errors import ManifestError
 from edgeface.schema import Fields
@@ -156,7 +156,7 @@ class SsdDecoder:
                 f"the model outputs boxes {outputs[self._boxes_index].shape} and scores "
                 f"{outputs[self._scores_index].shape}: check anchors.strides and num_keypoints")
 
-    def decode(self, outputs: Sequence[np.ndarray], score_threshold: float) -> RawDetections:
+    def decode(self, outputs: Sequence[np.ndarray], score_threshold: float) -> Detections:
         n = len(self.anchors)
         scores = outputs[self._scores_index].reshape(n)
         cut = logit(score_threshold) if self.sigmoid else score_threshold
@@ -181,4 +181,4 @@ class SsdDecoder:
         if not self.xy_first:
             kp = kp[:, :, ::-1]
         keypoints = kp * xy_mul[:, None] + origin[:, None]
-        return RawDetections(boxes.astype(np.float32), score, keypoints.astype(np.float32))
+        return Detections(boxes.astype(np.float32), score, keypoints.astype(np.float32))

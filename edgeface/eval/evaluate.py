@@ -62,25 +62,25 @@ def evaluate_detection_bundle(bundle: str | Path, dataset, soc: str | None = Non
     to a ``DetectionSubset`` (its own faces, those outside the subset ignored)."""
     import time
 
-    analyzer = _analyzer(bundle, soc, threads)
-    if analyzer.detector is None:
+    analyzer = _analyzer(bundle, soc, threads, score_threshold=score_threshold)
+    if not analyzer.has_detector:
         raise BundleError(f"{bundle}: this bundle has no detector: evaluate detection with a bundle that has "
                           f"models.detector (or pass --pairs to evaluate its embedder)")
     if len(dataset) == 0:
         raise EvalError("--data: the detection set is empty")
-    names = list(analyzer.detector.keypoint_names)
+    names = list(analyzer.keypoint_names)
     common = [n for n in KEYPOINT_NAMES if n in names]
     pick = [names.index(n) for n in common]
     truth_pick = [KEYPOINT_NAMES.index(n) for n in common]
     can_nme = "right_eye" in common and "left_eye" in common if normalizer == "inter_ocular" else bool(common)
-    manifest_threshold = analyzer.detector.spec.score_threshold
+    manifest_threshold = analyzer.bundle.manifest.detector.score_threshold
     preds, truths = [], []
     started = time.perf_counter()
     for i in range(len(dataset)):
         sample = dataset[i]
-        raw = analyzer.detector.detect(sample.image, score_threshold)
-        kps = raw.keypoints[:, pick] if can_nme else None
-        preds.append((raw.boxes, raw.scores, kps))
+        found = analyzer.detect_arrays(sample.image)
+        kps = found.keypoints[:, pick] if can_nme else None
+        preds.append((found.boxes, found.scores, kps))
         truths.append((sample.boxes, sample.keypoints[:, truth_pick] if can_nme else None))
         if progress is not None:
             progress(i + 1, len(dataset))
@@ -143,7 +143,7 @@ def evaluate_verification_bundle(bundle: str | Path, pairs: Sequence, soc: str |
     import time
 
     analyzer = _analyzer(bundle, soc, threads, flip_average=flip)
-    if analyzer.embedder is None:
+    if not analyzer.has_embedder:
         raise BundleError(f"{bundle}: this bundle has no embedder: evaluate verification with a bundle that has "
                           f"models.embedder (or pass --data to evaluate its detector)")
     pairs = list(pairs)
@@ -151,11 +151,11 @@ def evaluate_verification_bundle(bundle: str | Path, pairs: Sequence, soc: str |
         raise EvalError("--pairs: no pairs to evaluate")
     if not 0 < far < 1:
         raise EvalError(f"--far {far}: must be between 0 and 1 (e.g. 1e-3)")
-    align = analyzer.embedder.spec.alignment
+    align = analyzer.bundle.manifest.embedder.alignment
     chip = (align.height, align.width)
     if mode == "auto":
-        mode = "chips" if analyzer.detector is None or pairs[0].a.shape[:2] == chip else "detect"
-    if mode == "detect" and analyzer.detector is None:
+        mode = "chips" if not analyzer.has_detector or pairs[0].a.shape[:2] == chip else "detect"
+    if mode == "detect" and not analyzer.has_detector:
         raise EvalError(f"{bundle}: mode 'detect' needs a detector in the bundle; the pairs are not aligned "
                         f"{chip[1]}x{chip[0]} chips")
     note = ""

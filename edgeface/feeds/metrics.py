@@ -12,7 +12,6 @@ is the reader threads' own.)
 
 from __future__ import annotations
 
-import json
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -126,6 +125,6 @@ def format_snapshot(snap: dict) -> str:
 
 
 def write_snapshot(path: Path, snap: dict) -> None:
-    from edgeface.fsutil import atomic_write_bytes
+    from edgeface.fsutil import write_json
 
-    atomic_write_bytes(path, (json.dumps(snap, indent=2) + "\n").encode())
+    write_json(path, snap)

@@ -1,6 +1,6 @@
 """``--device``: an AI Hub device name, a SoC, or a device profile id -> ``qai_hub.Device``.
 
-- a device profile id or name (``device_profiles/``, :func:`edgeface.profiles.load_profile`):
+- a device profile id or name (``device_profiles/``, :func:`edgeface.bench.profiles.load_profile`):
   the profile's ``hub_device``, else a device with the profile's SoC (``chipset:...``);
 - a Qualcomm SoC part number, chipset id or alias known to :mod:`edgeface.socs` (SM8650,
   qualcomm-snapdragon-8gen3): ``Device(attributes="chipset:<chipset id>")``, and AI Hub picks a
@@ -36,7 +36,7 @@ class DeviceChoice:
 
 def _from_profile(text: str) -> Optional[DeviceChoice]:
     try:
-        from edgeface.profiles import load_profile  # device profiles (device_profiles/*.yaml)
+        from edgeface.bench.profiles import load_profile  # device profiles (device_profiles/*.yaml)
     except ImportError:
         return None
     try:

@@ -2,7 +2,8 @@
 
 TensorFlow is imported only when a model is created. Each architecture has an
 int8-friendly variant (ReLU6 instead of PReLU: XNNPACK runs int8 PReLU outside its
-delegate, which splits the graph; see DESIGN.md section 4).
+delegate, which splits the graph; see "Facts about the dependencies" in
+docs/architecture.md).
 """
 
 from __future__ import annotations

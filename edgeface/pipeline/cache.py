@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from edgeface.fsutil import atomic_write_bytes
+from edgeface.fsutil import atomic_write_bytes, write_json
 
 MARKER = "stage.json"
 KEY_FILE = "key"
@@ -82,8 +82,7 @@ class StageDir:
         """Publish the partial folder as the stage's output (replacing an older one)."""
         partial = self.partial
         (partial / KEY_FILE).unlink(missing_ok=True)
-        atomic_write_bytes(partial / MARKER, (json.dumps({**record, "key": key}, indent=2, default=str)
-                                              + "\n").encode())
+        write_json(partial / MARKER, {**record, "key": key}, default=str)
         old = self.root / f"{self.name}.old"
         shutil.rmtree(old, ignore_errors=True)
         if self.final.exists():

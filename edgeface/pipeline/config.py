@@ -253,7 +253,7 @@ def _choices(where: str, values: list[str], allowed, source: str) -> None:
 
 def validate(config: PipelineConfig, source: str = "config") -> PipelineConfig:
     """Check values against what the toolkit knows (architectures, precisions, SoCs, profiles)."""
-    from edgeface.profiles import USE_CASES
+    from edgeface.bench.profiles import USE_CASES
 
     _choices("detector.arch", [config.detector.arch], ("blazeface", "blazeface_256"), source)
     _choices("detector.loss", [config.detector.loss], ("focal", "ohem"), source)
@@ -282,7 +282,7 @@ def _known_socs(socs: list[str], source: str) -> None:
 
 
 def _known_profiles(names: list[str], source: str) -> None:
-    from edgeface.profiles import load_profile
+    from edgeface.bench.profiles import load_profile
 
     for i, name in enumerate(names):
         if name.lower() == "all":

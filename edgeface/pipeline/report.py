@@ -8,12 +8,11 @@ every artifact, HTP offload and fidelity, latency, training, data and stage timi
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any, Optional
 
-from edgeface.fsutil import atomic_write_bytes
+from edgeface.fsutil import atomic_write_bytes, write_json
 from edgeface.pipeline.cache import StageDir
 
 UNIT_ORDER = ("npu", "gpu", "cpu")  # the preferred way to run, when its budgets pass
@@ -42,7 +41,7 @@ def ship_plan(config, records: dict[str, dict]) -> list[dict]:
     """Per device profile: the compute unit to use (the first of npu, gpu, cpu whose budget
     checks all pass, else the one failing the fewest), the runtime path, and the verdict
     per use case."""
-    from edgeface.profiles import load_profile
+    from edgeface.bench.profiles import load_profile
 
     checks = records["bench"]["document"]["budgets"]
     targets = {soc for role in records["bundle"]["targets"].values() for soc in role}
@@ -263,5 +262,5 @@ def write_pipeline_report(config, records: dict[str, dict], inputs: dict[str, Pa
                 "bench": records["bench"]["document"], "training": {k: records[k] for k in ("train_detector",
                                                                                           "train_recognizer")},
                 "data": records["data"], "stage_seconds": {t["stage"]: t["seconds"] for t in timings}}
-    atomic_write_bytes(out / "report.json", (json.dumps(document, indent=2, default=str) + "\n").encode())
+    write_json(out / "report.json", document, default=str)
     return {"report": "report.md", "json": "report.json", "ship": plan}

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 from edgeface.errors import EdgefaceError
-from edgeface.fsutil import atomic_write_bytes
+from edgeface.fsutil import atomic_write_bytes, write_json
 from edgeface.pipeline.cache import StageDir, stage_key
 from edgeface.pipeline.config import PipelineConfig
 from edgeface.pipeline.stages import STAGES, StageContext
@@ -145,4 +145,4 @@ def _duration(seconds: float) -> str:
 
 def _write_timings(result: PipelineResult) -> None:
     rows = [{"stage": o.name, "status": o.status, "seconds": o.seconds} for o in result.outcomes]
-    atomic_write_bytes(result.run / "timings.json", (json.dumps(rows, indent=2) + "\n").encode())
+    write_json(result.run / "timings.json", rows)

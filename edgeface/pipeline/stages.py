@@ -334,22 +334,21 @@ def run_bench(ctx: StageContext) -> dict:
     checked per use case (edgeface.bench); AI Hub when bench.hub is on."""
     from edgeface.bench.budgets import check_budgets
     from edgeface.bench.report import report_document, write_report
-    from edgeface.bench.runner import measure_target, select_profiles
+    from edgeface.bench.runner import BenchSettings, EstimateBench, HostBench, HubBench, measure_target
     from edgeface.bench.target import open_target
 
     b = ctx.config.bench
     target = open_target(ctx.inputs["bundle"] / "bundle")
-    host = select_profiles("host", [])
-    phones = [p for p in select_profiles("estimate", b.profiles) if p.id != "host"]
-    common = dict(threads=b.host_threads, runs=b.runs, warmup=5, isolate=True, gallery_size=10_000,
-                  adb_options={}, hub_options={})
+    host = HostBench().profiles([])
+    phones = [p for p in EstimateBench().profiles(b.profiles) if p.id != "host"]
+    settings = BenchSettings(threads=tuple(b.host_threads), runs=b.runs, warmup=5, gallery_size=10_000)
     ctx.progress("measuring on this host")
-    results = measure_target("host", target, host, **common)  # with the align and search stages
+    results = measure_target(HostBench(), target, host, settings)  # with the align and search stages
     ctx.progress(f"estimating for {len(phones)} profiles")
-    results += measure_target("estimate", target, phones, **common, host_stages=False)
+    results += measure_target(EstimateBench(), target, phones, settings, host_stages=False)
     if b.hub:
         ctx.progress("profiling on Qualcomm AI Hub")
-        results += measure_target("hub", target, select_profiles("hub", b.profiles), **common, host_stages=False)
+        results += measure_target(HubBench(), target, HubBench().profiles(b.profiles), settings, host_stages=False)
     profiles = {p.id: p for p in host + phones}
     checks = check_budgets(results, profiles, b.use_cases or None, True, target.roles())
     meta = {"command": "edgeface pipeline (bench stage)"}

@@ -55,9 +55,9 @@ class TrainConfig:
         return cls(**values)
 
     def save(self, path: Path) -> None:
-        from edgeface.fsutil import atomic_write_bytes
+        from edgeface.fsutil import write_json
 
-        atomic_write_bytes(path, (json.dumps(self.to_dict(), indent=2) + "\n").encode())
+        write_json(path, self.to_dict())
 
 
 @dataclass

@@ -44,36 +44,35 @@ class ExportResult:
 
 def keras_detections(model, anchors, images: Sequence[np.ndarray], score_threshold: float = 0.05,
                      batch: int = 32) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Run a training-form detector on uint8 images the SDK's way (its preprocessing,
-    decoder and NMS, the manifest of TRAINED_PRESETS): per image (boxes, scores,
-    keypoints) in original pixels."""
-    from edgeface.decoders import OutputInfo, parse_decoder
-    from edgeface.decoders.nms import suppress
+    """Run a training-form detector on uint8 images through the SDK's detector (its
+    preprocessing, decoder and NMS, the manifest of TRAINED_PRESETS): per image (boxes,
+    scores, keypoints) in original pixels."""
+    from edgeface.detect import Detector, detector_spec
     from edgeface.models.blazeface import TRAINED_PRESETS, preset_name
-    from edgeface.preprocess import Preprocessor
-    from edgeface.schema import Fields
-    from edgeface.train.anchors import regression_factors
 
     preset = TRAINED_PRESETS[preset_name(anchors.input_size)]
-    spec = _input_spec(preset["input"])
-    pre = Preprocessor(spec)
-    decoder_fields = {**preset["decoder"], "outputs": {"boxes": 0, "scores": 1}}
-    decoder = parse_decoder(Fields(decoder_fields, "decoder"), spec.height, spec.width)
-    coords = 4 + 2 * decoder.num_keypoints
-    decoder.bind([OutputInfo("boxes", (1, len(anchors), coords)), OutputInfo("scores", (1, len(anchors), 1))])
-    factors = regression_factors(anchors, coords)
-    results = []
-    for start in range(0, len(images), batch):
-        chunk = images[start:start + batch]
-        prepared = [(b.copy(), p) for b, p in map(pre, chunk)]  # pre() reuses its buffer
-        x = np.concatenate([b for b, _ in prepared]).astype(np.float32)
-        regressors, logits = (np.asarray(o) for o in model(x, training=False))
-        for i, (_, placement) in enumerate(prepared):
-            raw = decoder.decode([regressors[i:i + 1] * factors, logits[i:i + 1]], score_threshold)
-            found = suppress(raw, preset["nms"], preset["nms_iou"], preset["max_faces"])
-            boxes = placement.to_original(found.boxes.reshape(-1, 2, 2)).reshape(-1, 4)
-            results.append((boxes, found.scores, placement.to_original(found.keypoints)))
-    return results
+    entry = {**preset, "decoder": {**preset["decoder"], "outputs": {"boxes": 0, "scores": 1}}}
+    detector = Detector(_KerasDetectorRunner(model, anchors, preset["decoder"]["num_keypoints"]),
+                        detector_spec(entry, _input_spec(preset["input"])))
+    return [(d.boxes, d.scores, d.keypoints) for d in detector.detect_batch(images, score_threshold, batch=batch)]
+
+
+class _KerasDetectorRunner:
+    """A training-form Keras detector as the SDK detector's runner: its regressors scaled
+    to the raw units the exported model gives (``regression_factors``), and its logits."""
+
+    def __init__(self, model, anchors, num_keypoints: int):
+        from edgeface.decoders import OutputInfo
+        from edgeface.train.anchors import regression_factors
+
+        coords = 4 + 2 * num_keypoints
+        self.model = model
+        self.factors = regression_factors(anchors, coords)
+        self.outputs = [OutputInfo("boxes", (1, len(anchors), coords)), OutputInfo("scores", (1, len(anchors), 1))]
+
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        regressors, logits = (np.asarray(o) for o in self.model(x, training=False))
+        return [regressors * self.factors, logits]
 
 
 def keras_embeddings(model, chips: np.ndarray, input_size: int, batch: int = 64) -> np.ndarray:

@@ -22,6 +22,7 @@ uninterrupted run would have seen.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -32,7 +33,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgeface.fsutil import atomic_write_bytes
+from edgeface.fsutil import atomic_write_bytes, write_json
 from edgeface.train.config import DetectorConfig, RecognizerConfig, TrainConfig, TrainError, load_config
 
 
@@ -432,7 +433,6 @@ def train_recognizer(config: RecognizerConfig, progress: bool = True) -> TrainRe
 def _train(config: TrainConfig, task, progress: bool) -> TrainResult:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
-    import tensorflow as tf
 
     run = Path(config.out)
     determinism_was = seed_everything(config.seed, config.deterministic)
@@ -445,52 +445,16 @@ def _train(config: TrainConfig, task, progress: bool) -> TrainResult:
         train_set, val_set = task.data()
         train_set = _maybe_cached(train_set)
         val_set = task.materialise(val_set)
-        replicas = strategy.num_replicas_in_sync
-        global_batch = config.batch * replicas
+        global_batch = config.batch * strategy.num_replicas_in_sync
         steps = config.steps_per_epoch or max(1, math.ceil(len(train_set) / global_batch))
-        total = steps * config.epochs
         dataset = task.pipeline(train_set, global_batch, config.augment).repeat()
-        with strategy.scope():
-            model, extra = task.build()
-            variables = model.trainable_variables + [v for layer in extra for v in layer.trainable_variables]
-            optimizer = _optimizer(config, total)
-            if mixed:
-                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-            optimizer.build(variables)
-            epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        trackables = {"model": model, "optimizer": optimizer, "epoch": epoch_var}
-        for i, layer in enumerate(extra):
-            trackables[f"head{i}"] = layer
-        checkpoint = tf.train.Checkpoint(**trackables)
-        manager = tf.train.CheckpointManager(checkpoint, str(run / "checkpoints"), max_to_keep=3)
-        history, step_losses = [], []
-        if config.resume and manager.latest_checkpoint:
-            try:
-                checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-            except (AssertionError, ValueError, tf.errors.OpError) as exc:
-                raise TrainError(f"--resume: {manager.latest_checkpoint} does not fit the model built from "
-                                 f"{run / 'config.json'} ({str(exc).splitlines()[0][:200]}): start a new run with "
-                                 f"another --out") from None
-            history, step_losses = _load_history(run)
-        start_epoch = int(epoch_var.numpy())
+        state = _build_state(config, task, strategy, steps * config.epochs, mixed)
+        history, step_losses = _resume(config, state)
+        start_epoch = int(state.epoch.numpy())
+        # what a run killed after writing its history but before its checkpoint recorded ahead
         history = [h for h in history if h["epoch"] <= start_epoch]
-
-        def replica_step(images, targets):
-            with tf.GradientTape() as tape:
-                loss, parts = task.loss(model, extra, images, targets, training=True)
-                scaled = loss / replicas
-                if mixed:
-                    scaled = optimizer.scale_loss(scaled)
-            grads = tape.gradient(scaled, variables)
-            optimizer.apply_gradients(zip(grads, variables))
-            return {"loss": loss, **parts}
-
-        @tf.function
-        def train_step(iterator):
-            images, targets = next(iterator)
-            out = strategy.run(replica_step, args=(images, targets))
-            return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in out.items()}
-
+        del step_losses[start_epoch * steps:]
+        train_step = _train_step(task, state, strategy, mixed)
         # a resumed run skips the batches it has trained on, so it sees what an uninterrupted run would
         dist = strategy.experimental_distribute_dataset(dataset.skip(start_epoch * steps) if start_epoch else dataset)
         iterator = iter(dist)
@@ -498,31 +462,20 @@ def _train(config: TrainConfig, task, progress: bool) -> TrainResult:
         with bar:
             for epoch in range(start_epoch, config.epochs):
                 started = time.perf_counter()
-                sums: dict[str, float] = {}
                 bar.start_epoch(epoch + 1)
-                for step in range(steps):
-                    out = {k: float(v) for k, v in train_step(iterator).items()}
-                    if not math.isfinite(out["loss"]):
-                        raise TrainError(f"the loss became {out['loss']} at epoch {epoch + 1} step {step + 1}: "
-                                         f"lower --lr (now {config.lr}) or check the data")
-                    for k, v in out.items():
-                        sums[k] = sums.get(k, 0.0) + v
-                    step_losses.append(out["loss"])
-                    bar.advance(out)
+                means = _train_epoch(config, train_step, iterator, epoch, steps, bar, step_losses)
                 seconds = time.perf_counter() - started
-                row = {"epoch": epoch + 1, "step": int(optimizer.iterations.numpy()),
-                       **{k: v / steps for k, v in sums.items()},
-                       "lr": float(_current_lr(optimizer)), "seconds": round(seconds, 2),
+                row = {"epoch": epoch + 1, "step": int(state.optimizer.iterations.numpy()), **means,
+                       "lr": float(_current_lr(state.optimizer)), "seconds": round(seconds, 2),
                        "images_per_s": round(steps * global_batch / seconds, 1)}
-                val_started = time.perf_counter()
-                row.update(task.validate(model, val_set))
-                row["val_seconds"] = round(time.perf_counter() - val_started, 2)
-                epoch_var.assign(epoch + 1)
-                manager.save(checkpoint_number=epoch + 1)
+                row.update(_validate(task, state, val_set))
                 history.append(row)
+                # history first, checkpoint second: a kill in between resumes from the previous
+                # checkpoint and drops the extra row; the other order lost the epoch's row
                 _write_history(run, history, step_losses, task.headline)
+                _save_checkpoint(state, epoch)
                 bar.end_epoch(row, task.headline)
-        result = TrainResult(run, config, history, step_losses, model)
+        result = TrainResult(run, config, history, step_losses, state.model)
     finally:
         if mixed:
             keras.mixed_precision.set_global_policy(previous_policy)
@@ -533,6 +486,111 @@ def _train(config: TrainConfig, task, progress: bool) -> TrainResult:
         result.export = export_run(result, val_set, ["fp32"] + (["int8"] if config.export_int8 else []),
                                    progress=bar.note)
     return result
+
+
+@dataclass
+class _TrainState:
+    """What a run trains and checkpoints: the model, the task's extra trainable layers (a
+    recognizer's margin head), the optimizer and the epoch counter."""
+
+    model: Any
+    extra: list
+    variables: list                 # the trainable variables of model and extra
+    optimizer: Any
+    epoch: Any                      # tf.Variable: epochs finished
+    checkpoint: Any                 # tf.train.Checkpoint of all of the above
+    manager: Any                    # its CheckpointManager in RUN/checkpoints
+
+
+def _build_state(config: TrainConfig, task, strategy, total_steps: int, mixed: bool) -> _TrainState:
+    import keras
+    import tensorflow as tf
+
+    with strategy.scope():
+        model, extra = task.build()
+        variables = model.trainable_variables + [v for layer in extra for v in layer.trainable_variables]
+        optimizer = _optimizer(config, total_steps)
+        if mixed:
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer.build(variables)
+        epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    trackables = {"model": model, "optimizer": optimizer, "epoch": epoch_var}
+    for i, layer in enumerate(extra):
+        trackables[f"head{i}"] = layer
+    checkpoint = tf.train.Checkpoint(**trackables)
+    manager = tf.train.CheckpointManager(checkpoint, str(Path(config.out) / "checkpoints"), max_to_keep=3)
+    return _TrainState(model, extra, variables, optimizer, epoch_var, checkpoint, manager)
+
+
+def _resume(config: TrainConfig, state: _TrainState) -> tuple[list[dict], list[float]]:
+    """With ``config.resume`` and a checkpoint: restore it and return the run's history and
+    step losses so far; else empty ones."""
+    import tensorflow as tf
+
+    latest = state.manager.latest_checkpoint
+    if not (config.resume and latest):
+        return [], []
+    run = Path(config.out)
+    try:
+        state.checkpoint.restore(latest).assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as exc:
+        raise TrainError(f"--resume: {latest} does not fit the model built from "
+                         f"{run / 'config.json'} ({str(exc).splitlines()[0][:200]}): start a new run with "
+                         f"another --out") from None
+    return _load_history(run)
+
+
+def _train_step(task, state: _TrainState, strategy, mixed: bool) -> Callable:
+    """One optimizer step on every replica, as a tf.function: iterator -> mean loss and parts."""
+    import tensorflow as tf
+
+    replicas = strategy.num_replicas_in_sync
+    optimizer, variables = state.optimizer, state.variables
+
+    def replica_step(images, targets):
+        with tf.GradientTape() as tape:
+            loss, parts = task.loss(state.model, state.extra, images, targets, training=True)
+            scaled = loss / replicas
+            if mixed:
+                scaled = optimizer.scale_loss(scaled)
+        grads = tape.gradient(scaled, variables)
+        optimizer.apply_gradients(zip(grads, variables))
+        return {"loss": loss, **parts}
+
+    @tf.function
+    def train_step(iterator):
+        images, targets = next(iterator)
+        out = strategy.run(replica_step, args=(images, targets))
+        return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in out.items()}
+
+    return train_step
+
+
+def _train_epoch(config: TrainConfig, train_step: Callable, iterator, epoch: int, steps: int, bar: "_Progress",
+                 step_losses: list[float]) -> dict[str, float]:
+    """``steps`` training steps; the mean of each loss part. A loss that is not finite stops the run."""
+    sums: dict[str, float] = {}
+    for step in range(steps):
+        out = {k: float(v) for k, v in train_step(iterator).items()}
+        if not math.isfinite(out["loss"]):
+            raise TrainError(f"the loss became {out['loss']} at epoch {epoch + 1} step {step + 1}: "
+                             f"lower --lr (now {config.lr}) or check the data")
+        for k, v in out.items():
+            sums[k] = sums.get(k, 0.0) + v
+        step_losses.append(out["loss"])
+        bar.advance(out)
+    return {k: v / steps for k, v in sums.items()}
+
+
+def _validate(task, state: _TrainState, val_set) -> dict:
+    """The epoch's validation metrics, and how long they took."""
+    started = time.perf_counter()
+    return {**task.validate(state.model, val_set), "val_seconds": round(time.perf_counter() - started, 2)}
+
+
+def _save_checkpoint(state: _TrainState, epoch: int) -> None:
+    state.epoch.assign(epoch + 1)
+    state.manager.save(checkpoint_number=epoch + 1)
 
 
 def load_run(run_dir: Path) -> TrainResult:
@@ -568,19 +626,14 @@ def _write_history(run: Path, history: list[dict], step_losses: list[float], hea
     keys: list[str] = []
     for row in history:
         keys += [k for k in row if k not in keys]
-    lines = []
-    import io
-
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=keys)
     writer.writeheader()
     for row in history:
         writer.writerow({k: _fmt(row.get(k)) for k in keys})
-    del lines
     atomic_write_bytes(run / "metrics.csv", buffer.getvalue().encode())
-    atomic_write_bytes(run / "metrics.json", (json.dumps(
-        {"epochs": history, "step_losses": [round(v, 6) for v in step_losses]}, indent=1,
-        default=_jsonable) + "\n").encode())
+    write_json(run / "metrics.json", {"epochs": history, "step_losses": [round(v, 6) for v in step_losses]},
+               indent=1, default=_jsonable)
     try:
         plot_history(run / "loss.png", history, step_losses, headline)
     except ImportError:  # matplotlib is in the toolchain extra; the run itself does not need it

@@ -28,6 +28,7 @@ import numpy as np
 
 from edgeface.errors import BundleError, EdgefaceError
 from edgeface.image import to_rgb
+from edgeface.results import Detections
 from edgeface.video.options import VideoOptions
 from edgeface.video.quality import face_crop, face_quality
 from edgeface.video.tracker import Track, TrackEvent, Tracker, TrackState, TrackSummary
@@ -55,7 +56,7 @@ class VideoAnalyzer:
     """
 
     def __init__(self, analyzer, options: VideoOptions | None = None):
-        if analyzer.detector is None:
+        if not analyzer.has_detector:
             raise BundleError(f"{analyzer.bundle.location}: this bundle has no detector, which video mode "
                               f"needs: use a bundle with models.detector")
         self.analyzer = analyzer
@@ -105,15 +106,13 @@ class VideoAnalyzer:
         return FrameResult(t_ms, detect, states, events, self.frames - 1)
 
     def _detect(self, rgb: np.ndarray, t_ms: float) -> tuple[list[Track], list[Track]]:
-        faces = self.analyzer.detect(rgb, color="rgb")
+        found = self.analyzer.detect_arrays(rgb, color="rgb")
         self.detector_runs += 1
-        boxes = np.array([[f.bbox.x1, f.bbox.y1, f.bbox.x2, f.bbox.y2] for f in faces]).reshape(-1, 4)
-        keypoints = [f.keypoint_array() for f in faces]
-        return self.tracker.match(boxes, [f.score for f in faces], keypoints, t_ms)
+        return self.tracker.match(found.boxes, found.scores, found.keypoints, t_ms)
 
     def _gallery(self):
         """The watch-list to recognise against, or None when faces cannot be named."""
-        if not self.options.recognize or self.analyzer.aligner is None:
+        if not self.options.recognize or not self.analyzer.has_embedder:
             return None
         try:
             gallery = self.analyzer.gallery
@@ -124,7 +123,7 @@ class VideoAnalyzer:
     def _recognize(self, rgb: np.ndarray, tracks: list[Track]) -> list[Track]:
         """Score each detected face, keep each track's best crop, and recognise the tracks
         that are due (``_due``); returns those whose identity changed."""
-        names = self.analyzer.detector.keypoint_names
+        names = self.analyzer.keypoint_names
         frame_size = (rgb.shape[1], rgb.shape[0])
         gallery = self._gallery()
         chosen: list[tuple[Track, float]] = []
@@ -137,8 +136,11 @@ class VideoAnalyzer:
                 chosen.append((track, quality))
         if not chosen:
             return []
-        chips = self.analyzer.aligner.chips(rgb, np.stack([track.detected_keypoints for track, _ in chosen]))
-        matches = gallery.search(self.analyzer.embed_chips(chips), top_k=1, threshold=self.analyzer.threshold)
+        faces = Detections(np.stack([track.detected_box for track, _ in chosen]),
+                           np.array([track.score for track, _ in chosen], np.float32),
+                           np.stack([track.detected_keypoints for track, _ in chosen]), names)
+        embeddings = self.analyzer.embed_faces(rgb, faces, color="rgb")
+        matches = gallery.search(embeddings, top_k=1, threshold=self.analyzer.threshold)
         changed = []
         for (track, quality), found in zip(chosen, matches):
             before = track.vote.identity

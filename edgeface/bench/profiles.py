@@ -6,7 +6,7 @@ published-measurement device calibrates its estimates, and the latency budget of
 use case. Numbers that ``socs.yaml`` already holds (Hexagon arch, ``soc_model``) are taken
 from there through the SoC's part number, never repeated. Every figure names its source.
 
-    from edgeface.profiles import list_profiles, load_profile
+    from edgeface.bench.profiles import list_profiles, load_profile
 
     s24 = load_profile("galaxy-s24")
     s24.budgets            # {"face_unlock": 100.0, "ar_camera": 33.3, "gallery_identify": 1000.0}
@@ -154,117 +154,160 @@ def _number_in(value: Any, lo: float, hi: float) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and lo <= value <= hi
 
 
-def parse_profile(data: Any, where: str) -> Profile:
-    """Validate one profile document (the YAML's contents); ``where`` names it in errors."""
+@dataclass(frozen=True)
+class _Document:
+    """One profile document being validated: its contents and where it came from."""
 
-    def bad(field_name: str, problem: str) -> ProfileError:
-        return ProfileError(f"{where}: field {show(field_name)} {problem} (see docs/profiles.md for the schema)")
+    data: dict
+    where: str
 
-    if not isinstance(data, dict):
-        raise ProfileError(f"{where}: a profile is a YAML mapping, got {type(data).__name__}")
-    unknown = sorted(set(data) - set(_REQUIRED) - set(_OPTIONAL), key=str)
-    if unknown:
-        raise bad(unknown[0], "is not part of the profile schema: remove it or fix its spelling")
-    for key in _REQUIRED:
-        if key not in data:
-            raise bad(key, "is missing")
-    if data["schema"] != SCHEMA_VERSION:
-        raise bad("schema", f"must be {SCHEMA_VERSION}, got {show(data['schema'])}")
+    def bad(self, field_name: str, problem: str) -> ProfileError:
+        return ProfileError(f"{self.where}: field {show(field_name)} {problem} (see docs/profiles.md for the schema)")
 
-    def text(key: str, optional: bool = False) -> Optional[str]:
-        value = data.get(key)
+    def text(self, key: str, optional: bool = False) -> Optional[str]:
+        value = self.data.get(key)
         if value is None and optional:
             return None
         if not isinstance(value, str) or not value.strip():
-            raise bad(key, "must be a non-empty string" + (" or null" if optional else ""))
+            raise self.bad(key, "must be a non-empty string" + (" or null" if optional else ""))
         return value.strip()
 
-    pid = text("id")
-    if pid != pid.lower() or " " in pid:
-        raise bad("id", f"must be lower-case without spaces (like 'galaxy-s24'), got {show(pid)}")
-    kind = text("kind")
-    if kind not in KINDS:
-        raise bad("kind", f"must be one of {', '.join(KINDS)}, got {show(kind)}")
 
-    soc = None
-    if data["soc"] is not None:
-        try:
-            soc = find_soc(data["soc"] if isinstance(data["soc"], str) else show(data["soc"]))
-        except UnknownSocError as exc:
-            raise bad("soc", f"names no SoC in socs.yaml: {exc}") from None
-
-    units = data["compute_units"]
-    if not isinstance(units, list) or not units or any(u not in COMPUTE_UNITS for u in units):
-        raise bad("compute_units", f"must be a non-empty list of {', '.join(COMPUTE_UNITS)}")
-    if "npu" in units and soc is None:
-        raise bad("compute_units", "lists npu but soc is null: the NPU estimate needs a Qualcomm SoC")
-
-    clusters_raw = data["cpu_clusters"]
-    if not isinstance(clusters_raw, list) or not clusters_raw:
-        raise bad("cpu_clusters", "must be a non-empty list of {core, count, ghz}")
-    clusters = []
-    for i, row in enumerate(clusters_raw):
-        if not isinstance(row, dict) or set(row) != {"core", "count", "ghz"}:
-            raise bad(f"cpu_clusters[{i}]", "must have exactly the keys core, count, ghz")
-        if not _number_in(row["count"], 1, 1024) or not isinstance(row["count"], int):
-            raise bad(f"cpu_clusters[{i}].count", "must be a whole number of cores from 1 to 1024")
-        if not _number_in(row["ghz"], 0.1, 10):
-            raise bad(f"cpu_clusters[{i}].ghz", "must be a clock in GHz between 0.1 and 10")
-        clusters.append(CpuCluster(str(row["core"]), int(row["count"]), float(row["ghz"])))
-
+def parse_profile(data: Any, where: str) -> Profile:
+    """Validate one profile document (the YAML's contents); ``where`` names it in errors."""
+    if not isinstance(data, dict):
+        raise ProfileError(f"{where}: a profile is a YAML mapping, got {type(data).__name__}")
+    doc = _Document(data, where)
+    _check_keys(doc)
+    pid, kind = _identity(doc)
+    soc = _soc(doc)
+    units = _compute_units(doc, soc)
+    clusters = _cpu_clusters(doc)
     ram = data["ram_gb"]
     if ram is not None and not _number_in(ram, 0.001, 100_000):
-        raise bad("ram_gb", "must be a positive number of GB, or null when not published")
+        raise doc.bad("ram_gb", "must be a positive number of GB, or null when not published")
+    budgets = _budgets(doc)
+    _check_sources(doc, soc)
+    attributes = _hub_attributes(doc, soc)
+    features = data.get("cpu_features") or []
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        raise doc.bad("cpu_features", "must be a list of strings")
 
-    budgets_raw = data["budgets_ms"]
-    if not isinstance(budgets_raw, dict):
-        raise bad("budgets_ms", "must map use cases to milliseconds")
-    missing = [u for u in USE_CASES if u not in budgets_raw]
+    return Profile(
+        id=pid, name=doc.text("name"), kind=kind, chipset=doc.text("chipset"), soc=soc,
+        hub_device=doc.text("hub_device", optional=True), hub_attributes=tuple(attributes),
+        calibration_device=doc.text("calibration_device", optional=True) if "calibration_device" in data else None,
+        compute_units=tuple(units), cpu_clusters=tuple(clusters), cpu_features=tuple(features),
+        gpu=doc.text("gpu", optional=True) if "gpu" in data else None,
+        ram_gb=None if ram is None else float(ram), budgets=budgets, sources=dict(data["sources"]),
+        notes=str(data.get("notes") or "").strip(), path=where)
+
+
+def _check_keys(doc: _Document) -> None:
+    """Only known fields, every required one, and this schema version."""
+    unknown = sorted(set(doc.data) - set(_REQUIRED) - set(_OPTIONAL), key=str)
+    if unknown:
+        raise doc.bad(unknown[0], "is not part of the profile schema: remove it or fix its spelling")
+    for key in _REQUIRED:
+        if key not in doc.data:
+            raise doc.bad(key, "is missing")
+    if doc.data["schema"] != SCHEMA_VERSION:
+        raise doc.bad("schema", f"must be {SCHEMA_VERSION}, got {show(doc.data['schema'])}")
+
+
+def _identity(doc: _Document) -> tuple[str, str]:
+    """The profile's id (lower-case, no spaces) and kind."""
+    pid = doc.text("id")
+    if pid != pid.lower() or " " in pid:
+        raise doc.bad("id", f"must be lower-case without spaces (like 'galaxy-s24'), got {show(pid)}")
+    kind = doc.text("kind")
+    if kind not in KINDS:
+        raise doc.bad("kind", f"must be one of {', '.join(KINDS)}, got {show(kind)}")
+    return pid, kind
+
+
+def _soc(doc: _Document) -> Optional[Soc]:
+    """The SoC from socs.yaml by part number; None for a device without a Qualcomm SoC."""
+    value = doc.data["soc"]
+    if value is None:
+        return None
+    try:
+        return find_soc(value if isinstance(value, str) else show(value))
+    except UnknownSocError as exc:
+        raise doc.bad("soc", f"names no SoC in socs.yaml: {exc}") from None
+
+
+def _compute_units(doc: _Document, soc: Optional[Soc]) -> list[str]:
+    units = doc.data["compute_units"]
+    if not isinstance(units, list) or not units or any(u not in COMPUTE_UNITS for u in units):
+        raise doc.bad("compute_units", f"must be a non-empty list of {', '.join(COMPUTE_UNITS)}")
+    if "npu" in units and soc is None:
+        raise doc.bad("compute_units", "lists npu but soc is null: the NPU estimate needs a Qualcomm SoC")
+    return units
+
+
+def _cpu_clusters(doc: _Document) -> list[CpuCluster]:
+    rows = doc.data["cpu_clusters"]
+    if not isinstance(rows, list) or not rows:
+        raise doc.bad("cpu_clusters", "must be a non-empty list of {core, count, ghz}")
+    clusters = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or set(row) != {"core", "count", "ghz"}:
+            raise doc.bad(f"cpu_clusters[{i}]", "must have exactly the keys core, count, ghz")
+        if not _number_in(row["count"], 1, 1024) or not isinstance(row["count"], int):
+            raise doc.bad(f"cpu_clusters[{i}].count", "must be a whole number of cores from 1 to 1024")
+        if not _number_in(row["ghz"], 0.1, 10):
+            raise doc.bad(f"cpu_clusters[{i}].ghz", "must be a clock in GHz between 0.1 and 10")
+        clusters.append(CpuCluster(str(row["core"]), int(row["count"]), float(row["ghz"])))
+    return clusters
+
+
+def _budgets(doc: _Document) -> dict[str, float]:
+    """Use case -> milliseconds, for every use case."""
+    raw = doc.data["budgets_ms"]
+    if not isinstance(raw, dict):
+        raise doc.bad("budgets_ms", "must map use cases to milliseconds")
+    missing = [u for u in USE_CASES if u not in raw]
     if missing:
-        raise bad("budgets_ms", f"lacks {', '.join(missing)} (every profile budgets {', '.join(USE_CASES)})")
+        raise doc.bad("budgets_ms", f"lacks {', '.join(missing)} (every profile budgets {', '.join(USE_CASES)})")
     budgets = {}
-    for use_case, ms in budgets_raw.items():
+    for use_case, ms in raw.items():
         if use_case not in USE_CASES:
-            raise bad(f"budgets_ms.{show_name(use_case)}", f"is not a use case ({', '.join(USE_CASES)})")
+            raise doc.bad(f"budgets_ms.{show_name(use_case)}", f"is not a use case ({', '.join(USE_CASES)})")
         if not (_number_in(ms, 0, 3_600_000) and ms > 0):
-            raise bad(f"budgets_ms.{use_case}", "must be a positive number of milliseconds (at most an hour)")
+            raise doc.bad(f"budgets_ms.{use_case}", "must be a positive number of milliseconds (at most an hour)")
         budgets[use_case] = float(ms)
+    return budgets
 
-    sources = data["sources"]
+
+def _check_sources(doc: _Document, soc: Optional[Soc]) -> None:
+    """Every figure the profile gives names where it comes from."""
+    sources = doc.data["sources"]
     if not isinstance(sources, dict) or not all(isinstance(v, str) and v.strip() for v in sources.values()):
-        raise bad("sources", "must map field names to a source (a spec sheet URL or a published file)")
+        raise doc.bad("sources", "must map field names to a source (a spec sheet URL or a published file)")
     for key in _SOURCED:
-        if data.get(key) is not None and key not in sources:
-            raise bad("sources", f"has no entry for {key!r}: every figure names where it comes from")
+        if doc.data.get(key) is not None and key not in sources:
+            raise doc.bad("sources", f"has no entry for {key!r}: every figure names where it comes from")
     if soc is not None and "soc" not in sources:
-        raise bad("sources", "has no entry for 'soc'")
+        raise doc.bad("sources", "has no entry for 'soc'")
 
-    attributes = data.get("hub_attributes") or []
+
+def _hub_attributes(doc: _Document, soc: Optional[Soc]) -> list[str]:
+    """The profile's AI Hub attributes plus its SoC's own (from socs.yaml, never repeated)."""
+    attributes = doc.data.get("hub_attributes") or []
     if not isinstance(attributes, list) or not all(isinstance(a, str) and ":" in a for a in attributes):
-        raise bad("hub_attributes", "must be a list of AI Hub attributes like 'os:android'")
+        raise doc.bad("hub_attributes", "must be a list of AI Hub attributes like 'os:android'")
     derived = {"hexagon", "soc-model", "htp-supports-fp16"}
     for attribute in attributes:
         if attribute.partition(":")[0] in derived:
-            raise bad("hub_attributes", f"lists {show(attribute)}: hexagon, soc-model and htp-supports-fp16 "
-                                        f"come from socs.yaml through 'soc'; remove it")
-    if soc is not None:   # the SoC's own attributes, from socs.yaml (never repeated in a profile)
-        if not any(a.startswith("chipset:") for a in attributes):
-            attributes = [f"chipset:{soc.chipset}", *attributes]
-        attributes = [*attributes, f"hexagon:{soc.hexagon}", f"soc-model:{soc.soc_model}",
-                      f"htp-supports-fp16:{str(soc.supports_fp16).lower()}"]
-
-    features = data.get("cpu_features") or []
-    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
-        raise bad("cpu_features", "must be a list of strings")
-
-    return Profile(
-        id=pid, name=text("name"), kind=kind, chipset=text("chipset"), soc=soc,
-        hub_device=text("hub_device", optional=True), hub_attributes=tuple(attributes),
-        calibration_device=text("calibration_device", optional=True) if "calibration_device" in data else None,
-        compute_units=tuple(units), cpu_clusters=tuple(clusters), cpu_features=tuple(features),
-        gpu=text("gpu", optional=True) if "gpu" in data else None,
-        ram_gb=None if ram is None else float(ram), budgets=budgets, sources=dict(sources),
-        notes=str(data.get("notes") or "").strip(), path=where)
+            raise doc.bad("hub_attributes", f"lists {show(attribute)}: hexagon, soc-model and htp-supports-fp16 "
+                                            f"come from socs.yaml through 'soc'; remove it")
+    if soc is None:
+        return attributes
+    if not any(a.startswith("chipset:") for a in attributes):
+        attributes = [f"chipset:{soc.chipset}", *attributes]
+    return [*attributes, f"hexagon:{soc.hexagon}", f"soc-model:{soc.soc_model}",
+            f"htp-supports-fp16:{str(soc.supports_fp16).lower()}"]
 
 
 def load_profile_file(path: str | Path) -> Profile:

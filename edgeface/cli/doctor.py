@@ -10,7 +10,7 @@ import platform
 from importlib import metadata
 
 from edgeface import __version__
-from edgeface.toolchain import INSTALL_HINT
+from edgeface.cli.toolchain import INSTALL_HINT
 
 # distribution names -> the first one installed provides the package
 PACKAGES = {

@@ -6,7 +6,7 @@ work with the versions the ``toolchain`` extra installs, so they go in afterward
 their declared dependencies:
 
     pip install 'edgeface[toolchain]'
-    python -m edgeface.toolchain install
+    python -m edgeface.cli.toolchain install
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ NO_DEPS = [
     "tensorflow-model-optimization==0.8.1",
 ]
 
-INSTALL_HINT = "pip install 'edgeface[toolchain]' && python -m edgeface.toolchain install"
+INSTALL_HINT = "pip install 'edgeface[toolchain]' && python -m edgeface.cli.toolchain install"
 
 
 def install_command() -> list[str]:
