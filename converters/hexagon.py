@@ -214,7 +214,7 @@ def preset_family(decoder) -> str | None:
     """The detector preset a ``DecoderSpec`` was made from: the one its manifest records,
     else (a bundle written before the preset was recorded) the one with the same
     settings, output names aside."""
-    from edgeface.decoders.presets import PRESETS
+    from edgeface.cards.presets import PRESETS
 
     if decoder.preset is not None:
         return decoder.preset if decoder.preset in PRESETS else None

@@ -33,7 +33,7 @@ class ConvertRequest:
     seed: int = 0
     io_type: str = "float32"  # int8 models' input/output type: float32, int8 or uint8
     role: str | None = None  # detector or embedder: adds role metrics and a bundle per file
-    family: str | None = None  # detector preset (edgeface.decoders.presets)
+    family: str | None = None  # detector preset (edgeface.cards.presets)
     mean: float | None = None  # normalisation; default: the family preset's, else 127.5
     std: float | None = None
     channel_order: str = "RGB"
@@ -81,7 +81,7 @@ class ConvertResult:
 def input_spec(request: ConvertRequest, height: int, width: int) -> InputSpec:
     if request.input is not None:
         return request.input
-    from edgeface.decoders.presets import PRESETS
+    from edgeface.cards.presets import PRESETS
 
     preset = PRESETS[request.family]["input"] if request.family else {}
     mean = [request.mean] * 3 if request.mean is not None else preset.get("mean", [127.5] * 3)
@@ -120,7 +120,7 @@ def _detections(family: str, names: list[str], outputs: list[np.ndarray], spec: 
     from types import SimpleNamespace
 
     from edgeface.decoders import OutputInfo
-    from edgeface.decoders.presets import detector_entry
+    from edgeface.cards.presets import detector_entry
     from edgeface.detect import Detector, detector_spec
 
     shapes = [(n, (1, *o.shape[1:])) for n, o in zip(names, outputs)]
@@ -189,7 +189,7 @@ def bundle_manifest(request, spec: InputSpec, path: Path, names, got, io_dtype: 
         model.update(embedding_size=int(np.prod(got[0].shape[1:])), output=names[0], alignment=alignment.to_dict(),
                      verify_threshold=request.verify_threshold)
     else:
-        from edgeface.decoders.presets import detector_entry
+        from edgeface.cards.presets import detector_entry
 
         model.update(detector_entry(request.family, [(n, (1, *g.shape[1:])) for n, g in zip(names, got)],
                                     spec.height, spec.width))
@@ -282,7 +282,7 @@ def _validate(request: ConvertRequest, precisions) -> None:
     if request.role is not None and request.role not in ROLES:
         raise EdgefaceError(f"--role {request.role}: choose detector or embedder")
     if request.role == "detector" and not request.family:
-        from edgeface.decoders.presets import PRESETS
+        from edgeface.cards.presets import PRESETS
 
         raise EdgefaceError(f"--role detector needs --family ({', '.join(PRESETS)}) to decode its outputs")
     if request.io_type not in ("float32", "int8", "uint8"):

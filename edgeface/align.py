@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from edgeface.bundle import AlignmentSpec
+from edgeface.cards.presets import ARCFACE_TEMPLATE  # noqa: F401  (its public name here since 0.1)
 from edgeface.errors import ManifestError
 
 try:  # an optional speed-up, never required
@@ -21,14 +22,6 @@ try:  # an optional speed-up, never required
 except ImportError:  # pragma: no cover - depends on the environment
     _cv2 = None
 
-# The ArcFace/InsightFace 112x112 template, in the subject's left/right terms.
-ARCFACE_TEMPLATE = {
-    "right_eye": (38.2946, 51.6963),
-    "left_eye": (73.5318, 51.5014),
-    "nose_tip": (56.0252, 71.7366),
-    "mouth_right": (41.5493, 92.3655),
-    "mouth_left": (70.7299, 92.2041),
-}
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:

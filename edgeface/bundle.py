@@ -178,7 +178,7 @@ class DecoderSpec:
 
     @property
     def preset(self) -> str | None:
-        """The preset (edgeface.decoders.presets) the settings were made from, when a
+        """The preset (edgeface.cards.presets) the settings were made from, when a
         writer recorded it."""
         return self.settings.get("preset")
 

@@ -75,7 +75,7 @@ class Detector:
 
 def detector_spec(entry: dict, input_spec: InputSpec) -> DetectorSpec:
     """The spec of a detector not read from a bundle (a model being converted or trained)
-    from its manifest fields (``edgeface.decoders.presets.detector_entry``'s form) and input."""
+    from its manifest fields (``edgeface.cards.presets.detector_entry``'s form) and input."""
     return DetectorSpec(role="detector", file="", sha256="", format="", input=input_spec, targets={},
                         decoder=DecoderSpec.parse(Fields(entry["decoder"], "decoder"), input_spec),
                         keypoint_names=tuple(entry.get("keypoint_names", ())),

@@ -7,8 +7,11 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from edgeface.models import KINDS, create_model, default_input_size, list_models, model_kind  # noqa: E402
+from edgeface.cards import all_cards  # noqa: E402
+from edgeface.models import create_model, default_input_size, list_models, model_kind  # noqa: E402
 from edgeface.models.complexity import complexity  # noqa: E402
+
+KINDS = all_cards()  # each architecture's kind is on its model card
 
 # name: (kwargs, params range, MACs range, output shapes without batch)
 EXPECTED = {
@@ -53,7 +56,7 @@ def test_mac_counter_by_hand():
 
 def test_blazeface_anchor_configs_match_the_model():
     from edgeface.decoders.ssd import ssd_anchors
-    from edgeface.models.blazeface import TRAINED_PRESETS, anchor_config
+    from edgeface.cards.presets import TRAINED_PRESETS, anchor_config
 
     for size, name in ((128, "blazeface"), (256, "blazeface_256")):
         a = anchor_config(size)

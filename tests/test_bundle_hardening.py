@@ -496,7 +496,7 @@ def test_identical_template_points_are_refused(parts):
 
 
 def test_shipped_fixture_bundles_and_presets_fit_the_ranges(fixture_bundle):
-    from edgeface.decoders.presets import PRESETS
+    from edgeface.cards.presets import PRESETS
     from edgeface.pretrained.dlib_model import DLIB_CHIP_TEMPLATE, DLIB_COSINE_THRESHOLD, CHIP_SIZE
 
     for name in ("blob_blazeface", "blob_blazeface_int8", "blob_detector_only", "blob_scrfd_onnx"):

@@ -206,7 +206,7 @@ def test_the_converter_writes_the_callers_name_training_and_alignment_in_one_bun
 
 
 def test_a_converted_detector_records_its_preset(tmp_path):
-    from edgeface.decoders.presets import detector_entry
+    from edgeface.cards.presets import detector_entry
 
     entry = detector_entry("scrfd", [(f"o{i}", (1, n, w)) for i, (n, w) in enumerate(
         [(800, 1), (200, 1), (50, 1), (800, 4), (200, 4), (50, 4), (800, 10), (200, 10), (50, 10)])], 160, 160)

@@ -33,7 +33,7 @@ NAN = np.nan
 
 
 def test_keypoint_names_match_the_sdk():
-    from edgeface.decoders.presets import FIVE_KEYPOINTS
+    from edgeface.cards.presets import FIVE_KEYPOINTS
     assert list(KEYPOINT_NAMES) == FIVE_KEYPOINTS
     assert issubclass(DatasetError, EdgefaceError)
 

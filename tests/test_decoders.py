@@ -177,7 +177,7 @@ def test_weighted_nms_blends_by_score():
 
 
 def test_presets_find_outputs_by_shape_and_parse():
-    from edgeface.decoders.presets import detector_entry
+    from edgeface.cards.presets import detector_entry
 
     outs = [("cls", (1, 896, 1)), ("reg", (1, 896, 16))]
     entry = detector_entry("blazeface-short", outs, 128, 128)

@@ -30,7 +30,7 @@ def cli(*args):
 
 def _decoder(input_size=128):
     from edgeface.decoders import OutputInfo, parse_decoder
-    from edgeface.models.blazeface import TRAINED_PRESETS, preset_name
+    from edgeface.cards.presets import TRAINED_PRESETS, preset_name
     from edgeface.schema import Fields
 
     fields = {**TRAINED_PRESETS[preset_name(input_size)]["decoder"], "outputs": {"boxes": 0, "scores": 1}}

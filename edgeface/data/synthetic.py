@@ -32,7 +32,8 @@ from typing import Sequence
 
 import numpy as np
 
-from edgeface.data.types import DetectionSample, IdentitySample, Pair
+from edgeface.cards.presets import ARCFACE_TEMPLATE
+from edgeface.data.types import KEYPOINT_NAMES, DetectionSample, IdentitySample, Pair
 
 try:
     import cv2
@@ -40,10 +41,8 @@ except ImportError as _exc:  # pragma: no cover - opencv is part of the toolchai
     cv2 = None
     _CV2_ERROR = _exc
 
-# The ArcFace / InsightFace 112x112 alignment template, KEYPOINT_NAMES order
-# (the same numbers as edgeface.align.ARCFACE_TEMPLATE).
-ARCFACE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
-                        [41.5493, 92.3655], [70.7299, 92.2041]], np.float64)
+# The ArcFace / InsightFace 112x112 alignment template (the model cards'), KEYPOINT_NAMES order.
+ARCFACE_112 = np.array([ARCFACE_TEMPLATE[name] for name in KEYPOINT_NAMES], np.float64)
 
 HAIR_STYLES = ("bald", "buzz", "short", "fringe", "long", "bun", "afro")
 GLASSES = ("none", "round", "rect", "sunglasses")

@@ -1,8 +1,8 @@
 """The sample types and dataset protocols every reader and generator in edgeface.data returns.
 
 Numpy only: nothing here imports TensorFlow. Coordinates are in pixels of the sample's own
-image, x before y. Keypoints follow ``KEYPOINT_NAMES`` (the same names and order as
-``edgeface.decoders.presets.FIVE_KEYPOINTS``); "right" is the subject's right, which
+image, x before y. Keypoints follow ``KEYPOINT_NAMES`` (the model cards' five keypoints,
+``edgeface.cards.presets.FIVE_KEYPOINTS``); "right" is the subject's right, which
 appears on the image's left in a frontal, unmirrored photo.
 """
 
@@ -13,7 +13,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_right", "mouth_left")
+from edgeface.cards.presets import FIVE_KEYPOINTS
+
+KEYPOINT_NAMES = tuple(FIVE_KEYPOINTS)
 NUM_KEYPOINTS = len(KEYPOINT_NAMES)
 # Index permutation that a horizontal flip applies to keypoints: right <-> left.
 FLIP_PERMUTATION = (1, 0, 2, 4, 3)

@@ -9,24 +9,14 @@ concatenation of boxes and scores would share one).
 - ``blazeface_256`` (256x256, back camera / full range): one more stride-2 stage, so the
   same 16x16 + 8x8 maps sit at strides 16 and 32 (MediaPipe's back-camera anchors).
 
-``SSD_ANCHORS`` / ``anchor_config(input_size)`` give the matching manifest
-``decoder.anchors`` entry, and ``TRAINED_PRESETS`` the whole detector manifest entry of
-the models ``edgeface train detector`` produces (five keypoints, box_scale = input size).
+The matching manifest entries (anchors, five keypoints, box_scale = input size) are the
+``edgeface-ssd-128`` / ``edgeface-ssd-256`` presets of the model cards
+(``edgeface.cards.presets``: ``anchor_config(input_size)``, ``TRAINED_PRESETS``).
 Everything is ReLU, depthwise/pointwise conv, max-pool and add: all of it runs inside
 XNNPACK and the Hexagon HTP in int8.
 """
 
 from __future__ import annotations
-
-SSD_ANCHORS = {"strides": [8, 16, 16, 16], "min_scale": 0.1484375, "max_scale": 0.75,
-               "anchor_offset_x": 0.5, "anchor_offset_y": 0.5, "aspect_ratios": [1.0],
-               "fixed_anchor_size": True, "interpolated_scale_aspect_ratio": 1.0}
-# MediaPipe face_detection_back (256x256): the same two maps at strides 16 and 32.
-SSD_ANCHORS_256 = {"strides": [16, 32, 32, 32], "min_scale": 0.15625, "max_scale": 0.75,
-                   "anchor_offset_x": 0.5, "anchor_offset_y": 0.5, "aspect_ratios": [1.0],
-                   "fixed_anchor_size": True, "interpolated_scale_aspect_ratio": 1.0}
-
-FIVE_KEYPOINTS = ["right_eye", "left_eye", "nose_tip", "mouth_right", "mouth_left"]
 
 # (output channels, stride) of each BlazeBlock after the stem
 BLOCKS_16 = ((24, 1), (28, 1), (32, 2), (36, 1), (42, 1), (48, 2), (56, 1), (64, 1), (72, 1),
@@ -34,32 +24,6 @@ BLOCKS_16 = ((24, 1), (28, 1), (32, 2), (36, 1), (42, 1), (48, 2), (56, 1), (64,
 BLOCKS_8 = ((96, 2), (96, 1), (96, 1), (96, 1), (96, 1))
 # blazeface_256: an extra stride-2 stage in front (256 -> 128 after the stem -> 64)
 BLOCKS_PRE_256 = ((24, 1), (24, 2))
-
-
-def anchor_config(input_size: int) -> dict:
-    """The ``decoder.anchors`` manifest entry of the detector built for ``input_size``."""
-    return dict(SSD_ANCHORS_256 if input_size >= 256 else SSD_ANCHORS)
-
-
-def _trained_preset(input_size: int) -> dict:
-    return {
-        "input": {"height": input_size, "width": input_size, "mean": [127.5] * 3, "std": [127.5] * 3,
-                  "resize": "letterbox", "pad": "center"},
-        "decoder": {"family": "ssd", "anchors": anchor_config(input_size),
-                    "box_format": "xywh", "box_scale": [float(input_size)] * 4, "num_keypoints": 5,
-                    "score_activation": "sigmoid", "score_clip": 100.0},
-        "keypoint_names": list(FIVE_KEYPOINTS),
-        "score_threshold": 0.5, "nms_iou": 0.3, "nms": "weighted", "max_faces": 100,
-    }
-
-
-# Manifest settings of the detectors edgeface trains (edgeface.train), by preset name,
-# in the shape of edgeface.decoders.presets.PRESETS.
-TRAINED_PRESETS = {"edgeface-ssd-128": _trained_preset(128), "edgeface-ssd-256": _trained_preset(256)}
-
-
-def preset_name(input_size: int) -> str:
-    return "edgeface-ssd-256" if input_size >= 256 else "edgeface-ssd-128"
 
 
 def blazeface(input_size: int = 128, num_keypoints: int = 6, name: str = "blazeface", batch_norm: bool = True,
@@ -123,5 +87,5 @@ def blazeface(input_size: int = 128, num_keypoints: int = 6, name: str = "blazef
 
 
 def blazeface_256(input_size: int = 256, num_keypoints: int = 5, name: str = "blazeface_256", **kwargs):
-    """The back-camera / full-range variant: 256x256 in, anchors ``SSD_ANCHORS_256``."""
+    """The back-camera / full-range variant: 256x256 in, anchors ``edgeface.cards.presets.BACK_ANCHORS``."""
     return blazeface(input_size=input_size, num_keypoints=num_keypoints, name=name, **kwargs)

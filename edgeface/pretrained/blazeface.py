@@ -5,7 +5,7 @@ anchors, faces within about 2 m: selfies, video calls) and
 ``face_detection_full_range_sparse.tflite`` (192x192, 2304 anchors, faces up to about
 5 m); mediapipe 1.x and 0.10.35 carry neither. The wheel is downloaded (not installed),
 checked against its pinned sha256, and the model becomes a detector-only bundle whose
-manifest comes from ``edgeface.decoders.presets`` and records where it came from.
+manifest comes from ``edgeface.cards.presets`` and records where it came from.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ PROJECT_URL = f"https://pypi.org/project/{PACKAGE}/{VERSION}/"
 @dataclass(frozen=True)
 class Variant:
     bundle: str  # bundle name and its directory under <cache>/bundles
-    preset: str  # edgeface.decoders.presets.PRESETS key
+    preset: str  # edgeface.cards.presets.PRESETS key
     member: str  # path inside the wheel
     sha256: str  # of the extracted .tflite
     description: str
@@ -105,7 +105,7 @@ def _model_bytes(spec: Variant) -> bytes:
 
 def _write(out: Path, spec: Variant, data: bytes) -> Path:
     from edgeface.bundle import write_bundle
-    from edgeface.decoders.presets import PRESETS, detector_entry
+    from edgeface.cards.presets import PRESETS, detector_entry
     from edgeface.runtime import open_backend
 
     backend = open_backend("tflite", data, spec.file)  # the real tensor names and shapes

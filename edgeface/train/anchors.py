@@ -1,7 +1,7 @@
 """Detector anchors, target assignment and the regression encoding.
 
 The SDK decodes the project's detectors with its SSD decoder (``edgeface.decoders.ssd``)
-and the manifest fields in ``edgeface.models.blazeface.TRAINED_PRESETS``: fixed anchors of
+and the manifest fields in ``edgeface.cards.presets.TRAINED_PRESETS``: fixed anchors of
 size 1, ``box_format`` xywh and ``box_scale`` = input size S, so for anchor centre (ax, ay)
 the model's raw outputs are read as
 
@@ -49,7 +49,7 @@ class AnchorSet:
 
 def anchor_set(input_size: int) -> AnchorSet:
     from edgeface.decoders.ssd import ssd_anchors
-    from edgeface.models.blazeface import anchor_config
+    from edgeface.cards.presets import anchor_config
 
     config = anchor_config(input_size)
     kwargs = dict(strides=config["strides"], min_scale=config["min_scale"], max_scale=config["max_scale"],

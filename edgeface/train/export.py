@@ -9,9 +9,10 @@
     RUN/export/bundle_int8/          (export_int8) bundle with the int8 model
     RUN/export/eval_<precision>/     the SDK evaluation of each bundle (edgeface.eval)
 
-Detector bundles carry the decoder fields of ``edgeface.models.blazeface.TRAINED_PRESETS``
-(the anchors training matched against, box_scale, five keypoint names, normalisation).
-Embedder bundles carry the ArcFace 112 template the training crops were aligned to (scaled
+The model's card (``edgeface.cards``) gives its input normalisation. Detector bundles carry
+the decoder fields of the card's preset (``edgeface.cards.presets.TRAINED_PRESETS``: the
+anchors training matched against, box_scale, five keypoint names). Embedder bundles carry
+the card's ArcFace 112 template the training crops were aligned to (scaled
 to the input size) and a ``verify_threshold`` calibrated on the validation pairs at the
 run's FAR (``verify_far``), each bundle from its own model's scores.
 """
@@ -47,8 +48,8 @@ def keras_detections(model, anchors, images: Sequence[np.ndarray], score_thresho
     """Run a training-form detector on uint8 images through the SDK's detector (its
     preprocessing, decoder and NMS, the manifest of TRAINED_PRESETS): per image (boxes,
     scores, keypoints) in original pixels."""
+    from edgeface.cards.presets import TRAINED_PRESETS, preset_name
     from edgeface.detect import Detector, detector_spec
-    from edgeface.models.blazeface import TRAINED_PRESETS, preset_name
 
     preset = TRAINED_PRESETS[preset_name(anchors.input_size)]
     entry = {**preset, "decoder": {**preset["decoder"], "outputs": {"boxes": 0, "scores": 1}}}
@@ -75,20 +76,28 @@ class _KerasDetectorRunner:
         return [regressors * self.factors, logits]
 
 
-def keras_embeddings(model, chips: np.ndarray, input_size: int, batch: int = 64) -> np.ndarray:
-    """Unit embeddings of uint8 aligned chips from a Keras recognizer (the SDK's resize
-    and normalisation: (x - 127.5) / 127.5)."""
-    from edgeface.preprocess import resize_bilinear
-
+def keras_embeddings(model, chips: np.ndarray, input_size: int, arch: str, batch: int = 64) -> np.ndarray:
+    """Unit embeddings of uint8 aligned chips from a Keras recognizer of architecture
+    ``arch`` (the SDK's resize and the normalisation of its card)."""
     out = []
     for start in range(0, len(chips), batch):
-        chunk = chips[start:start + batch]
-        if chunk.shape[1:3] != (input_size, input_size):
-            chunk = np.stack([resize_bilinear(c, input_size, input_size) for c in chunk])
-        x = (np.asarray(chunk, np.float32) - 127.5) / 127.5
+        x = embedder_inputs(arch, chips[start:start + batch], input_size)
         out.append(np.asarray(model(x, training=False), np.float32))
     vectors = np.concatenate(out) if out else np.zeros((0, 1), np.float32)
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def embedder_inputs(arch: str, chips: np.ndarray, input_size: int) -> np.ndarray:
+    """uint8 aligned chips as an embedder's float inputs: resized to ``input_size`` square
+    and normalised as the card of ``arch`` says."""
+    from edgeface.cards import get_card
+    from edgeface.preprocess import resize_bilinear
+
+    chips = np.asarray(chips)
+    if chips.shape[1:3] != (input_size, input_size):
+        chips = np.stack([resize_bilinear(c, input_size, input_size) for c in chips])
+    card = get_card(arch).input
+    return (chips.astype(np.float32) - np.float32(card["mean"])) / np.float32(card["std"])
 
 
 def _input_spec(fields: dict):
@@ -177,17 +186,14 @@ def _calibration_npy(config, val_set, out: Path) -> Path | None:
     """Normalised inputs from the validation data for int8 calibration and fidelity."""
     if val_set is None or len(val_set) == 0:
         return None
-    from edgeface.preprocess import Preprocessor, resize_bilinear
+    from edgeface.cards import get_card
+    from edgeface.preprocess import Preprocessor
 
     if config.task == "detector":
-        from edgeface.models.blazeface import TRAINED_PRESETS, preset_name
-
-        pre = Preprocessor(_input_spec(TRAINED_PRESETS[preset_name(config.input_size)]["input"]))
+        pre = Preprocessor(_input_spec(get_card(config.arch).input_fields(config.input_size)))
         x = np.concatenate([pre(val_set[i].image)[0].copy() for i in range(min(len(val_set), 100))])
     else:
-        size = config.input_size
-        chips = [p.a for p in list(val_set)[:100]]
-        x = (np.stack([resize_bilinear(c, size, size) for c in chips]).astype(np.float32) - 127.5) / 127.5
+        x = embedder_inputs(config.arch, np.stack([p.a for p in list(val_set)[:100]]), config.input_size)
     path = out / "calibration.npy"
     np.save(path, x.astype(np.float32))
     return path
@@ -206,19 +212,16 @@ def _bundle_info(config, result, out: Path) -> dict:
 
 def _convert(config, keras_path: Path, out: Path, precisions: list[str], calibration: Path | None, progress,
              bundle_info: dict):
+    from edgeface.cards import get_card
     from edgeface.converters.job import ConvertRequest, convert
 
+    card = get_card(config.arch)
+    spec = _input_spec(card.input_fields(config.input_size))
     if config.task == "detector":
-        from edgeface.models.blazeface import TRAINED_PRESETS, preset_name
-
-        family = preset_name(config.input_size)
-        spec = _input_spec(TRAINED_PRESETS[family]["input"])
         request = ConvertRequest(source=keras_path, out=out, precisions=precisions, calibration=calibration,
-                                 calibration_size=100, seed=config.seed, role="detector", family=family,
+                                 calibration_size=100, seed=config.seed, role="detector", family=card.preset,
                                  input=spec, **bundle_info)
     else:
-        spec = _input_spec({"height": config.input_size, "width": config.input_size, "mean": [127.5] * 3,
-                            "std": [127.5] * 3, "resize": "stretch", "pad": "center"})
         request = ConvertRequest(source=keras_path, out=out, precisions=precisions, calibration=calibration,
                                  calibration_size=100, seed=config.seed, role="embedder", input=spec,
                                  architecture=config.arch, **bundle_info)

@@ -136,14 +136,13 @@ def _prepare_run(config: TrainConfig, cls) -> TrainConfig:
     elif has_checkpoint:
         raise TrainError(f"--out {out}: a training run is already there: pass --resume to continue it, "
                          f"or choose another --out")
+    from edgeface.cards import names_of_kind
     from edgeface.models import default_input_size, model_kind
 
     kind = model_kind(config.arch)
     wanted = "detector" if cls.task == "detector" else "embedder"
     if kind != wanted:
-        from edgeface.models import KINDS
-
-        names = ", ".join(n for n, (k, _) in KINDS.items() if k == wanted)
+        names = ", ".join(names_of_kind(wanted))
         raise TrainError(f"--arch {config.arch} is {_a(kind)}, not {_a(wanted)}: choose one of {names}")
     if config.input_size is None:
         config = replace(config, input_size=default_input_size(config.arch))
@@ -234,6 +233,7 @@ def _bn_momentum(model, momentum: float = 0.9):
 
 class DetectorTask:
     def __init__(self, config: DetectorConfig):
+        from edgeface.cards import get_card
         from edgeface.train.anchors import anchor_set
         from edgeface.train.losses import BOX_LOSSES, CLASSIFICATION_LOSSES
 
@@ -241,10 +241,10 @@ class DetectorTask:
             raise TrainError(f"--loss {config.loss}: a detector takes {' or '.join(CLASSIFICATION_LOSSES)}")
         if config.box_loss not in BOX_LOSSES:
             raise TrainError(f"--box-loss {config.box_loss}: choose {' or '.join(BOX_LOSSES)}")
-        if config.arch == "blazeface" and config.input_size not in (128,) or \
-                config.arch == "blazeface_256" and config.input_size not in (256,):
+        built_for = get_card(config.arch).input_size  # the size its preset's anchors are fixed to
+        if config.input_size != built_for:
             raise TrainError(f"--input-size {config.input_size}: {config.arch} is built for "
-                             f"{128 if config.arch == 'blazeface' else 256} (its anchors are fixed to that size)")
+                             f"{built_for} (its anchors are fixed to that size)")
         self.config = config
         self.anchors = anchor_set(config.input_size)
         self.keypoints = 5
@@ -401,7 +401,7 @@ class RecognizerTask:
         from edgeface.eval.metrics import kfold_accuracy, tar_at_far
         from edgeface.train.export import keras_embeddings
 
-        scores, same, folds = pair_scores(lambda x: keras_embeddings(model, x, self.config.input_size), val)
+        scores, same, folds = pair_scores(lambda x: keras_embeddings(model, x, self.config.input_size, self.config.arch), val)
         acc = kfold_accuracy(scores, same, folds)
         tar = tar_at_far(scores, same, 1e-2)
         return {"val_acc": acc["accuracy"], "val_tar@far1e-2": tar["tar"]}

@@ -1,4 +1,8 @@
-"""Manifest settings of known detector families, for converting and importing models.
+"""Manifest settings of known detector families, for converting, training and importing models.
+
+The model cards' SDK-side data (``edgeface.cards``): keypoint names, the ArcFace template,
+anchor settings and the whole detector manifest entry of each preset, with no TensorFlow and no toolchain
+import, so that the SDK, the converters and the model definitions all read them here.
 
 Converters rename and reorder output tensors, so a preset names its outputs by role and
 ``detector_entry`` finds each one by shape in the model actually produced.
@@ -13,29 +17,41 @@ from edgeface.errors import ManifestError
 BLAZEFACE_KEYPOINTS = ["right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear"]
 FIVE_KEYPOINTS = ["right_eye", "left_eye", "nose_tip", "mouth_right", "mouth_left"]
 
+# The ArcFace/InsightFace 112x112 alignment template, in the subject's left/right terms.
+ARCFACE_TEMPLATE = {
+    "right_eye": (38.2946, 51.6963),
+    "left_eye": (73.5318, 51.5014),
+    "nose_tip": (56.0252, 71.7366),
+    "mouth_right": (41.5493, 92.3655),
+    "mouth_left": (70.7299, 92.2041),
+}
+
+# MediaPipe face_detection_short_range anchors; edgeface's 128x128 BlazeFace trains on them too.
+SHORT_RANGE_ANCHORS = {"strides": [8, 16, 16, 16], "min_scale": 0.1484375, "max_scale": 0.75,
+                       "anchor_offset_x": 0.5, "anchor_offset_y": 0.5, "aspect_ratios": [1.0],
+                       "fixed_anchor_size": True, "interpolated_scale_aspect_ratio": 1.0}
+# MediaPipe face_detection_back (256x256): the same two maps at strides 16 and 32.
+BACK_ANCHORS = {**SHORT_RANGE_ANCHORS, "strides": [16, 32, 32, 32], "min_scale": 0.15625}
+# MediaPipe face_detection_full_range: one stride-4 map.
+FULL_RANGE_ANCHORS = {**SHORT_RANGE_ANCHORS, "strides": [4], "interpolated_scale_aspect_ratio": 0.0}
+
 # MediaPipe face_detection_short_range / full_range graph options.
 PRESETS = {
     "blazeface-short": {
         "input": {"height": 128, "width": 128, "mean": [127.5] * 3, "std": [127.5] * 3,
                   "resize": "letterbox", "pad": "center"},
-        "decoder": {"family": "ssd", "anchors": {
-            "strides": [8, 16, 16, 16], "min_scale": 0.1484375, "max_scale": 0.75,
-            "anchor_offset_x": 0.5, "anchor_offset_y": 0.5, "aspect_ratios": [1.0],
-            "fixed_anchor_size": True, "interpolated_scale_aspect_ratio": 1.0},
-            "box_format": "xywh", "box_scale": [128.0] * 4, "num_keypoints": 6,
-            "score_activation": "sigmoid", "score_clip": 100.0},
+        "decoder": {"family": "ssd", "anchors": dict(SHORT_RANGE_ANCHORS),
+                    "box_format": "xywh", "box_scale": [128.0] * 4, "num_keypoints": 6,
+                    "score_activation": "sigmoid", "score_clip": 100.0},
         "keypoint_names": BLAZEFACE_KEYPOINTS,
         "score_threshold": 0.5, "nms_iou": 0.3, "nms": "weighted", "max_faces": 100,
     },
     "blazeface-full": {
         "input": {"height": 192, "width": 192, "mean": [127.5] * 3, "std": [127.5] * 3,
                   "resize": "letterbox", "pad": "center"},
-        "decoder": {"family": "ssd", "anchors": {
-            "strides": [4], "min_scale": 0.1484375, "max_scale": 0.75,
-            "anchor_offset_x": 0.5, "anchor_offset_y": 0.5, "aspect_ratios": [1.0],
-            "fixed_anchor_size": True, "interpolated_scale_aspect_ratio": 0.0},
-            "box_format": "xywh", "box_scale": [192.0] * 4, "num_keypoints": 6,
-            "score_activation": "sigmoid", "score_clip": 100.0},
+        "decoder": {"family": "ssd", "anchors": dict(FULL_RANGE_ANCHORS),
+                    "box_format": "xywh", "box_scale": [192.0] * 4, "num_keypoints": 6,
+                    "score_activation": "sigmoid", "score_clip": 100.0},
         "keypoint_names": BLAZEFACE_KEYPOINTS,
         "score_threshold": 0.6, "nms_iou": 0.3, "nms": "weighted", "max_faces": 100,
     },
@@ -49,11 +65,33 @@ PRESETS = {
     },
 }
 
-# The detectors edgeface trains (edgeface.models.blazeface) decode with their own anchor
-# settings; known here so that convert and compile find them by family name too.
-from edgeface.models.blazeface import TRAINED_PRESETS  # noqa: E402  (light: no TensorFlow)
 
+def anchor_config(input_size: int) -> dict:
+    """The ``decoder.anchors`` manifest entry of edgeface's BlazeFace built for ``input_size``."""
+    return dict(BACK_ANCHORS if input_size >= 256 else SHORT_RANGE_ANCHORS)
+
+
+def _trained_preset(input_size: int) -> dict:
+    return {
+        "input": {"height": input_size, "width": input_size, "mean": [127.5] * 3, "std": [127.5] * 3,
+                  "resize": "letterbox", "pad": "center"},
+        "decoder": {"family": "ssd", "anchors": anchor_config(input_size),
+                    "box_format": "xywh", "box_scale": [float(input_size)] * 4, "num_keypoints": 5,
+                    "score_activation": "sigmoid", "score_clip": 100.0},
+        "keypoint_names": list(FIVE_KEYPOINTS),
+        "score_threshold": 0.5, "nms_iou": 0.3, "nms": "weighted", "max_faces": 100,
+    }
+
+
+# The detectors edgeface trains (edgeface.models.blazeface, edgeface.train) decode with their
+# own anchor settings; known here so that convert and compile find them by family name too.
+TRAINED_PRESETS = {"edgeface-ssd-128": _trained_preset(128), "edgeface-ssd-256": _trained_preset(256)}
 PRESETS.update(TRAINED_PRESETS)
+
+
+def preset_name(input_size: int) -> str:
+    """The trained preset of edgeface's BlazeFace built for ``input_size``."""
+    return "edgeface-ssd-256" if input_size >= 256 else "edgeface-ssd-128"
 
 
 def _size(shape: Sequence[int]) -> int:

@@ -1,0 +1,120 @@
+"""The model cards: every card complete and consistent with the model it builds, and the
+manifests built from the cards' presets identical to what main wrote before the cards
+(tests/fixtures/presets_2b2f7a2.json, computed from commit 2b2f7a2's presets)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgeface.bundle import InputSpec
+from edgeface.cards import KINDS, ModelCard, all_cards, get_card, register_card
+from edgeface.cards.presets import ARCFACE_TEMPLATE, PRESETS, detector_entry
+from edgeface.decoders import OutputInfo, parse_decoder
+from edgeface.errors import EdgefaceError
+from edgeface.schema import Fields
+
+FIXTURE = Path(__file__).parent / "fixtures" / "presets_2b2f7a2.json"
+CARDS = sorted(all_cards())
+
+
+@pytest.mark.parametrize("name", CARDS)
+def test_every_card_is_complete(name):
+    card = get_card(name)
+    assert card.name == name and card.kind in KINDS
+    assert card.description and card.calibration and card.evaluation
+    assert card.builder.count(":") == 1 and card.builder.startswith("edgeface.models.")
+    assert card.keypoint_names and len(set(card.keypoint_names)) == len(card.keypoint_names)
+    # the input fields are a valid manifest input at the card's size
+    InputSpec.parse(Fields({**card.input_fields(), "layout": "NHWC", "dtype": "float32", "channel_order": "RGB"},
+                           f"cards.{name}.input"))
+    if card.kind == "detector":
+        assert card.preset in PRESETS and not card.alignment_template
+        assert PRESETS[card.preset]["input"] == card.input_fields()
+    else:
+        assert card.preset is None
+        assert set(card.alignment_template) == set(card.keypoint_names)
+
+
+@pytest.mark.parametrize("name", [n for n in CARDS if get_card(n).kind == "detector"])
+def test_detector_preset_parses_and_matches_the_embedders_template(name):
+    card = get_card(name)
+    preset = PRESETS[card.preset]
+    coords = 4 + 2 * preset["decoder"]["num_keypoints"]
+    fields = {**preset["decoder"], "outputs": {"boxes": 0, "scores": 1}}
+    decoder = parse_decoder(Fields(fields, f"cards.{name}.decoder"), card.input_size, card.input_size)
+    decoder.bind([OutputInfo("boxes", (1, 896, coords)), OutputInfo("scores", (1, 896, 1))])
+    assert decoder.num_keypoints == len(card.keypoint_names) == len(preset["keypoint_names"])
+    assert list(card.keypoint_names) == preset["keypoint_names"]
+    # a detector edgeface trains finds every point the embedders' alignment template needs
+    for embedder in (n for n in CARDS if get_card(n).kind == "embedder"):
+        assert set(get_card(embedder).alignment_template) <= set(card.keypoint_names)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CARDS)
+def test_builder_output_matches_the_card(name):
+    pytest.importorskip("tensorflow")
+    from edgeface.models import create_model
+
+    card = get_card(name)
+    kwargs = {"num_keypoints": len(card.keypoint_names)} if card.kind == "detector" else {}
+    model = create_model(name, **kwargs)
+    assert tuple(model.inputs[0].shape[1:]) == (card.input_size, card.input_size, 3)
+    shapes = [tuple(o.shape[1:]) for o in model.outputs]
+    if card.kind == "detector":
+        assert sorted(s[-1] for s in shapes) == [1, 4 + 2 * len(card.keypoint_names)]
+        entry = detector_entry(card.preset, list(zip(model.output_names, [(1, *s) for s in shapes])),
+                               card.input_size, card.input_size)
+        assert entry["decoder"]["preset"] == card.preset
+    else:
+        assert len(shapes) == 1 and len(shapes[0]) == 1
+
+
+def test_cards_import_without_tensorflow():
+    code = ("import edgeface.cards, edgeface.models, sys\n"
+            "edgeface.models.list_models()\n"
+            "print([m for m in ('tensorflow', 'keras', 'edgeface.models.blazeface') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_unknown_card_and_double_registration_are_clear_errors():
+    with pytest.raises(EdgefaceError, match="unknown architecture 'resnet'.*blazeface"):
+        get_card("resnet")
+    with pytest.raises(ValueError, match="registered twice"):
+        register_card(get_card("blazeface"))
+
+
+def test_arcface_template_is_the_one_alignment_template():
+    embedders = [get_card(n) for n in CARDS if get_card(n).kind == "embedder"]
+    assert embedders and all(card.alignment_template is ARCFACE_TEMPLATE for card in embedders)
+    from edgeface.align import ARCFACE_TEMPLATE as aligned
+    from edgeface.data.synthetic import ARCFACE_112
+    from edgeface.data.types import KEYPOINT_NAMES
+
+    assert aligned is ARCFACE_TEMPLATE
+    assert ARCFACE_112.tolist() == [list(ARCFACE_TEMPLATE[k]) for k in KEYPOINT_NAMES]
+
+
+def test_presets_are_those_of_main():
+    expected = json.loads(FIXTURE.read_text())
+    assert json.loads(json.dumps(PRESETS)) == expected["presets"]
+
+
+@pytest.mark.parametrize("family,size,coords", [("edgeface-ssd-128", 128, 14), ("edgeface-ssd-256", 256, 14),
+                                                ("blazeface-short", 128, 16)])
+def test_detector_manifest_entries_are_those_of_main(family, size, coords):
+    expected = json.loads(FIXTURE.read_text())["detector_entry"][family]
+    outputs = [("regressors", (1, 896, coords)), ("classificators", (1, 896, 1))]
+    assert json.loads(json.dumps(detector_entry(family, outputs, size, size))) == expected
+
+
+def test_card_is_frozen():
+    card = get_card("blazeface")
+    assert isinstance(card, ModelCard)
+    with pytest.raises(AttributeError):
+        card.kind = "embedder"
