@@ -67,6 +67,14 @@ def names_of_kind(kind: str) -> list[str]:
     return [name for name, card in _CARDS.items() if card.kind == kind]
 
 
+def choices_text(kind: str) -> str:
+    """The architectures of ``kind`` for help texts: "a (128x128) or b (256x256)" for
+    detectors (built for one size each), "a, b or c" for embedders."""
+    shown = [f"{name} ({_CARDS[name].input_size}x{_CARDS[name].input_size})" if kind == "detector" else name
+             for name in names_of_kind(kind)]
+    return " or ".join([", ".join(shown[:-1]), shown[-1]] if len(shown) > 1 else shown)
+
+
 # (x - 127.5) / 127.5 on RGB: what every edgeface architecture is trained with.
 _SIGNED_UNIT = {"mean": [127.5] * 3, "std": [127.5] * 3}
 _EMBEDDER_INPUT = {**_SIGNED_UNIT, "resize": "stretch", "pad": "center"}  # aligned chips

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from edgeface.cards import choices_text
 from edgeface.cli.common import JsonOption, SocOption, ThreadsOption, console, print_json, shown, user_errors
 
 train_app = typer.Typer(
@@ -75,7 +76,7 @@ def _report(result, json_out: bool, headline: str) -> None:
 @train_app.command()
 @user_errors
 def detector(data: Data = "synthetic", arch: Annotated[str, typer.Option(
-                 "--arch", help="blazeface (128x128) or blazeface_256 (256x256).")] = "blazeface",
+                 "--arch", help=f"{choices_text('detector')}.")] = "blazeface",
              epochs: Epochs = 10, steps_per_epoch: Steps = None, batch: Batch = 32, lr: Lr = None,
              loss: Annotated[str, typer.Option("--loss", help="Classification loss: focal or ohem.")] = "focal",
              box_loss: Annotated[str, typer.Option("--box-loss", help="smooth_l1 or giou.")] = "smooth_l1",
@@ -96,7 +97,7 @@ def detector(data: Data = "synthetic", arch: Annotated[str, typer.Option(
 @train_app.command()
 @user_errors
 def recognizer(data: Data = "synthetic", arch: Annotated[str, typer.Option(
-                   "--arch", help="mobilefacenet, mobilefacenet_int8, edgeface_xs or edgeface_xs_int8.")]
+                   "--arch", help=f"{choices_text('embedder')}.")]
                = "mobilefacenet",
                epochs: Epochs = 10, steps_per_epoch: Steps = None, batch: Batch = 32, lr: Lr = None,
                loss: Annotated[str, typer.Option("--loss", help="arcface, cosface or softmax.")] = "arcface",

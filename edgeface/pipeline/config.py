@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from edgeface.cards import choices_text, names_of_kind
 from edgeface.errors import EdgefaceError, clip, show, show_name
 
 
@@ -76,7 +77,7 @@ class DataSection:
 
 @dataclass
 class DetectorSection:
-    arch: str = doc("blazeface", "blazeface (128x128) or blazeface_256 (256x256).")
+    arch: str = doc("blazeface", f"{choices_text('detector')}.")
     epochs: int = doc(4, "Training epochs (a checkpoint after each: an interrupted run resumes there).",
                       lo=1, hi=10_000)
     steps_per_epoch: Optional[int] = doc(100, "Steps per epoch; null: one pass over the data.", lo=1, hi=10_000_000)
@@ -88,7 +89,7 @@ class DetectorSection:
 
 @dataclass
 class RecognizerSection:
-    arch: str = doc("edgeface_xs_int8", "mobilefacenet, mobilefacenet_int8, edgeface_xs or edgeface_xs_int8.")
+    arch: str = doc("edgeface_xs_int8", f"{choices_text('embedder')}.")
     input_size: int = doc(64, "Input size in pixels (the architectures' native size is 112).", lo=32, hi=512)
     embedding_size: int = doc(128, "Embedding length.", lo=8, hi=4096)
     epochs: int = doc(4, "Training epochs.", lo=1, hi=10_000)
@@ -255,11 +256,10 @@ def validate(config: PipelineConfig, source: str = "config") -> PipelineConfig:
     """Check values against what the toolkit knows (architectures, precisions, SoCs, profiles)."""
     from edgeface.bench.profiles import USE_CASES
 
-    _choices("detector.arch", [config.detector.arch], ("blazeface", "blazeface_256"), source)
+    _choices("detector.arch", [config.detector.arch], names_of_kind("detector"), source)
     _choices("detector.loss", [config.detector.loss], ("focal", "ohem"), source)
     _choices("detector.box_loss", [config.detector.box_loss], ("smooth_l1", "giou"), source)
-    _choices("recognizer.arch", [config.recognizer.arch],
-             ("mobilefacenet", "mobilefacenet_int8", "edgeface_xs", "edgeface_xs_int8"), source)
+    _choices("recognizer.arch", [config.recognizer.arch], names_of_kind("embedder"), source)
     _choices("recognizer.loss", [config.recognizer.loss], ("arcface", "cosface", "softmax"), source)
     _choices("quantize.precisions", config.quantize.precisions, ("fp32", "fp16", "int8", "int8-qat"), source)
     _choices("hexagon.precisions", config.hexagon.precisions, ("w8a8", "w8a16", "fp16"), source)
