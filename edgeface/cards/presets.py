@@ -35,26 +35,25 @@ BACK_ANCHORS = {**SHORT_RANGE_ANCHORS, "strides": [16, 32, 32, 32], "min_scale":
 # MediaPipe face_detection_full_range: one stride-4 map.
 FULL_RANGE_ANCHORS = {**SHORT_RANGE_ANCHORS, "strides": [4], "interpolated_scale_aspect_ratio": 0.0}
 
+
+def _ssd_preset(size: int, anchors: dict, keypoint_names: list[str], score_threshold: float) -> dict:
+    """The detector entry of a ``size`` square BlazeFace-style SSD model on ``anchors``
+    (box_scale = input size, sigmoid scores, weighted NMS)."""
+    return {
+        "input": {"height": size, "width": size, "mean": [127.5] * 3, "std": [127.5] * 3,
+                  "resize": "letterbox", "pad": "center"},
+        "decoder": {"family": "ssd", "anchors": dict(anchors),
+                    "box_format": "xywh", "box_scale": [float(size)] * 4, "num_keypoints": len(keypoint_names),
+                    "score_activation": "sigmoid", "score_clip": 100.0},
+        "keypoint_names": list(keypoint_names),
+        "score_threshold": score_threshold, "nms_iou": 0.3, "nms": "weighted", "max_faces": 100,
+    }
+
+
 # MediaPipe face_detection_short_range / full_range graph options.
 PRESETS = {
-    "blazeface-short": {
-        "input": {"height": 128, "width": 128, "mean": [127.5] * 3, "std": [127.5] * 3,
-                  "resize": "letterbox", "pad": "center"},
-        "decoder": {"family": "ssd", "anchors": dict(SHORT_RANGE_ANCHORS),
-                    "box_format": "xywh", "box_scale": [128.0] * 4, "num_keypoints": 6,
-                    "score_activation": "sigmoid", "score_clip": 100.0},
-        "keypoint_names": BLAZEFACE_KEYPOINTS,
-        "score_threshold": 0.5, "nms_iou": 0.3, "nms": "weighted", "max_faces": 100,
-    },
-    "blazeface-full": {
-        "input": {"height": 192, "width": 192, "mean": [127.5] * 3, "std": [127.5] * 3,
-                  "resize": "letterbox", "pad": "center"},
-        "decoder": {"family": "ssd", "anchors": dict(FULL_RANGE_ANCHORS),
-                    "box_format": "xywh", "box_scale": [192.0] * 4, "num_keypoints": 6,
-                    "score_activation": "sigmoid", "score_clip": 100.0},
-        "keypoint_names": BLAZEFACE_KEYPOINTS,
-        "score_threshold": 0.6, "nms_iou": 0.3, "nms": "weighted", "max_faces": 100,
-    },
+    "blazeface-short": _ssd_preset(128, SHORT_RANGE_ANCHORS, BLAZEFACE_KEYPOINTS, 0.5),
+    "blazeface-full": _ssd_preset(192, FULL_RANGE_ANCHORS, BLAZEFACE_KEYPOINTS, 0.6),
     "scrfd": {
         "input": {"height": 640, "width": 640, "mean": [127.5] * 3, "std": [128.0] * 3,
                   "resize": "letterbox", "pad": "corner"},
@@ -71,21 +70,10 @@ def anchor_config(input_size: int) -> dict:
     return dict(BACK_ANCHORS if input_size >= 256 else SHORT_RANGE_ANCHORS)
 
 
-def _trained_preset(input_size: int) -> dict:
-    return {
-        "input": {"height": input_size, "width": input_size, "mean": [127.5] * 3, "std": [127.5] * 3,
-                  "resize": "letterbox", "pad": "center"},
-        "decoder": {"family": "ssd", "anchors": anchor_config(input_size),
-                    "box_format": "xywh", "box_scale": [float(input_size)] * 4, "num_keypoints": 5,
-                    "score_activation": "sigmoid", "score_clip": 100.0},
-        "keypoint_names": list(FIVE_KEYPOINTS),
-        "score_threshold": 0.5, "nms_iou": 0.3, "nms": "weighted", "max_faces": 100,
-    }
-
-
 # The detectors edgeface trains (edgeface.models.blazeface, edgeface.train) decode with their
 # own anchor settings; known here so that convert and compile find them by family name too.
-TRAINED_PRESETS = {"edgeface-ssd-128": _trained_preset(128), "edgeface-ssd-256": _trained_preset(256)}
+TRAINED_PRESETS = {f"edgeface-ssd-{size}": _ssd_preset(size, anchor_config(size), FIVE_KEYPOINTS, 0.5)
+                   for size in (128, 256)}
 PRESETS.update(TRAINED_PRESETS)
 
 
