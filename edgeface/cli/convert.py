@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from edgeface.cards.presets import PRESETS
 from edgeface.cli.common import JsonOption, console, print_json, shown, user_errors
 
 Source = Annotated[Path, typer.Argument(help="Keras (.keras/.h5), SavedModel dir, frozen .pb, .onnx "
@@ -21,7 +22,7 @@ IoType = Annotated[str, typer.Option("--io-type", help="int8 models' input/outpu
 Role = Annotated[Optional[str], typer.Option(
     help="detector or embedder: adds role metrics to the report and writes a bundle per file.")]
 Family = Annotated[Optional[str], typer.Option(
-    help="Detector family: blazeface-short, blazeface-full or scrfd.")]
+    help=f"Detector family (a preset of the model cards): {', '.join(PRESETS)}.")]
 Mean = Annotated[Optional[float], typer.Option(help="Input normalisation mean (default 127.5 or the family's).")]
 Std = Annotated[Optional[float], typer.Option(help="Input normalisation std (default 127.5 or the family's).")]
 Bgr = Annotated[bool, typer.Option("--bgr", help="The model takes BGR input.")]

@@ -38,7 +38,8 @@ class TrainConfig:
     resume: bool = False
     data_options: dict[str, Any] = field(default_factory=dict)  # extra loader keyword arguments
 
-    task = "train"
+    task = "train"  # saved in config.json: the run's task, as `edgeface train TASK` names it
+    kind = ""  # the model card kind it trains ("detector" or "embedder")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -74,6 +75,7 @@ class DetectorConfig(TrainConfig):
     batch: int = 32
 
     task = "detector"
+    kind = "detector"
 
 
 @dataclass
@@ -88,6 +90,7 @@ class RecognizerConfig(TrainConfig):
     weight_decay: float = 5e-4
 
     task = "recognizer"
+    kind = "embedder"
 
 
 def load_config(run_dir: Path) -> dict[str, Any]:

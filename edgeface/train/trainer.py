@@ -140,10 +140,9 @@ def _prepare_run(config: TrainConfig, cls) -> TrainConfig:
     from edgeface.models import default_input_size, model_kind
 
     kind = model_kind(config.arch)
-    wanted = "detector" if cls.task == "detector" else "embedder"
-    if kind != wanted:
-        names = ", ".join(names_of_kind(wanted))
-        raise TrainError(f"--arch {config.arch} is {_a(kind)}, not {_a(wanted)}: choose one of {names}")
+    if kind != cls.kind:
+        names = ", ".join(names_of_kind(cls.kind))
+        raise TrainError(f"--arch {config.arch} is {_a(kind)}, not {_a(cls.kind)}: choose one of {names}")
     if config.input_size is None:
         config = replace(config, input_size=default_input_size(config.arch))
     if config.epochs < 1 or config.batch < 1 or (config.steps_per_epoch is not None and config.steps_per_epoch < 1):
