@@ -71,10 +71,11 @@ def _run(task: str, arch: str, steps: int, epochs: int, out: Path, **kwargs):
 
 def bench_speed(steps: int, batch: int) -> list[dict]:
     """Steady-state training steps/s (the second epoch: no tracing, data cached)."""
-    from edgeface.models import KINDS
+    from edgeface.cards import all_cards
 
     rows = []
-    for arch, (kind, size) in KINDS.items():
+    for arch, card in all_cards().items():
+        kind, size = card.kind, card.input_size
         sizes = [size] if kind == "detector" else [size, 64]
         for input_size in sizes:
             if kind == "detector":

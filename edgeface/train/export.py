@@ -118,11 +118,13 @@ def deployable_model(result_or_model, config, anchors=None):
     model = result_or_model
     if config.task != "detector":
         return model
+    from edgeface.cards import get_card
     from edgeface.train.anchors import anchor_set, fold_regression_scale
 
     anchors = anchors or anchor_set(config.input_size)
     # batch 1: static reshapes, so XNNPACK takes the whole graph (see edgeface.models.blazeface)
-    copy = create_model(config.arch, input_size=config.input_size, num_keypoints=5, batch_size=1)
+    copy = create_model(config.arch, input_size=config.input_size,
+                        num_keypoints=len(get_card(config.arch).keypoint_names), batch_size=1)
     copy.set_weights(model.get_weights())
     return fold_regression_scale(copy, anchors)
 
@@ -247,13 +249,15 @@ def load_run_model(run_dir: Path):
     """Rebuild a run's training-form model from its config and latest checkpoint."""
     import tensorflow as tf
 
+    from edgeface.cards import get_card
     from edgeface.models import create_model
     from edgeface.train.config import DetectorConfig, RecognizerConfig, load_config
 
     data = load_config(run_dir)
     config = (DetectorConfig if data.get("task") == "detector" else RecognizerConfig).from_dict(data)
     if config.task == "detector":
-        model = create_model(config.arch, input_size=config.input_size, num_keypoints=5)
+        model = create_model(config.arch, input_size=config.input_size,
+                             num_keypoints=len(get_card(config.arch).keypoint_names))
     else:
         model = create_model(config.arch, input_size=config.input_size, embedding_size=config.embedding_size)
     latest = tf.train.latest_checkpoint(str(Path(run_dir) / "checkpoints"))

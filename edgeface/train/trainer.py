@@ -240,13 +240,13 @@ class DetectorTask:
             raise TrainError(f"--loss {config.loss}: a detector takes {' or '.join(CLASSIFICATION_LOSSES)}")
         if config.box_loss not in BOX_LOSSES:
             raise TrainError(f"--box-loss {config.box_loss}: choose {' or '.join(BOX_LOSSES)}")
-        built_for = get_card(config.arch).input_size  # the size its preset's anchors are fixed to
-        if config.input_size != built_for:
+        card = get_card(config.arch)
+        if config.input_size != card.input_size:  # the size its preset's anchors are fixed to
             raise TrainError(f"--input-size {config.input_size}: {config.arch} is built for "
-                             f"{built_for} (its anchors are fixed to that size)")
+                             f"{card.input_size} (its anchors are fixed to that size)")
         self.config = config
         self.anchors = anchor_set(config.input_size)
-        self.keypoints = 5
+        self.keypoints = len(card.keypoint_names)
 
     def data(self):
         from edgeface.data import load_detection
