@@ -118,3 +118,23 @@ def test_card_is_frozen():
     assert isinstance(card, ModelCard)
     with pytest.raises(AttributeError):
         card.kind = "embedder"
+
+
+def test_export_normalises_embedder_inputs_as_the_card_says(monkeypatch):
+    import dataclasses
+
+    import numpy as np
+
+    import edgeface.cards as cards
+    from edgeface.train.export import embedder_inputs
+
+    chips = np.random.default_rng(0).integers(0, 256, (3, 112, 112, 3), dtype=np.uint8)
+    x = embedder_inputs("mobilefacenet", chips, 112)
+    assert x.dtype == np.float32
+    np.testing.assert_array_equal(x, (chips.astype(np.float32) - 127.5) / 127.5)
+    card = cards.get_card("mobilefacenet")
+    other = dataclasses.replace(card, input={**card.input, "mean": [0.0, 10.0, 20.0], "std": [1.0, 2.0, 4.0]})
+    monkeypatch.setitem(cards._CARDS, "mobilefacenet", other)
+    x = embedder_inputs("mobilefacenet", chips, 112)
+    np.testing.assert_allclose(x, (chips.astype(np.float32) - [0.0, 10.0, 20.0]) / [1.0, 2.0, 4.0], rtol=1e-6)
+    assert embedder_inputs("mobilefacenet", chips, 64).shape == (3, 64, 64, 3)  # resized to the input
