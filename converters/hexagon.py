@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -22,7 +21,7 @@ import numpy as np
 from edgeface.converters.job import (ConvertRequest, _calibration, _face_inputs, _jsonable, artifact_fidelity,
                                      bundle_manifest, input_spec)
 from edgeface.errors import EdgefaceError
-from edgeface.fsutil import atomic_write_bytes
+from edgeface.fsutil import atomic_write_bytes, write_json
 
 DEFAULT_SOCS = ["SM8650", "SM8750"]
 
@@ -183,7 +182,7 @@ def write_reports(request: CompileRequest, artifacts: list[CompiledArtifact], sk
             "contexts": [{**a.context.to_dict(), "fidelity": a.fidelity.to_dict(), "passed": not a.failures,
                           "failures": a.failures} for a in artifacts]}
     json_path, md_path = request.out / "report.json", request.out / "report.md"
-    atomic_write_bytes(json_path, (json.dumps(data, indent=2, default=_jsonable) + "\n").encode())
+    write_json(json_path, data, default=_jsonable)
     atomic_write_bytes(md_path, markdown_report(request, artifacts, skipped).encode())
     return json_path, md_path
 

@@ -8,7 +8,6 @@ the fidelity figures into pass/fail.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 
 from edgeface.bundle import AlignmentSpec, InputSpec, write_bundle
 from edgeface.errors import EdgefaceError
-from edgeface.fsutil import atomic_write_bytes
+from edgeface.fsutil import atomic_write_bytes, write_json
 
 ROLES = ("detector", "embedder")
 
@@ -302,7 +301,7 @@ def write_reports(request: ConvertRequest, source: Any, artifacts: list[Artifact
                            "bundle": a.bundle.name if a.bundle else None,
                            "passed": not a.failures, "failures": a.failures} for a in artifacts]}
     json_path, md_path = request.out / "report.json", request.out / "report.md"
-    atomic_write_bytes(json_path, (json.dumps(data, indent=2, default=_jsonable) + "\n").encode())
+    write_json(json_path, data, default=_jsonable)
     atomic_write_bytes(md_path, markdown_report(request, source, artifacts, base).encode())
     return json_path, md_path
 

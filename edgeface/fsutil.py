@@ -62,6 +62,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     atomic_write(path, lambda handle: handle.write(data))
 
 
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` as UTF-8, atomically: the writer of every Markdown report."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
 def write_json(path: str | Path, data: Any, *, indent: int = 2,
                default: Callable[[Any], Any] | None = None) -> None:
     """Write ``data`` as JSON with a final newline, atomically: the one writer of every

@@ -6,7 +6,7 @@ QNN targets) run through the same code, so their figures compare directly.
 
 from __future__ import annotations
 
-import json
+import io
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -16,6 +16,7 @@ import numpy as np
 from edgeface.data.types import KEYPOINT_NAMES, DetectionSubset
 from edgeface.errors import BundleError, EdgefaceError
 from edgeface.eval import metrics as M
+from edgeface.fsutil import atomic_write_bytes, atomic_write_text, write_json
 
 DEFAULT_FARS = (1e-3, 1e-4)
 
@@ -222,7 +223,7 @@ def write_detection_report(result: DetectionResult, out: Path) -> dict[str, Path
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "detection.json", "md": out / "detection.md"}
-    paths["json"].write_text(json.dumps(result.summary(), indent=2, default=_jsonable) + "\n")
+    write_json(paths["json"], result.summary(), default=_jsonable)
     lines = [f"# Detection: {result.bundle}" + (f" on {result.soc}" if result.soc else ""), "",
              f"AP at IoU {result.iou} (WIDER FACE style, all-point), keypoint NME "
              f"({next(iter(result.subsets.values())).nme_normalizer} normalised).", "",
@@ -235,7 +236,7 @@ def write_detection_report(result: DetectionResult, out: Path) -> dict[str, Path
         precision = "no detections" if op["precision"] is None else f"precision {op['precision']:.3f}"
         lines += ["", f"At the manifest's score threshold {op['score_threshold']}: recall {op['recall']:.3f}, "
                       f"{precision}."]
-    paths["md"].write_text("\n".join(lines) + "\n")
+    atomic_write_text(paths["md"], "\n".join(lines) + "\n")
     try:
         paths["png"] = _pr_plot(result, out / "precision_recall.png")
     except ImportError:
@@ -247,7 +248,7 @@ def write_verification_report(result: VerificationResult, out: Path) -> dict[str
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "verification.json", "md": out / "verification.md"}
-    paths["json"].write_text(json.dumps(result.summary(), indent=2, default=_jsonable) + "\n")
+    write_json(paths["json"], result.summary(), default=_jsonable)
     acc = result.accuracy
     lines = [f"# Verification: {result.bundle}" + (f" on {result.soc}" if result.soc else ""), "",
              f"{len(result.scores)} pairs ({int(result.same.sum())} same, {int((~result.same).sum())} different), "
@@ -258,7 +259,7 @@ def write_verification_report(result: VerificationResult, out: Path) -> dict[str
         lines.append(f"| {t['far']:g} | {t['tar']:.4f} | {t['threshold']:.4f} | {t.get('note', '')} |")
     c = result.calibration
     lines += ["", f"Calibrated verify_threshold {c['threshold']:.4f} at FAR {c['far']:g} (TAR {c['tar']:.4f})."]
-    paths["md"].write_text("\n".join(lines) + "\n")
+    atomic_write_text(paths["md"], "\n".join(lines) + "\n")
     try:
         paths["png"] = roc_plot(result, out / "roc.png")
     except ImportError:
@@ -300,9 +301,16 @@ def roc_plot(result: VerificationResult, path: Path) -> Path:
         if t["reliable"]:
             ax.axvline(t["far"], color="#bbbbbb", linewidth=0.8)
     ax.grid(alpha=0.3, which="both")
+    return _save_png(plt, fig, path)
+
+
+def _save_png(plt, fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` atomically (a crash never leaves half a PNG) and close it."""
     fig.tight_layout()
-    fig.savefig(path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 
@@ -317,7 +325,4 @@ def _pr_plot(result: DetectionResult, path: Path) -> Path:
     ax.set_ylabel("precision")
     ax.legend(loc="lower left")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save_png(plt, fig, path)

@@ -19,7 +19,6 @@ run's FAR (``verify_far``), each bundle from its own model's scores.
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from edgeface.errors import EdgefaceError
+from edgeface.fsutil import write_json
 
 
 @dataclass
@@ -180,7 +180,7 @@ def export_run(result, val_set=None, precisions: Sequence[str] = ("fp32",),
     summary = {"keras": str(keras_path), "saved_model": str(saved_model) if saved_model else None,
                "bundles": {k: str(v) for k, v in bundles.items()}, "conversion_report": str(conversion.report_md),
                "evaluations": evaluations, "gate_failures": gates, "seconds": seconds}
-    (out / "export.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    write_json(out / "export.json", summary, default=str)
     return ExportResult(keras_path, saved_model, bundles, conversion.report_md, evaluations, seconds, gates)
 
 
