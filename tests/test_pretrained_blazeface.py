@@ -17,8 +17,9 @@ import pytest
 
 from edgeface.analyzer import FaceAnalyzer
 from edgeface.errors import EdgefaceError
-from edgeface.pretrained import blazeface as bf
-from edgeface.pretrained import fetch
+from edgeface.cards.pretrained import FULL_RANGE_SOURCE as FULL
+from edgeface.cards.pretrained import SHORT_RANGE_SOURCE as SHORT
+from edgeface.pretrained import fetch, fetch_model
 
 skimage_data = pytest.importorskip("skimage.data")
 skimage_transform = pytest.importorskip("skimage.transform")
@@ -33,7 +34,7 @@ FACE_Y = (40, 200)
 
 @pytest.fixture(scope="module")
 def short_bundle(cache) -> Path:
-    return bf.fetch_blazeface("short")
+    return fetch_model("blazeface")
 
 
 @pytest.fixture(scope="module")
@@ -98,21 +99,21 @@ def test_fetch_writes_a_bundle_with_provenance(short_bundle, cache):
     assert short_bundle == cache / "bundles" / "blazeface-short"
     manifest = json.loads((short_bundle / "manifest.json").read_text())
     source = manifest["source"]
-    assert source["package"] == "mediapipe" and source["version"] == bf.VERSION
+    assert source["package"] == "mediapipe" and source["version"] == SHORT.version
     assert source["licence"] == "Apache-2.0"
-    assert source["distribution_sha256"] == bf.WHEEL_SHA256
-    assert source["member_sha256"] == manifest["models"]["detector"]["sha256"] == bf.VARIANTS["short"].sha256
+    assert source["distribution_sha256"] == SHORT.distribution_sha256
+    assert source["member_sha256"] == manifest["models"]["detector"]["sha256"] == SHORT.member_sha256
     assert manifest["models"]["detector"]["decoder"]["outputs"] == {"boxes": "regressors",
                                                                     "scores": "classificators"}
-    wheel = cache / "downloads" / bf.WHEEL
-    assert fetch.sha256_file(wheel) == bf.WHEEL_SHA256
+    wheel = cache / "downloads" / SHORT.distribution
+    assert fetch.sha256_file(wheel) == SHORT.distribution_sha256
     # The wheel's own metadata declares the licence recorded in the manifest.
     with zipfile.ZipFile(wheel) as z:
-        metadata = z.read(f"mediapipe-{bf.VERSION}.dist-info/METADATA").decode()
+        metadata = z.read(f"mediapipe-{SHORT.version}.dist-info/METADATA").decode()
     assert "License: Apache 2.0" in metadata
     # no staging left: only finished downloads (other tests of the run may have fetched other packages)
     names = sorted(p.name for p in (cache / "downloads").iterdir())
-    assert bf.WHEEL in names and all(n.endswith((".whl", ".tar.gz")) and not n.startswith(".") for n in names)
+    assert SHORT.distribution in names and all(n.endswith((".whl", ".tar.gz")) and not n.startswith(".") for n in names)
 
 
 def test_fetch_is_idempotent_and_offline_once_cached(short_bundle, monkeypatch):
@@ -122,12 +123,12 @@ def test_fetch_is_idempotent_and_offline_once_cached(short_bundle, monkeypatch):
         raise AssertionError("pip must not run when the bundle is cached")
 
     monkeypatch.setattr(fetch.subprocess, "run", no_pip)
-    assert bf.fetch_blazeface("short") == short_bundle
+    assert fetch_model("blazeface") == short_bundle
     assert (short_bundle / "manifest.json").stat().st_mtime_ns == before
     # A damaged bundle is rebuilt from the cached wheel, still without pip.
-    (short_bundle / bf.VARIANTS["short"].file).write_bytes(b"garbage")
-    assert bf.fetch_blazeface("short") == short_bundle
-    assert fetch.sha256_file(short_bundle / bf.VARIANTS["short"].file) == bf.VARIANTS["short"].sha256
+    (short_bundle / SHORT.file).write_bytes(b"garbage")
+    assert fetch_model("blazeface") == short_bundle
+    assert fetch.sha256_file(short_bundle / SHORT.file) == SHORT.member_sha256
 
 
 # -- real faces ------------------------------------------------------------------------------
@@ -146,11 +147,11 @@ def test_short_range_on_lfw_faces_and_non_faces(short_analyzer):
 
 
 def test_full_range_finds_the_astronaut(cache, astronaut):
-    bundle = bf.fetch_blazeface("full")
+    bundle = fetch_model("blazeface-full")
     assert bundle == cache / "bundles" / "blazeface-full"
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["models"]["detector"]["input"]["height"] == 192
-    assert manifest["source"]["member_sha256"] == bf.VARIANTS["full"].sha256
+    assert manifest["source"]["member_sha256"] == FULL.member_sha256
     _check_astronaut(FaceAnalyzer.create_from_bundle(bundle).detect(astronaut))
 
 
@@ -159,8 +160,8 @@ def test_full_range_finds_the_astronaut(cache, astronaut):
 def test_a_tampered_cached_wheel_is_refused(short_bundle, tmp_path, monkeypatch):
     other = tmp_path / "cache"
     (other / "downloads").mkdir(parents=True)
-    wheel = other / "downloads" / bf.WHEEL
-    shutil.copyfile(fetch.downloads_dir() / bf.WHEEL, wheel)
+    wheel = other / "downloads" / SHORT.distribution
+    shutil.copyfile(fetch.downloads_dir() / SHORT.distribution, wheel)
     with open(wheel, "r+b") as handle:  # flip one byte in the middle
         handle.seek(10_000_000)
         byte = handle.read(1)
@@ -169,7 +170,7 @@ def test_a_tampered_cached_wheel_is_refused(short_bundle, tmp_path, monkeypatch)
     monkeypatch.setenv(fetch.CACHE_ENV, str(other))
     monkeypatch.setattr(fetch.subprocess, "run", lambda *a, **k: pytest.fail("pip must not run"))
     with pytest.raises(EdgefaceError, match="tampered or corrupt download") as info:
-        bf.fetch_blazeface("short")
+        fetch_model("blazeface")
     assert f"delete {wheel}" in str(info.value)
     assert not (other / "bundles" / "blazeface-short").exists()
 
@@ -179,12 +180,12 @@ def test_a_download_that_does_not_match_the_pin_is_not_kept(tmp_path, monkeypatc
 
     def fake_pip(cmd, **kwargs):
         dest = Path(cmd[cmd.index("-d") + 1])
-        (dest / bf.WHEEL).write_bytes(b"not the pinned wheel")
+        (dest / SHORT.distribution).write_bytes(b"not the pinned wheel")
         return fetch.subprocess.CompletedProcess(cmd, 0, "", "")
 
     monkeypatch.setattr(fetch.subprocess, "run", fake_pip)
     with pytest.raises(EdgefaceError, match="tampered or corrupt download.*was not used"):
-        bf.fetch_blazeface("short")
+        fetch_model("blazeface")
     assert list((tmp_path / "downloads").iterdir()) == []
 
 
@@ -201,9 +202,9 @@ def test_pip_failure_names_the_requirement(tmp_path, monkeypatch):
 def test_fetch_refuses_to_replace_a_directory_that_is_not_a_bundle(short_bundle, tmp_path):
     (tmp_path / "keep.txt").write_text("mine")
     with pytest.raises(EdgefaceError, match="not a bundle"):
-        bf.fetch_blazeface("short", out_dir=tmp_path)
+        fetch_model("blazeface", tmp_path)
     assert (tmp_path / "keep.txt").read_text() == "mine"
-    out = bf.fetch_blazeface("short", out_dir=tmp_path / "bf")
+    out = fetch_model("blazeface", tmp_path / "bf")
     assert (out / "manifest.json").is_file()
 
 
@@ -231,10 +232,10 @@ def test_extract_member_reads_wheels_and_sdists(tmp_path):
 def test_int8_variant_made_by_the_quantizer(short_bundle, short_analyzer, astronaut):
     for module in ("tensorflow", "tf2onnx", "onnx2tf"):
         pytest.importorskip(module)
-    bundle = bf.fetch_blazeface_int8()
+    bundle = fetch_model("blazeface-int8")
     manifest = json.loads((bundle / "manifest.json").read_text())
     quant = manifest["source"]["quantization"]
-    assert manifest["source"]["member_sha256"] == bf.VARIANTS["short"].sha256
+    assert manifest["source"]["member_sha256"] == SHORT.member_sha256
     assert quant["fidelity_vs_float"]["detector"]["missed"] == 0
     analyzer = FaceAnalyzer.create_from_bundle(bundle)
     faces = analyzer.detect(astronaut)
@@ -247,7 +248,7 @@ def test_int8_variant_made_by_the_quantizer(short_bundle, short_analyzer, astron
     found, other, _ = _lfw_rates(analyzer)
     print(f"\nblazeface int8 on upscaled lfw_subset: {found}/100 faces, {other}/100 non-faces")
     assert found >= 95 and other <= 10  # measured 100 and 1 (the faces are also its calibration set)
-    assert bf.fetch_blazeface_int8() == bundle  # reused
+    assert fetch_model("blazeface-int8") == bundle  # reused
 
 
 # -- CLI -------------------------------------------------------------------------------------
@@ -275,7 +276,7 @@ def test_cli_fetch_and_list(cli, short_bundle):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["bundle"] == str(short_bundle) and data["reused"] is True
-    assert data["licence"] == "Apache-2.0" and data["version"] == bf.VERSION
+    assert data["licence"] == "Apache-2.0" and data["version"] == SHORT.version
     result = cli("models", "fetch", "blazeface")
     assert result.exit_code == 0 and result.stdout.strip() == str(short_bundle)
     result = cli("models", "list")

@@ -16,9 +16,9 @@ import pytest
 
 from edgeface.analyzer import FaceAnalyzer
 from edgeface.bundle import load_bundle
-from edgeface.pretrained import blazeface as bf
+from edgeface.cards.pretrained import DLIB_CHIP_TEMPLATE, DLIB_DESCRIPTOR_NORM, DLIB_SOURCE
 from edgeface.pretrained import dlib_model as dm
-from edgeface.pretrained import fetch, get_model
+from edgeface.pretrained import fetch, fetch_model, get_model
 
 dlib = pytest.importorskip("dlib")
 skimage_data = pytest.importorskip("skimage.data")
@@ -46,7 +46,7 @@ def fp16_bundle(fp32_bundle) -> Path:
 @pytest.fixture(scope="module")
 def dlib_models(fp32_bundle):
     """dlib's own detector, 5-point predictor and recognizer, from the cached sdist."""
-    sdist = fetch.downloads_dir() / dm.SDIST
+    sdist = fetch.downloads_dir() / DLIB_SOURCE.distribution
     models = {}
     for name in ("shape_predictor_5_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat"):
         path = fp32_bundle.parent.parent / name
@@ -99,7 +99,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def test_fetch_writes_an_embedder_bundle_with_dlibs_geometry(fp32_bundle, cache):
-    assert fp32_bundle == cache / "bundles" / dm.FP32_BUNDLE
+    assert fp32_bundle == cache / "bundles" / get_model("dlib-resnet").card.bundle
     bundle = load_bundle(fp32_bundle)
     assert bundle.manifest.detector is None
     e = bundle.manifest.embedder
@@ -109,7 +109,7 @@ def test_fetch_writes_an_embedder_bundle_with_dlibs_geometry(fp32_bundle, cache)
     assert (e.alignment.width, e.alignment.height) == (150, 150)
     assert set(e.alignment.template) == {"right_eye", "left_eye", "nose_tip", "mouth_center"}
     assert e.alignment.template["right_eye"][0] < e.alignment.template["left_eye"][0]  # image left
-    assert e.verify_threshold == pytest.approx(1 - 0.36 / (2 * dm.DLIB_DESCRIPTOR_NORM ** 2), abs=1e-3)
+    assert e.verify_threshold == pytest.approx(1 - 0.36 / (2 * DLIB_DESCRIPTOR_NORM ** 2), abs=1e-3)
     assert e.verify_far is None  # not calibrated
     source = bundle.manifest.raw["source"]
     assert source == dm.provenance()
@@ -132,7 +132,7 @@ def test_the_descriptor_norm_behind_the_threshold(dlib_chips):
     """The cosine threshold assumes dlib's descriptors have norm ~1.379 on real faces."""
     _, descriptors = dlib_chips
     norms = np.linalg.norm(descriptors, axis=1)
-    assert abs(norms.mean() - dm.DLIB_DESCRIPTOR_NORM) < 0.05
+    assert abs(norms.mean() - DLIB_DESCRIPTOR_NORM) < 0.05
     assert norms.std() < 0.1
 
 
@@ -146,7 +146,7 @@ def test_fp32_embedder_matches_dlib_on_dlib_chips(fp32_bundle, dlib_chips):
 def test_int8_embedder_matches_dlib_on_dlib_chips(int8_bundle, dlib_chips):
     manifest = json.loads((int8_bundle / "manifest.json").read_text())
     assert manifest["source"]["quantization"]["gate_failures"] == []
-    assert manifest["models"]["embedder"]["alignment"]["template"] == dm.DLIB_CHIP_TEMPLATE
+    assert manifest["models"]["embedder"]["alignment"]["template"] == DLIB_CHIP_TEMPLATE
     chips, descriptors = dlib_chips
     got = FaceAnalyzer.create_from_bundle(int8_bundle).embed_chips(chips)
     cosine = (got * _unit(descriptors)).sum(axis=1)
@@ -155,16 +155,16 @@ def test_int8_embedder_matches_dlib_on_dlib_chips(int8_bundle, dlib_chips):
 
 def test_fp16_embedder_is_half_the_size_and_matches_dlib_on_dlib_chips(fp16_bundle, fp32_bundle, cache,
                                                                      dlib_chips):
-    assert fp16_bundle == cache / "bundles" / dm.FP16_BUNDLE
+    assert fp16_bundle == cache / "bundles" / get_model("dlib-resnet-fp16").card.bundle
     manifest = json.loads((fp16_bundle / "manifest.json").read_text())
     embedder = manifest["models"]["embedder"]
-    assert embedder["file"] == dm.FP16_FILE
+    assert embedder["file"] == dm.model_file("fp16")
     assert embedder["input"]["dtype"] == "float32"  # fp16 weights, float input and output
-    assert embedder["alignment"]["template"] == dm.DLIB_CHIP_TEMPLATE
+    assert embedder["alignment"]["template"] == DLIB_CHIP_TEMPLATE
     quantization = manifest["source"]["quantization"]
     assert quantization["gate_failures"] == []
     assert quantization["fidelity_vs_float"]["embedder"]["cosine_worst"] >= 0.999  # vs the Keras source
-    ratio = (fp16_bundle / dm.FP16_FILE).stat().st_size / (fp32_bundle / dm.FP32_FILE).stat().st_size
+    ratio = (fp16_bundle / dm.model_file("fp16")).stat().st_size / (fp32_bundle / dm.model_file("fp32")).stat().st_size
     assert 0.45 <= ratio <= 0.55, ratio
     chips, descriptors = dlib_chips
     got = FaceAnalyzer.create_from_bundle(fp16_bundle).embed_chips(chips)
@@ -174,7 +174,7 @@ def test_fp16_embedder_is_half_the_size_and_matches_dlib_on_dlib_chips(fp16_bund
 
 @pytest.fixture(scope="module")
 def analyzer(fp32_bundle, cache):
-    detector = bf.fetch_blazeface("short")
+    detector = fetch_model("blazeface")
     return FaceAnalyzer.create_from_bundle(dm.combined_bundle(detector, fp32_bundle, cache / "combined"))
 
 

