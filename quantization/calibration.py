@@ -15,6 +15,7 @@ from typing import Iterable
 import numpy as np
 
 from edgeface.bundle import InputSpec
+from edgeface.cards.presets import SIGNED_UNIT
 from edgeface.errors import EdgefaceError, ImageError
 from edgeface.image import read_image
 from edgeface.preprocess import Preprocessor, resize_bilinear
@@ -37,7 +38,7 @@ def default_spec(height: int, width: int, layout: str = "NHWC") -> InputSpec:
     if height < 1 or width < 1:
         raise CalibrationError(f"input size {width}x{height}: both sides must be >= 1")
     return InputSpec(height=int(height), width=int(width), layout=layout, dtype="float32",
-                     channel_order="RGB", mean=(127.5, 127.5, 127.5), std=(127.5, 127.5, 127.5),
+                     channel_order="RGB", mean=tuple(SIGNED_UNIT["mean"]), std=tuple(SIGNED_UNIT["std"]),
                      resize="stretch", pad="center")
 
 

@@ -224,3 +224,24 @@ def test_dlib_input_layer_that_differs_from_the_card_is_refused(tmp_path):
     assert _checked_input(said, card, tmp_path / "x.dat") == said
     with pytest.raises(EdgefaceError, match=r"x\.dat: its input layer says .* the dlib-resnet card"):
         _checked_input({**said, "mean": [0.0, 0.0, 0.0]}, card, tmp_path / "x.dat")
+
+
+@pytest.mark.parametrize("task_name,arch,pipeline", [("DetectorTask", "blazeface", "detection_pipeline"),
+                                                     ("RecognizerTask", "mobilefacenet", "recognition_pipeline")])
+def test_training_normalises_inputs_as_the_card_says(monkeypatch, task_name, arch, pipeline):
+    import dataclasses
+
+    import edgeface.cards as cards
+    import edgeface.data
+    from edgeface.train import config as train_config
+    from edgeface.train import trainer
+
+    card = cards.get_card(arch)
+    other = dataclasses.replace(card, input={**card.input, "mean": [0.0, 10.0, 20.0], "std": [1.0, 2.0, 4.0]})
+    monkeypatch.setitem(cards._CARDS, arch, other)
+    seen = {}
+    monkeypatch.setattr(edgeface.data, pipeline, lambda *args, **kwargs: seen.update(kwargs), raising=False)
+    config_class = train_config.DetectorConfig if task_name == "DetectorTask" else train_config.RecognizerConfig
+    task = getattr(trainer, task_name)(config_class(arch=arch, input_size=card.input_size))
+    task.pipeline([], batch=2, augment=False)
+    assert (seen["mean"], seen["std"]) == ([0.0, 10.0, 20.0], [1.0, 2.0, 4.0])

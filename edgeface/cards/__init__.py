@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edgeface.cards.presets import ARCFACE_TEMPLATE, FIVE_KEYPOINTS, PRESETS
+from edgeface.cards.presets import ARCFACE_TEMPLATE, FIVE_KEYPOINTS, PRESETS, SIGNED_UNIT
 from edgeface.errors import EdgefaceError
 
 KINDS = ("detector", "embedder")
@@ -172,9 +172,7 @@ def choices_text(kind: str) -> str:
     return " or ".join([", ".join(shown[:-1]), shown[-1]] if len(shown) > 1 else shown)
 
 
-# (x - 127.5) / 127.5 on RGB: what every edgeface architecture is trained with.
-_SIGNED_UNIT = {"mean": [127.5] * 3, "std": [127.5] * 3}
-_EMBEDDER_INPUT = {**_SIGNED_UNIT, "resize": "stretch", "pad": "center"}  # aligned chips
+_EMBEDDER_INPUT = {**SIGNED_UNIT, "resize": "stretch", "pad": "center"}  # aligned chips
 _EMBEDDER_FACTS = {"kind": "embedder", "input": _EMBEDDER_INPUT, "input_size": 112,
                    "keypoint_names": tuple(FIVE_KEYPOINTS), "alignment_template": ARCFACE_TEMPLATE,
                    "calibration": "up to 100 aligned validation chips (pair images), resized to the input",

@@ -26,6 +26,10 @@ ARCFACE_TEMPLATE = {
     "mouth_left": (70.7299, 92.2041),
 }
 
+# (x - 127.5) / 127.5 on RGB: what every edgeface architecture and MediaPipe's BlazeFace take,
+# and the normalisation assumed for a model that comes without a manifest.
+SIGNED_UNIT = {"mean": [127.5] * 3, "std": [127.5] * 3}
+
 # MediaPipe face_detection_short_range anchors; edgeface's 128x128 BlazeFace trains on them too.
 SHORT_RANGE_ANCHORS = {"strides": [8, 16, 16, 16], "min_scale": 0.1484375, "max_scale": 0.75,
                        "anchor_offset_x": 0.5, "anchor_offset_y": 0.5, "aspect_ratios": [1.0],
@@ -40,8 +44,7 @@ def _ssd_preset(size: int, anchors: dict, keypoint_names: list[str], score_thres
     """The detector entry of a ``size`` square BlazeFace-style SSD model on ``anchors``
     (box_scale = input size, sigmoid scores, weighted NMS)."""
     return {
-        "input": {"height": size, "width": size, "mean": [127.5] * 3, "std": [127.5] * 3,
-                  "resize": "letterbox", "pad": "center"},
+        "input": {"height": size, "width": size, **SIGNED_UNIT, "resize": "letterbox", "pad": "center"},
         "decoder": {"family": "ssd", "anchors": dict(anchors),
                     "box_format": "xywh", "box_scale": [float(size)] * 4, "num_keypoints": len(keypoint_names),
                     "score_activation": "sigmoid", "score_clip": 100.0},

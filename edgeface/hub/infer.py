@@ -73,10 +73,11 @@ def _input_batch(inputs, samples: int, height: int, width: int, seed: int) -> tu
             raise HubError(f"--inputs {where}: has NaN or inf values")
         return np.ascontiguousarray(batch[:samples], np.float32), where
     try:
+        from edgeface.cards.presets import SIGNED_UNIT
         from edgeface.quantization.calibration import face_chips
 
         chips = face_chips((height, width))[:samples]
-        batch = (chips.astype(np.float32) - 127.5) / 127.5
+        batch = (chips.astype(np.float32) - np.float32(SIGNED_UNIT["mean"])) / np.float32(SIGNED_UNIT["std"])
         return np.ascontiguousarray(batch), "real face crops (scikit-image astronaut + LFW), (x - 127.5) / 127.5"
     except ImportError:  # scikit-image is in the toolchain extra
         rng = np.random.default_rng(seed)

@@ -230,6 +230,15 @@ def _bn_momentum(model, momentum: float = 0.9):
     return model
 
 
+def card_normalisation(arch: str) -> dict:
+    """The ``mean`` and ``std`` the card of ``arch`` normalises inputs with: training feeds
+    the model what validation, export and the SDK will feed it."""
+    from edgeface.cards import get_card
+
+    card_input = get_card(arch).input
+    return {"mean": card_input["mean"], "std": card_input["std"]}
+
+
 class DetectorTask:
     def __init__(self, config: DetectorConfig):
         from edgeface.cards import get_card
@@ -283,7 +292,7 @@ class DetectorTask:
         from edgeface.data import detection_pipeline
 
         return detection_pipeline(dataset, self.config.input_size, batch, augment, max_boxes=self.config.max_boxes,
-                                  shuffle_seed=self.config.seed)
+                                  shuffle_seed=self.config.seed, **card_normalisation(self.config.arch))
 
     def build(self):
         from edgeface.models import create_model
@@ -371,7 +380,8 @@ class RecognizerTask:
     def pipeline(self, dataset, batch: int, augment: bool):
         from edgeface.data import recognition_pipeline
 
-        return recognition_pipeline(dataset, self.config.input_size, batch, augment, shuffle_seed=self.config.seed)
+        return recognition_pipeline(dataset, self.config.input_size, batch, augment, shuffle_seed=self.config.seed,
+                                    **card_normalisation(self.config.arch))
 
     def build(self):
         from edgeface.models import create_model
