@@ -31,6 +31,7 @@ import numpy as np
 
 from edgeface.align import ARCFACE_TEMPLATE
 from edgeface.bundle import load_bundle, write_bundle
+from edgeface.cards.presets import BLAZEFACE_KEYPOINTS, FIVE_KEYPOINTS, SHORT_RANGE_ANCHORS
 from edgeface.decoders.ssd import ssd_anchors
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,15 +40,13 @@ MAX_TOTAL_BYTES = 1024 * 1024
 BLAZE_SIZE = 128
 BLAZE_LAYERS = ((8, 2), (16, 6))  # (stride, anchors per cell): MediaPipe short-range
 BLAZE_BOX = (0.0, 0.0, 24.0, 24.0)  # centre offset and size, 128-px units
-BLAZE_KEYPOINTS = {"right_eye": (-5, -4), "left_eye": (5, -4), "nose_tip": (0, 1),
-                   "mouth_center": (0, 6), "right_ear": (-10, -1), "left_ear": (10, -1)}
+# Each keypoint's offset from the box centre, 128-px units, in MediaPipe's keypoint order.
+BLAZE_KEYPOINTS = dict(zip(BLAZEFACE_KEYPOINTS, [(-5, -4), (5, -4), (0, 1), (0, 6), (-10, -1), (10, -1)]))
 # Below MediaPipe's 0.3: the 24-px boxes of diagonally adjacent 8-px cells overlap at
 # IoU 0.286, and a white square covering 2x2 such cells must blend into one face whichever
 # anchor leads the weighted NMS.
 BLAZE_NMS_IOU = 0.25
-BLAZE_ANCHORS = {"strides": [8, 16, 16, 16], "min_scale": 0.1484375, "max_scale": 0.75,
-                 "anchor_offset_x": 0.5, "anchor_offset_y": 0.5, "aspect_ratios": [1.0],
-                 "fixed_anchor_size": True, "interpolated_scale_aspect_ratio": 1.0}
+BLAZE_ANCHORS = SHORT_RANGE_ANCHORS
 
 SCRFD_SIZE = 160
 SCRFD_STRIDES = (8, 16, 32)
@@ -55,8 +54,8 @@ SCRFD_PER_CELL = 2
 # Left, top, right, bottom, in stride units. SCRFD anchors sit on cell corners, so with
 # 2.5 (it must exceed 2) the box of the first white cell still covers the square's centre.
 SCRFD_DISTANCE = 2.5
-SCRFD_KEYPOINTS = {"right_eye": (-0.5, -0.4), "left_eye": (0.5, -0.4), "nose_tip": (0.0, 0.1),
-                   "mouth_right": (-0.4, 0.6), "mouth_left": (0.4, 0.6)}
+# Each keypoint's offset from the anchor, stride units, in the five-point order.
+SCRFD_KEYPOINTS = dict(zip(FIVE_KEYPOINTS, [(-0.5, -0.4), (0.5, -0.4), (0.0, 0.1), (-0.4, 0.6), (0.4, 0.6)]))
 
 CHIP = 112
 EMBEDDING_SIZE = 128

@@ -13,8 +13,12 @@ from typing import Sequence
 
 import numpy as np
 
+from edgeface.cards.presets import SIGNED_UNIT
 from edgeface.data import augment as _aug
 from edgeface.data.types import DatasetError
+
+# The default normalisation (the trainer passes its card's): (x - 127.5) / 127.5.
+MEAN, STD = tuple(SIGNED_UNIT["mean"]), tuple(SIGNED_UNIT["std"])
 
 
 def _tf():
@@ -56,7 +60,7 @@ def _batched_indices(tf, n: int, shuffle: bool, seed: int, batch_size: int, drop
 
 
 def detection_pipeline(dataset, input_size: int, batch_size: int, augment: bool, max_boxes: int = 16,
-                       mean: float | Sequence[float] = 127.5, std: float | Sequence[float] = 127.5,
+                       mean: float | Sequence[float] = MEAN, std: float | Sequence[float] = STD,
                        shuffle_seed: int = 0, *, shuffle: bool | None = None,
                        drop_remainder: bool | None = None, crop_scale: tuple[float, float] = (0.3, 1.0),
                        num_parallel_calls: int | None = None, prefetch: int | None = None):
@@ -106,7 +110,7 @@ def detection_pipeline(dataset, input_size: int, batch_size: int, augment: bool,
 
 
 def recognition_pipeline(dataset, input_size: int, batch_size: int, augment: bool,
-                         mean: float | Sequence[float] = 127.5, std: float | Sequence[float] = 127.5,
+                         mean: float | Sequence[float] = MEAN, std: float | Sequence[float] = STD,
                          shuffle_seed: int = 0, *, shuffle: bool | None = None,
                          drop_remainder: bool | None = None, num_parallel_calls: int | None = None,
                          prefetch: int | None = None):
