@@ -82,7 +82,6 @@ class ModelCard:
         size = input_size or self.input_size
         return {"height": size, "width": size, **self.input}
 
-
     @property
     def package(self) -> str | None:
         return self.source.package if self.source else None

@@ -40,7 +40,8 @@ def fetch_default(card: CombinedCard, out_dir: str | Path | None = None,
 
     out = bundle_target(card, out_dir)
     check_replaceable(out)
-    progress(f"fetching {card.detector} and {card.embedder}")
+    progress(f"fetching the detector ({' or '.join(card.detector)}) and the embedder "
+             f"({' or '.join(card.embedder)})")
     detector = _pick(*card.detector)
     embedder = _pick(*card.embedder)
     if _is_current(out, detector, embedder):
