@@ -128,14 +128,14 @@ def _prepare_run(config: TrainConfig, cls) -> TrainConfig:
     has_checkpoint = (out / "checkpoints" / "checkpoint").is_file()
     if config.resume:
         stored = load_config(out)
-        if stored.get("task") != cls.task:
-            raise TrainError(f"--resume: {out} holds a {stored.get('task')} run, not a {cls.task} run")
-        merged = cls.from_dict(stored)
-        config = replace(merged, out=out, resume=True, epochs=max(config.epochs, 1), export=config.export,
+        if stored.task != cls.task:
+            raise TrainError(f"--resume: {out} holds a {stored.task} run, not a {cls.task} run")
+        config = replace(stored, out=out, resume=True, epochs=max(config.epochs, 1), export=config.export,
                          export_int8=config.export_int8)
     elif has_checkpoint:
         raise TrainError(f"--out {out}: a training run is already there: pass --resume to continue it, "
                          f"or choose another --out")
+    config = config.checked()  # the types and ranges a resumed run's config.json is read back with
     from edgeface.cards import names_of_kind
     from edgeface.models import default_input_size, model_kind
 
@@ -145,10 +145,6 @@ def _prepare_run(config: TrainConfig, cls) -> TrainConfig:
         raise TrainError(f"--arch {config.arch} is {_a(kind)}, not {_a(cls.kind)}: choose one of {names}")
     if config.input_size is None:
         config = replace(config, input_size=default_input_size(config.arch))
-    if config.epochs < 1 or config.batch < 1 or (config.steps_per_epoch is not None and config.steps_per_epoch < 1):
-        raise TrainError("--epochs, --batch and --steps-per-epoch must be at least 1")
-    if not config.lr > 0:
-        raise TrainError(f"--lr {config.lr}: must be > 0")
     if config.optimizer not in ("adamw", "sgd"):
         raise TrainError(f"optimizer={config.optimizer!r}: choose adamw or sgd")
     out.mkdir(parents=True, exist_ok=True)
