@@ -113,8 +113,9 @@ def render(obj: Any, indent: int = 0) -> list[str]:
 
 @dataclass(frozen=True)
 class Checker:
-    """Where a document came from and how its errors read: ``error(f"{source}: {field}: ...")``;
-    ``hint`` follows the list of known fields in an unknown-field error (where to read them)."""
+    """How one config's errors read: ``error(f"{source}: {field}: {problem}")``, with
+    ``hint`` after the fields listed in an unknown-field error (where they are documented).
+    A config whose messages read otherwise overrides a method."""
 
     error: type[EdgefaceError]
     source: str
@@ -123,13 +124,22 @@ class Checker:
     def fail(self, where: str, problem: str) -> EdgefaceError:
         return self.error(f"{self.source}: {where}: {problem}")
 
+    def unknown(self, where: str, known: list[str]) -> EdgefaceError:
+        return self.fail(where, f"unknown field: use one of {', '.join(known)}{self.hint}")
+
+    def missing(self, where: str) -> EdgefaceError:
+        return self.fail(where, "is required but missing")
+
+    def out_of_range(self, where: str, limits: Range, value: Any) -> EdgefaceError:
+        return self.fail(where, f"must be {limits.describe()}, got {show(value)}")
+
 
 def _type_name(tp: Any) -> str:
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", Path: "a path"}
     origin = typing.get_origin(tp)
-    if origin is list:
+    if origin in (list, tuple):
         return f"a list of {_type_name(typing.get_args(tp)[0]).removeprefix('an ').removeprefix('a ')}s"
-    if origin is dict:
+    if origin is dict or dataclasses.is_dataclass(tp):
         return "a mapping"
     return names.get(tp, getattr(tp, "__name__", str(tp)))
 
@@ -148,7 +158,7 @@ def _is_a(value: Any, tp: Any) -> bool:
     if tp is float:
         return _is_number(value)
     if tp is Path:
-        return isinstance(value, str) and "\0" not in value
+        return isinstance(value, str)
     if typing.get_origin(tp) is dict:
         return isinstance(value, dict) and all(isinstance(k, str) for k in value)
     return isinstance(value, tp)
@@ -160,32 +170,43 @@ def check_value(value: Any, tp: Any, where: str, checker: Checker, limits: Optio
     if origin in (Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         return None if value is None else check_value(value, args[0], where, checker, limits)
-    if origin is list:
+    if origin in (list, tuple):  # list[Item] or tuple[Item, ...]; an item may be a nested config
         if not isinstance(value, list):
             raise checker.fail(where, f"expected {_type_name(tp)}, got {show(value)}")
-        (item,) = typing.get_args(tp)
-        return [check_value(v, item, f"{where}[{i}]", checker, limits) for i, v in enumerate(value)]
+        item = typing.get_args(tp)[0]
+        return origin(build(item, v, checker, f"{where}[{i}].") if dataclasses.is_dataclass(item)
+                      else check_value(v, item, f"{where}[{i}]", checker, limits) for i, v in enumerate(value))
+    if tp is Path and isinstance(value, str) and "\0" in value:
+        raise checker.fail(where, "a path cannot contain a NUL character")
     if not _is_a(value, tp):
         wanted = "a finite number" if tp is float else _type_name(tp)
         raise checker.fail(where, f"expected {wanted}, got {show(value)}")
     if limits is not None and not limits.contains(value):
-        raise checker.fail(where, f"must be {limits.describe()}, got {show(value)}")
-    return float(value) if tp is float else Path(value) if tp is Path else value
+        raise checker.out_of_range(where, limits, value)
+    if tp is float:
+        return _as_float(value, where, checker)
+    return Path(value) if tp is Path else value
+
+
+def _as_float(value: Any, where: str, checker: Checker) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond a float's range (a range check, if any, refused it already)
+        raise checker.fail(where, f"expected a finite number, got {show(value)}") from None
 
 
 def build(cls: type, data: Any, checker: Checker, prefix: str = "") -> Any:
-    """An instance of the dataclass ``cls`` from the mapping ``data``: every key a field,
-    every value of its field's type and range, every field without a default given."""
+    """An instance of the dataclass ``cls`` from the mapping ``data``: every key a documented
+    field, every value of its field's type and range, every field without a default given."""
     if not isinstance(data, dict):
         raise checker.fail(prefix.rstrip(".") or "the file", f"expected a mapping of fields, got {show(data)}")
     hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in dataclasses.fields(cls)}
+    known = {f.name: f for f in dataclasses.fields(cls) if "doc" in f.metadata}  # undocumented: set by code
     values = {}
     for key, value in data.items():
         where = f"{prefix}{show_name(key)}"
         if key not in known:
-            raise checker.fail(where, f"unknown field; {prefix.rstrip('.') or 'the top level'} has "
-                                      f"{', '.join(known)}{checker.hint}")
+            raise checker.unknown(where, list(known))
         tp = hints[key]
         if dataclasses.is_dataclass(tp):
             values[key] = build(tp, value if value is not None else {}, checker, f"{where}.")
@@ -193,5 +214,5 @@ def build(cls: type, data: Any, checker: Checker, prefix: str = "") -> Any:
             values[key] = check_value(value, tp, where, checker, known[key].metadata.get("range"))
     for name, f in known.items():
         if name not in values and f.default is MISSING and f.default_factory is MISSING:
-            raise checker.fail(f"{prefix}{name}", "is missing")
+            raise checker.missing(f"{prefix}{name}")
     return cls(**values)
