@@ -25,28 +25,31 @@ class TrainError(EdgefaceError):
 @dataclass
 class TrainConfig:
     arch: str = doc(MISSING, "The architecture (edgeface models list).")
-    data: str = doc("synthetic", "Training data: a spec or path that edgeface.data's loaders take.")
+    data: str = doc("synthetic", "Training data: 'synthetic[:N][:key=value...]', a WIDER FACE *_bbx_gt.txt, a "
+                                 "RetinaFace label.txt, a CSV (detector), or an identity-folder root (recognizer).")
     out: Path = doc(Path("runs/train"), "Run directory: checkpoints, metrics, plots, export/.")
-    input_size: int | None = doc(None, "Input size in pixels; null: the architecture's own.", lo=16, hi=1024)
+    input_size: int | None = doc(None, "Input size in pixels (unset: the architecture's own).", lo=16, hi=1024)
     epochs: int = doc(10, "Training epochs (a checkpoint after each: an interrupted run resumes there).",
                       lo=1, hi=10_000)
-    steps_per_epoch: int | None = doc(None, "Steps per epoch; null: one pass over the training data.",
+    steps_per_epoch: int | None = doc(None, "Steps per epoch (unset: one pass over the training data).",
                                       lo=1, hi=10_000_000)
-    batch: int = doc(32, "Batch size.", lo=1, hi=4096)
+    batch: int = doc(32, "Batch size per replica.", lo=1, hi=4096)
     lr: float = doc(1e-3, "Peak learning rate (warm-up, then cosine).", lo=0, hi=10, lo_open=True)
     weight_decay: float = doc(1e-4, "Weight decay.", lo=0, hi=1)
     optimizer: str = doc("adamw", "adamw or sgd (momentum 0.9).")
-    warmup_steps: int | None = doc(None, "Learning-rate warm-up steps; null: 5% of all steps, at most 500.",
+    warmup_steps: int | None = doc(None, "Learning-rate warm-up steps (unset: 5% of all steps, at most 500).",
                                    lo=0, hi=10_000_000)
     augment: bool = doc(True, "Augment the training images.")
     seed: int = doc(0, "Seed for weights, data order and augmentation.", lo=0, hi=2**32 - 1)
     deterministic: bool = doc(True, "Deterministic ops (tf.config.experimental.enable_op_determinism()).")
     mixed_precision: str = doc("auto", "auto (float16 only when a GPU is present), on or off.")
-    val_data: str | None = doc(None, "Validation data; null: held-out synthetic data when training on synthetic "
-                                     "data, else 5% of the data; 'none': no validation.")
+    val_data: str | None = doc(None, "Validation data (unset: held-out synthetic data with synthetic training "
+                                     "data, else 5% of the training data; 'none': no validation).")
     export: bool = doc(True, ".keras + SavedModel + bundle (TFLite fp32) after the last epoch.")
-    export_int8: bool = doc(False, "Also an int8 TFLite bundle with its fidelity report.")
-    resume: bool = doc(False, "Continue the run in out from its last checkpoint.")
+    export_int8: bool = doc(False, "Also export an int8 TFLite bundle with its fidelity report (calibrated on "
+                                   "validation images).")
+    resume: bool = doc(False, "Continue the run in --out from its last checkpoint (its config.json wins; a larger "
+                              "--epochs extends it).")
     data_options: dict[str, Any] = doc({}, "Extra keyword arguments of the data loader.")
 
     task = "train"  # saved in config.json: the run's task, as `edgeface train TASK` names it
@@ -96,10 +99,12 @@ class RecognizerConfig(TrainConfig):
     arch: str = doc("mobilefacenet", f"{choices_text('embedder')}.")
     loss: str = doc("arcface", "arcface, cosface or softmax.")
     embedding_size: int = doc(128, "Embedding length.", lo=8, hi=4096)
-    margin: float | None = doc(None, "Margin; null: 0.5 ArcFace, 0.35 CosFace.", lo=0, hi=10)
+    margin: float | None = doc(None, "Margin (unset: 0.5 ArcFace, 0.35 CosFace).", lo=0, hi=10)
     scale: float = doc(32.0, "The logit scale s.", lo=1, hi=1000)
-    val_pairs: str | None = doc(None, "Verification pairs for validation and calibration; 'none': none.")
-    far: float = doc(1e-3, "False-accept rate the bundle's verify_threshold is calibrated at.", lo=0, hi=0.5,
+    val_pairs: str | None = doc(None, "Verification pairs (LFW pairs.txt or 'synthetic:...') for validation and "
+                                      "the threshold calibration (unset: held-out synthetic identities; 'none': "
+                                      "none).")
+    far: float = doc(1e-3, "False-accept rate the bundle's verify_threshold is calibrated at.", lo=0, hi=1,
                      lo_open=True)
     weight_decay: float = doc(5e-4, "Weight decay.", lo=0, hi=1)
 
