@@ -73,6 +73,8 @@ def test_default_config_text_round_trips_to_the_defaults():
     ({"detector": {"lr": -1}}, "detector.lr: must be positive"),
     ({"recognizer": {"far": 2}}, "recognizer.far"),
     ({"detector": {"arch": "yolo"}}, "detector.arch: yolo unknown"),
+    ({"detector": {"optimizer": "adamx"}}, "detector.optimizer: adamx unknown; choose from adamw, sgd"),
+    ({"recognizer": {"mixed_precision": "yes"}}, "recognizer.mixed_precision: yes unknown"),
     ({"data": ["synthetic"]}, "data: expected a mapping"),
     ({"seed": True}, "seed: expected an integer"),
 ])

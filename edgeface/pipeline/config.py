@@ -17,7 +17,7 @@ from typing import Any, Optional
 from edgeface.cards import names_of_kind
 from edgeface.configfields import Checker, build, derived, doc, render, section
 from edgeface.errors import EdgefaceError, clip, show_name
-from edgeface.train.config import DetectorConfig, RecognizerConfig
+from edgeface.train.config import MIXED_PRECISION, OPTIMIZERS, DetectorConfig, RecognizerConfig
 
 
 class PipelineConfigError(EdgefaceError):
@@ -132,6 +132,9 @@ def validate(config: PipelineConfig, source: str = "config") -> PipelineConfig:
     _choices("detector.box_loss", [config.detector.box_loss], ("smooth_l1", "giou"), source)
     _choices("recognizer.arch", [config.recognizer.arch], names_of_kind("embedder"), source)
     _choices("recognizer.loss", [config.recognizer.loss], ("arcface", "cosface", "softmax"), source)
+    for name in ("detector", "recognizer"):
+        _choices(f"{name}.optimizer", [getattr(config, name).optimizer], OPTIMIZERS, source)
+        _choices(f"{name}.mixed_precision", [getattr(config, name).mixed_precision], MIXED_PRECISION, source)
     _choices("quantize.precisions", config.quantize.precisions, ("fp32", "fp16", "int8", "int8-qat"), source)
     _choices("hexagon.precisions", config.hexagon.precisions, ("w8a8", "w8a16", "fp16"), source)
     _choices("bench.use_cases", config.bench.use_cases, tuple(USE_CASES), source)

@@ -22,6 +22,10 @@ class TrainError(EdgefaceError):
     """A training or export setting is wrong, or a run directory cannot be used."""
 
 
+OPTIMIZERS = ("adamw", "sgd")
+MIXED_PRECISION = ("auto", "on", "off")
+
+
 @dataclass
 class TrainConfig:
     arch: str = doc(MISSING, "The architecture (edgeface models list).")

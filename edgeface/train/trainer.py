@@ -34,7 +34,8 @@ from typing import Any, Callable
 import numpy as np
 
 from edgeface.fsutil import atomic_write_bytes, write_json
-from edgeface.train.config import DetectorConfig, RecognizerConfig, TrainConfig, TrainError, load_config
+from edgeface.train.config import (MIXED_PRECISION, OPTIMIZERS, DetectorConfig, RecognizerConfig, TrainConfig,
+                                   TrainError, load_config)
 
 
 @dataclass
@@ -74,8 +75,9 @@ def choose_strategy():
 def _use_mixed_precision(setting: str) -> bool:
     import tensorflow as tf
 
-    if setting not in ("auto", "on", "off"):
-        raise TrainError(f"mixed_precision={setting!r}: choose auto, on or off")
+    if setting not in MIXED_PRECISION:
+        raise TrainError(f"mixed_precision={setting!r}: choose {', '.join(MIXED_PRECISION[:-1])} or "
+                         f"{MIXED_PRECISION[-1]}")
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
     if setting == "on" and not has_gpu:
         raise TrainError("--mixed-precision on needs a GPU (float16 on CPU is slower and less accurate): use auto")
@@ -145,8 +147,8 @@ def _prepare_run(config: TrainConfig, cls) -> TrainConfig:
         raise TrainError(f"--arch {config.arch} is {_a(kind)}, not {_a(cls.kind)}: choose one of {names}")
     if config.input_size is None:
         config = replace(config, input_size=default_input_size(config.arch))
-    if config.optimizer not in ("adamw", "sgd"):
-        raise TrainError(f"optimizer={config.optimizer!r}: choose adamw or sgd")
+    if config.optimizer not in OPTIMIZERS:
+        raise TrainError(f"optimizer={config.optimizer!r}: choose {' or '.join(OPTIMIZERS)}")
     out.mkdir(parents=True, exist_ok=True)
     config.save(out / "config.json")
     return config
