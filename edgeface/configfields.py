@@ -68,8 +68,8 @@ def section(cls: type, text: str) -> Any:
     return field(default_factory=cls, metadata={"doc": text})
 
 
-def derived(cls: type, name: str, omit: tuple[str, ...], **defaults: Any) -> type:
-    """A dataclass ``name`` with the documented fields of ``cls`` except ``omit``, and
+def derived(cls: type, name: str, module: str, omit: tuple[str, ...], **defaults: Any) -> type:
+    """A dataclass ``module.name`` with the documented fields of ``cls`` except ``omit``, and
     ``defaults`` in place of theirs: a config that embeds another one with defaults of its
     own (the pipeline's training sections), its fields still written once."""
     hints = typing.get_type_hints(cls)
@@ -78,7 +78,7 @@ def derived(cls: type, name: str, omit: tuple[str, ...], **defaults: Any) -> typ
     if unknown:
         raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(unknown))}")
     specs = [(f.name, hints[f.name], _field(defaults.get(f.name, _default_of(f)), f.metadata)) for f in fields]
-    return dataclasses.make_dataclass(name, specs)
+    return dataclasses.make_dataclass(name, specs, namespace={"__module__": module})
 
 
 def _default_of(f: dataclasses.Field) -> Any:

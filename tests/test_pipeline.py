@@ -182,7 +182,8 @@ def test_section_fields_reach_the_training_configs_and_the_pipeline_keeps_its_de
     embedder = _training_config(config, "embedder", tmp_path, resume=True)
     assert (embedder.scale, embedder.warmup_steps, embedder.arch, embedder.input_size, embedder.lr) == \
         (16.0, 0, "edgeface_xs_int8", 64, 0.002)
-    assert (embedder.val_pairs, embedder.resume, embedder.embedding_size, embedder.far) == ("pairs.txt", True, 128, 1e-3)
+    assert (embedder.val_pairs, embedder.resume, embedder.embedding_size, embedder.far) == \
+        ("pairs.txt", True, 128, 1e-3)
     with pytest.raises(PipelineConfigError, match=r"p.yaml: detector.out: unknown field"):
         parse_config({"detector": {"out": "elsewhere"}}, "p.yaml")
 

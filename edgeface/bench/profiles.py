@@ -207,8 +207,9 @@ def parse_profile(data: Any, where: str) -> Profile:
     budgets = _budgets(document, checker)
     _check_sources(document, soc, checker)
     return Profile(
-        id=document.id.strip(), name=document.name.strip(), kind=document.kind, chipset=document.chipset.strip(), soc=soc,
-        hub_device=_stripped(document.hub_device), hub_attributes=tuple(_hub_attributes(document, soc, checker)),
+        id=document.id.strip(), name=document.name.strip(), kind=document.kind, chipset=document.chipset.strip(),
+        soc=soc, hub_device=_stripped(document.hub_device),
+        hub_attributes=tuple(_hub_attributes(document, soc, checker)),
         calibration_device=_stripped(document.calibration_device), compute_units=tuple(document.compute_units),
         cpu_clusters=document.cpu_clusters, cpu_features=tuple(document.cpu_features or ()),
         gpu=_stripped(document.gpu), ram_gb=document.ram_gb, budgets=budgets, sources=dict(document.sources),

@@ -4,7 +4,9 @@ One source for the fields, their types, defaults and help: ``default_config_text
 renders the documented YAML (``edgeface pipeline --print-default-config``) from these
 dataclasses, and ``parse_config`` validates a user's YAML against them, naming the field
 (``recognizer.epochs``) in every error. Every numeric field carries its range
-(``doc(..., lo=1, hi=4096)``): a value outside it, or not finite, is refused by name.
+(``doc(..., lo=1, hi=4096)``): a value outside it, or not finite, is refused by name. The
+machinery is edgeface/configfields.py; the ``detector:`` and ``recognizer:`` sections are
+the training configs' own fields (edgeface/train/config.py).
 """
 
 from __future__ import annotations
@@ -40,9 +42,9 @@ class DataSection:
 # stage folders): the rest of each training config is its detector: / recognizer: section.
 PIPELINE_OWNED = ("data", "val_data", "val_pairs", "out", "seed", "resume", "export", "export_int8",
                   "data_options")
-DetectorSection = derived(DetectorConfig, "DetectorSection", PIPELINE_OWNED, epochs=4, steps_per_epoch=100,
+DetectorSection = derived(DetectorConfig, "DetectorSection", __name__, PIPELINE_OWNED, epochs=4, steps_per_epoch=100,
                           lr=0.004)
-RecognizerSection = derived(RecognizerConfig, "RecognizerSection", PIPELINE_OWNED, arch="edgeface_xs_int8",
+RecognizerSection = derived(RecognizerConfig, "RecognizerSection", __name__, PIPELINE_OWNED, arch="edgeface_xs_int8",
                             input_size=64, epochs=4, steps_per_epoch=100, lr=0.002)
 
 
