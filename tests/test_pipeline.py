@@ -9,6 +9,7 @@ import hashlib
 import json
 import math
 import os
+import pickle
 import re
 import signal
 import subprocess
@@ -169,6 +170,8 @@ def test_training_sections_are_the_training_configs_fields(section, config_cls):
     assert all(fields[n].metadata == own[n].metadata and hints[n] == own_hints[n] for n in fields)
     text = default_config_text()
     assert all(f"  {n}: " in text for n in fields)
+    assert section_cls.__module__ == "edgeface.pipeline.config"  # so that a config pickles, as before
+    assert pickle.loads(pickle.dumps(PipelineConfig())) == PipelineConfig()
 
 
 def test_section_fields_reach_the_training_configs_and_the_pipeline_keeps_its_defaults(tmp_path):
