@@ -333,6 +333,21 @@ def test_config_sizes_delays_and_video_types_are_checked_by_name(data, field, me
     assert "\n" not in text and len(text) < 300, text
 
 
+def test_every_user_field_is_documented_and_the_source_is_not_one():
+    """The config is the shared documented-field kind (edgeface.configfields): each field a
+    user may set carries its help; ``source`` is set by the reader, never by the file."""
+    import dataclasses
+
+    from edgeface.configfields import render
+    from edgeface.feeds.config import FeedsConfig, RayConfig
+
+    for cls in (FeedsConfig, FeedConfig, ReconnectConfig, RayConfig):
+        assert all(f.metadata.get("doc") for f in dataclasses.fields(cls) if f.name != "source" or cls is FeedConfig)
+    assert "  jitter: 0.3  # " in "\n".join(render(FeedsConfig()))
+    with pytest.raises(FeedsConfigError, match="feeds.yaml: source: unknown field"):
+        parse_config({"feeds": [GOOD_FEED], "source": "elsewhere"}, "feeds.yaml")
+
+
 def test_too_many_feeds_are_refused():
     feeds = [{"id": f"cam{i}", "source": "synthetic:faces=1"} for i in range(2000)]
     with pytest.raises(FeedsConfigError, match="feeds: 2000 feeds: at most 1024"):

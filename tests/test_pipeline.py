@@ -9,6 +9,7 @@ import hashlib
 import json
 import math
 import os
+import pickle
 import re
 import signal
 import subprocess
@@ -73,6 +74,8 @@ def test_default_config_text_round_trips_to_the_defaults():
     ({"detector": {"lr": -1}}, "detector.lr: must be positive"),
     ({"recognizer": {"far": 2}}, "recognizer.far"),
     ({"detector": {"arch": "yolo"}}, "detector.arch: yolo unknown"),
+    ({"detector": {"optimizer": "adamx"}}, "detector.optimizer: adamx unknown; choose from adamw, sgd"),
+    ({"recognizer": {"mixed_precision": "yes"}}, "recognizer.mixed_precision: yes unknown"),
     ({"data": ["synthetic"]}, "data: expected a mapping"),
     ({"seed": True}, "seed: expected an integer"),
 ])
@@ -150,6 +153,58 @@ def test_cli_bad_config_and_stage_are_one_line_errors(tmp_path):
     assert r.exit_code == 2 and "nothing to run" in r.output
     r = runner.invoke(app, ["pipeline", "--print-default-config"])
     assert r.exit_code == 0 and parse_config(yaml.safe_load(r.output)) == PipelineConfig()
+
+
+@pytest.mark.parametrize("section, config_cls", [("detector", "DetectorConfig"), ("recognizer", "RecognizerConfig")])
+def test_training_sections_are_the_training_configs_fields(section, config_cls):
+    """Every training config field the pipeline does not set itself is a section field, with
+    the same type, help and range (one declaration)."""
+    import edgeface.train.config as train_config
+    from edgeface.pipeline.config import PIPELINE_OWNED
+
+    cls, section_cls = getattr(train_config, config_cls), type(getattr(PipelineConfig(), section))
+    own = {f.name: f for f in dataclasses.fields(cls) if f.name not in PIPELINE_OWNED}
+    fields = {f.name: f for f in dataclasses.fields(section_cls)}
+    assert list(fields) == list(own)
+    hints, own_hints = typing.get_type_hints(section_cls), typing.get_type_hints(cls)
+    assert all(fields[n].metadata == own[n].metadata and hints[n] == own_hints[n] for n in fields)
+    text = default_config_text()
+    assert all(f"  {n}: " in text for n in fields)
+    assert section_cls.__module__ == "edgeface.pipeline.config"  # so that a config pickles, as before
+    assert pickle.loads(pickle.dumps(PipelineConfig())) == PipelineConfig()
+
+
+def test_section_fields_reach_the_training_configs_and_the_pipeline_keeps_its_defaults(tmp_path):
+    from edgeface.pipeline.stages import _training_config
+
+    config = parse_config({"seed": 5, "detector": {"box_weight": 2.5, "optimizer": "sgd"},
+                           "recognizer": {"scale": 16, "warmup_steps": 0}, "data": {"recognizer_val": "pairs.txt"}})
+    detector = _training_config(config, "detector", tmp_path, resume=False)
+    assert (detector.box_weight, detector.optimizer, detector.epochs, detector.lr) == (2.5, "sgd", 4, 0.004)
+    assert (detector.data, detector.seed, detector.out, detector.export) == ("synthetic:1600", 5, tmp_path, False)
+    embedder = _training_config(config, "embedder", tmp_path, resume=True)
+    assert (embedder.scale, embedder.warmup_steps, embedder.arch, embedder.input_size, embedder.lr) == \
+        (16.0, 0, "edgeface_xs_int8", 64, 0.002)
+    assert (embedder.val_pairs, embedder.resume, embedder.embedding_size, embedder.far) == \
+        ("pairs.txt", True, 128, 1e-3)
+    with pytest.raises(PipelineConfigError, match=r"p.yaml: detector.out: unknown field"):
+        parse_config({"detector": {"out": "elsewhere"}}, "p.yaml")
+
+
+def test_training_stage_keys_read_as_before_the_sections_nested_the_training_configs():
+    """A run made before keeps its trained stages: the default sections key as they did
+    (their old dataclass repr); a field added since changes the key only off its default."""
+    from edgeface.pipeline.stages import STAGES
+
+    train = {stage.name: stage.settings for stage in STAGES if stage.name.startswith("train_")}
+    settings = train["train_detector"](PipelineConfig())
+    assert settings["section"] == ("DetectorSection(arch='blazeface', epochs=4, steps_per_epoch=100, batch=32, "
+                                   "lr=0.004, loss='focal', box_loss='smooth_l1')")
+    assert train["train_recognizer"](PipelineConfig())["section"] == (
+        "RecognizerSection(arch='edgeface_xs_int8', input_size=64, embedding_size=128, epochs=4, "
+        "steps_per_epoch=100, batch=32, lr=0.002, loss='arcface', far=0.001)")
+    changed = train["train_detector"](parse_config({"detector": {"box_weight": 2.0}}))
+    assert changed["section"] == [settings["section"], {"box_weight": 2.0}]
 
 
 # -------------------------------------------------------------------- cache

@@ -129,6 +129,21 @@ def test_odd_keys_and_huge_values_give_a_short_error():
     assert len(str(info.value)) < 300
 
 
+def test_the_documented_schema_is_the_profile_document():
+    """docs/profiles.md's schema block lists exactly the fields parse_profile reads, each of
+    which carries its help (edgeface.configfields)."""
+    import dataclasses
+
+    from edgeface.bench.profiles import ProfileDocument
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "profiles.md").read_text()
+    block = text.split("## Schema (version 1)", 1)[1].split("```", 2)[1]
+    documented = {m.group(1) for m in re.finditer(r"^([a-z_]+):", block, re.MULTILINE)}
+    fields = dataclasses.fields(ProfileDocument)
+    assert documented == {f.name for f in fields}
+    assert all(f.metadata["doc"] for f in fields)
+
+
 def test_every_figure_needs_a_source():
     doc = _doc()
     del doc["sources"]["ram_gb"]

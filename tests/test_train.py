@@ -282,6 +282,49 @@ def test_cli_user_errors_exit_2(tmp_path):
     assert r.exit_code == 2 and "no such bundle" in r.output
 
 
+# config.json files as edgeface wrote them before the configs were dataclasses with
+# documented fields: a run saved then must still resume.
+SAVED_CONFIGS = [
+    {"arch": "blazeface", "data": "synthetic", "out": "runs/train", "input_size": 128, "epochs": 3,
+     "steps_per_epoch": None, "batch": 32, "lr": 0.002, "weight_decay": 0.0001, "optimizer": "adamw",
+     "warmup_steps": None, "augment": True, "seed": 0, "deterministic": True, "mixed_precision": "auto",
+     "val_data": None, "export": True, "export_int8": False, "resume": False, "data_options": {}, "loss": "focal",
+     "box_loss": "smooth_l1", "box_weight": 1.0, "keypoint_weight": 1.0, "max_boxes": 64, "pos_iou": 0.35,
+     "neg_iou": 0.25, "task": "detector"},
+    {"arch": "mobilefacenet", "data": "synthetic", "out": "runs/train", "input_size": 112, "epochs": 10,
+     "steps_per_epoch": None, "batch": 32, "lr": 0.001, "weight_decay": 0.0005, "optimizer": "adamw",
+     "warmup_steps": None, "augment": True, "seed": 0, "deterministic": True, "mixed_precision": "auto",
+     "val_data": None, "export": True, "export_int8": False, "resume": False, "data_options": {},
+     "loss": "arcface", "embedding_size": 128, "margin": None, "scale": 32.0, "val_pairs": None, "far": 0.001,
+     "task": "recognizer"},
+]
+
+
+@pytest.mark.parametrize("saved", SAVED_CONFIGS, ids=["detector", "recognizer"])
+def test_a_saved_config_reads_back_as_it_was_written(tmp_path, saved):
+    from edgeface.train.config import load_config
+
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    config = load_config(tmp_path)
+    assert config.task == saved["task"] and config.to_dict() == saved
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("[1, 2]", "task: expected detector or recognizer, got None"),
+    ('{"task": "segmenter"}', "task: expected detector or recognizer, got 'segmenter'"),
+    (json.dumps({**SAVED_CONFIGS[0], "epochs": "three"}), "epochs: expected an integer, got 'three'"),
+    (json.dumps({**SAVED_CONFIGS[0], "batch": 0}), "batch: must be at least 1 and at most 4,096, got 0"),
+    (json.dumps({**SAVED_CONFIGS[0], "lr": None}), "lr: expected a finite number, got None"),
+    (json.dumps({**SAVED_CONFIGS[0], "arch": None}), "arch: expected a string, got None"),
+    (json.dumps({**SAVED_CONFIGS[0], "epoch": 3}), "epoch: unknown field"),
+])
+def test_resume_refuses_a_broken_config_json_by_field(tmp_path, content, problem):
+    (tmp_path / "config.json").write_text(content)
+    r = cli("train", "detector", "--resume", "--out", tmp_path)
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert f"--resume: {tmp_path / 'config.json'}: {problem}" in " ".join(r.output.split()), r.output
+
+
 @pytest.mark.slow
 def test_cli_eval_detection_and_verification(detector_run, recognizer_run, tmp_path):
     bundle = detector_run.export.bundles["fp32"]

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from edgeface.configfields import MISSING, Checker, build, doc
 from edgeface.errors import EdgefaceError, clip, show, show_name
 from edgeface.socs import Soc, UnknownSocError, find_soc
 
@@ -71,9 +72,9 @@ class UnknownProfileError(EdgefaceError):
 
 @dataclass(frozen=True)
 class CpuCluster:
-    core: str       # Cortex-X4, Oryon, Kryo 670 Prime (Cortex-A78), AMD EPYC ...
-    count: int
-    ghz: float      # maximum clock
+    core: str = doc(MISSING, "Cortex-X4, Oryon, Kryo 670 Prime (Cortex-A78), AMD EPYC ...")
+    count: int = doc(MISSING, "Cores in the cluster.", lo=1, hi=1024)
+    ghz: float = doc(MISSING, "Maximum clock in GHz.", lo=0.1, hi=10)
 
     def to_dict(self) -> dict[str, Any]:
         return {"core": self.core, "count": self.count, "ghz": self.ghz}
@@ -142,11 +143,47 @@ class Profile:
 
 # ----------------------------------------------------------------------------- parsing
 
-_REQUIRED = ("schema", "id", "name", "kind", "chipset", "soc", "hub_device", "compute_units",
-             "cpu_clusters", "ram_gb", "budgets_ms", "sources")
-_OPTIONAL = ("hub_attributes", "calibration_device", "cpu_features", "gpu", "notes")
 # Fields whose figures must name a source (the rest are identifiers or policy).
 _SOURCED = ("chipset", "cpu_clusters", "ram_gb", "gpu", "hub_device", "budgets_ms")
+
+
+@dataclass(frozen=True)
+class ProfileDocument:
+    """A profile YAML file as written (docs/profiles.md): the fields without a default are
+    required (``soc``, ``hub_device`` and ``ram_gb`` may be null); ``parse_profile`` turns it
+    into a ``Profile``, with the SoC's facts from socs.yaml."""
+
+    schema: int = doc(MISSING, f"The schema version: {SCHEMA_VERSION}.")
+    id: str = doc(MISSING, "Lower-case, no spaces; the file's name (galaxy-s24).")
+    name: str = doc(MISSING, "The device's name.")
+    kind: str = doc(MISSING, f"{', '.join(KINDS)}.")
+    chipset: str = doc(MISSING, "Marketing name of the chipset.")
+    soc: Optional[str] = doc(MISSING, "Part number in socs.yaml (SM8650); null for a non-Qualcomm SoC.")
+    hub_device: Optional[str] = doc(MISSING, "Exact Qualcomm AI Hub device name; null when AI Hub has none.")
+    compute_units: list[str] = doc(MISSING, f"Which of {', '.join(COMPUTE_UNITS)} edgeface uses here.")
+    cpu_clusters: tuple[CpuCluster, ...] = doc(MISSING, "The CPU clusters ({core, count, ghz} each).")
+    ram_gb: Optional[float] = doc(MISSING, "RAM in GB; null when not published.", lo=0.001, hi=100_000)
+    budgets_ms: dict[str, Any] = doc(MISSING, "Latency budget in milliseconds of every use case.")
+    sources: dict[str, Any] = doc(MISSING, "Where each figure comes from (a spec sheet URL or a published file).")
+    hub_attributes: Optional[list[str]] = doc(None, "AI Hub device attributes like 'os:android'.")
+    calibration_device: Optional[str] = doc(None, "The published-measurement device estimates scale from.")
+    cpu_features: Optional[list[str]] = doc(None, "dotprod, i8mm, avx2 ... (what int8 speed needs).")
+    gpu: Optional[str] = doc(None, "The GPU's name.")
+    notes: Optional[str] = doc(None, "Anything a reader of the estimates should know.")
+
+
+class _Checker(Checker):
+    """Errors in the profile files' words: ``x.yaml: field 'ram_gb' ... (see docs/profiles.md
+    for the schema)``."""
+
+    def fail(self, where: str, problem: str) -> ProfileError:
+        return ProfileError(f"{self.source}: field {show(where)} {problem} (see docs/profiles.md for the schema)")
+
+    def unknown(self, where: str, known: list[str]) -> ProfileError:
+        return self.fail(where, "is not part of the profile schema: remove it or fix its spelling")
+
+    def missing(self, where: str) -> ProfileError:
+        return self.fail(where, "is missing")
 
 
 def _number_in(value: Any, lo: float, hi: float) -> bool:
@@ -154,154 +191,104 @@ def _number_in(value: Any, lo: float, hi: float) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and lo <= value <= hi
 
 
-@dataclass(frozen=True)
-class _Document:
-    """One profile document being validated: its contents and where it came from."""
-
-    data: dict
-    where: str
-
-    def bad(self, field_name: str, problem: str) -> ProfileError:
-        return ProfileError(f"{self.where}: field {show(field_name)} {problem} (see docs/profiles.md for the schema)")
-
-    def text(self, key: str, optional: bool = False) -> Optional[str]:
-        value = self.data.get(key)
-        if value is None and optional:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise self.bad(key, "must be a non-empty string" + (" or null" if optional else ""))
-        return value.strip()
-
-
 def parse_profile(data: Any, where: str) -> Profile:
     """Validate one profile document (the YAML's contents); ``where`` names it in errors."""
     if not isinstance(data, dict):
         raise ProfileError(f"{where}: a profile is a YAML mapping, got {type(data).__name__}")
-    doc = _Document(data, where)
-    _check_keys(doc)
-    pid, kind = _identity(doc)
-    soc = _soc(doc)
-    units = _compute_units(doc, soc)
-    clusters = _cpu_clusters(doc)
-    ram = data["ram_gb"]
-    if ram is not None and not _number_in(ram, 0.001, 100_000):
-        raise doc.bad("ram_gb", "must be a positive number of GB, or null when not published")
-    budgets = _budgets(doc)
-    _check_sources(doc, soc)
-    attributes = _hub_attributes(doc, soc)
-    features = data.get("cpu_features") or []
-    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
-        raise doc.bad("cpu_features", "must be a list of strings")
-
+    checker = _Checker(ProfileError, where)
+    document = build(ProfileDocument, data, checker)
+    if document.schema != SCHEMA_VERSION:
+        raise checker.fail("schema", f"must be {SCHEMA_VERSION}, got {show(document.schema)}")
+    _check_text(document, checker)
+    soc = _soc(document, checker)
+    _check_compute_units(document, soc, checker)
+    if not document.cpu_clusters:
+        raise checker.fail("cpu_clusters", "must be a non-empty list of {core, count, ghz}")
+    budgets = _budgets(document, checker)
+    _check_sources(document, soc, checker)
     return Profile(
-        id=pid, name=doc.text("name"), kind=kind, chipset=doc.text("chipset"), soc=soc,
-        hub_device=doc.text("hub_device", optional=True), hub_attributes=tuple(attributes),
-        calibration_device=doc.text("calibration_device", optional=True) if "calibration_device" in data else None,
-        compute_units=tuple(units), cpu_clusters=tuple(clusters), cpu_features=tuple(features),
-        gpu=doc.text("gpu", optional=True) if "gpu" in data else None,
-        ram_gb=None if ram is None else float(ram), budgets=budgets, sources=dict(data["sources"]),
-        notes=str(data.get("notes") or "").strip(), path=where)
+        id=document.id.strip(), name=document.name.strip(), kind=document.kind, chipset=document.chipset.strip(),
+        soc=soc, hub_device=_stripped(document.hub_device),
+        hub_attributes=tuple(_hub_attributes(document, soc, checker)),
+        calibration_device=_stripped(document.calibration_device), compute_units=tuple(document.compute_units),
+        cpu_clusters=document.cpu_clusters, cpu_features=tuple(document.cpu_features or ()),
+        gpu=_stripped(document.gpu), ram_gb=document.ram_gb, budgets=budgets, sources=dict(document.sources),
+        notes=(document.notes or "").strip(), path=where)
 
 
-def _check_keys(doc: _Document) -> None:
-    """Only known fields, every required one, and this schema version."""
-    unknown = sorted(set(doc.data) - set(_REQUIRED) - set(_OPTIONAL), key=str)
-    if unknown:
-        raise doc.bad(unknown[0], "is not part of the profile schema: remove it or fix its spelling")
-    for key in _REQUIRED:
-        if key not in doc.data:
-            raise doc.bad(key, "is missing")
-    if doc.data["schema"] != SCHEMA_VERSION:
-        raise doc.bad("schema", f"must be {SCHEMA_VERSION}, got {show(doc.data['schema'])}")
+def _stripped(text: Optional[str]) -> Optional[str]:
+    return None if text is None else text.strip()
 
 
-def _identity(doc: _Document) -> tuple[str, str]:
-    """The profile's id (lower-case, no spaces) and kind."""
-    pid = doc.text("id")
+def _check_text(document: ProfileDocument, checker: Checker) -> None:
+    """Names are not blank; the id is lower-case without spaces; the kind is known."""
+    for key in ("id", "name", "chipset", "hub_device", "calibration_device", "gpu"):
+        value = getattr(document, key)
+        if value is not None and not value.strip():
+            raise checker.fail(key, "must be a non-empty string")
+    pid = document.id.strip()
     if pid != pid.lower() or " " in pid:
-        raise doc.bad("id", f"must be lower-case without spaces (like 'galaxy-s24'), got {show(pid)}")
-    kind = doc.text("kind")
-    if kind not in KINDS:
-        raise doc.bad("kind", f"must be one of {', '.join(KINDS)}, got {show(kind)}")
-    return pid, kind
+        raise checker.fail("id", f"must be lower-case without spaces (like 'galaxy-s24'), got {show(pid)}")
+    if document.kind not in KINDS:
+        raise checker.fail("kind", f"must be one of {', '.join(KINDS)}, got {show(document.kind)}")
 
 
-def _soc(doc: _Document) -> Optional[Soc]:
+def _soc(document: ProfileDocument, checker: Checker) -> Optional[Soc]:
     """The SoC from socs.yaml by part number; None for a device without a Qualcomm SoC."""
-    value = doc.data["soc"]
-    if value is None:
+    if document.soc is None:
         return None
     try:
-        return find_soc(value if isinstance(value, str) else show(value))
+        return find_soc(document.soc)
     except UnknownSocError as exc:
-        raise doc.bad("soc", f"names no SoC in socs.yaml: {exc}") from None
+        raise checker.fail("soc", f"names no SoC in socs.yaml: {exc}") from None
 
 
-def _compute_units(doc: _Document, soc: Optional[Soc]) -> list[str]:
-    units = doc.data["compute_units"]
-    if not isinstance(units, list) or not units or any(u not in COMPUTE_UNITS for u in units):
-        raise doc.bad("compute_units", f"must be a non-empty list of {', '.join(COMPUTE_UNITS)}")
+def _check_compute_units(document: ProfileDocument, soc: Optional[Soc], checker: Checker) -> None:
+    units = document.compute_units
+    if not units or any(u not in COMPUTE_UNITS for u in units):
+        raise checker.fail("compute_units", f"must be a non-empty list of {', '.join(COMPUTE_UNITS)}")
     if "npu" in units and soc is None:
-        raise doc.bad("compute_units", "lists npu but soc is null: the NPU estimate needs a Qualcomm SoC")
-    return units
+        raise checker.fail("compute_units", "lists npu but soc is null: the NPU estimate needs a Qualcomm SoC")
 
 
-def _cpu_clusters(doc: _Document) -> list[CpuCluster]:
-    rows = doc.data["cpu_clusters"]
-    if not isinstance(rows, list) or not rows:
-        raise doc.bad("cpu_clusters", "must be a non-empty list of {core, count, ghz}")
-    clusters = []
-    for i, row in enumerate(rows):
-        if not isinstance(row, dict) or set(row) != {"core", "count", "ghz"}:
-            raise doc.bad(f"cpu_clusters[{i}]", "must have exactly the keys core, count, ghz")
-        if not _number_in(row["count"], 1, 1024) or not isinstance(row["count"], int):
-            raise doc.bad(f"cpu_clusters[{i}].count", "must be a whole number of cores from 1 to 1024")
-        if not _number_in(row["ghz"], 0.1, 10):
-            raise doc.bad(f"cpu_clusters[{i}].ghz", "must be a clock in GHz between 0.1 and 10")
-        clusters.append(CpuCluster(str(row["core"]), int(row["count"]), float(row["ghz"])))
-    return clusters
-
-
-def _budgets(doc: _Document) -> dict[str, float]:
+def _budgets(document: ProfileDocument, checker: Checker) -> dict[str, float]:
     """Use case -> milliseconds, for every use case."""
-    raw = doc.data["budgets_ms"]
-    if not isinstance(raw, dict):
-        raise doc.bad("budgets_ms", "must map use cases to milliseconds")
+    raw = document.budgets_ms
     missing = [u for u in USE_CASES if u not in raw]
     if missing:
-        raise doc.bad("budgets_ms", f"lacks {', '.join(missing)} (every profile budgets {', '.join(USE_CASES)})")
+        raise checker.fail("budgets_ms", f"lacks {', '.join(missing)} (every profile budgets {', '.join(USE_CASES)})")
     budgets = {}
     for use_case, ms in raw.items():
         if use_case not in USE_CASES:
-            raise doc.bad(f"budgets_ms.{show_name(use_case)}", f"is not a use case ({', '.join(USE_CASES)})")
+            raise checker.fail(f"budgets_ms.{show_name(use_case)}", f"is not a use case ({', '.join(USE_CASES)})")
         if not (_number_in(ms, 0, 3_600_000) and ms > 0):
-            raise doc.bad(f"budgets_ms.{use_case}", "must be a positive number of milliseconds (at most an hour)")
+            raise checker.fail(f"budgets_ms.{use_case}", "must be a positive number of milliseconds (at most an hour)")
         budgets[use_case] = float(ms)
     return budgets
 
 
-def _check_sources(doc: _Document, soc: Optional[Soc]) -> None:
+def _check_sources(document: ProfileDocument, soc: Optional[Soc], checker: Checker) -> None:
     """Every figure the profile gives names where it comes from."""
-    sources = doc.data["sources"]
-    if not isinstance(sources, dict) or not all(isinstance(v, str) and v.strip() for v in sources.values()):
-        raise doc.bad("sources", "must map field names to a source (a spec sheet URL or a published file)")
+    sources = document.sources
+    if not all(isinstance(v, str) and v.strip() for v in sources.values()):
+        raise checker.fail("sources", "must map field names to a source (a spec sheet URL or a published file)")
     for key in _SOURCED:
-        if doc.data.get(key) is not None and key not in sources:
-            raise doc.bad("sources", f"has no entry for {key!r}: every figure names where it comes from")
+        if getattr(document, key) is not None and key not in sources:
+            raise checker.fail("sources", f"has no entry for {key!r}: every figure names where it comes from")
     if soc is not None and "soc" not in sources:
-        raise doc.bad("sources", "has no entry for 'soc'")
+        raise checker.fail("sources", "has no entry for 'soc'")
 
 
-def _hub_attributes(doc: _Document, soc: Optional[Soc]) -> list[str]:
+def _hub_attributes(document: ProfileDocument, soc: Optional[Soc], checker: Checker) -> list[str]:
     """The profile's AI Hub attributes plus its SoC's own (from socs.yaml, never repeated)."""
-    attributes = doc.data.get("hub_attributes") or []
-    if not isinstance(attributes, list) or not all(isinstance(a, str) and ":" in a for a in attributes):
-        raise doc.bad("hub_attributes", "must be a list of AI Hub attributes like 'os:android'")
+    attributes = document.hub_attributes or []
+    if not all(":" in a for a in attributes):
+        raise checker.fail("hub_attributes", "must be a list of AI Hub attributes like 'os:android'")
     derived = {"hexagon", "soc-model", "htp-supports-fp16"}
     for attribute in attributes:
         if attribute.partition(":")[0] in derived:
-            raise doc.bad("hub_attributes", f"lists {show(attribute)}: hexagon, soc-model and htp-supports-fp16 "
-                                            f"come from socs.yaml through 'soc'; remove it")
+            raise checker.fail("hub_attributes", f"lists {show(attribute)}: hexagon, soc-model and "
+                                                 f"htp-supports-fp16 come from socs.yaml through 'soc'; remove it")
     if soc is None:
         return attributes
     if not any(a.startswith("chipset:") for a in attributes):

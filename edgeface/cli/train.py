@@ -2,42 +2,43 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from edgeface.cards import choices_text
 from edgeface.cli.common import JsonOption, SocOption, ThreadsOption, console, print_json, shown, user_errors
+from edgeface.train.config import DetectorConfig, RecognizerConfig, TrainConfig
 
 train_app = typer.Typer(
     no_args_is_help=True,
     help="Train the project's face models (TensorFlow; the toolchain extra) on synthetic faces (the default) or "
          "your data, then export .keras, SavedModel and bundles the SDK runs. See docs/training.md.")
 
-Data = Annotated[str, typer.Option(
-    "--data", help="Training data: 'synthetic[:N][:key=value...]', a WIDER FACE *_bbx_gt.txt, a RetinaFace "
-                   "label.txt, a CSV (detector), or an identity-folder root (recognizer).")]
-Epochs = Annotated[int, typer.Option("--epochs", min=1, help="Epochs (a checkpoint after each).")]
-Steps = Annotated[Optional[int], typer.Option(
-    "--steps-per-epoch", min=1, help="Steps per epoch (default: one pass over the data).")]
-Batch = Annotated[int, typer.Option("--batch", min=1, help="Batch size per replica.")]
-Lr = Annotated[Optional[float], typer.Option("--lr", min=0.0, help="Peak learning rate (warm-up, then cosine).")]
-InputSize = Annotated[Optional[int], typer.Option(
-    "--input-size", min=16, help="Input size in pixels (default: the architecture's).")]
-Out = Annotated[Path, typer.Option("--out", "-o", help="Run directory: checkpoints, metrics, plots, export/.")]
-Resume = Annotated[bool, typer.Option(
-    "--resume", help="Continue the run in --out from its last checkpoint (its config.json wins; a larger "
-                     "--epochs extends it).")]
-Seed = Annotated[int, typer.Option("--seed", help="Seed for weights, data order and augmentation.")]
-Int8 = Annotated[bool, typer.Option("--export-int8", help="Also export an int8 TFLite bundle with its fidelity "
-                                                          "report (calibrated on validation images).")]
+def _option(cls: type, name: str, *flags: str) -> Any:
+    """The option of the training config field ``name``: its help and bounds are the field's
+    (edgeface/train/config.py), written once for the CLI, config.json and the pipeline."""
+    spec = next(f for f in fields(cls) if f.name == name)
+    limits = spec.metadata.get("range")
+    bounds = {} if limits is None else {"min": limits.lo, "max": limits.hi}
+    return typer.Option(*flags, help=spec.metadata["doc"], **bounds)
+
+
+Data = Annotated[str, _option(TrainConfig, "data", "--data")]
+Epochs = Annotated[int, _option(TrainConfig, "epochs", "--epochs")]
+Steps = Annotated[Optional[int], _option(TrainConfig, "steps_per_epoch", "--steps-per-epoch")]
+Batch = Annotated[int, _option(TrainConfig, "batch", "--batch")]
+Lr = Annotated[Optional[float], _option(TrainConfig, "lr", "--lr")]
+InputSize = Annotated[Optional[int], _option(TrainConfig, "input_size", "--input-size")]
+Out = Annotated[Path, _option(TrainConfig, "out", "--out", "-o")]
+Resume = Annotated[bool, _option(TrainConfig, "resume", "--resume")]
+Seed = Annotated[int, _option(TrainConfig, "seed", "--seed")]
+Int8 = Annotated[bool, _option(TrainConfig, "export_int8", "--export-int8")]
 NoExport = Annotated[bool, typer.Option("--no-export", help="Skip the export after training.")]
-ValData = Annotated[Optional[str], typer.Option(
-    "--val-data", help="Validation data (default: held-out synthetic data with synthetic training data, else 5% "
-                       "of --data).")]
+ValData = Annotated[Optional[str], _option(TrainConfig, "val_data", "--val-data")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
-Optim = Annotated[str, typer.Option("--optimizer", help="adamw or sgd.")]
+Optim = Annotated[str, _option(TrainConfig, "optimizer", "--optimizer")]
 
 
 def _report(result, json_out: bool, headline: str) -> None:
@@ -75,11 +76,10 @@ def _report(result, json_out: bool, headline: str) -> None:
 
 @train_app.command()
 @user_errors
-def detector(data: Data = "synthetic", arch: Annotated[str, typer.Option(
-                 "--arch", help=f"{choices_text('detector')}.")] = "blazeface",
+def detector(data: Data = "synthetic", arch: Annotated[str, _option(DetectorConfig, "arch", "--arch")] = "blazeface",
              epochs: Epochs = 10, steps_per_epoch: Steps = None, batch: Batch = 32, lr: Lr = None,
-             loss: Annotated[str, typer.Option("--loss", help="Classification loss: focal or ohem.")] = "focal",
-             box_loss: Annotated[str, typer.Option("--box-loss", help="smooth_l1 or giou.")] = "smooth_l1",
+             loss: Annotated[str, _option(DetectorConfig, "loss", "--loss")] = "focal",
+             box_loss: Annotated[str, _option(DetectorConfig, "box_loss", "--box-loss")] = "smooth_l1",
              input_size: InputSize = None, out: Out = Path("runs/detector"), resume: Resume = False,
              seed: Seed = 0, export_int8: Int8 = False, no_export: NoExport = False, val_data: ValData = None,
              optimizer: Optim = "adamw", quiet: Quiet = False, json_out: JsonOption = False) -> None:
@@ -96,24 +96,17 @@ def detector(data: Data = "synthetic", arch: Annotated[str, typer.Option(
 
 @train_app.command()
 @user_errors
-def recognizer(data: Data = "synthetic", arch: Annotated[str, typer.Option(
-                   "--arch", help=f"{choices_text('embedder')}.")]
+def recognizer(data: Data = "synthetic", arch: Annotated[str, _option(RecognizerConfig, "arch", "--arch")]
                = "mobilefacenet",
                epochs: Epochs = 10, steps_per_epoch: Steps = None, batch: Batch = 32, lr: Lr = None,
-               loss: Annotated[str, typer.Option("--loss", help="arcface, cosface or softmax.")] = "arcface",
-               margin: Annotated[Optional[float], typer.Option(
-                   "--margin", help="Margin (default 0.5 ArcFace, 0.35 CosFace).")] = None,
-               scale: Annotated[float, typer.Option("--scale", min=1.0, help="Logit scale s.")] = 32.0,
-               embedding_size: Annotated[int, typer.Option("--embedding-size", min=8, help="Embedding length.")]
-               = 128,
+               loss: Annotated[str, _option(RecognizerConfig, "loss", "--loss")] = "arcface",
+               margin: Annotated[Optional[float], _option(RecognizerConfig, "margin", "--margin")] = None,
+               scale: Annotated[float, _option(RecognizerConfig, "scale", "--scale")] = 32.0,
+               embedding_size: Annotated[int, _option(RecognizerConfig, "embedding_size", "--embedding-size")] = 128,
                input_size: InputSize = None, out: Out = Path("runs/recognizer"), resume: Resume = False,
                seed: Seed = 0, export_int8: Int8 = False, no_export: NoExport = False,
-               val_pairs: Annotated[Optional[str], typer.Option(
-                   "--val-pairs", help="Verification pairs (LFW pairs.txt or 'synthetic:...') for validation and "
-                                       "the threshold calibration (default: held-out synthetic identities).")]
-               = None,
-               far: Annotated[float, typer.Option("--far", min=0.0, max=1.0, help="FAR the bundle's "
-                                                  "verify_threshold is calibrated at.")] = 1e-3,
+               val_pairs: Annotated[Optional[str], _option(RecognizerConfig, "val_pairs", "--val-pairs")] = None,
+               far: Annotated[float, _option(RecognizerConfig, "far", "--far")] = 1e-3,
                optimizer: Optim = "adamw", quiet: Quiet = False, json_out: JsonOption = False) -> None:
     """Train a face recognizer (margin softmax on L2-normalised embeddings) and export it as a bundle."""
     from edgeface.train import RecognizerConfig, train_recognizer

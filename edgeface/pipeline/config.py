@@ -4,63 +4,26 @@ One source for the fields, their types, defaults and help: ``default_config_text
 renders the documented YAML (``edgeface pipeline --print-default-config``) from these
 dataclasses, and ``parse_config`` validates a user's YAML against them, naming the field
 (``recognizer.epochs``) in every error. Every numeric field carries its range
-(``doc(..., lo=1, hi=4096)``): a value outside it, or not finite, is refused by name.
+(``doc(..., lo=1, hi=4096)``): a value outside it, or not finite, is refused by name. The
+machinery is edgeface/configfields.py; the ``detector:`` and ``recognizer:`` sections are
+the training configs' own fields (edgeface/train/config.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import types
-import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
-from edgeface.cards import choices_text, names_of_kind
-from edgeface.errors import EdgefaceError, clip, show, show_name
+from edgeface.cards import names_of_kind
+from edgeface.configfields import Checker, build, derived, doc, render, section
+from edgeface.errors import EdgefaceError, clip, show_name
+from edgeface.train.config import MIXED_PRECISION, OPTIMIZERS, DetectorConfig, RecognizerConfig
 
 
 class PipelineConfigError(EdgefaceError):
     """A pipeline config file or field is wrong."""
-
-
-@dataclass(frozen=True)
-class Range:
-    """The values a numeric field (or each item of a list of numbers) may take: from ``lo``
-    (excluded when ``lo_open``) to ``hi``."""
-
-    lo: float
-    hi: float
-    lo_open: bool = False
-
-    def contains(self, value: float) -> bool:
-        return (self.lo < value if self.lo_open else self.lo <= value) and value <= self.hi
-
-    def describe(self) -> str:
-        lower = ("positive" if self.lo == 0 else f"more than {_number(self.lo)}") if self.lo_open \
-            else f"at least {_number(self.lo)}"
-        return f"{lower} and at most {_number(self.hi)}"
-
-
-def _number(value: float) -> str:
-    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
-
-
-def doc(default: Any, text: str, lo: Optional[float] = None, hi: Optional[float] = None,
-        lo_open: bool = False) -> Any:
-    """A dataclass field with its help text (rendered as a YAML comment) and, for a number,
-    its range."""
-    metadata = {"doc": text}
-    if lo is not None:
-        metadata["range"] = Range(lo, hi, lo_open)
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=metadata)
-    return field(default=default, metadata=metadata)
-
-
-def section(cls: type, text: str) -> Any:
-    return field(default_factory=cls, metadata={"doc": text})
 
 
 @dataclass
@@ -75,30 +38,14 @@ class DataSection:
                                         "the verify threshold; null: held-out synthetic identities.")
 
 
-@dataclass
-class DetectorSection:
-    arch: str = doc("blazeface", f"{choices_text('detector')}.")
-    epochs: int = doc(4, "Training epochs (a checkpoint after each: an interrupted run resumes there).",
-                      lo=1, hi=10_000)
-    steps_per_epoch: Optional[int] = doc(100, "Steps per epoch; null: one pass over the data.", lo=1, hi=10_000_000)
-    batch: int = doc(32, "Batch size.", lo=1, hi=4096)
-    lr: float = doc(0.004, "Peak learning rate (warm-up, then cosine).", lo=0, hi=10, lo_open=True)
-    loss: str = doc("focal", "Classification loss: focal or ohem.")
-    box_loss: str = doc("smooth_l1", "Box regression loss: smooth_l1 or giou.")
-
-
-@dataclass
-class RecognizerSection:
-    arch: str = doc("edgeface_xs_int8", f"{choices_text('embedder')}.")
-    input_size: int = doc(64, "Input size in pixels (the architectures' native size is 112).", lo=32, hi=512)
-    embedding_size: int = doc(128, "Embedding length.", lo=8, hi=4096)
-    epochs: int = doc(4, "Training epochs.", lo=1, hi=10_000)
-    steps_per_epoch: Optional[int] = doc(100, "Steps per epoch; null: one pass over the data.", lo=1, hi=10_000_000)
-    batch: int = doc(32, "Batch size.", lo=1, hi=4096)
-    lr: float = doc(0.002, "Peak learning rate.", lo=0, hi=10, lo_open=True)
-    loss: str = doc("arcface", "arcface, cosface or softmax.")
-    far: float = doc(0.001, "False-accept rate the bundle's verify_threshold is calibrated at.", lo=0, hi=0.5,
-                     lo_open=True)
+# The fields of the training configs the pipeline sets itself (from data:, seed, its
+# stage folders): the rest of each training config is its detector: / recognizer: section.
+PIPELINE_OWNED = ("data", "val_data", "val_pairs", "out", "seed", "resume", "export", "export_int8",
+                  "data_options")
+DetectorSection = derived(DetectorConfig, "DetectorSection", __name__, PIPELINE_OWNED, epochs=4, steps_per_epoch=100,
+                          lr=0.004)
+RecognizerSection = derived(RecognizerConfig, "RecognizerSection", __name__, PIPELINE_OWNED, arch="edgeface_xs_int8",
+                            input_size=64, epochs=4, steps_per_epoch=100, lr=0.002)
 
 
 @dataclass
@@ -160,89 +107,15 @@ class PipelineConfig:
 
 # ------------------------------------------------------------------- rendering
 
-def _yaml_value(value: Any) -> str:
-    import yaml
-
-    return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
-
-
-def _render(obj: Any, indent: int, lines: list[str]) -> None:
-    pad = " " * indent
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        help_text = f.metadata.get("doc", "")
-        if dataclasses.is_dataclass(value):
-            lines.append(f"{pad}# {help_text}")
-            lines.append(f"{pad}{f.name}:")
-            _render(value, indent + 2, lines)
-        else:
-            limits = f.metadata.get("range")
-            bounds = f" ({limits.describe()})" if limits is not None else ""
-            lines.append(f"{pad}{f.name}: {_yaml_value(value)}  # {help_text}{bounds}")
-
-
 def default_config_text() -> str:
     """The default configuration as documented YAML: every field, its default and meaning."""
     lines = ["# edgeface pipeline configuration (edgeface pipeline --config FILE).",
              "# Every field is optional: a missing field takes the default shown here.", ""]
-    _render(PipelineConfig(), 0, lines)
+    lines += render(PipelineConfig())
     return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------ validation
-
-def _type_name(tp: Any) -> str:
-    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
-    if typing.get_origin(tp) is list:
-        return f"a list of {_type_name(typing.get_args(tp)[0]).removeprefix('an ').removeprefix('a ')}s"
-    return names.get(tp, getattr(tp, "__name__", str(tp)))
-
-
-def _is_number(value: Any) -> bool:
-    """An int, or a finite float (an int is never NaN; a huge one would overflow isfinite)."""
-    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
-
-
-def _check_value(value: Any, tp: Any, where: str, source: str, limits: Optional[Range] = None) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return None if value is None else _check_value(value, args[0], where, source, limits)
-    if origin is list:
-        if not isinstance(value, list):
-            raise PipelineConfigError(f"{source}: {where}: expected {_type_name(tp)}, got {show(value)}")
-        (item,) = typing.get_args(tp)
-        return [_check_value(v, item, f"{where}[{i}]", source, limits) for i, v in enumerate(value)]
-    ok = (isinstance(value, bool) if tp is bool else
-          _is_number(value) and not isinstance(value, bool) if tp is float else
-          isinstance(value, int) and not isinstance(value, bool) if tp is int else isinstance(value, tp))
-    if not ok:
-        wanted = "a finite number" if tp is float else _type_name(tp)
-        raise PipelineConfigError(f"{source}: {where}: expected {wanted}, got {show(value)}")
-    if limits is not None and not limits.contains(value):
-        raise PipelineConfigError(f"{source}: {where}: must be {limits.describe()}, got {show(value)}")
-    return float(value) if tp is float else value
-
-
-def _build(cls: type, data: Any, prefix: str, source: str) -> Any:
-    if not isinstance(data, dict):
-        raise PipelineConfigError(f"{source}: {prefix.rstrip('.') or 'the file'}: expected a mapping of fields, "
-                                  f"got {show(data)}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    values = {}
-    for key, value in data.items():
-        where = f"{prefix}{show_name(key)}"
-        if key not in known:
-            raise PipelineConfigError(f"{source}: {where}: unknown field; {prefix.rstrip('.') or 'the top level'} has "
-                                      f"{', '.join(known)} (edgeface pipeline --print-default-config shows them)")
-        tp = hints[key]
-        if dataclasses.is_dataclass(tp):
-            values[key] = _build(tp, value if value is not None else {}, f"{where}.", source)
-        else:
-            values[key] = _check_value(value, tp, where, source, known[key].metadata.get("range"))
-    return cls(**values)
-
 
 def _choices(where: str, values: list[str], allowed, source: str) -> None:
     bad = [v for v in values if v not in allowed]
@@ -261,6 +134,9 @@ def validate(config: PipelineConfig, source: str = "config") -> PipelineConfig:
     _choices("detector.box_loss", [config.detector.box_loss], ("smooth_l1", "giou"), source)
     _choices("recognizer.arch", [config.recognizer.arch], names_of_kind("embedder"), source)
     _choices("recognizer.loss", [config.recognizer.loss], ("arcface", "cosface", "softmax"), source)
+    for name in ("detector", "recognizer"):
+        _choices(f"{name}.optimizer", [getattr(config, name).optimizer], OPTIMIZERS, source)
+        _choices(f"{name}.mixed_precision", [getattr(config, name).mixed_precision], MIXED_PRECISION, source)
     _choices("quantize.precisions", config.quantize.precisions, ("fp32", "fp16", "int8", "int8-qat"), source)
     _choices("hexagon.precisions", config.hexagon.precisions, ("w8a8", "w8a16", "fp16"), source)
     _choices("bench.use_cases", config.bench.use_cases, tuple(USE_CASES), source)
@@ -295,7 +171,8 @@ def _known_profiles(names: list[str], source: str) -> None:
 
 def parse_config(data: Any, source: str = "config") -> PipelineConfig:
     """A validated config from parsed YAML (None: the defaults)."""
-    return validate(_build(PipelineConfig, data if data is not None else {}, "", source), source)
+    checker = Checker(PipelineConfigError, source, " (edgeface pipeline --print-default-config shows them)")
+    return validate(build(PipelineConfig, data if data is not None else {}, checker), source)
 
 
 def load_config(path: Optional[Path]) -> PipelineConfig:

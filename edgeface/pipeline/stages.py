@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -116,7 +116,7 @@ def run_data(ctx: StageContext) -> dict:
 # --------------------------------------------------------------------- training
 
 def _train(ctx: StageContext, role: str) -> dict:
-    from edgeface.train import DetectorConfig, RecognizerConfig, train_detector, train_recognizer
+    from edgeface.train import train_detector, train_recognizer
 
     c = ctx.config
     run = ctx.work / "run"
@@ -125,22 +125,23 @@ def _train(ctx: StageContext, role: str) -> dict:
         shutil.rmtree(run, ignore_errors=True)
     else:
         ctx.progress("resuming from the last checkpoint")
-    if role == "detector":
-        d = c.detector
-        config = DetectorConfig(arch=d.arch, data=c.data.detector, val_data=c.data.detector_val, out=run,
-                                epochs=d.epochs, steps_per_epoch=d.steps_per_epoch, batch=d.batch, lr=d.lr,
-                                loss=d.loss, box_loss=d.box_loss, seed=c.seed, export=False, resume=resume)
-        result = train_detector(config, progress=ctx.bars)
-    else:
-        r = c.recognizer
-        config = RecognizerConfig(arch=r.arch, data=c.data.recognizer, val_pairs=c.data.recognizer_val, out=run,
-                                  input_size=r.input_size, embedding_size=r.embedding_size, epochs=r.epochs,
-                                  steps_per_epoch=r.steps_per_epoch, batch=r.batch, lr=r.lr, loss=r.loss,
-                                  far=r.far, seed=c.seed, export=False, resume=resume)
-        result = train_recognizer(config, progress=ctx.bars)
+    config = _training_config(c, role, run, resume)
+    result = (train_detector if role == "detector" else train_recognizer)(config, progress=ctx.bars)
     return {"arch": result.config.arch, "input_size": result.config.input_size, "run": "run",
             "resumed": resume, "history": result.history, "final": result.final, "steps": len(result.steps),
             "plot": "run/loss.png" if (run / "loss.png").exists() else None}
+
+
+def _training_config(c: PipelineConfig, role: str, out: Path, resume: bool):
+    """The role's training config: its section's fields plus those the pipeline sets itself
+    (pipeline/config.py's PIPELINE_OWNED)."""
+    from edgeface.train import DetectorConfig, RecognizerConfig
+
+    if role == "detector":
+        return DetectorConfig(**vars(c.detector), data=c.data.detector, val_data=c.data.detector_val, out=out,
+                              seed=c.seed, export=False, resume=resume)
+    return RecognizerConfig(**vars(c.recognizer), data=c.data.recognizer, val_pairs=c.data.recognizer_val, out=out,
+                            seed=c.seed, export=False, resume=resume)
 
 
 def run_train_detector(ctx: StageContext) -> dict:
@@ -365,11 +366,30 @@ def run_report(ctx: StageContext) -> dict:
     return write_pipeline_report(ctx.config, ctx.records, ctx.inputs, ctx.work)
 
 
+# The fields each training section had before it nested its training config, in their
+# order then: the stage key spells them as it did, so the stages of earlier runs stay cached.
+_KEYED_FIELDS = {"detector": ("arch", "epochs", "steps_per_epoch", "batch", "lr", "loss", "box_loss"),
+                 "embedder": ("arch", "input_size", "embedding_size", "epochs", "steps_per_epoch", "batch", "lr",
+                              "loss", "far")}
+
+
+def _section_key(section: Any, role: str) -> Any:
+    """The training section as its stage key has always written it (the repr of its first
+    fields), with any later field that is not at its default after it."""
+    keyed = _KEYED_FIELDS[role]
+    text = f"{type(section).__qualname__}({', '.join(f'{n}={getattr(section, n)!r}' for n in keyed)})"
+    changed = {f.name: getattr(section, f.name) for f in fields(section)
+               if f.name not in keyed and getattr(section, f.name) != f.default}
+    return [text, changed] if changed else text
+
+
 def _train_settings(role: str) -> Callable[[PipelineConfig], Any]:
     def settings(c: PipelineConfig) -> Any:
         if role == "detector":
-            return {"section": c.detector, "data": c.data.detector, "val": c.data.detector_val, "seed": c.seed}
-        return {"section": c.recognizer, "data": c.data.recognizer, "val": c.data.recognizer_val, "seed": c.seed}
+            return {"section": _section_key(c.detector, role), "data": c.data.detector, "val": c.data.detector_val,
+                    "seed": c.seed}
+        return {"section": _section_key(c.recognizer, role), "data": c.data.recognizer, "val": c.data.recognizer_val,
+                "seed": c.seed}
     return settings
 
 

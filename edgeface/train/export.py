@@ -251,10 +251,9 @@ def load_run_model(run_dir: Path):
 
     from edgeface.cards import get_card
     from edgeface.models import create_model
-    from edgeface.train.config import DetectorConfig, RecognizerConfig, load_config
+    from edgeface.train.config import load_config
 
-    data = load_config(run_dir)
-    config = (DetectorConfig if data.get("task") == "detector" else RecognizerConfig).from_dict(data)
+    config = load_config(run_dir)
     if config.task == "detector":
         model = create_model(config.arch, input_size=config.input_size,
                              num_keypoints=len(get_card(config.arch).keypoint_names))

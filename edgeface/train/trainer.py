@@ -34,7 +34,8 @@ from typing import Any, Callable
 import numpy as np
 
 from edgeface.fsutil import atomic_write_bytes, write_json
-from edgeface.train.config import DetectorConfig, RecognizerConfig, TrainConfig, TrainError, load_config
+from edgeface.train.config import (MIXED_PRECISION, OPTIMIZERS, DetectorConfig, RecognizerConfig, TrainConfig,
+                                   TrainError, load_config)
 
 
 @dataclass
@@ -74,8 +75,9 @@ def choose_strategy():
 def _use_mixed_precision(setting: str) -> bool:
     import tensorflow as tf
 
-    if setting not in ("auto", "on", "off"):
-        raise TrainError(f"mixed_precision={setting!r}: choose auto, on or off")
+    if setting not in MIXED_PRECISION:
+        raise TrainError(f"mixed_precision={setting!r}: choose {', '.join(MIXED_PRECISION[:-1])} or "
+                         f"{MIXED_PRECISION[-1]}")
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
     if setting == "on" and not has_gpu:
         raise TrainError("--mixed-precision on needs a GPU (float16 on CPU is slower and less accurate): use auto")
@@ -128,14 +130,14 @@ def _prepare_run(config: TrainConfig, cls) -> TrainConfig:
     has_checkpoint = (out / "checkpoints" / "checkpoint").is_file()
     if config.resume:
         stored = load_config(out)
-        if stored.get("task") != cls.task:
-            raise TrainError(f"--resume: {out} holds a {stored.get('task')} run, not a {cls.task} run")
-        merged = cls.from_dict(stored)
-        config = replace(merged, out=out, resume=True, epochs=max(config.epochs, 1), export=config.export,
+        if stored.task != cls.task:
+            raise TrainError(f"--resume: {out} holds a {stored.task} run, not a {cls.task} run")
+        config = replace(stored, out=out, resume=True, epochs=max(config.epochs, 1), export=config.export,
                          export_int8=config.export_int8)
     elif has_checkpoint:
         raise TrainError(f"--out {out}: a training run is already there: pass --resume to continue it, "
                          f"or choose another --out")
+    config = config.checked()  # the types and ranges a resumed run's config.json is read back with
     from edgeface.cards import names_of_kind
     from edgeface.models import default_input_size, model_kind
 
@@ -145,12 +147,8 @@ def _prepare_run(config: TrainConfig, cls) -> TrainConfig:
         raise TrainError(f"--arch {config.arch} is {_a(kind)}, not {_a(cls.kind)}: choose one of {names}")
     if config.input_size is None:
         config = replace(config, input_size=default_input_size(config.arch))
-    if config.epochs < 1 or config.batch < 1 or (config.steps_per_epoch is not None and config.steps_per_epoch < 1):
-        raise TrainError("--epochs, --batch and --steps-per-epoch must be at least 1")
-    if not config.lr > 0:
-        raise TrainError(f"--lr {config.lr}: must be > 0")
-    if config.optimizer not in ("adamw", "sgd"):
-        raise TrainError(f"optimizer={config.optimizer!r}: choose adamw or sgd")
+    if config.optimizer not in OPTIMIZERS:
+        raise TrainError(f"optimizer={config.optimizer!r}: choose {' or '.join(OPTIMIZERS)}")
     out.mkdir(parents=True, exist_ok=True)
     config.save(out / "config.json")
     return config
