@@ -198,7 +198,7 @@ def markdown_report(request: CompileRequest, artifacts: list[CompiledArtifact], 
              "| worst output cosine | role fidelity | gate |", "|---|---|---|---|---|---|---|---|---|---|"]
     for a in artifacts:
         c = a.context
-        worst = min((o.cosine_worst for o in a.fidelity.outputs), default=float("nan"))
+        worst = a.fidelity.worst_cosine()
         recorded = f"{c.recorded_soc} v{c.recorded_arch}" if c.recorded_soc else "-"
         gate = "pass" if not a.failures else "FAIL: " + "; ".join(a.failures)
         lines.append(f"| {c.precision} | {c.soc} | v{c.htp_arch} | {recorded} | {c.binary_bytes / 1024:.0f} "
@@ -247,7 +247,8 @@ def bundle_requests(bundle, out: Path, socs: list[str], precisions: list[str],
         gate = {"max_cosine_drop": 0.01} if spec.role == "embedder" else {"min_iou": 0.5}
         requests.append((spec, CompileRequest(source=source, out=work, precisions=precisions, socs=socs,
                                               role=spec.role, family=family, input=spec.input, **gate, **options,
-                                              verify_threshold=getattr(spec, "verify_threshold", 0.5))))
+                                              verify_threshold=getattr(spec, "verify_threshold", 0.5),
+                                              score_threshold=getattr(spec, "score_threshold", None))))
     return requests
 
 

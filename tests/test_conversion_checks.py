@@ -1,0 +1,101 @@
+"""Checks that can fail (issue 21, defects 5-7): scalar outputs judged by the decision
+they drive, ONNX export verified on real faces, and the Hexagon compile's progress,
+bounded check and per-precision results. Models are tiny and built here."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeface.quantization.fidelity import (FidelityReport, compare_outputs, decision_threshold, is_scalar_output,
+                                            scalar_fidelity, scalar_outputs)
+
+
+# ---------------------------------------------------------------- scalar outputs in the gate
+
+def _report(ref, got, **options):
+    names = ["face"]
+    return FidelityReport("m.tflite", "int8", 1, compare_outputs([ref], [got], names=names),
+                          scalars=scalar_outputs([ref], [got], names, **options))
+
+
+def test_a_logit_that_changes_sign_is_a_flipped_decision_not_an_unrelated_output():
+    ref = np.array([[2.0], [-1.0], [0.05], [-3.0]], np.float32)  # (N, 1): a face-presence logit
+    got = np.array([[1.8], [-1.1], [-0.02], [-2.9]], np.float32)
+    report = _report(ref, got)
+    (scalar,) = report.scalars
+    assert (scalar.threshold, scalar.flips, scalar.samples) == (0.0, 1, 4)
+    assert "logit" in scalar.threshold_from
+    assert scalar.max_abs_err == pytest.approx(0.2, abs=1e-6)
+    (failure,) = report.gate(None, None)
+    assert failure.startswith("output 'face': 1 of 4 inputs flip their decision at threshold 0 (0: ")
+    assert "sign-flipped" not in failure
+    assert report.gate(0.01, None, max_decision_flips=1) == []  # no cosine of one number
+    assert math.isnan(report.worst_cosine())
+
+
+def test_a_probability_that_crosses_one_half_fails_though_every_cosine_is_one():
+    ref = np.array([0.9, 0.6, 0.2], np.float32)  # (N,)
+    got = np.array([0.7, 0.4, 0.25], np.float32)
+    assert compare_outputs([ref], [got])[0].cosine_worst == 1.0  # what the old gate looked at
+    report = _report(ref, got)
+    assert report.scalars[0].threshold == 0.5 and "probability" in report.scalars[0].threshold_from
+    (failure,) = report.gate(0.001, None)
+    assert "1 of 3 inputs flip their decision at threshold 0.5" in failure
+
+
+def test_the_threshold_is_the_given_one_else_the_manifests_else_by_range():
+    logits, probabilities = np.array([-2.0, 3.0]), np.array([0.1, 0.8])
+    assert decision_threshold(logits, threshold=1.5) == (1.5, "given")
+    value, how = decision_threshold(logits, score_threshold=0.75)
+    assert value == pytest.approx(math.log(3)) and how == "the manifest's score_threshold 0.75 as a logit"
+    assert decision_threshold(probabilities, score_threshold=0.75) == (0.75, "the manifest's score_threshold")
+    assert decision_threshold(probabilities)[0] == 0.5 and decision_threshold(logits)[0] == 0.0
+    flipped = scalar_fidelity("p", probabilities, np.array([0.1, 0.7]), score_threshold=0.75)
+    assert flipped.flips == 1
+
+
+def test_non_finite_scalars_count_as_flips():
+    fid = scalar_fidelity("s", np.array([1.0, -1.0]), np.array([np.nan, np.inf]))
+    assert fid.flips == 2 and math.isinf(fid.max_abs_err)
+
+
+def test_only_one_number_per_input_is_scalar():
+    assert all(is_scalar_output(s) for s in [(5,), (5, 1), (5, 1, 1, 1), ()])
+    assert not any(is_scalar_output(s) for s in [(5, 2), (5, 16, 16, 1), (5, 1, 3)])
+    vector = np.random.default_rng(0).standard_normal((4, 8))
+    report = _report(vector, -vector)
+    assert report.scalars == [] and any("sign-flipped" in f for f in report.gate(None, None))  # cosine as before
+
+
+def _scalar_keras(directory: Path) -> Path:
+    """A tiny NHWC 32x32 model with an embedding (N, 8) and a face-presence logit (N, 1)."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((32, 32, 3), name="image")
+    x = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inp)
+    pooled = layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inp, [layers.Dense(8, name="embedding")(pooled), layers.Dense(1, name="face_logit")(pooled)])
+    path = directory / "presence.keras"
+    model.save(path)
+    return path
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_conversion_report_judges_a_scalar_output_by_its_decisions(tmp_path):
+    pytest.importorskip("tensorflow")
+    from edgeface.converters.job import ConvertRequest, convert
+
+    request = ConvertRequest(source=_scalar_keras(tmp_path), out=tmp_path / "out", precisions=["fp32"],
+                             calibration_size=8, max_cosine_drop=0.01)
+    (artifact,) = convert(request).artifacts
+    (scalar,) = artifact.fidelity.scalars
+    assert scalar.name == "face_logit" and scalar.samples > 100  # real faces and calibration samples
+    assert scalar.flips == 0 and scalar.max_abs_err < 1e-4 and artifact.failures == []
+    assert [o.name for o in artifact.fidelity.vector_outputs()] == ["embedding"]
+    assert f"face_logit: 0/{scalar.samples} flip at {scalar.threshold:g}" in (tmp_path / "out" / "report.md").read_text()
