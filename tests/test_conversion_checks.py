@@ -5,6 +5,7 @@ bounded check and per-precision results. Models are tiny and built here."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -99,3 +100,54 @@ def test_conversion_report_judges_a_scalar_output_by_its_decisions(tmp_path):
     assert scalar.flips == 0 and scalar.max_abs_err < 1e-4 and artifact.failures == []
     assert [o.name for o in artifact.fidelity.vector_outputs()] == ["embedding"]
     assert f"face_logit: 0/{scalar.samples} flip at {scalar.threshold:g}" in (tmp_path / "out" / "report.md").read_text()
+
+
+# ---------------------------------------------------------------- --to onnx verified on real faces
+
+def _saved_function(directory: Path, name: str, output) -> Path:
+    """A SavedModel of one NHWC 32x32 image input and one output ``output(x)``."""
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.serve = tf.function(lambda image: {name: output(tf, image)},
+                               input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.float32, name="image")])
+    path = directory / name
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    return path
+
+
+def _to_onnx(model: Path, out: Path):
+    from typer.testing import CliRunner
+
+    from edgeface.cli.app import app
+
+    return CliRunner().invoke(app, ["convert", str(model), "--to", "onnx", "--out", str(out), "--json"])
+
+
+ONNX_CASES = {  # a model whose outputs are empty, or NaN, for inputs in [-1, 1]: noise and faces alike
+    "kept": (lambda tf, x: tf.boolean_mask(x, x > 1.5), r"output 'kept' is empty \(shape \(0,\)\) in both models"),
+    "logs": (lambda tf, x: tf.math.log(x - 1.5), r"output 'logs' of the source has \d+ NaN or inf value"),
+}
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+@pytest.mark.parametrize("name", sorted(ONNX_CASES))
+def test_onnx_verification_that_compares_nothing_fails_naming_the_output(tmp_path, name):
+    pytest.importorskip("tf2onnx")
+    output, message = ONNX_CASES[name]
+    result = _to_onnx(_saved_function(tmp_path, name, output), tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert re.search(message, result.stderr) and "101 real face inputs" in result.stderr, result.stderr
+    assert str(tmp_path / "out" / f"{name}.onnx") in result.stderr  # the file left behind is named
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_onnx_verification_runs_on_the_face_images(tmp_path):
+    pytest.importorskip("tf2onnx")
+    import json
+
+    model = _saved_function(tmp_path, "mean", lambda tf, x: tf.reduce_mean(x, axis=[1, 2]))
+    result = _to_onnx(model, tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["inputs"] == 101 and data["max_abs_error"] < 1e-5
