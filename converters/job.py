@@ -134,13 +134,15 @@ def _detections(family: str, names: list[str], outputs: list[np.ndarray], spec: 
 
 
 def artifact_fidelity(request, spec, ref_names, ref, data: bytes, precision: str, path: Path, x_eval,
-                      coverage: dict, fmt: str = "tflite", accelerator: str | None = None):
+                      coverage: dict, fmt: str = "tflite", accelerator: str | None = None,
+                      on_sample: Callable[[int, int], None] | None = None):
     """Run a converted file the SDK's way on ``x_eval`` and compare it with the source's
     outputs ``ref``: per-output figures, plus the role's (embedding or detections).
-    Returns the report and the file's (output names, outputs) for the bundle."""
+    Returns the report and the file's (output names, outputs) for the bundle.
+    ``on_sample``: see ``edgeface.quantization.fidelity.run_model``."""
     from edgeface.quantization import fidelity as fid
 
-    got, outputs = fid.run_model(fmt, data, x_eval, str(path), accelerator=accelerator)
+    got, outputs = fid.run_model(fmt, data, x_eval, str(path), accelerator=accelerator, on_sample=on_sample)
     names = [name for name, _ in outputs]
     matches = fid.match_outputs([(n, r.shape[1:]) for n, r in zip(ref_names, ref)],
                                 [(n, g.shape[1:]) for n, g in zip(names, got)])

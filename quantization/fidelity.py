@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -498,7 +498,8 @@ def _jsonable(value: Any) -> Any:
 # ---------------------------------------------------------------- running a converted file
 
 def run_model(fmt: str, data: bytes, batch: np.ndarray, where: str = "model", layout: str = "auto",
-              accelerator: str | None = None) -> tuple[list[np.ndarray], list[tuple[str, tuple[int, ...]]]]:
+              accelerator: str | None = None, on_sample: Callable[[int, int], None] | None = None
+              ) -> tuple[list[np.ndarray], list[tuple[str, tuple[int, ...]]]]:
     """Run a model file the SDK's way (its backend; quantised inputs and outputs handled
     as ``edgeface.runtime.model.Model`` does) on a float32 NHWC batch, one sample at a
     time. Returns every output as float32 with the samples stacked on axis 0, and the
@@ -506,6 +507,8 @@ def run_model(fmt: str, data: bytes, batch: np.ndarray, where: str = "model", la
 
     ``layout``: the model input's layout; "auto" takes NCHW where the input's second
     dimension is 3 and its last is not. ``accelerator``: see ``edgeface.runtime.open_backend``.
+    ``on_sample(done, total)`` is called before the first sample and after each one (an
+    HTP simulator takes seconds per sample on a large model: callers show progress).
     """
     from edgeface.runtime import open_backend
     from edgeface.runtime.model import run_float
@@ -523,8 +526,11 @@ def run_model(fmt: str, data: bytes, batch: np.ndarray, where: str = "model", la
     if layout == "NCHW":
         x = np.ascontiguousarray(np.moveaxis(x, -1, 1))
     results: list[list[np.ndarray]] = [[] for _ in backend.outputs]
-    for sample in x:
+    report = on_sample or (lambda done, total: None)
+    report(0, len(x))
+    for i, sample in enumerate(x):
         for k, array in enumerate(run_float(backend, sample[None])):
             results[k].append(array.copy())
+        report(i + 1, len(x))
     outputs = [np.concatenate(r, axis=0) if r and r[0].ndim else np.stack(r) for r in results]
     return outputs, [(o.name, tuple(o.shape)) for o in backend.outputs]

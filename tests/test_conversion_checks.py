@@ -4,6 +4,7 @@ bounded check and per-precision results. Models are tiny and built here."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -151,3 +152,80 @@ def test_onnx_verification_runs_on_the_face_images(tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["inputs"] == 101 and data["max_abs_error"] < 1e-5
+
+
+# ---------------------------------------------------------------- edgeface compile: progress, bounded check, every precision
+
+try:
+    import onnxruntime_qnn  # noqa: F401
+
+    HAVE_QNN = True
+except ImportError:
+    HAVE_QNN = False
+
+qnn = pytest.mark.skipif(not HAVE_QNN, reason="needs the qnn extra (onnxruntime-qnn)")
+
+
+@qnn
+def test_a_refused_precision_does_not_stop_the_next_and_the_check_is_bounded(tmp_path, monkeypatch):
+    from edgeface.converters import qnn as qnn_compiler
+    from edgeface.converters.hexagon import CompileRequest, compile_hexagon
+    from edgeface.errors import ConversionError
+    from tests.test_hexagon import _tiny_onnx
+
+    real = qnn_compiler.compile_context
+
+    def refuse_w8a8(model, soc, out_dir, stem, precision, allow_fallback=False):
+        if precision == "w8a8":  # what the compiler says of ops the HTP cannot run, forced
+            raise ConversionError(f"{model.name}: 1 of 9 nodes cannot run on the HTP of {soc.part}: NonMaxSuppression")
+        return real(model, soc, out_dir, stem, precision, allow_fallback)
+
+    monkeypatch.setattr(qnn_compiler, "compile_context", refuse_w8a8)
+    checked = []
+    request = CompileRequest(source=_tiny_onnx(tmp_path / "tiny.onnx"), out=tmp_path / "job", role="embedder",
+                             precisions=["w8a8", "w8a16"], socs=["SM8650"], calibration_size=8,
+                             max_cosine_drop=0.05, check_images=5, on_check=lambda done, total: checked.append((done, total)))
+    result = compile_hexagon(request)
+    assert result.refused == ["w8a8 SM8650: tiny_w8a8.onnx: 1 of 9 nodes cannot run on the HTP of SM8650: "
+                              "NonMaxSuppression"]
+    (artifact,) = result.artifacts  # w8a16, compiled and run in the real simulator
+    assert (artifact.context.precision, artifact.failures) == ("w8a16", [])
+    assert artifact.fidelity.embedder.samples == 5 and checked == [(i, 5) for i in range(6)]
+    report = json.loads(result.report_json.read_text())
+    assert report["images_checked"] == 5 and report["refused"] == result.refused
+    assert "on 5 images" in result.report_md.read_text() and "Refused: w8a8 SM8650" in result.report_md.read_text()
+    assert [b.name for b in result.bundles] == ["bundle_w8a16"]
+
+
+@qnn
+def test_when_every_precision_is_refused_each_ones_reason_is_given(tmp_path):
+    from edgeface.converters.hexagon import CompileRequest, compile_hexagon
+    from edgeface.errors import EdgefaceError
+    from tests.test_hexagon import _tiny_onnx
+
+    request = CompileRequest(source=_tiny_onnx(tmp_path / "mod.onnx", extra_op="Mod"), out=tmp_path / "job",
+                             precisions=["fp16", "w8a16"], socs=["SM8650"], calibration_size=8, check_images=2)
+    with pytest.raises(EdgefaceError) as refused:
+        compile_hexagon(request)
+    message = str(refused.value)
+    assert re.search(r"fp16 SM8650: .*cannot run on the HTP of SM8650.*Mod", message)
+    assert re.search(r"w8a16 SM8650: .*cannot run on the HTP of SM8650.*Mod", message)  # tried after fp16
+
+
+@qnn
+def test_compile_cli_shows_the_check_with_time_left_on_stderr(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from edgeface.cli.app import app
+    from tests.test_hexagon import _tiny_onnx
+
+    monkeypatch.chdir(tmp_path)
+    _tiny_onnx(tmp_path / "tiny.onnx")
+    result = CliRunner().invoke(app, ["compile", "tiny.onnx", "--out", "out", "--soc", "SM8650", "--role", "embedder",
+                                      "--calib-size", "8", "--check-images", "3"], env={"FORCE_COLOR": "1", "COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    stderr = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.stderr)
+    assert "in the HTP simulator on 3 images" in stderr
+    assert re.search(r"3/3 left \d+:\d\d:\d\d", stderr), stderr[-2000:]
+    assert "on 3 images" in result.stdout
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["images_checked"] == 3
