@@ -81,7 +81,7 @@ def compile_hexagon(request: CompileRequest, progress: Callable[[str], None] = l
     layout = _onnx_layout(static)
     calibration = _calibration(request, spec)
     x_eval = np.concatenate([_face_inputs(request, spec), calibration[:16]]).astype(np.float32)
-    x_eval = check_subset(x_eval, request.check_images)
+    x_eval = _check_subset(x_eval, request.check_images)
     ref = source.run(source.to_source_layout(x_eval))
     artifacts, bundles, skipped, refused = [], [], [], []
     passed: dict[str, str] = {}  # SoC -> the first precision that passed
@@ -121,9 +121,9 @@ def compile_hexagon(request: CompileRequest, progress: Callable[[str], None] = l
     return CompileResult(artifacts, bundles, skipped, report_json, report_md, refused)
 
 
-def check_subset(x: np.ndarray, count: int | None) -> np.ndarray:
+def _check_subset(x: np.ndarray, count: int | None) -> np.ndarray:
     """``count`` of the images ``x`` (all when None or more), spread evenly over them so
-    that a short check still sees both the face images and the calibration samples."""
+    that a short check still sees images from the whole list (faces, then calibration)."""
     if count is None or count >= len(x):
         return x
     return x[np.unique(np.linspace(0, len(x) - 1, count).round().astype(int))]

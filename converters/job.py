@@ -43,9 +43,11 @@ class ConvertRequest:
     architecture: str | None = None  # edgeface.models name, for int8-qat
     input: InputSpec | None = None  # the exact input spec (a bundle's): overrides mean, std, channel order
     qat_steps: int = 200
-    # Scalar outputs (a face-presence logit) are judged by the decision at a threshold:
-    scalar_threshold: float | None = None  # in the output's own units; default: see below
-    score_threshold: float | None = None  # a manifest's (a probability); default: 0.5 or 0 by the values' range
+    # Scalar outputs (a face-presence logit) are judged by their decision at a threshold: scalar_threshold
+    # (in the output's units), else score_threshold (a manifest's probability), else 0.5 or 0 by the values'
+    # range (edgeface.quantization.fidelity.decision_threshold).
+    scalar_threshold: float | None = None
+    score_threshold: float | None = None
     # What goes into each bundle besides the model, so that it is written once:
     bundle_dir: Path | None = None  # where bundle_<precision> folders go; default: out
     name: str | None = None  # the bundle's name is "<name>-<precision>"; default: from the file

@@ -15,6 +15,11 @@ import pytest
 from edgeface.quantization.fidelity import (FidelityReport, compare_outputs, decision_threshold, is_scalar_output,
                                             scalar_fidelity, scalar_outputs)
 
+try:  # TensorFlow loaded after onnxruntime-qnn has run a model crashes the process (segfault): these
+    import tensorflow  # noqa: F401  tests use both, so load it first, at collection, whatever runs before
+except ImportError:
+    pass
+
 
 # ---------------------------------------------------------------- scalar outputs in the gate
 
@@ -100,7 +105,8 @@ def test_conversion_report_judges_a_scalar_output_by_its_decisions(tmp_path):
     assert scalar.name == "face_logit" and scalar.samples > 100  # real faces and calibration samples
     assert scalar.flips == 0 and scalar.max_abs_err < 1e-4 and artifact.failures == []
     assert [o.name for o in artifact.fidelity.vector_outputs()] == ["embedding"]
-    assert f"face_logit: 0/{scalar.samples} flip at {scalar.threshold:g}" in (tmp_path / "out" / "report.md").read_text()
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert f"face_logit: 0/{scalar.samples} flip at {scalar.threshold:g}" in report
 
 
 # ---------------------------------------------------------------- --to onnx verified on real faces
@@ -154,7 +160,7 @@ def test_onnx_verification_runs_on_the_face_images(tmp_path):
     assert data["inputs"] == 101 and data["max_abs_error"] < 1e-5
 
 
-# ---------------------------------------------------------------- edgeface compile: progress, bounded check, every precision
+# ---------------------------------------------------------------- compile: progress, bounded check, all precisions
 
 try:
     import onnxruntime_qnn  # noqa: F401
@@ -184,7 +190,8 @@ def test_a_refused_precision_does_not_stop_the_next_and_the_check_is_bounded(tmp
     checked = []
     request = CompileRequest(source=_tiny_onnx(tmp_path / "tiny.onnx"), out=tmp_path / "job", role="embedder",
                              precisions=["w8a8", "w8a16"], socs=["SM8650"], calibration_size=8,
-                             max_cosine_drop=0.05, check_images=5, on_check=lambda done, total: checked.append((done, total)))
+                             max_cosine_drop=0.05, check_images=5,
+                             on_check=lambda done, total: checked.append((done, total)))
     result = compile_hexagon(request)
     assert result.refused == ["w8a8 SM8650: tiny_w8a8.onnx: 1 of 9 nodes cannot run on the HTP of SM8650: "
                               "NonMaxSuppression"]
@@ -221,8 +228,9 @@ def test_compile_cli_shows_the_check_with_time_left_on_stderr(tmp_path, monkeypa
 
     monkeypatch.chdir(tmp_path)
     _tiny_onnx(tmp_path / "tiny.onnx")
-    result = CliRunner().invoke(app, ["compile", "tiny.onnx", "--out", "out", "--soc", "SM8650", "--role", "embedder",
-                                      "--calib-size", "8", "--check-images", "3"], env={"FORCE_COLOR": "1", "COLUMNS": "200"})
+    args = ["compile", "tiny.onnx", "--out", "out", "--soc", "SM8650", "--role", "embedder", "--calib-size", "8",
+            "--check-images", "3"]  # a relative --out, as users give it
+    result = CliRunner().invoke(app, args, env={"FORCE_COLOR": "1", "COLUMNS": "200"})  # Rich draws the bar
     assert result.exit_code == 0, result.output
     stderr = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.stderr)
     assert "in the HTP simulator on 3 images" in stderr

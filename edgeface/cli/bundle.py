@@ -83,17 +83,20 @@ def verify(bundle: BundleArg,
                f"{len(files)} file(s) match the manifest")
 
 
+DetectorBundle = Annotated[Path, typer.Option(
+    "--detector", "-d", show_default=False, help="The bundle (directory or .zip) to take the detector from.")]
+EmbedderBundle = Annotated[Path, typer.Option(
+    "--embedder", "-e", show_default=False, help="The bundle (directory or .zip) to take the embedder from.")]
+NewBundle = Annotated[Path, typer.Option("--out", "-o", show_default=False, help="The new bundle directory.")]
+Force = Annotated[bool, typer.Option(
+    "--force", help="Replace OUT if it is a bundle already (anything else there is never touched).")]
+Name = Annotated[Optional[str], typer.Option(help="The new bundle's name (default: DETECTOR+EMBEDDER).")]
+
+
 @bundle_app.command("combine")
 @user_errors
-def combine(detector: Annotated[Path, typer.Option(
-                "--detector", "-d", show_default=False, help="The bundle (directory or .zip) to take the detector from.")],
-            embedder: Annotated[Path, typer.Option(
-                "--embedder", "-e", show_default=False, help="The bundle (directory or .zip) to take the embedder from.")],
-            out: Annotated[Path, typer.Option("--out", "-o", show_default=False, help="The new bundle directory.")],
-            force: Annotated[bool, typer.Option(
-                "--force", help="Replace OUT if it is a bundle already (anything else there is never touched).")] = False,
-            name: Annotated[Optional[str], typer.Option(help="The new bundle's name (default: DETECTOR+EMBEDDER).")] = None,
-            json_out: JsonOption = False) -> None:
+def combine(detector: DetectorBundle, embedder: EmbedderBundle, out: NewBundle, force: Force = False,
+            name: Name = None, json_out: JsonOption = False) -> None:
     """Put a detector bundle and an embedder bundle together into one bundle that detects, embeds and verifies."""
     from edgeface.bundle import combine as combine_bundles
     from edgeface.bundle import load_bundle

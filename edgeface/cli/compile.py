@@ -69,9 +69,11 @@ def compile_model(model: Model, out: Out = Path("compiled"), soc: Socs = None, p
     refused = [f for r in results for f in r.refused]
     if refused:
         typer.echo("refused: " + "; ".join(refused), err=True)
+    if bundle is not None:
+        return  # a bundle keeps, per model and SoC, the first precision that passed
     if failures:
         typer.echo("fidelity gate failed: " + "; ".join(failures), err=True)
-    if (failures or refused) and bundle is None:
+    if failures or refused:
         raise typer.Exit(1)
 
 
