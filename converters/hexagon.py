@@ -32,6 +32,9 @@ class CompileRequest(ConvertRequest):
     socs: list[str] = field(default_factory=lambda: list(DEFAULT_SOCS))
     allow_fallback: bool = False  # keep contexts whose graph partly falls back to the CPU
     first_passing: bool = False  # per SoC, stop at the first precision whose context passes the gate
+    check_images: int | None = None  # images each context is checked on in the simulator; default: all
+    # called with (done, total) as the simulator checks each image (a 640x640 model takes ~20 s per image)
+    on_check: Callable[[int, int], None] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -48,6 +51,7 @@ class CompileResult:
     skipped: list[str]  # (precision, SoC) pairs not built, and why
     report_json: Path
     report_md: Path
+    refused: list[str] = field(default_factory=list)  # precisions (per SoC) that failed to build, and why
 
     @property
     def failures(self) -> list[str]:
@@ -55,9 +59,11 @@ class CompileResult:
 
 
 def compile_hexagon(request: CompileRequest, progress: Callable[[str], None] = lambda message: None) -> CompileResult:
-    from edgeface.converters.qnn import compile_context
+    """Compile and check every requested precision for every SoC. A precision that cannot
+    be built (ops the HTP cannot run, a failed quantization) is recorded in ``refused``
+    and the others are still tried; only when nothing could be built does it raise."""
     from edgeface.converters.sources import load_source
-    from edgeface.quantization.qdq import quantize_for_htp, static_model
+    from edgeface.quantization.qdq import static_model
     from edgeface.runtime.qnn import qnn_devices
     from edgeface.socs import find_soc
 
@@ -74,20 +80,20 @@ def compile_hexagon(request: CompileRequest, progress: Callable[[str], None] = l
     layout = _onnx_layout(static)
     calibration = _calibration(request, spec)
     x_eval = np.concatenate([_face_inputs(request, spec), calibration[:16]]).astype(np.float32)
+    x_eval = _check_subset(x_eval, request.check_images)
     ref = source.run(source.to_source_layout(x_eval))
-    artifacts, bundles, skipped = [], [], []
+    artifacts, bundles, skipped, refused = [], [], [], []
     passed: dict[str, str] = {}  # SoC -> the first precision that passed
     for precision in request.precisions:
         done = [s.part for s in socs if request.first_passing and s.part in passed]
         skipped += [f"{precision} {part}: not tried, {passed[part]} passed first" for part in done]
         if len(done) == len(socs):
             continue
-        if precision == "fp16":
-            graph = static
-        else:
-            progress(f"quantizing for the HTP ({precision})")
-            graph = quantize_for_htp(static, request.out / f"{request.source.stem}_{precision}.onnx",
-                                     _in_layout(calibration, layout), precision)
+        try:
+            graph = _htp_graph(request, static, calibration, layout, precision, progress)
+        except EdgefaceError as exc:  # this precision is refused; the next ones are still tried
+            refused.append(f"{precision}: {exc}")
+            continue
         compiled = []
         for soc in socs:
             if soc.part in done:
@@ -96,18 +102,12 @@ def compile_hexagon(request: CompileRequest, progress: Callable[[str], None] = l
                 skipped.append(f"fp16 {soc.part}: the HTP of {soc.part} (Hexagon v{soc.htp_arch}) has no fp16 "
                                f"support (device_profiles/socs.yaml); use w8a8 or w8a16")
                 continue
-            progress(f"compiling {precision} for {soc.part} (Hexagon v{soc.htp_arch})")
-            context = compile_context(graph, soc, request.out / precision, request.source.stem, precision,
-                                      request.allow_fallback)
-            progress(f"checking {context.onnx_path.name} in the HTP simulator")
-            data = context.onnx_path.read_bytes()
-            report, names, got = artifact_fidelity(request, spec, source.output_names, ref, data, precision,
-                                                   context.onnx_path, x_eval, context.to_dict(), fmt="onnx",
-                                                   accelerator="qnn-htp")
-            artifact = CompiledArtifact(context, report, report.gate(request.max_cosine_drop, request.min_iou))
-            if not context.full_offload:
-                artifact.failures.append(f"{len(context.fallback_ops)} node(s) fall back to the CPU: "
-                                         f"{', '.join(context.fallback_ops)}")
+            try:
+                artifact, names, got = _compile_and_check(request, graph, soc, precision, spec, source, ref, x_eval,
+                                                          progress)
+            except EdgefaceError as exc:  # e.g. ops the HTP cannot run at this precision
+                refused.append(f"{precision} {soc.part}: {exc}")
+                continue
             compiled.append((artifact, names, got))
             artifacts.append(artifact)
             if not artifact.failures:
@@ -115,9 +115,50 @@ def compile_hexagon(request: CompileRequest, progress: Callable[[str], None] = l
         if request.role and compiled:
             bundles.append(_bundle(request, dataclasses.replace(spec, layout=layout), graph, compiled))
     if not artifacts:
-        raise EdgefaceError("nothing to compile: " + "; ".join(skipped))
-    report_json, report_md = write_reports(request, artifacts, skipped)
-    return CompileResult(artifacts, bundles, skipped, report_json, report_md)
+        raise EdgefaceError("nothing to compile: " + "; ".join(skipped + refused))
+    report_json, report_md = write_reports(request, artifacts, skipped, refused, len(x_eval))
+    return CompileResult(artifacts, bundles, skipped, report_json, report_md, refused)
+
+
+def _check_subset(x: np.ndarray, count: int | None) -> np.ndarray:
+    """``count`` of the images ``x`` (all when None or more), spread evenly over them so
+    that a short check still sees images from the whole list (faces, then calibration)."""
+    if count is None or count >= len(x):
+        return x
+    return x[np.unique(np.linspace(0, len(x) - 1, count).round().astype(int))]
+
+
+def _htp_graph(request: CompileRequest, static: Path, calibration: np.ndarray, layout: str, precision: str,
+               progress) -> Path:
+    """The graph the HTP compiler gets at ``precision``: the float one for fp16, else QDQ."""
+    from edgeface.quantization.qdq import quantize_for_htp
+
+    if precision == "fp16":
+        return static
+    progress(f"quantizing for the HTP ({precision})")
+    return quantize_for_htp(static, request.out / f"{request.source.stem}_{precision}.onnx",
+                            _in_layout(calibration, layout), precision)
+
+
+def _compile_and_check(request: CompileRequest, graph: Path, soc, precision: str, spec, source, ref, x_eval,
+                       progress):
+    """Compile ``graph`` for ``soc`` and check the context in the HTP simulator on the
+    images ``x_eval`` against the source's outputs ``ref`` on them."""
+    from edgeface.converters.qnn import compile_context
+
+    progress(f"compiling {precision} for {soc.part} (Hexagon v{soc.htp_arch})")
+    context = compile_context(graph, soc, request.out / precision, request.source.stem, precision,
+                              request.allow_fallback)
+    progress(f"checking {context.onnx_path.name} in the HTP simulator on {len(x_eval)} images")
+    data = context.onnx_path.read_bytes()
+    report, names, got = artifact_fidelity(request, spec, source.output_names, ref, data, precision,
+                                           context.onnx_path, x_eval, context.to_dict(), fmt="onnx",
+                                           accelerator="qnn-htp", on_sample=request.on_check)
+    artifact = CompiledArtifact(context, report, report.gate(request.max_cosine_drop, request.min_iou))
+    if not context.full_offload:
+        artifact.failures.append(f"{len(context.fallback_ops)} node(s) fall back to the CPU: "
+                                 f"{', '.join(context.fallback_ops)}")
+    return artifact, names, got
 
 
 def _validate(request: CompileRequest) -> None:
@@ -128,6 +169,8 @@ def _validate(request: CompileRequest) -> None:
         raise EdgefaceError(f"--precision {','.join(request.precisions)}: choose from {', '.join(HTP_PRECISIONS)}")
     if not request.socs:
         raise EdgefaceError("--soc: name at least one SoC, e.g. --soc SM8650")
+    if request.check_images is not None and request.check_images < 1:
+        raise EdgefaceError(f"--check-images {request.check_images}: check at least one image")
     if request.role is not None and request.role not in ("detector", "embedder"):
         raise EdgefaceError(f"--role {request.role}: choose detector or embedder")
     if request.role == "detector" and not request.family:
@@ -176,34 +219,38 @@ def target_entry(ctx, files: dict[str, bytes]) -> dict:
             "htp_arch": ctx.htp_arch, "soc_model": ctx.soc_model}
 
 
-def write_reports(request: CompileRequest, artifacts: list[CompiledArtifact], skipped: list[str]) -> tuple[Path, Path]:
+def write_reports(request: CompileRequest, artifacts: list[CompiledArtifact], skipped: list[str],
+                  refused: list[str], images: int) -> tuple[Path, Path]:
     data = {"source": str(request.source), "socs": request.socs, "precisions": request.precisions, "skipped": skipped,
+            "refused": refused, "images_checked": images,
             "gate": {"max_cosine_drop": request.max_cosine_drop, "min_iou": request.min_iou},
             "contexts": [{**a.context.to_dict(), "fidelity": a.fidelity.to_dict(), "passed": not a.failures,
                           "failures": a.failures} for a in artifacts]}
     json_path, md_path = request.out / "report.json", request.out / "report.md"
     write_json(json_path, data, default=_jsonable)
-    atomic_write_bytes(md_path, markdown_report(request, artifacts, skipped).encode())
+    atomic_write_bytes(md_path, markdown_report(request, artifacts, skipped, refused, images).encode())
     return json_path, md_path
 
 
-def markdown_report(request: CompileRequest, artifacts: list[CompiledArtifact], skipped: list[str]) -> str:
+def markdown_report(request: CompileRequest, artifacts: list[CompiledArtifact], skipped: list[str],
+                    refused: list[str], images: int) -> str:
     from edgeface.converters.job import role_summary
 
     lines = [f"# Hexagon compile report: {request.source.name}", "",
-             "Contexts compiled offline with onnxruntime-qnn; fidelity measured in the HTP simulator "
-             "against the float source on real face images.", "",
+             f"Contexts compiled offline with onnxruntime-qnn; fidelity measured in the HTP simulator "
+             f"against the float source on {images} images (real faces and calibration samples).", "",
              "| precision | SoC | Hexagon | recorded in context | context KiB | nodes on HTP | compile s "
              "| worst output cosine | role fidelity | gate |", "|---|---|---|---|---|---|---|---|---|---|"]
     for a in artifacts:
         c = a.context
-        worst = min((o.cosine_worst for o in a.fidelity.outputs), default=float("nan"))
+        worst = a.fidelity.worst_cosine()
         recorded = f"{c.recorded_soc} v{c.recorded_arch}" if c.recorded_soc else "-"
         gate = "pass" if not a.failures else "FAIL: " + "; ".join(a.failures)
         lines.append(f"| {c.precision} | {c.soc} | v{c.htp_arch} | {recorded} | {c.binary_bytes / 1024:.0f} "
                      f"| {c.nodes_on_htp}/{c.nodes_total} | {c.compile_seconds:.2f} | {worst:.4f} "
                      f"| {role_summary(a.fidelity)} | {gate} |")
     lines += ["", *(f"Not built: {note}" for note in skipped)] if skipped else []
+    lines += ["", *(f"Refused: {note}" for note in refused)] if refused else []
     return "\n".join(lines) + "\n"
 
 
@@ -246,7 +293,8 @@ def bundle_requests(bundle, out: Path, socs: list[str], precisions: list[str],
         gate = {"max_cosine_drop": 0.01} if spec.role == "embedder" else {"min_iou": 0.5}
         requests.append((spec, CompileRequest(source=source, out=work, precisions=precisions, socs=socs,
                                               role=spec.role, family=family, input=spec.input, **gate, **options,
-                                              verify_threshold=getattr(spec, "verify_threshold", 0.5))))
+                                              verify_threshold=getattr(spec, "verify_threshold", 0.5),
+                                              score_threshold=getattr(spec, "score_threshold", None))))
     return requests
 
 

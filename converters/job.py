@@ -42,6 +42,11 @@ class ConvertRequest:
     architecture: str | None = None  # edgeface.models name, for int8-qat
     input: InputSpec | None = None  # the exact input spec (a bundle's): overrides mean, std, channel order
     qat_steps: int = 200
+    # Scalar outputs (a face-presence logit) are judged by their decision at a threshold: scalar_threshold
+    # (in the output's units), else score_threshold (a manifest's probability), else 0.5 or 0 by the values'
+    # range (edgeface.quantization.fidelity.decision_threshold).
+    scalar_threshold: float | None = None
+    score_threshold: float | None = None
     # What goes into each bundle besides the model, so that it is written once:
     bundle_dir: Path | None = None  # where bundle_<precision> folders go; default: out
     name: str | None = None  # the bundle's name is "<name>-<precision>"; default: from the file
@@ -130,20 +135,24 @@ def _detections(family: str, names: list[str], outputs: list[np.ndarray], spec: 
 
 
 def artifact_fidelity(request, spec, ref_names, ref, data: bytes, precision: str, path: Path, x_eval,
-                      coverage: dict, fmt: str = "tflite", accelerator: str | None = None):
+                      coverage: dict, fmt: str = "tflite", accelerator: str | None = None,
+                      on_sample: Callable[[int, int], None] | None = None):
     """Run a converted file the SDK's way on ``x_eval`` and compare it with the source's
     outputs ``ref``: per-output figures, plus the role's (embedding or detections).
-    Returns the report and the file's (output names, outputs) for the bundle."""
+    Returns the report and the file's (output names, outputs) for the bundle.
+    ``on_sample``: see ``edgeface.quantization.fidelity.run_model``."""
     from edgeface.quantization import fidelity as fid
 
-    got, outputs = fid.run_model(fmt, data, x_eval, str(path), accelerator=accelerator)
+    got, outputs = fid.run_model(fmt, data, x_eval, str(path), accelerator=accelerator, on_sample=on_sample)
     names = [name for name, _ in outputs]
     matches = fid.match_outputs([(n, r.shape[1:]) for n, r in zip(ref_names, ref)],
                                 [(n, g.shape[1:]) for n, g in zip(names, got)])
     aligned = fid.align_outputs(got, matches)
     report = fid.FidelityReport(file=path.name, precision=precision, size_bytes=len(data),
                                 outputs=fid.compare_outputs(ref, aligned, names=ref_names),
-                                coverage=coverage)
+                                coverage=coverage,
+                                scalars=fid.scalar_outputs(ref, aligned, ref_names, request.scalar_threshold,
+                                                           request.score_threshold))
     if request.role == "embedder":
         i = embedding_index(ref)
         report.embedder = fid.embedder_fidelity(ref[i], aligned[i], request.verify_threshold)
@@ -166,15 +175,18 @@ def embedding_index(outputs: list[np.ndarray]) -> int:
 
 
 def role_summary(report) -> str:
-    """One line of the embedder or detector figures of a fidelity report."""
+    """One line of the embedder or detector figures of a fidelity report, and of its
+    scalar outputs' decisions."""
+    parts = [f"{s.name}: {s.flips}/{s.samples} flip at {s.threshold:g}" for s in report.scalars]
     if report.embedder is not None:
         e = report.embedder
-        return f"embedding cos mean {e.cosine_mean:.4f} worst {e.cosine_worst:.4f}, {e.flips} flips"
-    if report.detector is not None:
+        parts.insert(0, f"embedding cos mean {e.cosine_mean:.4f} worst {e.cosine_worst:.4f}, {e.flips} flips")
+    elif report.detector is not None:
         d = report.detector
         iou = "-" if d.min_iou is None else f"{d.mean_iou:.3f}/{d.min_iou:.3f}"
-        return f"faces {d.ref_faces}->{d.got_faces}, IoU mean/min {iou}, missed {d.missed}, extra {d.extra}"
-    return "-"
+        parts.insert(0, f"faces {d.ref_faces}->{d.got_faces}, IoU mean/min {iou}, missed {d.missed}, "
+                        f"extra {d.extra}")
+    return "; ".join(parts) or "-"
 
 
 def bundle_manifest(request, spec: InputSpec, path: Path, names, got, io_dtype: str, precision: str,
@@ -321,7 +333,7 @@ def markdown_report(request: ConvertRequest, source: Any, artifacts: list[Artifa
              "| precision | file | KiB | vs fp32 | convert s | worst output cosine | role fidelity "
              "| XNNPACK | gate |", "|---|---|---|---|---|---|---|---|---|"]
     for a in artifacts:
-        worst = min((o.cosine_worst for o in a.fidelity.outputs), default=float("nan"))
+        worst = a.fidelity.worst_cosine()
         ratio = f"{a.size_bytes / base:.2f}" if base else "-"
         gate = "pass" if not a.failures else "FAIL: " + "; ".join(a.failures)
         lines.append(f"| {a.precision} | {a.path.name} | {a.size_bytes / 1024:.1f} | {ratio} | {a.seconds:.1f} "

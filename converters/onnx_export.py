@@ -100,7 +100,11 @@ def _convert(tf, tf2onnx, source: Source, as_nchw: bool, opset: int):
 def onnx_parity(source: Source, onnx_path: str | Path, inputs: np.ndarray) -> float:
     """Largest absolute difference between the source's outputs and the ONNX model's
     (run with onnxruntime) on ``inputs`` (a float batch in the source's layout). An ONNX
-    input in the other layout (``export_onnx(..., nchw=True)``) is fed transposed."""
+    input in the other layout (``export_onnx(..., nchw=True)``) is fed transposed.
+
+    A comparison that proves nothing raises ``ConversionError`` naming the output: one
+    that is empty, holds NaN or inf, or differs in shape (give real inputs, such as the
+    face images of ``edgeface.quantization.calibration``, not noise)."""
     session = onnx_session(onnx_path)
     x = np.asarray(inputs, dtype=np.float32)
     reference = source.run(x)
@@ -132,11 +136,27 @@ def onnx_parity(source: Source, onnx_path: str | Path, inputs: np.ndarray) -> fl
                 if g.transpose(perm).shape == ref.shape:
                     g = g.transpose(perm)
                     break
-        if g.shape != ref.shape:
-            raise ConversionError(f"{onnx_path}: output {names[j]!r} has shape {g.shape}, the source's "
-                                  f"has {ref.shape}")
-        error = max(error, float(np.max(np.abs(g.astype(np.float32) - ref))) if ref.size else 0.0)
+        _check_comparable(names[j], ref, g, len(x), onnx_path)
+        error = max(error, float(np.max(np.abs(g.astype(np.float32) - ref))))
     return error
+
+
+def _check_comparable(name: str, ref: np.ndarray, got: np.ndarray, inputs: int, where) -> None:
+    """Refuse a pair of outputs whose difference would prove nothing: shapes that differ,
+    no values at all, or NaN / inf on either side."""
+    if got.shape != ref.shape:
+        raise ConversionError(f"{where}: output {name!r} has shape {got.shape}, the source's has {ref.shape} "
+                              f"on the same {inputs} inputs: the export changed this output")
+    if ref.size == 0:
+        raise ConversionError(f"{where}: output {name!r} is empty (shape {ref.shape}) in both models on {inputs} "
+                              f"real face inputs, so nothing was compared: check that these are the right inputs "
+                              f"(--mean/--std/--bgr) and that the output is not filtered away inside the graph")
+    for model, values in (("the source", ref), ("the ONNX model", got)):
+        bad = int(np.count_nonzero(~np.isfinite(values)))
+        if bad:
+            raise ConversionError(f"{where}: output {name!r} of {model} has {bad} NaN or inf value(s) on {inputs} "
+                                  f"real face inputs, so the two cannot be compared: check the input normalisation "
+                                  f"(--mean/--std) and the model")
 
 
 def _tflite_quantization(source: Source) -> dict:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -201,6 +201,75 @@ def compare_outputs(ref: Sequence[np.ndarray], got: Sequence[np.ndarray],
     return result
 
 
+# ---------------------------------------------------------------- scalar outputs
+
+@dataclass
+class ScalarFidelity:
+    """An output of one number per input (a face-presence logit or probability), judged
+    by the decision it drives: the side of ``threshold`` each input falls on. A cosine of
+    one number is only its sign (+-1), so it says nothing about such an output."""
+
+    name: str
+    samples: int
+    threshold: float
+    threshold_from: str  # how the threshold was chosen, in words
+    flips: int  # inputs whose decision differs from the source's (a non-finite value is one)
+    max_abs_err: float
+    mean_abs_err: float
+
+
+def is_scalar_output(shape: Shape) -> bool:
+    """A per-input shape of one number: (N,), (N, 1), (N, 1, 1, 1), or a bare scalar."""
+    return all(d == 1 for d in shape[1:])
+
+
+def decision_threshold(ref: np.ndarray, threshold: float | None = None,
+                       score_threshold: float | None = None) -> tuple[float, str]:
+    """The threshold a scalar output's decisions are judged at, and how it was chosen:
+    ``threshold`` as given; else a manifest's ``score_threshold`` (a probability), as a
+    logit where the source's values leave [0, 1]; else 0.5 where they all lie in [0, 1]
+    (a probability), 0 otherwise (a logit)."""
+    values = np.asarray(ref, np.float64)
+    probability = bool(values.size) and float(values.min()) >= 0.0 and float(values.max()) <= 1.0
+    if threshold is not None:
+        return float(threshold), "given"
+    if score_threshold is not None:
+        if not 0.0 < score_threshold < 1.0:
+            raise FidelityError(f"score_threshold={score_threshold}: a probability strictly between 0 and 1")
+        if probability:
+            return float(score_threshold), "the manifest's score_threshold"
+        logit = math.log(score_threshold / (1.0 - score_threshold))
+        return logit, f"the manifest's score_threshold {score_threshold:g} as a logit"
+    if probability:
+        return 0.5, "0.5: the source's values lie in [0, 1], read as a probability"
+    return 0.0, "0: the source's values leave [0, 1], read as a logit"
+
+
+def scalar_fidelity(name: str, ref: np.ndarray, got: np.ndarray, threshold: float | None = None,
+                    score_threshold: float | None = None) -> ScalarFidelity:
+    """One scalar output of the same N inputs from the source and the converted model
+    (any shape with one number per input); see ``decision_threshold`` for the threshold."""
+    r = np.asarray(ref, np.float64).reshape(-1)
+    g = np.asarray(got, np.float64).reshape(-1)
+    if r.shape != g.shape:
+        raise FidelityError(f"output {name!r}: {r.size} source values but {g.size} converted ones")
+    value, chosen = decision_threshold(r, threshold, score_threshold)
+    finite = np.isfinite(g)
+    flipped = ((r >= value) != (g >= value)) | ~finite
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.where(finite, np.abs(r - g), np.inf)
+    return ScalarFidelity(name=name, samples=int(r.size), threshold=value, threshold_from=chosen,
+                          flips=int(np.count_nonzero(flipped)), max_abs_err=float(err.max()) if err.size else 0.0,
+                          mean_abs_err=float(err.mean()) if err.size else 0.0)
+
+
+def scalar_outputs(ref: Sequence[np.ndarray], got: Sequence[np.ndarray], names: Sequence[str],
+                   threshold: float | None = None, score_threshold: float | None = None) -> list[ScalarFidelity]:
+    """``scalar_fidelity`` of every scalar output among aligned outputs (axis 0 the inputs)."""
+    return [scalar_fidelity(name, r, g, threshold, score_threshold)
+            for name, r, g in zip(names, ref, got) if is_scalar_output(np.shape(r))]
+
+
 # ---------------------------------------------------------------- embedders
 
 @dataclass
@@ -345,29 +414,39 @@ class FidelityReport:
     detector: DetectorFidelity | None = None
     coverage: dict[str, Any] | None = None  # CoverageReport.to_dict() for TFLite files
     notes: list[str] = field(default_factory=list)
+    scalars: list[ScalarFidelity] = field(default_factory=list)  # judged by decisions, not cosine
+
+    def vector_outputs(self) -> list[OutputFidelity]:
+        """The outputs a cosine says something about: all but the scalar ones."""
+        scalar = {s.name for s in self.scalars}
+        return [out for out in self.outputs if out.name not in scalar]
+
+    def worst_cosine(self) -> float:
+        """The worst per-input cosine over the vector outputs (nan when there are none)."""
+        return min((o.cosine_worst for o in self.vector_outputs()), default=float("nan"))
 
     def gate(self, max_cosine_drop: float | None, min_iou: float | None, *,
              max_flip_fraction: float | None = None, max_missed: int = 0, max_extra: int = 0,
-             max_keypoint_error: float | None = None) -> list[str]:
+             max_keypoint_error: float | None = None, max_decision_flips: int = 0) -> list[str]:
         """Human-readable failures; an empty list passes.
 
-        ``max_cosine_drop``: every output's and the embedding's worst per-sample cosine
-        must be >= 1 - drop. ``min_iou``: the worst matched detection IoU. Missed / extra
-        faces fail beyond ``max_missed`` / ``max_extra``. Always checked, whatever the
-        thresholds: non-finite outputs and negative cosines (a sign-flipped or
-        anti-correlated output is never a faithful conversion).
+        ``max_cosine_drop``: every vector output's and the embedding's worst per-sample
+        cosine must be >= 1 - drop. ``min_iou``: the worst matched detection IoU. Missed /
+        extra faces fail beyond ``max_missed`` / ``max_extra``, scalar outputs' flipped
+        decisions beyond ``max_decision_flips``. Always checked, whatever the thresholds:
+        non-finite outputs and negative cosines (a sign-flipped or anti-correlated output
+        is never a faithful conversion).
         """
-        failures: list[str] = []
         floor = None if max_cosine_drop is None else 1.0 - max_cosine_drop
-        for out in self.outputs:
-            if not out.finite:
-                failures.append(f"output {out.name!r} has NaN or inf values")
+        failures = [f"output {out.name!r} has NaN or inf values" for out in self.outputs if not out.finite]
+        for out in self.vector_outputs():
             if floor is not None and out.cosine_worst < floor:
                 failures.append(f"output {out.name!r} cosine worst {out.cosine_worst:.4f} < 1 - {max_cosine_drop:g} "
                                 f"(mean {out.cosine_mean:.4f}, max abs err {out.max_abs_err:.4g})")
             elif out.cosine_worst < 0:
                 failures.append(f"output {out.name!r} cosine worst {out.cosine_worst:.4f} < 0: the converted "
                                 f"output is sign-flipped or unrelated to the source")
+        failures += self._scalar_failures(max_decision_flips)
         emb = self.embedder
         if emb is not None:
             if floor is not None and emb.cosine_worst < floor:
@@ -395,6 +474,11 @@ class FidelityReport:
                                 f"> {max_keypoint_error:g}")
         return failures
 
+    def _scalar_failures(self, max_flips: int) -> list[str]:
+        return [f"output {s.name!r}: {s.flips} of {s.samples} inputs flip their decision at threshold "
+                f"{s.threshold:g} ({s.threshold_from}); max abs err {s.max_abs_err:.4g}"
+                for s in self.scalars if s.flips > max_flips]
+
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(asdict(self))
 
@@ -414,7 +498,8 @@ def _jsonable(value: Any) -> Any:
 # ---------------------------------------------------------------- running a converted file
 
 def run_model(fmt: str, data: bytes, batch: np.ndarray, where: str = "model", layout: str = "auto",
-              accelerator: str | None = None) -> tuple[list[np.ndarray], list[tuple[str, tuple[int, ...]]]]:
+              accelerator: str | None = None, on_sample: Callable[[int, int], None] | None = None
+              ) -> tuple[list[np.ndarray], list[tuple[str, tuple[int, ...]]]]:
     """Run a model file the SDK's way (its backend; quantised inputs and outputs handled
     as ``edgeface.runtime.model.Model`` does) on a float32 NHWC batch, one sample at a
     time. Returns every output as float32 with the samples stacked on axis 0, and the
@@ -422,6 +507,8 @@ def run_model(fmt: str, data: bytes, batch: np.ndarray, where: str = "model", la
 
     ``layout``: the model input's layout; "auto" takes NCHW where the input's second
     dimension is 3 and its last is not. ``accelerator``: see ``edgeface.runtime.open_backend``.
+    ``on_sample(done, total)`` is called before the first sample and after each one (an
+    HTP simulator takes seconds per sample on a large model: callers show progress).
     """
     from edgeface.runtime import open_backend
     from edgeface.runtime.model import run_float
@@ -439,8 +526,11 @@ def run_model(fmt: str, data: bytes, batch: np.ndarray, where: str = "model", la
     if layout == "NCHW":
         x = np.ascontiguousarray(np.moveaxis(x, -1, 1))
     results: list[list[np.ndarray]] = [[] for _ in backend.outputs]
-    for sample in x:
+    report = on_sample or (lambda done, total: None)
+    report(0, len(x))
+    for i, sample in enumerate(x):
         for k, array in enumerate(run_float(backend, sample[None])):
             results[k].append(array.copy())
+        report(i + 1, len(x))
     outputs = [np.concatenate(r, axis=0) if r and r[0].ndim else np.stack(r) for r in results]
     return outputs, [(o.name, tuple(o.shape)) for o in backend.outputs]

@@ -1,5 +1,6 @@
 """``edgeface bundle keygen|sign|verify``: Ed25519 signatures that let an app refuse any
-bundle its publisher did not sign (see edgeface.signing and docs/bundle.md)."""
+bundle its publisher did not sign (see edgeface.signing and docs/bundle.md); ``edgeface
+bundle combine``: one bundle from a detector bundle and an embedder bundle."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from edgeface.cli.common import JsonOption, print_json, user_errors
 
 bundle_app = typer.Typer(
     name="bundle", no_args_is_help=True, add_completion=False,
-    help="Sign bundles and verify their signatures (Ed25519 over manifest.json, which pins every "
-         "model file's sha256). Apps refuse bundles their trusted keys did not sign: "
-         "FaceAnalyzerOptions(trusted_keys=[...]) or $EDGEFACE_TRUSTED_KEYS.")
+    help="Combine a detector bundle with an embedder bundle; sign bundles and verify their signatures "
+         "(Ed25519 over manifest.json, which pins every model file's sha256). Apps refuse bundles their "
+         "trusted keys did not sign: FaceAnalyzerOptions(trusted_keys=[...]) or $EDGEFACE_TRUSTED_KEYS.")
 
 BundleArg = Annotated[Path, typer.Argument(help="Bundle directory or .zip.", show_default=False)]
 
@@ -80,3 +81,60 @@ def verify(bundle: BundleArg,
         return print_json(info)
     typer.echo(f"{opened.location}: valid: signed by trusted key {info['key_id']}, "
                f"{len(files)} file(s) match the manifest")
+
+
+DetectorBundle = Annotated[Path, typer.Option(
+    "--detector", "-d", show_default=False, help="The bundle (directory or .zip) to take the detector from.")]
+EmbedderBundle = Annotated[Path, typer.Option(
+    "--embedder", "-e", show_default=False, help="The bundle (directory or .zip) to take the embedder from.")]
+NewBundle = Annotated[Path, typer.Option("--out", "-o", show_default=False, help="The new bundle directory.")]
+Force = Annotated[bool, typer.Option(
+    "--force", help="Replace OUT if it is a bundle already (anything else there is never touched).")]
+Name = Annotated[Optional[str], typer.Option(help="The new bundle's name (default: DETECTOR+EMBEDDER).")]
+
+
+@bundle_app.command("combine")
+@user_errors
+def combine(detector: DetectorBundle, embedder: EmbedderBundle, out: NewBundle, force: Force = False,
+            name: Name = None, json_out: JsonOption = False) -> None:
+    """Put a detector bundle and an embedder bundle together into one bundle that detects, embeds and verifies."""
+    from edgeface.bundle import combine as combine_bundles
+    from edgeface.bundle import load_bundle
+
+    _check_new_bundle_path(out, force, (detector, embedder))
+    detector_bundle, embedder_bundle = load_bundle(detector), load_bundle(embedder)
+    _refuse_both_models(detector_bundle, "detector", "--detector")
+    _refuse_both_models(embedder_bundle, "embedder", "--embedder")
+    written = combine_bundles(detector_bundle, embedder_bundle, out, name=name,
+                              extra={"source": {"detector": detector_bundle.manifest.name,
+                                                "embedder": embedder_bundle.manifest.name}})
+    info = {"bundle": str(written), "detector": str(detector_bundle.location),
+            "embedder": str(embedder_bundle.location), "name": load_bundle(written).manifest.name}
+    if json_out:
+        return print_json(info)
+    typer.echo(f"wrote {written}: the detector of {detector_bundle.location} with the embedder of "
+               f"{embedder_bundle.location}")
+
+
+def _check_new_bundle_path(out: Path, force: bool, inputs: tuple[Path, ...]) -> None:
+    """Refuse an ``--out`` that exists (without --force) or that is one of the input bundles:
+    the user's files there are never replaced by surprise."""
+    from edgeface.errors import BundleError
+
+    if any(out.resolve() == Path(p).resolve() for p in inputs):
+        raise BundleError(f"--out {out}: is one of the bundles to combine: choose a new directory")
+    if (out.exists() or out.is_symlink()) and not force:
+        raise BundleError(f"--out {out}: already exists: choose a new directory, or pass --force to replace "
+                          f"the bundle there")
+
+
+def _refuse_both_models(bundle, role: str, flag: str) -> None:
+    """A bundle given for ``role`` that has the other model too leaves two candidates for
+    that other model: say so rather than silently drop one."""
+    from edgeface.errors import BundleError
+
+    other = "embedder" if role == "detector" else "detector"
+    if bundle.manifest.detector is not None and bundle.manifest.embedder is not None:
+        raise BundleError(f"{flag} {bundle.location}: has both a detector and an embedder, so it is not clear "
+                          f"which {other} to take: give a bundle with only the {role} (or use this bundle as "
+                          f"it is)")

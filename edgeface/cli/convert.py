@@ -80,7 +80,10 @@ def convert(source: Source, out: Out = Path("converted"),
             json_out: JsonOption = False) -> None:
     """Convert a face model to TFLite at each precision (or to ONNX), with a fidelity report."""
     if to == "onnx":
-        return _to_onnx(source, out, nchw, json_out)
+        from edgeface.converters.job import ConvertRequest
+
+        return _to_onnx(ConvertRequest(source=source, out=out, role=role, family=family, mean=mean, std=std,
+                                       channel_order="BGR" if bgr else "RGB"), nchw, json_out)
     if to != "tflite":
         from edgeface.errors import EdgefaceError
 
@@ -103,17 +106,20 @@ def quantize(source: Source, out: Out = Path("quantized"),
          verify_threshold, max_cosine_drop, min_iou, json_out, arch, qat_steps)
 
 
-def _to_onnx(source: Path, out: Path, nchw: bool, json_out: bool) -> None:
-    import numpy as np
-
+def _to_onnx(request, nchw: bool, json_out: bool) -> None:
+    """Export to ONNX and compare it with the source on the real face images that int8
+    calibration and the fidelity gate use, normalised as the request says."""
+    from edgeface.converters.job import _face_inputs, input_spec
     from edgeface.converters.onnx_export import export_onnx, onnx_parity
     from edgeface.converters.sources import load_source
 
-    src = load_source(source)
-    path = export_onnx(src, out / f"{source.stem}.onnx", nchw=nchw)
-    x = np.random.default_rng(0).uniform(-1, 1, (4, *src.input_shape[1:])).astype(np.float32)
-    error = onnx_parity(src, path, x)
-    result = {"source": str(source), "onnx": str(path), "nchw": nchw, "max_abs_error": float(error)}
+    src = load_source(request.source)
+    path = export_onnx(src, request.out / f"{request.source.stem}.onnx", nchw=nchw)
+    faces = _face_inputs(request, input_spec(request, src.height, src.width))
+    error = onnx_parity(src, path, src.to_source_layout(faces))
+    result = {"source": str(request.source), "onnx": str(path), "nchw": nchw, "inputs": len(faces),
+              "max_abs_error": float(error)}
     if json_out:
         return print_json(result)
-    console().print(shown(f"wrote {path}; max abs error against the source: {error:.3g}"))
+    console().print(shown(f"wrote {path}; max abs error against the source on {len(faces)} face images: "
+                          f"{error:.3g}"))

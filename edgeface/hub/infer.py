@@ -168,7 +168,8 @@ def infer_on_hub(model_path: str | Path, device_name: str, *, runtime: Optional[
     The other arguments are those of :func:`edgeface.hub.profile.profile_on_hub`.
     """
     from edgeface.hub.config import connect
-    from edgeface.quantization.fidelity import FidelityReport, align_outputs, compare_outputs, match_outputs
+    from edgeface.quantization.fidelity import (FidelityReport, align_outputs, compare_outputs, match_outputs,
+                                                scalar_outputs)
     from edgeface.runtime.model import dequantize
 
     if samples < 1:
@@ -219,7 +220,7 @@ def infer_on_hub(model_path: str | Path, device_name: str, *, runtime: Optional[
         precision = _precision(path)
     report = FidelityReport(
         file=str(path), precision=precision, size_bytes=int(size),
-        outputs=compare_outputs(ref, aligned, names),
+        outputs=compare_outputs(ref, aligned, names), scalars=scalar_outputs(ref, aligned, names),
         notes=[f"Qualcomm AI Hub inference job {job.job_id} on {name_dev or choice.describe()} ({runtime})",
                f"reference: {path.name} run here; inputs: {where}"])
     failures = report.gate(max_cosine_drop, None)
