@@ -139,8 +139,9 @@ def artifact_fidelity(request, spec, ref_names, ref, data: bytes, precision: str
 
     got, outputs = fid.run_model(fmt, data, x_eval, str(path), accelerator=accelerator)
     names = [name for name, _ in outputs]
-    matches = fid.match_outputs([(n, r.shape[1:]) for n, r in zip(ref_names, ref)],
-                                [(n, g.shape[1:]) for n, g in zip(names, got)])
+    # whole shapes, batch axis included: align_outputs applies the permutations to whole arrays
+    matches = fid.match_outputs([(n, r.shape) for n, r in zip(ref_names, ref)],
+                                [(n, g.shape) for n, g in zip(names, got)])
     aligned = fid.align_outputs(got, matches)
     report = fid.FidelityReport(file=path.name, precision=precision, size_bytes=len(data),
                                 outputs=fid.compare_outputs(ref, aligned, names=ref_names),

@@ -197,7 +197,8 @@ def onnx_to_saved_model(source: Source, workdir: Path, calibration: np.ndarray |
         raise ConversionError(f"{source.path} is not an ONNX model")
     digest = hashlib.sha256(Path(source.path).read_bytes()).hexdigest()[:16]
     shape_tag = "x".join(map(str, source.input_shape))
-    folder = Path(workdir) / f"onnx2tf_{Path(source.path).stem}_{digest}_{shape_tag}"
+    # absolute: the child process runs in ``folder`` and reads its paths from there
+    folder = (Path(workdir) / f"onnx2tf_{Path(source.path).stem}_{digest}_{shape_tag}").resolve()
     meta_path = folder / _META
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())
@@ -209,7 +210,7 @@ def onnx_to_saved_model(source: Source, workdir: Path, calibration: np.ndarray |
         calibration = rng.uniform(-1, 1, (4, *source.nhwc_shape[1:])).astype(np.float32)
     samples = np.ascontiguousarray(calibration[:8], dtype=np.float32)
     np.save(folder / "samples_nhwc.npy", samples)
-    spec = {"onnx": str(Path(source.path).resolve()), "folder": str(folder.resolve()),
+    spec = {"onnx": str(Path(source.path).resolve()), "folder": str(folder),
             "input": source.input_name, "input_shape_nchw": list(source.input_shape),
             "layout": source.layout, "outputs": list(source.output_names)}
     spec_path = folder / "spec.json"
