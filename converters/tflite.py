@@ -9,8 +9,8 @@ errors. The child has its network disabled and its sample data provided, since o
 otherwise downloads sample images even for a float conversion, and it works on a copy
 of the ONNX file, since onnx2tf rewrites the file it is given.
 
-Layouts: the TFLite input is in the source's layout, except for ONNX sources, which
-onnx2tf turns from NCHW into NHWC. onnx2tf leaves 4-D outputs NHWC as well (an NCHW
+Layouts: the TFLite input is in the source's layout, except for NCHW ONNX sources, which
+onnx2tf turns into NHWC (an NHWC ONNX input, as tf2onnx exports, is kept NHWC). onnx2tf leaves 4-D outputs NHWC as well (an NCHW
 ``(1, 2, 16, 16)`` output comes out ``(1, 16, 16, 2)``); 2-D outputs are unchanged.
 Tensor names: the converted model's input and output tensors (and signature keys) are
 renamed to the source's ``input_name`` and ``output_names``; the TFLite output order
@@ -332,6 +332,8 @@ def _run_onnx2tf(spec: dict, folder: Path):
         custom_input_op_name_np_data_path=[[name, str(samples_path), np.zeros((1, 1, 1, c), np.float32),
                                             np.ones((1, 1, 1, c), np.float32)]],
         overwrite_input_shape=[f"{name}:{','.join(map(str, spec['input_shape_nchw']))}"])
+    if spec["layout"] == "NHWC":  # onnx2tf takes every 4-D input for NCHW unless told
+        kwargs["keep_nwc_or_nhwc_or_ndhwc_input_names"] = [name]
     log = io.StringIO()
     try:
         with contextlib.redirect_stdout(log):

@@ -38,3 +38,19 @@ def test_onnx_converts_with_a_relative_out(in_tmp):
     report = json.loads(result.stdout)
     assert report["artifacts"][0]["passed"]
     assert (in_tmp / "out" / "tiny_nchw_fp32.tflite").is_file()
+
+
+@pytest.mark.slow
+def test_nhwc_onnx_converts(in_tmp):
+    """An ONNX model whose input is NHWC (tf2onnx's and edgeface's own exports) used to be
+    taken for NCHW by onnx2tf: "expected shape=(None, 64, 3, 64)"."""
+    from edgeface.runtime import open_backend
+
+    onnx_path = toolchain_models.onnx_nhwc_model(in_tmp)
+    result = run("convert", onnx_path.name, "--out", "out", "--precision", "fp32", "--max-cosine-drop", "0.001",
+                 "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["source"]["layout"] == "NHWC" and report["artifacts"][0]["passed"]
+    tflite = (in_tmp / "out" / "tiny_nhwc_fp32.tflite").read_bytes()
+    assert tuple(open_backend("tflite", tflite, "converted").inputs[0].shape[1:]) == (64, 64, 3)
