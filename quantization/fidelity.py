@@ -3,7 +3,8 @@
 Converters rename and reorder outputs (TFLite), transpose 4-D outputs (onnx2tf: NCHW ->
 NHWC), and have flipped signs of int16 outputs: every converted file is run on the same
 inputs as its source and compared numerically. ``match_outputs`` pairs the outputs,
-``compare_outputs`` measures raw agreement, ``embedder_fidelity`` and
+``compare_outputs`` measures raw agreement (``compare_variable_outputs`` for outputs whose
+size varies per input, as post-processing inside a graph makes them), ``embedder_fidelity`` and
 ``detector_fidelity`` measure what users see (verification decisions, faces found), and
 ``FidelityReport.gate`` turns it into a pass / fail list.
 """
@@ -201,6 +202,63 @@ def compare_outputs(ref: Sequence[np.ndarray], got: Sequence[np.ndarray],
     return result
 
 
+# ---------------------------------------------------------------- outputs whose size varies
+
+@dataclass
+class VariableOutputFidelity:
+    """An output whose size varies per input (post-processing inside the graph: NMS, TopK,
+    NonZero), compared input by input: its sizes first, then its values where they agree."""
+
+    name: str
+    inputs: int
+    size_mismatches: int  # inputs on which the two models' outputs differ in shape
+    ref_items: int  # the source's elements, all inputs together
+    got_items: int
+    max_abs_err: float  # over the inputs whose shapes agree
+    cosine_worst: float  # over the inputs whose shapes agree; 1 when none had values
+    finite: bool  # the converted output has no NaN / inf
+
+
+def compare_variable_outputs(ref: Sequence[Sequence[np.ndarray]], got: Sequence[Sequence[np.ndarray]],
+                             names: Sequence[str]) -> list[VariableOutputFidelity]:
+    """``ref[k][i]``, ``got[k][i]``: output ``k`` for input ``i`` from the source and the
+    converted model. Concatenating such outputs over inputs would pair the items of
+    different images, so each input is compared on its own."""
+    result = []
+    for name, refs, gots in zip(names, ref, got):
+        if len(refs) != len(gots):
+            raise FidelityError(f"output {name!r}: {len(refs)} inputs' outputs from the source but {len(gots)} "
+                                f"from the converted model: run both on the same inputs")
+        same = [(np.asarray(r, np.float64).reshape(1, -1), np.asarray(g, np.float64).reshape(1, -1))
+                for r, g in zip(refs, gots) if np.shape(r) == np.shape(g)]
+        finite = all(bool(np.isfinite(g).all()) for g in gots)
+        errors = [float(np.max(np.abs(r - g))) for r, g in same if r.size]
+        cosines = [float(_cosines(r, np.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0))[0]) for r, g in same if r.size]
+        result.append(VariableOutputFidelity(
+            name=name, inputs=len(refs), size_mismatches=len(refs) - len(same),
+            ref_items=int(sum(np.size(r) for r in refs)), got_items=int(sum(np.size(g) for g in gots)),
+            max_abs_err=max(errors, default=0.0), cosine_worst=min(cosines, default=1.0), finite=finite))
+    return result
+
+
+def _variable_failures(outputs: Sequence[VariableOutputFidelity], max_cosine_drop: float | None) -> list[str]:
+    """Gate failures of outputs whose size varies: a size that changed on any input, NaN or
+    inf, and the worst cosine of the inputs whose sizes agree."""
+    failures = []
+    for out in outputs:
+        if out.size_mismatches:
+            failures.append(f"output {out.name!r} differs in size on {out.size_mismatches} of {out.inputs} inputs "
+                            f"({out.ref_items} items from the source, {out.got_items} converted): post-processing "
+                            f"in the graph decided differently; cut the graph before it (--outputs) to compare "
+                            f"the raw outputs")
+        if not out.finite:
+            failures.append(f"output {out.name!r} has NaN or inf values")
+        if max_cosine_drop is not None and out.cosine_worst < 1.0 - max_cosine_drop:
+            failures.append(f"output {out.name!r} cosine worst {out.cosine_worst:.4f} < 1 - {max_cosine_drop:g} on "
+                            f"the inputs where its size agrees (max abs err {out.max_abs_err:.4g})")
+    return failures
+
+
 # ---------------------------------------------------------------- embedders
 
 @dataclass
@@ -345,6 +403,7 @@ class FidelityReport:
     detector: DetectorFidelity | None = None
     coverage: dict[str, Any] | None = None  # CoverageReport.to_dict() for TFLite files
     notes: list[str] = field(default_factory=list)
+    variable_outputs: list[VariableOutputFidelity] = field(default_factory=list)  # compared input by input
 
     def gate(self, max_cosine_drop: float | None, min_iou: float | None, *,
              max_flip_fraction: float | None = None, max_missed: int = 0, max_extra: int = 0,
@@ -368,6 +427,7 @@ class FidelityReport:
             elif out.cosine_worst < 0:
                 failures.append(f"output {out.name!r} cosine worst {out.cosine_worst:.4f} < 0: the converted "
                                 f"output is sign-flipped or unrelated to the source")
+        failures += _variable_failures(self.variable_outputs, max_cosine_drop)
         emb = self.embedder
         if emb is not None:
             if floor is not None and emb.cosine_worst < floor:
@@ -423,6 +483,21 @@ def run_model(fmt: str, data: bytes, batch: np.ndarray, where: str = "model", la
     ``layout``: the model input's layout; "auto" takes NCHW where the input's second
     dimension is 3 and its last is not. ``accelerator``: see ``edgeface.runtime.open_backend``.
     """
+    samples, outputs = run_model_samples(fmt, data, batch, where, layout, accelerator)
+    return [stack_samples(r) for r in samples], outputs
+
+
+def stack_samples(samples: Sequence[np.ndarray]) -> np.ndarray:
+    """Per-sample outputs as one array, samples on axis 0 (each sample's own batch axis, or
+    a new one for scalars)."""
+    return np.concatenate(samples, axis=0) if samples and np.ndim(samples[0]) else np.stack(samples)
+
+
+def run_model_samples(fmt: str, data: bytes, batch: np.ndarray, where: str = "model", layout: str = "auto",
+                      accelerator: str | None = None
+                      ) -> tuple[list[list[np.ndarray]], list[tuple[str, tuple[int, ...]]]]:
+    """``run_model``, each output kept as a list of per-sample arrays (for outputs whose
+    size varies per input, which cannot be stacked)."""
     from edgeface.runtime import open_backend
     from edgeface.runtime.model import run_float
 
@@ -442,5 +517,4 @@ def run_model(fmt: str, data: bytes, batch: np.ndarray, where: str = "model", la
     for sample in x:
         for k, array in enumerate(run_float(backend, sample[None])):
             results[k].append(array.copy())
-    outputs = [np.concatenate(r, axis=0) if r and r[0].ndim else np.stack(r) for r in results]
-    return outputs, [(o.name, tuple(o.shape)) for o in backend.outputs]
+    return results, [(o.name, tuple(o.shape)) for o in backend.outputs]
