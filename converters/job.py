@@ -215,7 +215,10 @@ def embedding_index(outputs: list[np.ndarray]) -> int:
 
 
 def role_summary(report) -> str:
-    """One line of the embedder or detector figures of a fidelity report."""
+    """One line of the embedder or detector figures of a fidelity report (None: a
+    precision that failed before it could be checked)."""
+    if report is None:
+        return "-"
     if report.embedder is not None:
         e = report.embedder
         return f"embedding cos mean {e.cosine_mean:.4f} worst {e.cosine_worst:.4f}, {e.flips} flips"

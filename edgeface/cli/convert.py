@@ -51,6 +51,11 @@ def input_shapes(values: list[str] | None) -> dict | None:
     return parse_input_shapes(values) if values else None
 
 
+def _names(outputs: str | None) -> list[str] | None:
+    """The --outputs value as a list of names (None when not given)."""
+    return [name.strip() for name in outputs.split(",") if name.strip()] if outputs else None
+
+
 def _warn(message: str) -> None:
     typer.echo(f"warning: {message}", err=True)
 
@@ -66,7 +71,7 @@ def _run(source, out, precisions, calib, calib_size, seed, io_type, role, family
         family=family, mean=mean, std=std, channel_order="BGR" if bgr else "RGB",
         verify_threshold=verify_threshold, max_cosine_drop=max_cosine_drop, min_iou=min_iou,
         architecture=arch, qat_steps=qat_steps, input_shapes=input_shapes(input_shape),
-        outputs=[name.strip() for name in outputs.split(",") if name.strip()] if outputs else None)
+        outputs=_names(outputs))
     out_console = console()
     if json_out:
         result = convert(request, warn=_warn)
@@ -99,7 +104,7 @@ def convert(source: Source, out: Out = Path("converted"),
             input_shape: InputShape = None, outputs: Outputs = None, json_out: JsonOption = False) -> None:
     """Convert a face model to TFLite at each precision (or to ONNX), with a fidelity report."""
     if to == "onnx":
-        return _to_onnx(source, out, nchw, json_out)
+        return _to_onnx(source, out, nchw, json_out, input_shape, outputs)
     if to != "tflite":
         from edgeface.errors import EdgefaceError
 
@@ -122,13 +127,13 @@ def quantize(source: Source, out: Out = Path("quantized"),
          verify_threshold, max_cosine_drop, min_iou, json_out, arch, qat_steps)
 
 
-def _to_onnx(source: Path, out: Path, nchw: bool, json_out: bool) -> None:
+def _to_onnx(source: Path, out: Path, nchw: bool, json_out: bool, input_shape=None, outputs=None) -> None:
     import numpy as np
 
     from edgeface.converters.onnx_export import export_onnx, onnx_parity
     from edgeface.converters.sources import load_source
 
-    src = load_source(source)
+    src = load_source(source, input_shape=input_shapes(input_shape), outputs=_names(outputs))
     path = export_onnx(src, out / f"{source.stem}.onnx", nchw=nchw)
     x = np.random.default_rng(0).uniform(-1, 1, (4, *src.input_shape[1:])).astype(np.float32)
     error = onnx_parity(src, path, x)
