@@ -108,7 +108,16 @@ class Source:
         parts = [self._call(x[i:i + step]) for i in range(0, len(x), step)]
         if not parts:
             return []
-        return [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]))]
+        return [self._joined(k, [p[k] for p in parts]) for k in range(len(parts[0]))]
+
+    def _joined(self, k: int, arrays: list[np.ndarray]) -> np.ndarray:
+        shapes = sorted({a.shape[1:] for a in arrays})
+        if len(shapes) > 1:
+            name = self.output_names[k] if k < len(self.output_names) else f"output {k}"
+            raise ConversionError(f"{self.path}: output {name!r} changes shape from input to input ({shapes[0]}, "
+                                  f"{shapes[1]}, ...): an op that sizes it per image is inside the graph; cut the "
+                                  f"graph before it with --outputs")
+        return np.concatenate(arrays)
 
     def run_each(self, x: np.ndarray) -> list[list[np.ndarray]]:
         """Each sample's float outputs, one sample per call: for outputs whose size varies."""
@@ -360,7 +369,7 @@ def _load_keras(path: Path, shapes, cut) -> Source:
 
     source = Source(path, "keras", inputs[0].name, shape, layout, names, model, fixed, None, run)
     source.postprocessing = _traced_postprocessing(
-        forward.get_concrete_function(tf.TensorSpec([None, *shape[1:]], tf.float32)), names)
+        lambda: forward.get_concrete_function(tf.TensorSpec([None, *shape[1:]], tf.float32)), names)
     return source
 
 
@@ -416,18 +425,18 @@ def _load_saved_model(path: Path, shapes) -> Source:
 
     source = Source(path, "saved_model", input_name, shape, layout, names, loaded, fixed, key, run)
     flat_names = sorted(outputs) if isinstance(outputs, dict) else names  # tf.nest.flatten's order
-    source.postprocessing = _traced_postprocessing(signature, flat_names)
+    source.postprocessing = _traced_postprocessing(lambda: signature, flat_names)
     return source
 
 
-def _traced_postprocessing(function, flat_names: list[str]) -> list[PostProcessing]:
-    """Post-processing ops in a traced TensorFlow function (its calls inlined by freezing),
-    and the outputs (``flat_names``, in ``tf.nest.flatten`` order) they feed."""
+def _traced_postprocessing(trace: Callable[[], Any], flat_names: list[str]) -> list[PostProcessing]:
+    """Post-processing ops in the TensorFlow function ``trace`` returns (its calls inlined by
+    freezing), and the outputs (``flat_names``, in ``tf.nest.flatten`` order) they feed."""
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     try:
-        frozen = convert_variables_to_constants_v2(function)
-    except Exception:  # a graph that cannot be frozen converts as it is; nothing to report up front
+        frozen = convert_variables_to_constants_v2(trace())
+    except Exception:  # a graph that cannot be traced or frozen converts as it is; nothing to report up front
         return []
     outputs = {name: tensor.op.name for name, tensor in zip(flat_names, frozen.outputs)}
     return _graphdef_postprocessing(frozen.graph.as_graph_def().node, outputs)

@@ -489,7 +489,11 @@ def run_model(fmt: str, data: bytes, batch: np.ndarray, where: str = "model", la
 
 def stack_samples(samples: Sequence[np.ndarray]) -> np.ndarray:
     """Per-sample outputs as one array, samples on axis 0 (each sample's own batch axis, or
-    a new one for scalars)."""
+    a new one for scalars); FidelityError when their shapes differ."""
+    shapes = sorted({np.shape(s) for s in samples})
+    if len(shapes) > 1:
+        raise FidelityError(f"an output changes shape from input to input ({shapes[0]}, {shapes[1]}, ...): an op "
+                            f"that sizes it per image is inside the graph; cut the graph before it (--outputs)")
     return np.concatenate(samples, axis=0) if samples and np.ndim(samples[0]) else np.stack(samples)
 
 

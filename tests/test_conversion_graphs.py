@@ -318,3 +318,28 @@ def test_variable_size_outputs_are_compared_input_by_input():
     assert "'detections' differs in size on 1 of 3 inputs (20 items from the source, 32 converted)" in failure
     same = compare_variable_outputs([[np.ones((2, 4))]], [[np.ones((2, 4))]], ["detections"])
     assert FidelityReport("m.tflite", "fp32", 1, [], variable_outputs=same).gate(0.01, None) == []
+
+
+def test_an_output_sized_by_an_unknown_op_is_named_not_concatenated(tmp_path):
+    """An output whose size depends on the image through ops edgeface does not know as
+    post-processing (a data-dependent slice): a clear error naming it, on both sides."""
+    import tensorflow as tf
+
+    from edgeface.converters.sources import load_source
+    from edgeface.errors import ConversionError
+    from edgeface.quantization.fidelity import FidelityError, stack_samples
+
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None, 8, 8, 3], name="image")
+        flat = tf.reshape(x, [-1, 192])
+        kept = tf.cast(tf.reduce_sum(tf.cast(flat[0] > 0, tf.int32)), tf.int32)
+        tf.identity(flat[:, :kept], name="positive_prefix")
+    path = tmp_path / "sliced.pb"
+    path.write_bytes(graph.as_graph_def().SerializeToString())
+    source = load_source(path, input_shape=(1, 8, 8, 3))
+    x = np.random.default_rng(0).uniform(-1, 1, (4, 8, 8, 3)).astype(np.float32)
+    with pytest.raises(ConversionError, match="output 'positive_prefix' changes shape from input to input"):
+        source.run(x)
+    with pytest.raises(FidelityError, match="changes shape from input to input"):
+        stack_samples([np.zeros((1, 2)), np.zeros((1, 3))])
