@@ -269,8 +269,9 @@ def convert(request: ConvertRequest, progress: Callable[[str], None] = lambda me
     others still run. ``warn`` hears, before any conversion, what the source graph holds
     that the user should know (post-processing inside it)."""
     from edgeface.converters.sources import load_source
+    from edgeface.converters.tflite import PRECISIONS
 
-    _validate(request, _precisions())
+    _validate(request, PRECISIONS)
     request.out.mkdir(parents=True, exist_ok=True)
     progress(f"loading {request.source}")
     source = load_source(request.source, input_shape=request.input_shapes, outputs=request.outputs)
@@ -287,12 +288,6 @@ def convert(request: ConvertRequest, progress: Callable[[str], None] = lambda me
     if all(a.error for a in artifacts):
         raise ConversionError("; ".join(f"{a.precision}: {a.error}" for a in artifacts) + f" (report: {report_md})")
     return ConvertResult(source, artifacts, report_json, report_md, notes)
-
-
-def _precisions() -> tuple[str, ...]:
-    from edgeface.converters.tflite import PRECISIONS
-
-    return PRECISIONS
 
 
 def postprocessing_notes(source) -> list[str]:
@@ -431,7 +426,8 @@ def markdown_report(request: ConvertRequest, source: Any, artifacts: list[Artifa
         if a.error:
             lines.append(f"| {a.precision} | - | - | - | {a.seconds:.1f} | - | - | - | FAIL: {'; '.join(a.failures)} |")
             continue
-        worst = min((o.cosine_worst for o in a.fidelity.outputs), default=float("nan"))
+        worst = min([o.cosine_worst for o in a.fidelity.outputs] +
+                    [o.cosine_worst for o in a.fidelity.variable_outputs], default=float("nan"))
         ratio = f"{a.size_bytes / base:.2f}" if base else "-"
         gate = "pass" if not a.failures else "FAIL: " + "; ".join(a.failures)
         lines.append(f"| {a.precision} | {a.path.name} | {a.size_bytes / 1024:.1f} | {ratio} | {a.seconds:.1f} "

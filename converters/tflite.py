@@ -10,8 +10,9 @@ otherwise downloads sample images even for a float conversion, and it works on a
 of the ONNX file, since onnx2tf rewrites the file it is given.
 
 Layouts: the TFLite input is in the source's layout, except for NCHW ONNX sources, which
-onnx2tf turns into NHWC (an NHWC ONNX input, as tf2onnx exports, is kept NHWC). onnx2tf leaves 4-D outputs NHWC as well (an NCHW
-``(1, 2, 16, 16)`` output comes out ``(1, 16, 16, 2)``); 2-D outputs are unchanged.
+onnx2tf turns into NHWC (an NHWC ONNX input, as tf2onnx exports, is kept NHWC). onnx2tf
+leaves 4-D outputs NHWC as well (an NCHW ``(1, 2, 16, 16)`` output comes out
+``(1, 16, 16, 2)``); 2-D outputs are unchanged.
 Tensor names: the converted model's input and output tensors (and signature keys) are
 renamed to the source's ``input_name`` and ``output_names``; the TFLite output order
 may still differ from the source's, so match outputs by name.
@@ -248,7 +249,8 @@ def onnx_to_saved_model(source: Source, workdir: Path, calibration: np.ndarray |
     onnx_path = Path(source.path).resolve()
     if source.cut_outputs is not None:
         onnx_path = folder / "cut.onnx"
-        atomic_write_bytes(onnx_path, cut_onnx(source.path, source.input_name, source.cut_outputs).SerializeToString())
+        cut = cut_onnx(source.path, source.input_name, source.cut_outputs)
+        atomic_write_bytes(onnx_path, cut.SerializeToString())
     spec = {"onnx": str(onnx_path), "folder": str(folder),
             "input": source.input_name, "input_shape_nchw": list(source.input_shape),
             "layout": source.layout, "outputs": list(source.output_names)}

@@ -121,10 +121,11 @@ def quantize(source: Source, out: Out = Path("quantized"),
              calib: Calib = None, calib_size: CalibSize = 100, seed: Seed = 0, io_type: IoType = "float32",
              role: Role = None, family: Family = None, mean: Mean = None, std: Std = None, bgr: Bgr = False,
              verify_threshold: Threshold = 0.5, max_cosine_drop: MaxDrop = None, min_iou: MinIou = None,
-             arch: Arch = None, qat_steps: QatSteps = 200, json_out: JsonOption = False) -> None:
+             arch: Arch = None, qat_steps: QatSteps = 200, input_shape: InputShape = None, outputs: Outputs = None,
+             json_out: JsonOption = False) -> None:
     """Quantize to TFLite (post-training int8 by default, or int8-qat), checked against the float source."""
     _run(source, out, precision, calib, calib_size, seed, io_type, role, family, mean, std, bgr,
-         verify_threshold, max_cosine_drop, min_iou, json_out, arch, qat_steps)
+         verify_threshold, max_cosine_drop, min_iou, json_out, arch, qat_steps, input_shape, outputs)
 
 
 def _to_onnx(source: Path, out: Path, nchw: bool, json_out: bool, input_shape=None, outputs=None) -> None:
