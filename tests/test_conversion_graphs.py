@@ -343,3 +343,17 @@ def test_an_output_sized_by_an_unknown_op_is_named_not_concatenated(tmp_path):
         source.run(x)
     with pytest.raises(FidelityError, match="changes shape from input to input"):
         stack_samples([np.zeros((1, 2)), np.zeros((1, 3))])
+
+
+def test_keras_models_are_cut_at_named_layers(tmp_path):
+    from edgeface.converters.sources import load_source
+    from edgeface.errors import ConversionError
+
+    path = toolchain_models.keras_model(tmp_path)
+    cut = load_source(path, outputs=["embedding"])
+    assert cut.output_names == ["embedding"]
+    x = toolchain_models.calibration_images(3)
+    (embedding,) = cut.run(x)
+    np.testing.assert_allclose(embedding, load_source(path).run(x)[0], atol=1e-5)
+    with pytest.raises(ConversionError, match="--outputs 'boxes' is not a layer of the model"):
+        load_source(path, outputs=["boxes"])
