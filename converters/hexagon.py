@@ -73,9 +73,9 @@ def compile_hexagon(request: CompileRequest, progress: Callable[[str], None] = l
     work = request.out / ".work"
     work.mkdir(parents=True, exist_ok=True)
     progress(f"loading {request.source}")
-    source = load_source(request.source)
+    source = load_source(request.source, input_shape=request.input_shapes)
     onnx_path = _as_onnx(source, work, progress)
-    static = static_model(onnx_path, work / f"{request.source.stem}_static.onnx")
+    static = static_model(onnx_path, work / f"{request.source.stem}_static.onnx", source.input_shape)
     spec = input_spec(request, source.height, source.width)  # data are NHWC; the graph may be NCHW
     layout = _onnx_layout(static)
     calibration = _calibration(request, spec)

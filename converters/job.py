@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgeface.bundle import AlignmentSpec, InputSpec, write_bundle
-from edgeface.errors import EdgefaceError
+from edgeface.errors import ConversionError, EdgefaceError
 from edgeface.fsutil import atomic_write_bytes, write_json
 
 ROLES = ("detector", "embedder")
@@ -53,6 +53,8 @@ class ConvertRequest:
     description: str | None = None  # the bundle's is "<description>, <precision>"; default: its source
     training: dict | None = None  # the manifest's ``training`` (how the model was trained)
     alignment: AlignmentSpec | None = None  # embedder: its chip; default: ArcFace's, scaled to the input
+    input_shapes: dict | None = None  # --input-shape: input name (None: the only one) -> sizes, batch first
+    outputs: list[str] | None = None  # --outputs: cut the graph at these tensors
 
 
 QAT = "int8-qat"  # quantization-aware training (edgeface.quantization.qat), then int8
@@ -64,10 +66,11 @@ class Artifact:
     path: Path
     size_bytes: int
     seconds: float
-    fidelity: Any  # edgeface.quantization.fidelity.FidelityReport
-    coverage: Any  # edgeface.quantization.coverage.CoverageReport
+    fidelity: Any  # edgeface.quantization.fidelity.FidelityReport; None when the precision failed
+    coverage: Any  # edgeface.quantization.coverage.CoverageReport; None when the precision failed
     bundle: Path | None = None
     failures: list[str] = field(default_factory=list)
+    error: str | None = None  # why this precision could not be converted or checked (no file is left)
 
 
 @dataclass
@@ -76,6 +79,7 @@ class ConvertResult:
     artifacts: list[Artifact]
     report_json: Path
     report_md: Path
+    notes: list[str] = field(default_factory=list)  # what the user should know about the source graph
 
     @property
     def failures(self) -> list[str]:
@@ -134,25 +138,70 @@ def _detections(family: str, names: list[str], outputs: list[np.ndarray], spec: 
     return [detector.decode([o[i:i + 1] for o in outputs]) for i in range(len(outputs[0]))]
 
 
+def split_variable(names: list[str], samples: list[list[np.ndarray]], variable: list[str]
+                   ) -> tuple[list[str], list[np.ndarray], dict[str, list[np.ndarray]]]:
+    """Per-output lists of per-sample arrays, split into the outputs of fixed size (names,
+    arrays with the samples stacked) and the ``variable`` ones (name -> per-sample list)."""
+    from edgeface.quantization.fidelity import stack_samples
+
+    fixed = [(name, stack_samples(per)) for name, per in zip(names, samples) if name not in variable]
+    return ([name for name, _ in fixed], [array for _, array in fixed],
+            {name: per for name, per in zip(names, samples) if name in variable})
+
+
+def reference_outputs(source, x_eval: np.ndarray):
+    """The source's outputs on the NHWC batch ``x_eval``: (names, arrays) of the outputs of
+    fixed size, and the per-input outputs of those fed by post-processing in the graph."""
+    x = source.to_source_layout(x_eval)
+    if not source.variable_outputs:
+        return list(source.output_names), source.run(x), {}
+    each = source.run_each(x)
+    samples = [[outputs[k] for outputs in each] for k in range(len(source.output_names))]
+    return split_variable(list(source.output_names), samples, source.variable_outputs)
+
+
+def _converted_outputs(fmt: str, data: bytes, x_eval, path: Path, accelerator, variable: dict, on_sample=None):
+    """The converted file's outputs on ``x_eval``: (names, arrays) of the fixed-size ones,
+    and the per-input outputs named in ``variable`` (the file keeps the source's names)."""
+    from edgeface.quantization import fidelity as fid
+
+    if not variable:
+        got, outputs = fid.run_model(fmt, data, x_eval, str(path), accelerator=accelerator, on_sample=on_sample)
+        return [name for name, _ in outputs], got, {}
+    samples, outputs = fid.run_model_samples(fmt, data, x_eval, str(path), accelerator=accelerator,
+                                             on_sample=on_sample)
+    names = [name for name, _ in outputs]
+    missing = [name for name in variable if name not in names]
+    if missing:
+        raise fid.FidelityError(f"{path.name}: no output named {missing[0]!r} (it has {', '.join(names)}): the "
+                                f"outputs whose size varies are compared by name")
+    return split_variable(names, samples, list(variable))
+
+
 def artifact_fidelity(request, spec, ref_names, ref, data: bytes, precision: str, path: Path, x_eval,
                       coverage: dict, fmt: str = "tflite", accelerator: str | None = None,
+                      variable: dict[str, list[np.ndarray]] | None = None,
                       on_sample: Callable[[int, int], None] | None = None):
     """Run a converted file the SDK's way on ``x_eval`` and compare it with the source's
     outputs ``ref``: per-output figures, plus the role's (embedding or detections).
-    Returns the report and the file's (output names, outputs) for the bundle.
-    ``on_sample``: see ``edgeface.quantization.fidelity.run_model``."""
+    ``variable``: the source's per-input outputs whose size varies (``reference_outputs``).
+    ``on_sample``: see ``edgeface.quantization.fidelity.run_model``.
+    Returns the report and the file's (output names, outputs) for the bundle."""
     from edgeface.quantization import fidelity as fid
 
-    got, outputs = fid.run_model(fmt, data, x_eval, str(path), accelerator=accelerator, on_sample=on_sample)
-    names = [name for name, _ in outputs]
-    matches = fid.match_outputs([(n, r.shape[1:]) for n, r in zip(ref_names, ref)],
-                                [(n, g.shape[1:]) for n, g in zip(names, got)])
+    names, got, got_variable = _converted_outputs(fmt, data, x_eval, path, accelerator, variable or {}, on_sample)
+    # whole shapes, batch axis included: align_outputs applies the permutations to whole arrays
+    matches = fid.match_outputs([(n, r.shape) for n, r in zip(ref_names, ref)],
+                                [(n, g.shape) for n, g in zip(names, got)])
     aligned = fid.align_outputs(got, matches)
     report = fid.FidelityReport(file=path.name, precision=precision, size_bytes=len(data),
                                 outputs=fid.compare_outputs(ref, aligned, names=ref_names),
                                 coverage=coverage,
                                 scalars=fid.scalar_outputs(ref, aligned, ref_names, request.scalar_threshold,
                                                            request.score_threshold))
+    if variable:
+        report.variable_outputs = fid.compare_variable_outputs(
+            list(variable.values()), [got_variable[name] for name in variable], list(variable))
     if request.role == "embedder":
         i = embedding_index(ref)
         report.embedder = fid.embedder_fidelity(ref[i], aligned[i], request.verify_threshold)
@@ -176,7 +225,9 @@ def embedding_index(outputs: list[np.ndarray]) -> int:
 
 def role_summary(report) -> str:
     """One line of the embedder or detector figures of a fidelity report, and of its
-    scalar outputs' decisions."""
+    scalar outputs' decisions (None: a precision that failed before it could be checked)."""
+    if report is None:
+        return "-"
     parts = [f"{s.name}: {s.flips}/{s.samples} flip at {s.threshold:g}" for s in report.scalars]
     if report.embedder is not None:
         e = report.embedder
@@ -223,46 +274,91 @@ def arcface_alignment(width: int, height: int) -> AlignmentSpec:
                          template={k: (x * scale_x, y * scale_y) for k, (x, y) in ARCFACE_TEMPLATE.items()})
 
 
-def convert(request: ConvertRequest, progress: Callable[[str], None] = lambda message: None) -> ConvertResult:
+def convert(request: ConvertRequest, progress: Callable[[str], None] = lambda message: None,
+            warn: Callable[[str], None] = lambda message: None) -> ConvertResult:
+    """Convert at every requested precision; one precision failing is reported and the
+    others still run. ``warn`` hears, before any conversion, what the source graph holds
+    that the user should know (post-processing inside it)."""
     from edgeface.converters.sources import load_source
-    from edgeface.converters.tflite import PRECISIONS, convert_to_tflite
-    from edgeface.quantization.coverage import delegate_coverage
+    from edgeface.converters.tflite import PRECISIONS
 
     _validate(request, PRECISIONS)
     request.out.mkdir(parents=True, exist_ok=True)
     progress(f"loading {request.source}")
-    source = load_source(request.source)
+    source = load_source(request.source, input_shape=request.input_shapes, outputs=request.outputs)
+    notes = postprocessing_notes(source)
+    for note in notes:
+        warn(note)
     spec = input_spec(request, source.height, source.width)
     calibration = _calibration(request, spec)
     x_eval = np.concatenate([_face_inputs(request, spec), calibration[:16]]).astype(np.float32)
-    ref = source.run(source.to_source_layout(x_eval))
+    reference = reference_outputs(source, x_eval)
+    artifacts = [_convert_precision(request, source, spec, precision, calibration, x_eval, reference, progress)
+                 for precision in request.precisions]
+    report_json, report_md = write_reports(request, source, artifacts, notes)
+    if all(a.error for a in artifacts):
+        raise ConversionError("; ".join(f"{a.precision}: {a.error}" for a in artifacts) + f" (report: {report_md})")
+    return ConvertResult(source, artifacts, report_json, report_md, notes)
+
+
+def postprocessing_notes(source) -> list[str]:
+    """What to tell the user about post-processing ops inside the source graph."""
+    if not source.postprocessing:
+        return []
+    ops = "; ".join(p.describe() for p in source.postprocessing)
+    reads = sorted({tensor for p in source.postprocessing for tensor in p.reads})
+    cut = f" (e.g. --outputs {','.join(reads[:4])})" if reads else ""
+    return [f"{source.path.name}: post-processing inside the graph: {ops}. These outputs vary in size or order "
+            f"per image, so they are compared image by image and any change of size fails the gate; TFLite "
+            f"int8 has no kernel for some of these ops. To convert the raw outputs and let the SDK's decoders "
+            f"do this part, cut the graph before it with --outputs{cut}"]
+
+
+def _convert_precision(request: ConvertRequest, source, spec: InputSpec, precision: str, calibration, x_eval,
+                       reference, progress) -> Artifact:
+    """One precision: convert, check, write the file (and bundle). An error is reported as
+    this precision's failure; the file is removed only if this run created it."""
+    path = request.out / f"{request.source.stem}_{precision}.tflite"
+    existed = path.exists()
+    start = time.perf_counter()
+    try:
+        return _converted_artifact(request, source, spec, precision, calibration, x_eval, reference, path,
+                                   progress)
+    except EdgefaceError as exc:
+        if not existed:
+            path.unlink(missing_ok=True)
+        return Artifact(precision, path, 0, time.perf_counter() - start, None, None, error=str(exc),
+                        failures=[f"not converted: {exc}"])
+
+
+def _converted_artifact(request: ConvertRequest, source, spec: InputSpec, precision: str, calibration, x_eval,
+                        reference, path: Path, progress) -> Artifact:
+    from edgeface.converters.tflite import convert_to_tflite
+    from edgeface.quantization.coverage import delegate_coverage
+
+    ref_names, ref, variable = reference
     workdir = request.out / ".work"
-    artifacts = []
-    for precision in request.precisions:
-        progress(f"converting to {precision}")
-        start = time.perf_counter()
-        path = request.out / f"{request.source.stem}_{precision}.tflite"
-        if precision == QAT:
-            data = _quantization_aware(request, source, calibration, ref, path, workdir)
-        else:
-            io_type = request.io_type if precision == "int8" else "float32"  # integer I/O: int8 only
-            data = convert_to_tflite(source, precision, calibration, io_type=io_type, workdir=workdir)
-            atomic_write_bytes(path, data)
-        seconds = time.perf_counter() - start
-        progress(f"checking {path.name}")
-        coverage = delegate_coverage(data, where=path.name)
-        report, names, got = artifact_fidelity(request, spec, source.output_names, ref, data, precision, path,
-                                               x_eval, coverage.to_dict())
-        artifact = Artifact(precision, path, len(data), seconds, report, coverage)
-        artifact.failures = report.gate(request.max_cosine_drop, request.min_iou)
-        if request.role:
-            io_dtype = request.io_type if precision in ("int8", QAT) else "float32"
-            manifest = bundle_manifest(request, spec, path, names, got, io_dtype, precision)
-            artifact.bundle = write_bundle((request.bundle_dir or request.out) / f"bundle_{precision}", manifest,
-                                           {path.name: data})
-        artifacts.append(artifact)
-    report_json, report_md = write_reports(request, source, artifacts)
-    return ConvertResult(source, artifacts, report_json, report_md)
+    progress(f"converting to {precision}")
+    start = time.perf_counter()
+    if precision == QAT:
+        data = _quantization_aware(request, source, calibration, ref, path, workdir)
+    else:
+        io_type = request.io_type if precision == "int8" else "float32"  # integer I/O: int8 only
+        data = convert_to_tflite(source, precision, calibration, io_type=io_type, workdir=workdir)
+    seconds = time.perf_counter() - start
+    progress(f"checking {path.name}")
+    coverage = delegate_coverage(data, where=path.name)
+    report, names, got = artifact_fidelity(request, spec, ref_names, ref, data, precision, path, x_eval,
+                                           coverage.to_dict(), variable=variable)
+    atomic_write_bytes(path, data)  # written once checked: a file that cannot be checked is never left
+    artifact = Artifact(precision, path, len(data), seconds, report, coverage)
+    artifact.failures = report.gate(request.max_cosine_drop, request.min_iou)
+    if request.role:
+        io_dtype = request.io_type if precision in ("int8", QAT) else "float32"
+        manifest = bundle_manifest(request, spec, path, names, got, io_dtype, precision)
+        artifact.bundle = write_bundle((request.bundle_dir or request.out) / f"bundle_{precision}", manifest,
+                                       {path.name: data})
+    return artifact
 
 
 def _quantization_aware(request, source, calibration: np.ndarray, ref, path: Path, workdir: Path) -> bytes:
@@ -302,19 +398,22 @@ def _validate(request: ConvertRequest, precisions) -> None:
         raise EdgefaceError(f"--calib {request.calibration}: no such folder or .npy file")
 
 
-def write_reports(request: ConvertRequest, source: Any, artifacts: list[Artifact]) -> tuple[Path, Path]:
-    base = next((a.size_bytes for a in artifacts if a.precision == "fp32"), None)
+def write_reports(request: ConvertRequest, source: Any, artifacts: list[Artifact],
+                  notes: list[str] = ()) -> tuple[Path, Path]:
+    base = next((a.size_bytes for a in artifacts if a.precision == "fp32" and not a.error), None)
     data = {"source": {"path": str(request.source), "kind": source.kind, "layout": source.layout,
-                       "input_shape": list(source.input_shape)},
+                       "input_shape": list(source.input_shape), "outputs": list(source.output_names)},
             "gate": {"max_cosine_drop": request.max_cosine_drop, "min_iou": request.min_iou},
-            "artifacts": [{"precision": a.precision, "file": a.path.name, "size_bytes": a.size_bytes,
-                           "size_vs_fp32": a.size_bytes / base if base else None,
-                           "convert_seconds": round(a.seconds, 2), "fidelity": a.fidelity.to_dict(),
-                           "bundle": a.bundle.name if a.bundle else None,
+            "notes": list(notes),
+            "artifacts": [{"precision": a.precision, "file": None if a.error else a.path.name,
+                           "size_bytes": a.size_bytes, "size_vs_fp32": a.size_bytes / base if base else None,
+                           "convert_seconds": round(a.seconds, 2),
+                           "fidelity": a.fidelity.to_dict() if a.fidelity else None,
+                           "bundle": a.bundle.name if a.bundle else None, "error": a.error,
                            "passed": not a.failures, "failures": a.failures} for a in artifacts]}
     json_path, md_path = request.out / "report.json", request.out / "report.md"
     write_json(json_path, data, default=_jsonable)
-    atomic_write_bytes(md_path, markdown_report(request, source, artifacts, base).encode())
+    atomic_write_bytes(md_path, markdown_report(request, source, artifacts, base, notes).encode())
     return json_path, md_path
 
 
@@ -326,13 +425,18 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def markdown_report(request: ConvertRequest, source: Any, artifacts: list[Artifact], base: int | None) -> str:
+def markdown_report(request: ConvertRequest, source: Any, artifacts: list[Artifact], base: int | None,
+                    notes: list[str] = ()) -> str:
     lines = [f"# Conversion report: {request.source.name}", "",
              f"Source: {source.kind}, input {tuple(source.input_shape)} ({source.layout}). "
              f"Gate: max cosine drop {request.max_cosine_drop}, min IoU {request.min_iou}.", "",
+             *[f"Note: {note}\n" for note in notes],
              "| precision | file | KiB | vs fp32 | convert s | worst output cosine | role fidelity "
              "| XNNPACK | gate |", "|---|---|---|---|---|---|---|---|---|"]
     for a in artifacts:
+        if a.error:
+            lines.append(f"| {a.precision} | - | - | - | {a.seconds:.1f} | - | - | - | FAIL: {'; '.join(a.failures)} |")
+            continue
         worst = a.fidelity.worst_cosine()
         ratio = f"{a.size_bytes / base:.2f}" if base else "-"
         gate = "pass" if not a.failures else "FAIL: " + "; ".join(a.failures)

@@ -4,25 +4,54 @@
 (batch 1, in the model's own layout), named outputs, and ``run`` for float reference
 outputs. Heavy libraries (TensorFlow, onnxruntime) are imported only by the kinds that
 need them.
+
+What the user can say about a graph: ``input_shape`` fixes a free height/width (and the
+batch, to 1); ``outputs`` cuts the graph at named tensors, before post-processing such as
+NMS, so that the SDK's decoders do that part. Post-processing ops left in the graph are
+found (``Source.postprocessing``): the outputs they feed vary in size or order per image.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from edgeface.errors import ConversionError, EdgefaceError
+from edgeface.errors import ConversionError, EdgefaceError, show
 
 KINDS = ("keras", "saved_model", "graphdef", "onnx", "tflite")
 _SUFFIXES = {".keras": "keras", ".h5": "keras", ".hdf5": "keras", ".onnx": "onnx",
              ".tflite": "tflite", ".pb": "graphdef"}
 _CHANNELS = (1, 3)  # image inputs: grayscale or colour
 _CHUNK = 64  # samples per call when running a batch
+InputShapes = Mapping[str | None, Sequence[int]]  # input name (None: the model's only input) -> sizes
+
+# Ops whose outputs vary in size or order per image: post-processing inside the graph.
+POSTPROCESSING_OPS = frozenset({
+    # TensorFlow
+    "NonMaxSuppression", "NonMaxSuppressionV2", "NonMaxSuppressionV3", "NonMaxSuppressionV4",
+    "NonMaxSuppressionV5", "NonMaxSuppressionWithOverlaps", "CombinedNonMaxSuppression", "TopKV2", "Where",
+    "Unique", "UniqueV2", "UniqueWithCounts",
+    # ONNX
+    "TopK", "NonZero", "Compress"})
+
+
+@dataclass
+class PostProcessing:
+    """A post-processing op inside the graph and the model outputs computed from it."""
+
+    op: str  # the op type, e.g. NonMaxSuppressionV3
+    node: str  # its node name
+    feeds: list[str]  # the model outputs it feeds
+    reads: list[str]  # the tensors it reads: where --outputs can cut the graph
+
+    def describe(self) -> str:
+        return f"{self.op} ({self.node!r}) feeds {', '.join(self.feeds)}"
 
 
 @dataclass
@@ -37,6 +66,14 @@ class Source:
     fixed_batch: bool = field(default=False, repr=False)  # the model only takes batch 1
     signature_key: str | None = field(default=None, repr=False)  # SavedModel: the signature used
     _runner: Callable[[np.ndarray], list[np.ndarray]] | None = field(default=None, repr=False, compare=False)
+    cut_outputs: list[str] | None = field(default=None, repr=False)  # the graph was cut at these (--outputs)
+    postprocessing: list[PostProcessing] = field(default_factory=list, repr=False)
+
+    @property
+    def variable_outputs(self) -> list[str]:
+        """The outputs fed by post-processing ops: their size or order varies per image."""
+        fed = {name for p in self.postprocessing for name in p.feeds}
+        return [name for name in self.output_names if name in fed]
 
     @property
     def nhwc_shape(self) -> tuple[int, int, int, int]:
@@ -63,24 +100,46 @@ class Source:
         return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if self.layout == "NCHW" else x
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
-        """Float outputs for a float batch ``x`` in the source's layout (any batch size)."""
+        """Float outputs for a float batch ``x`` in the source's layout (any batch size).
+        A batch-1 model, or one with post-processing inside (which may mix the images of
+        a batch), runs one sample at a time."""
+        x = self._checked(x)
+        step = 1 if self.fixed_batch or self.postprocessing else _CHUNK
+        parts = [self._call(x[i:i + step]) for i in range(0, len(x), step)]
+        if not parts:
+            return []
+        return [self._joined(k, [p[k] for p in parts]) for k in range(len(parts[0]))]
+
+    def _joined(self, k: int, arrays: list[np.ndarray]) -> np.ndarray:
+        shapes = sorted({a.shape[1:] for a in arrays})
+        if len(shapes) > 1:
+            name = self.output_names[k] if k < len(self.output_names) else f"output {k}"
+            raise ConversionError(f"{self.path}: output {name!r} changes shape from input to input ({shapes[0]}, "
+                                  f"{shapes[1]}, ...): an op that sizes it per image is inside the graph; cut the "
+                                  f"graph before it with --outputs")
+        return np.concatenate(arrays)
+
+    def run_each(self, x: np.ndarray) -> list[list[np.ndarray]]:
+        """Each sample's float outputs, one sample per call: for outputs whose size varies."""
+        x = self._checked(x)
+        return [self._call(x[i:i + 1]) for i in range(len(x))]
+
+    def _checked(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 4 or tuple(x.shape[1:]) != tuple(self.input_shape[1:]):
             raise ConversionError(
                 f"{self.path}: input batch has shape {x.shape}, the model takes {self.layout} "
                 f"(N, {', '.join(map(str, self.input_shape[1:]))}): transpose or resize the inputs")
-        step = 1 if self.fixed_batch else _CHUNK
+        return x
+
+    def _call(self, x: np.ndarray) -> list[np.ndarray]:
         try:
-            parts = [self._runner(x[i:i + step]) for i in range(0, len(x), step)]
+            return [np.asarray(y, dtype=np.float32) for y in self._runner(x)]
         except EdgefaceError:
             raise
         except Exception as exc:
             raise ConversionError(f"{self.path}: the {self.kind} model failed to run ({_first_line(exc)}): "
                                   f"check that it loads and runs in its own framework") from None
-        if not parts:
-            return []
-        return [np.concatenate([np.asarray(p[i], dtype=np.float32) for p in parts])
-                for i in range(len(parts[0]))]
 
 
 def detect_kind(path: str | Path) -> str:
@@ -110,9 +169,14 @@ def detect_kind(path: str | Path) -> str:
 
 
 def load_source(path: str | Path, kind: str | None = None, *,
-                input_shape: Sequence[int] | None = None) -> Source:
-    """Load a source model. ``kind`` is detected when not given. ``input_shape`` (in the
-    model's own layout, batch first) fixes inputs whose height or width are dynamic."""
+                input_shape: Sequence[int] | InputShapes | None = None,
+                outputs: Sequence[str] | None = None) -> Source:
+    """Load a source model. ``kind`` is detected when not given.
+
+    ``input_shape`` (in the model's own layout, batch first; the batch must be 1) fixes
+    inputs whose height or width are dynamic: sizes for the only input, or a mapping from
+    input name to sizes (``parse_input_shapes``). ``outputs`` cuts the graph at these
+    tensors (frozen graphs: node names; ONNX: tensor names; Keras: layer names)."""
     path = Path(path)
     if kind is None:
         kind = detect_kind(path)
@@ -122,13 +186,78 @@ def load_source(path: str | Path, kind: str | None = None, *,
         raise ConversionError(f"{path}: no such file or directory: check the path")
     if kind == "saved_model" and path.is_file():
         path = path.parent
-    override = tuple(int(d) for d in input_shape) if input_shape is not None else None
-    if override is not None and (len(override) != 4 or min(override) < 1):
-        raise ConversionError(f"input_shape {input_shape}: give four positive sizes, batch first "
-                              f"(e.g. 1,112,112,3 or 1,3,112,112)")
+    shapes = _as_shapes(input_shape)
+    cut = [str(name) for name in outputs] if outputs else None
+    if cut is not None and kind not in _CUTTABLE:
+        raise ConversionError(f"{path}: --outputs cuts frozen graphs (.pb), ONNX and Keras models, not a "
+                              f"{kind} model: freeze a SavedModel to a .pb (convert_variables_to_constants_v2) "
+                              f"and cut that")
     loader = {"keras": _load_keras, "saved_model": _load_saved_model, "graphdef": _load_graphdef,
               "onnx": _load_onnx, "tflite": _load_tflite}[kind]
-    return loader(path, override)
+    source = loader(path, shapes, cut) if kind in _CUTTABLE else loader(path, shapes)
+    source.cut_outputs = cut
+    return source
+
+
+_CUTTABLE = ("keras", "graphdef", "onnx")
+
+
+def parse_input_shapes(values: Sequence[str]) -> dict[str | None, tuple[int, ...]]:
+    """``--input-shape`` values: ``NAME:1,3,640,640`` for the input NAME, or ``1,3,640,640``
+    for a model's only input (sizes in the model's own layout, batch first)."""
+    shapes: dict[str | None, tuple[int, ...]] = {}
+    for value in values:
+        name, _, sizes = value.rpartition(":")  # TF input names may hold ':' themselves
+        try:
+            dims = tuple(int(d) for d in sizes.split(","))
+        except ValueError:
+            dims = ()
+        if len(dims) != 4 or min(dims) < 1:
+            raise ConversionError(f"--input-shape {show(value)}: give the input's name and four positive "
+                                  f"sizes in the model's own layout, batch first: e.g. --input-shape "
+                                  f"input:1,3,640,640, or --input-shape 1,640,640,3 for a model with one input")
+        key = name or None
+        if key in shapes:
+            raise ConversionError(f"--input-shape {show(value)}: {'input ' + repr(name) if name else 'the only input'}"
+                                  f" has a shape already: give one --input-shape per input")
+        shapes[key] = dims
+    return shapes
+
+
+def _as_shapes(input_shape: Sequence[int] | InputShapes | None) -> dict[str | None, tuple[int, ...]]:
+    if input_shape is None:
+        return {}
+    if isinstance(input_shape, Mapping):
+        return {name: tuple(int(d) for d in dims) for name, dims in input_shape.items()}
+    return {None: tuple(int(d) for d in input_shape)}
+
+
+def _user_shape(path: Path, inputs: Sequence[tuple[str, Sequence[int | None]]],
+                shapes: Mapping[str | None, tuple[int, ...]]) -> tuple[int, ...] | None:
+    """The user's sizes for the model's image input (None: none given). An error naming the
+    model's inputs when a given name is not one of them or the sizes are not an image batch
+    of 1. ``inputs``: the model's (name, dims)."""
+    if not shapes:
+        return None
+    listing = ", ".join(f"{name} {_show(dims)}" for name, dims in inputs)
+    names = {name for name, _ in inputs} | {f"{name}:0" for name, _ in inputs}  # TF tensor names too
+    unknown = [name for name in shapes if name is not None and name not in names]
+    if unknown:
+        raise ConversionError(f"{path}: --input-shape names the input {unknown[0]!r}, which the model does not "
+                              f"have: its inputs are {listing}")
+    if len(shapes) > 1:
+        raise ConversionError(f"{path}: {len(shapes)} --input-shape values for the model's inputs ({listing}): "
+                              f"give one shape per input")
+    if len(inputs) != 1:
+        return None  # the loader refuses models with several inputs
+    override = next(iter(shapes.values()))
+    if len(override) != 4 or min(override) < 1:
+        raise ConversionError(f"{path}: input_shape {override} for {inputs[0][0]!r}: give four positive sizes, "
+                              f"batch first (e.g. 1,112,112,3 or 1,3,112,112)")
+    if override[0] != 1:
+        raise ConversionError(f"{path}: input_shape {override} for {inputs[0][0]!r} has a batch of {override[0]}: "
+                              f"edgeface converts batch-1 models, give 1 as the first size")
+    return override
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -155,22 +284,24 @@ def _import_tf():
     return tf
 
 
-def _image_shape(path: Path, dims: Sequence[int | None], override: tuple[int, ...] | None,
+def _image_shape(path: Path, name: str, dims: Sequence[int | None], override: tuple[int, ...] | None,
                  prefer: str) -> tuple[tuple[int, ...], str, bool]:
-    """(batch-1 shape, layout, fixed_batch) of an input with ``dims`` (None where dynamic)."""
+    """(batch-1 shape, layout, fixed_batch) of the input ``name`` with ``dims`` (None where
+    dynamic). A user's ``override`` fixes the batch to 1: a graph whose batch is free is
+    then run one sample at a time, never on a batch that could mix images."""
     dims = list(dims)
     if len(dims) != 4:
         raise ConversionError(f"{path}: the input has shape {_show(dims)}, not an image batch (N, H, W, C) "
                               f"or (N, C, H, W): edgeface converts image models with one 4-D input")
-    fixed_batch = dims[0] is not None and dims[0] > 0
-    if fixed_batch and dims[0] != 1:
+    fixed_batch = override is not None or (dims[0] is not None and dims[0] > 0)
+    if dims[0] is not None and dims[0] > 1:
         raise ConversionError(f"{path}: the input has a fixed batch of {dims[0]}: re-export the model "
                               f"with batch 1 or a dynamic batch")
     if override is not None:
         for want, got in zip(override[1:], dims[1:]):
             if got is not None and got > 0 and got != want:
                 raise ConversionError(f"{path}: input_shape {override} does not fit the model's input "
-                                      f"{_show(dims)}: give the model's own layout and sizes")
+                                      f"{name!r} {_show(dims)}: give the model's own layout and sizes")
         dims = [1, *override[1:]]
     shape = (1, *[d if d is not None and d > 0 else None for d in dims[1:]])
     nhwc = shape[3] in _CHANNELS
@@ -180,13 +311,15 @@ def _image_shape(path: Path, dims: Sequence[int | None], override: tuple[int, ..
     elif nhwc or nchw:
         layout = "NHWC" if nhwc else "NCHW"
     else:
-        raise ConversionError(f"{path}: the input has shape {_show(dims)}, no 1- or 3-channel image "
-                              f"axis first or last: pass input_shape if a size is dynamic, or "
-                              f"convert an image model")
+        raise ConversionError(f"{path}: the input {name!r} has shape {_show(dims)}, no 1- or 3-channel image "
+                              f"axis first or last: pass input_shape (--input-shape {name}:1,3,H,W or "
+                              f"{name}:1,H,W,3) if a size is dynamic, or convert an image model")
     spatial = shape[1:3] if layout == "NHWC" else shape[2:4]
     if any(d is None for d in spatial):
-        raise ConversionError(f"{path}: the input's height/width are dynamic ({_show(dims)}): pass "
-                              f"input_shape (e.g. --input-shape 1,112,112,3) to fix them")
+        example = "1,H,W,3" if layout == "NHWC" else "1,3,H,W"
+        raise ConversionError(f"{path}: the input {name!r} has a free height/width ({_show(dims)}): pass "
+                              f"input_shape to fix them: --input-shape {name}:{example}, with the size the "
+                              f"model was trained for (e.g. {example.replace('H,W', '640,640')})")
     return tuple(int(d) for d in shape), layout, fixed_batch
 
 
@@ -200,7 +333,7 @@ def _natural(name: str):
 
 # -- loaders -------------------------------------------------------------------------------
 
-def _load_keras(path: Path, override) -> Source:
+def _load_keras(path: Path, shapes, cut) -> Source:
     _import_tf()
     import keras
 
@@ -210,12 +343,15 @@ def _load_keras(path: Path, override) -> Source:
         raise ConversionError(f"{path}: Keras cannot load this model ({_first_line(exc)}): check the file, "
                               f"and that custom layers are registered") from None
     inputs = list(model.inputs)
+    override = _user_shape(path, [(t.name, t.shape) for t in inputs], shapes)
     if len(inputs) != 1:
         raise ConversionError(f"{path}: the model has {len(inputs)} inputs: edgeface converts models with "
                               f"one image input")
-    shape, layout, fixed = _image_shape(path, inputs[0].shape, override, "NHWC")
+    shape, layout, fixed = _image_shape(path, inputs[0].name, inputs[0].shape, override, "NHWC")
+    if cut is not None:
+        model = _cut_keras(path, model, cut)
     outputs = list(model.outputs)
-    names = list(getattr(model, "output_names", None) or [])
+    names = list(cut or getattr(model, "output_names", None) or [])
     if len(names) != len(outputs):
         names = [f"output_{i}" for i in range(len(outputs))]
 
@@ -231,10 +367,25 @@ def _load_keras(path: Path, override) -> Source:
         flat = [y[n] for n in names] if isinstance(y, dict) else k.tree.flatten(y)
         return [t.numpy() if hasattr(t, "numpy") else np.asarray(t) for t in flat]
 
-    return Source(path, "keras", inputs[0].name, shape, layout, names, model, fixed, None, run)
+    source = Source(path, "keras", inputs[0].name, shape, layout, names, model, fixed, None, run)
+    source.postprocessing = _traced_postprocessing(
+        lambda: forward.get_concrete_function(tf.TensorSpec([None, *shape[1:]], tf.float32)), names)
+    return source
 
 
-def _load_saved_model(path: Path, override) -> Source:
+def _cut_keras(path: Path, model, cut: list[str]):
+    """``model`` ending at the layers named ``cut``."""
+    import keras
+
+    layers = [layer.name for layer in model.layers]
+    missing = [name for name in cut if name not in layers]
+    if missing:
+        raise ConversionError(f"{path}: --outputs {missing[0]!r} is not a layer of the model (its last layers: "
+                              f"{', '.join(layers[-8:])}): name Keras layers")
+    return keras.Model(model.inputs, [model.get_layer(name).output for name in cut])
+
+
+def _load_saved_model(path: Path, shapes) -> Source:
     tf = _import_tf()
     try:
         loaded = tf.saved_model.load(str(path))
@@ -252,6 +403,8 @@ def _load_saved_model(path: Path, override) -> Source:
     signature = signatures[key]
     args, kwargs = signature.structured_input_signature
     specs = {**{f"input_{i}": s for i, s in enumerate(args)}, **kwargs}
+    dims_of = {name: spec.shape.as_list() if spec.shape.rank is not None else [] for name, spec in specs.items()}
+    override = _user_shape(path, list(dims_of.items()), shapes)
     if len(specs) != 1:
         raise ConversionError(f"{path}: signature {key!r} has {len(specs)} inputs ({', '.join(specs)}): "
                               f"edgeface converts models with one image input")
@@ -259,8 +412,7 @@ def _load_saved_model(path: Path, override) -> Source:
     if not spec.dtype.is_floating:
         raise ConversionError(f"{path}: the input {input_name!r} is {spec.dtype.name}, not float: export "
                               f"the model with a float32 input")
-    shape, layout, fixed = _image_shape(path, spec.shape.as_list() if spec.shape.rank is not None else [],
-                                        override, "NHWC")
+    shape, layout, fixed = _image_shape(path, input_name, dims_of[input_name], override, "NHWC")
     outputs = signature.structured_outputs
     names = sorted(outputs, key=_natural) if isinstance(outputs, dict) else \
         [f"output_{i}" for i in range(len(tf.nest.flatten(outputs)))]
@@ -271,7 +423,54 @@ def _load_saved_model(path: Path, override) -> Source:
             return [y[n].numpy() for n in names]
         return [t.numpy() for t in tf.nest.flatten(y)]
 
-    return Source(path, "saved_model", input_name, shape, layout, names, loaded, fixed, key, run)
+    source = Source(path, "saved_model", input_name, shape, layout, names, loaded, fixed, key, run)
+    flat_names = sorted(outputs) if isinstance(outputs, dict) else names  # tf.nest.flatten's order
+    source.postprocessing = _traced_postprocessing(lambda: signature, flat_names)
+    return source
+
+
+def _traced_postprocessing(trace: Callable[[], Any], flat_names: list[str]) -> list[PostProcessing]:
+    """Post-processing ops in the TensorFlow function ``trace`` returns (its calls inlined by
+    freezing), and the outputs (``flat_names``, in ``tf.nest.flatten`` order) they feed."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    try:
+        frozen = convert_variables_to_constants_v2(trace())
+    except Exception:  # a graph that cannot be traced or frozen converts as it is; nothing to report up front
+        return []
+    outputs = {name: tensor.op.name for name, tensor in zip(flat_names, frozen.outputs)}
+    return _graphdef_postprocessing(frozen.graph.as_graph_def().node, outputs)
+
+
+def _graphdef_postprocessing(nodes, outputs: dict[str, str]) -> list[PostProcessing]:
+    """Post-processing ops among TensorFlow ``nodes`` feeding ``outputs`` (name -> node)."""
+    return _find_postprocessing([(n.name, n.op, [i for i in n.input if not i.startswith("^")]) for n in nodes],
+                                lambda tensor: tensor.split(":")[0], outputs)
+
+
+def _find_postprocessing(nodes: list[tuple[str, str, list[str]]], producer: Callable[[str], str],
+                         outputs: dict[str, str]) -> list[PostProcessing]:
+    """The post-processing ops that feed the model's ``outputs`` (name -> the node computing
+    it). ``nodes``: (node, op type, tensors it reads); ``producer``: tensor -> its node."""
+    consumers: dict[str, set[str]] = defaultdict(set)
+    for node, _, reads in nodes:
+        for tensor in reads:
+            consumers[producer(tensor)].add(node)
+    ops = {node: op for node, op, _ in nodes}
+    found = []
+    for node, op, reads in nodes:
+        if op not in POSTPROCESSING_OPS:
+            continue
+        reads = [t for t in reads if ops.get(producer(t), "Const") not in ("Const", "Constant")]  # computed ones
+        reached, todo = {node}, [node]
+        while todo:
+            later = consumers[todo.pop()] - reached
+            reached |= later
+            todo.extend(later)
+        feeds = [name for name, producing in outputs.items() if producing in reached]
+        if feeds:
+            found.append(PostProcessing(op, node, feeds, list(reads)))
+    return found
 
 
 _NOT_OUTPUTS = {"NoOp", "Const", "Placeholder", "PlaceholderWithDefault", "Assert", "SaveV2",
@@ -279,7 +478,7 @@ _NOT_OUTPUTS = {"NoOp", "Const", "Placeholder", "PlaceholderWithDefault", "Asser
 _VARIABLES = {"VariableV2", "Variable", "VarHandleOp"}
 
 
-def _load_graphdef(path: Path, override) -> Source:
+def _load_graphdef(path: Path, shapes, cut) -> Source:
     tf = _import_tf()
     graph_def = tf.compat.v1.GraphDef()
     try:
@@ -296,19 +495,16 @@ def _load_graphdef(path: Path, override) -> Source:
         raise ConversionError(f"{path}: the graph still holds variables ({variables[0]}...): freeze it "
                               f"(convert_variables_to_constants_v2) or pass the SavedModel")
     placeholders = [n for n in nodes if n.op == "Placeholder"]
+    dims_of = {n.name: _placeholder_dims(n) for n in placeholders}
+    override = _user_shape(path, list(dims_of.items()), shapes)
     if len(placeholders) != 1:
         raise ConversionError(f"{path}: the graph has {len(placeholders)} Placeholder inputs: edgeface "
                               f"converts models with one image input")
     placeholder = placeholders[0]
     if placeholder.attr["dtype"].type not in (tf.float32.as_datatype_enum, tf.float16.as_datatype_enum):
         raise ConversionError(f"{path}: the input {placeholder.name!r} is not float: export a float32 input")
-    shape_attr = placeholder.attr["shape"].shape
-    dims = [] if shape_attr.unknown_rank else [d.size if d.size >= 0 else None for d in shape_attr.dim]
-    shape, layout, fixed = _image_shape(path, dims, override, "NHWC")
-    consumed = {inp.lstrip("^").split(":")[0] for n in nodes for inp in n.input}
-    outputs = [n.name for n in nodes if n.name not in consumed and n.op not in _NOT_OUTPUTS]
-    if not outputs:
-        raise ConversionError(f"{path}: found no output nodes (every node is consumed): check the graph")
+    shape, layout, fixed = _image_shape(path, placeholder.name, dims_of[placeholder.name], override, "NHWC")
+    outputs = _graphdef_outputs(path, nodes, cut)
     feed = f"{placeholder.name}:0"
 
     def _import():
@@ -324,11 +520,37 @@ def _load_graphdef(path: Path, override) -> Source:
     def run(x):
         return [t.numpy() for t in pruned(tf.constant(x))]
 
-    return Source(path, "graphdef", placeholder.name, shape, layout, outputs, graph_def, fixed, None, run)
+    source = Source(path, "graphdef", placeholder.name, shape, layout, outputs, graph_def, fixed, None, run)
+    source.postprocessing = _graphdef_postprocessing(nodes, {o: o for o in outputs})
+    return source
 
 
-def onnx_session(path: str | Path):
-    """An onnxruntime CPU session for ``path``; ConversionError when it cannot load."""
+def _placeholder_dims(node) -> list[int | None]:
+    shape = node.attr["shape"].shape
+    return [] if shape.unknown_rank else [d.size if d.size >= 0 else None for d in shape.dim]
+
+
+def _graphdef_outputs(path: Path, nodes, cut: list[str] | None) -> list[str]:
+    """The graph's output nodes: those named by ``cut`` (``--outputs``), else the nodes
+    nothing reads."""
+    if cut is not None:
+        known = {n.name for n in nodes}
+        names = [name[:-2] if name.endswith(":0") else name for name in cut]
+        missing = [name for name in names if name not in known]
+        if missing:
+            raise ConversionError(f"{path}: --outputs {missing[0]!r} is not a node of the graph: name nodes "
+                                  f"(or their first tensors, NAME:0), e.g. the inputs of its post-processing")
+        return names
+    consumed = {inp.lstrip("^").split(":")[0] for n in nodes for inp in n.input}
+    outputs = [n.name for n in nodes if n.name not in consumed and n.op not in _NOT_OUTPUTS]
+    if not outputs:
+        raise ConversionError(f"{path}: found no output nodes (every node is consumed): check the graph")
+    return outputs
+
+
+def onnx_session(path: str | Path, model: bytes | None = None):
+    """An onnxruntime CPU session for ``path`` (or the serialised ``model`` made from it);
+    ConversionError when it cannot load."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -336,33 +558,71 @@ def onnx_session(path: str | Path):
     options = ort.SessionOptions()
     options.log_severity_level = 3
     try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(model if model is not None else str(path), sess_options=options,
+                                    providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise ConversionError(f"{path}: onnxruntime cannot load this model ({_first_line(exc)}): the file "
                               f"is corrupt or not ONNX") from None
 
 
-def _load_onnx(path: Path, override) -> Source:
+def _load_onnx(path: Path, shapes, cut) -> Source:
     session = onnx_session(path)
     inputs = session.get_inputs()
+    override = _user_shape(path, [(i.name, _onnx_dims(i.shape)) for i in inputs], shapes)
     if len(inputs) != 1:
         raise ConversionError(f"{path}: the model has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}): "
                               f"edgeface converts models with one image input")
     if inputs[0].type != "tensor(float)":
         raise ConversionError(f"{path}: the input {inputs[0].name!r} is {inputs[0].type}, not float32: "
                               f"export the model with a float32 input")
-    dims = [d if isinstance(d, int) and d > 0 else None for d in inputs[0].shape]
-    shape, layout, fixed = _image_shape(path, dims, override, "NCHW")
-    names = [o.name for o in session.get_outputs()]
     input_name = inputs[0].name
+    shape, layout, fixed = _image_shape(path, input_name, _onnx_dims(inputs[0].shape), override, "NCHW")
+    if cut is not None:
+        session = onnx_session(path, cut_onnx(path, input_name, cut).SerializeToString())
+    names = [o.name for o in session.get_outputs()]
 
     def run(x):
         return session.run(names, {input_name: x})
 
-    return Source(path, "onnx", input_name, shape, layout, names, session, fixed, None, run)
+    source = Source(path, "onnx", input_name, shape, layout, names, session, fixed, None, run)
+    source.postprocessing = _onnx_postprocessing(path, names) if cut is None else []
+    return source
 
 
-def _load_tflite(path: Path, override) -> Source:
+def _onnx_dims(shape) -> list[int | None]:
+    return [d if isinstance(d, int) and d > 0 else None for d in shape]
+
+
+def cut_onnx(path: Path, input_name: str, cut: list[str]):
+    """The ONNX model at ``path`` ending at the tensors named ``cut`` (a ModelProto)."""
+    import onnx
+    import onnx.utils
+
+    model = onnx.load(str(path))
+    known = {t for node in model.graph.node for t in node.output}
+    missing = [name for name in cut if name not in known]
+    if missing:
+        raise ConversionError(f"{path}: --outputs {missing[0]!r} is not a tensor of the graph: name tensors "
+                              f"that nodes compute, e.g. the inputs of its post-processing")
+    try:
+        return onnx.utils.Extractor(model).extract_model([input_name], list(cut))
+    except Exception as exc:
+        raise ConversionError(f"{path}: cannot cut the graph at {', '.join(cut)} ({_first_line(exc)})") from None
+
+
+def _onnx_postprocessing(path: Path, outputs: list[str]) -> list[PostProcessing]:
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    ids = [node.name or f"{node.op_type}#{i}" for i, node in enumerate(graph.node)]
+    producers = {tensor: ids[i] for i, node in enumerate(graph.node) for tensor in node.output}
+    return _find_postprocessing([(ids[i], node.op_type, [t for t in node.input if t])
+                                 for i, node in enumerate(graph.node)],
+                                lambda tensor: producers.get(tensor, tensor),
+                                {name: producers.get(name, name) for name in outputs})
+
+
+def _load_tflite(path: Path, shapes) -> Source:
     from edgeface.runtime import open_backend
     from edgeface.runtime.model import dequantize
 
@@ -373,12 +633,14 @@ def _load_tflite(path: Path, override) -> Source:
         backend = open_backend("tflite", data, str(path))
     except EdgefaceError as exc:
         raise ConversionError(str(exc)) from None
+    override = _user_shape(path, [(i.name, [d if d > 0 else None for d in i.shape]) for i in backend.inputs],
+                           shapes)
     if len(backend.inputs) != 1:
         raise ConversionError(f"{path}: the model has {len(backend.inputs)} inputs: edgeface converts "
                               f"models with one image input")
     info = backend.inputs[0]
     dims = [d if d > 0 else None for d in info.shape]
-    shape, layout, fixed = _image_shape(path, dims, override, "NHWC")
+    shape, layout, fixed = _image_shape(path, info.name, dims, override, "NHWC")
     names = [o.name for o in backend.outputs]
 
     def run(x):

@@ -9,9 +9,10 @@ errors. The child has its network disabled and its sample data provided, since o
 otherwise downloads sample images even for a float conversion, and it works on a copy
 of the ONNX file, since onnx2tf rewrites the file it is given.
 
-Layouts: the TFLite input is in the source's layout, except for ONNX sources, which
-onnx2tf turns from NCHW into NHWC. onnx2tf leaves 4-D outputs NHWC as well (an NCHW
-``(1, 2, 16, 16)`` output comes out ``(1, 16, 16, 2)``); 2-D outputs are unchanged.
+Layouts: the TFLite input is in the source's layout, except for NCHW ONNX sources, which
+onnx2tf turns into NHWC (an NHWC ONNX input, as tf2onnx exports, is kept NHWC). onnx2tf
+leaves 4-D outputs NHWC as well (an NCHW ``(1, 2, 16, 16)`` output comes out
+``(1, 16, 16, 2)``); 2-D outputs are unchanged.
 Tensor names: the converted model's input and output tensors (and signature keys) are
 renamed to the source's ``input_name`` and ``output_names``; the TFLite output order
 may still differ from the source's, so match outputs by name.
@@ -31,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeface.converters.sources import Source, _first_line, _import_tf
+from edgeface.converters.sources import Source, _first_line, _import_tf, cut_onnx
 from edgeface.errors import ConversionError
-from edgeface.fsutil import write_json
+from edgeface.fsutil import atomic_write_bytes, write_json
 
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
 IO_TYPES = ("float32", "int8", "uint8")
@@ -122,6 +123,9 @@ def _check_calibration(source: Source, calibration, precision: str) -> np.ndarra
 
 def _converter(tf, source: Source, workdir: Path, calibration, names: dict[str, str]):
     try:
+        if source.kind in ("keras", "saved_model") and _free_size(source):
+            names.update({f"output_{i}": n for i, n in enumerate(source.output_names)})
+            return _fixed_size_converter(tf, source)
         if source.kind == "keras":
             names.update({f"output_{i}": n for i, n in enumerate(source.output_names)})
             with _quiet():
@@ -143,6 +147,36 @@ def _converter(tf, source: Source, workdir: Path, calibration, names: dict[str, 
         names.update({o["key"]: o["onnx"] for o in meta["outputs"]})
         return tf.lite.TFLiteConverter.from_saved_model(str(saved))
     raise ConversionError(f"{source.path}: cannot convert a {source.kind} source to TFLite")
+
+
+def _free_size(source: Source) -> bool:
+    """Whether the Keras model or SavedModel signature leaves its height or width free
+    (``input_shape`` fixed them in ``source``)."""
+    if source.kind == "keras":
+        dims = source.handle.inputs[0].shape
+    else:
+        args, kwargs = source.handle.signatures[source.signature_key].structured_input_signature
+        dims = next(iter([*args, *kwargs.values()])).shape.as_list()
+    return any(d is None for d in dims[1:])
+
+
+def _fixed_size_converter(tf, source: Source):
+    """A converter for the model traced at the source's (user-fixed) batch-1 input shape:
+    converting the model's own signature would keep its free height/width."""
+    if source.kind == "keras":
+        model, function = source.handle, (lambda x: source.handle(x, training=False))
+    else:
+        signature = source.handle.signatures[source.signature_key]
+        model = source.handle
+
+        def function(x):
+            y = signature(**{source.input_name: x})
+            return [y[n] for n in source.output_names] if isinstance(y, dict) else y
+
+    spec = tf.TensorSpec(source.input_shape, tf.float32)
+    concrete = tf.function(function).get_concrete_function(spec)
+    with _quiet():
+        return tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
 
 
 @contextlib.contextmanager
@@ -195,9 +229,12 @@ def onnx_to_saved_model(source: Source, workdir: Path, calibration: np.ndarray |
     """
     if source.kind != "onnx":
         raise ConversionError(f"{source.path} is not an ONNX model")
-    digest = hashlib.sha256(Path(source.path).read_bytes()).hexdigest()[:16]
+    hasher = hashlib.sha256(Path(source.path).read_bytes())
+    hasher.update(repr(source.cut_outputs).encode())  # a graph cut at other outputs is another model
+    digest = hasher.hexdigest()[:16]
     shape_tag = "x".join(map(str, source.input_shape))
-    folder = Path(workdir) / f"onnx2tf_{Path(source.path).stem}_{digest}_{shape_tag}"
+    # absolute: the child process runs in ``folder`` and reads its paths from there
+    folder = (Path(workdir) / f"onnx2tf_{Path(source.path).stem}_{digest}_{shape_tag}").resolve()
     meta_path = folder / _META
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())
@@ -209,7 +246,12 @@ def onnx_to_saved_model(source: Source, workdir: Path, calibration: np.ndarray |
         calibration = rng.uniform(-1, 1, (4, *source.nhwc_shape[1:])).astype(np.float32)
     samples = np.ascontiguousarray(calibration[:8], dtype=np.float32)
     np.save(folder / "samples_nhwc.npy", samples)
-    spec = {"onnx": str(Path(source.path).resolve()), "folder": str(folder.resolve()),
+    onnx_path = Path(source.path).resolve()
+    if source.cut_outputs is not None:
+        onnx_path = folder / "cut.onnx"
+        cut = cut_onnx(source.path, source.input_name, source.cut_outputs)
+        atomic_write_bytes(onnx_path, cut.SerializeToString())
+    spec = {"onnx": str(onnx_path), "folder": str(folder),
             "input": source.input_name, "input_shape_nchw": list(source.input_shape),
             "layout": source.layout, "outputs": list(source.output_names)}
     spec_path = folder / "spec.json"
@@ -331,6 +373,8 @@ def _run_onnx2tf(spec: dict, folder: Path):
         custom_input_op_name_np_data_path=[[name, str(samples_path), np.zeros((1, 1, 1, c), np.float32),
                                             np.ones((1, 1, 1, c), np.float32)]],
         overwrite_input_shape=[f"{name}:{','.join(map(str, spec['input_shape_nchw']))}"])
+    if spec["layout"] == "NHWC":  # onnx2tf takes every 4-D input for NCHW unless told
+        kwargs["keep_nwc_or_nhwc_or_ndhwc_input_names"] = [name]
     log = io.StringIO()
     try:
         with contextlib.redirect_stdout(log):

@@ -3,7 +3,8 @@
 Converters rename and reorder outputs (TFLite), transpose 4-D outputs (onnx2tf: NCHW ->
 NHWC), and have flipped signs of int16 outputs: every converted file is run on the same
 inputs as its source and compared numerically. ``match_outputs`` pairs the outputs,
-``compare_outputs`` measures raw agreement, ``embedder_fidelity`` and
+``compare_outputs`` measures raw agreement (``compare_variable_outputs`` for outputs whose
+size varies per input, as post-processing inside a graph makes them), ``embedder_fidelity`` and
 ``detector_fidelity`` measure what users see (verification decisions, faces found), and
 ``FidelityReport.gate`` turns it into a pass / fail list.
 """
@@ -270,6 +271,63 @@ def scalar_outputs(ref: Sequence[np.ndarray], got: Sequence[np.ndarray], names: 
             for name, r, g in zip(names, ref, got) if is_scalar_output(np.shape(r))]
 
 
+# ---------------------------------------------------------------- outputs whose size varies
+
+@dataclass
+class VariableOutputFidelity:
+    """An output whose size varies per input (post-processing inside the graph: NMS, TopK,
+    NonZero), compared input by input: its sizes first, then its values where they agree."""
+
+    name: str
+    inputs: int
+    size_mismatches: int  # inputs on which the two models' outputs differ in shape
+    ref_items: int  # the source's elements, all inputs together
+    got_items: int
+    max_abs_err: float  # over the inputs whose shapes agree
+    cosine_worst: float  # over the inputs whose shapes agree; 1 when none had values
+    finite: bool  # the converted output has no NaN / inf
+
+
+def compare_variable_outputs(ref: Sequence[Sequence[np.ndarray]], got: Sequence[Sequence[np.ndarray]],
+                             names: Sequence[str]) -> list[VariableOutputFidelity]:
+    """``ref[k][i]``, ``got[k][i]``: output ``k`` for input ``i`` from the source and the
+    converted model. Concatenating such outputs over inputs would pair the items of
+    different images, so each input is compared on its own."""
+    result = []
+    for name, refs, gots in zip(names, ref, got):
+        if len(refs) != len(gots):
+            raise FidelityError(f"output {name!r}: {len(refs)} inputs' outputs from the source but {len(gots)} "
+                                f"from the converted model: run both on the same inputs")
+        same = [(np.asarray(r, np.float64).reshape(1, -1), np.asarray(g, np.float64).reshape(1, -1))
+                for r, g in zip(refs, gots) if np.shape(r) == np.shape(g)]
+        finite = all(bool(np.isfinite(g).all()) for g in gots)
+        errors = [float(np.max(np.abs(r - g))) for r, g in same if r.size]
+        cosines = [float(_cosines(r, np.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0))[0]) for r, g in same if r.size]
+        result.append(VariableOutputFidelity(
+            name=name, inputs=len(refs), size_mismatches=len(refs) - len(same),
+            ref_items=int(sum(np.size(r) for r in refs)), got_items=int(sum(np.size(g) for g in gots)),
+            max_abs_err=max(errors, default=0.0), cosine_worst=min(cosines, default=1.0), finite=finite))
+    return result
+
+
+def _variable_failures(outputs: Sequence[VariableOutputFidelity], max_cosine_drop: float | None) -> list[str]:
+    """Gate failures of outputs whose size varies: a size that changed on any input, NaN or
+    inf, and the worst cosine of the inputs whose sizes agree."""
+    failures = []
+    for out in outputs:
+        if out.size_mismatches:
+            failures.append(f"output {out.name!r} differs in size on {out.size_mismatches} of {out.inputs} inputs "
+                            f"({out.ref_items} items from the source, {out.got_items} converted): post-processing "
+                            f"in the graph decided differently; cut the graph before it (--outputs) to compare "
+                            f"the raw outputs")
+        if not out.finite:
+            failures.append(f"output {out.name!r} has NaN or inf values")
+        if max_cosine_drop is not None and out.cosine_worst < 1.0 - max_cosine_drop:
+            failures.append(f"output {out.name!r} cosine worst {out.cosine_worst:.4f} < 1 - {max_cosine_drop:g} on "
+                            f"the inputs where its size agrees (max abs err {out.max_abs_err:.4g})")
+    return failures
+
+
 # ---------------------------------------------------------------- embedders
 
 @dataclass
@@ -415,6 +473,7 @@ class FidelityReport:
     coverage: dict[str, Any] | None = None  # CoverageReport.to_dict() for TFLite files
     notes: list[str] = field(default_factory=list)
     scalars: list[ScalarFidelity] = field(default_factory=list)  # judged by decisions, not cosine
+    variable_outputs: list[VariableOutputFidelity] = field(default_factory=list)  # compared input by input
 
     def vector_outputs(self) -> list[OutputFidelity]:
         """The outputs a cosine says something about: all but the scalar ones."""
@@ -422,8 +481,10 @@ class FidelityReport:
         return [out for out in self.outputs if out.name not in scalar]
 
     def worst_cosine(self) -> float:
-        """The worst per-input cosine over the vector outputs (nan when there are none)."""
-        return min((o.cosine_worst for o in self.vector_outputs()), default=float("nan"))
+        """The worst per-input cosine over the vector outputs and the outputs whose size varies
+        (nan when there are none)."""
+        return min([o.cosine_worst for o in self.vector_outputs()] +
+                   [o.cosine_worst for o in self.variable_outputs], default=float("nan"))
 
     def gate(self, max_cosine_drop: float | None, min_iou: float | None, *,
              max_flip_fraction: float | None = None, max_missed: int = 0, max_extra: int = 0,
@@ -447,6 +508,7 @@ class FidelityReport:
                 failures.append(f"output {out.name!r} cosine worst {out.cosine_worst:.4f} < 0: the converted "
                                 f"output is sign-flipped or unrelated to the source")
         failures += self._scalar_failures(max_decision_flips)
+        failures += _variable_failures(self.variable_outputs, max_cosine_drop)
         emb = self.embedder
         if emb is not None:
             if floor is not None and emb.cosine_worst < floor:
@@ -510,6 +572,25 @@ def run_model(fmt: str, data: bytes, batch: np.ndarray, where: str = "model", la
     ``on_sample(done, total)`` is called before the first sample and after each one (an
     HTP simulator takes seconds per sample on a large model: callers show progress).
     """
+    samples, outputs = run_model_samples(fmt, data, batch, where, layout, accelerator, on_sample)
+    return [stack_samples(r) for r in samples], outputs
+
+
+def stack_samples(samples: Sequence[np.ndarray]) -> np.ndarray:
+    """Per-sample outputs as one array, samples on axis 0 (each sample's own batch axis, or
+    a new one for scalars); FidelityError when their shapes differ."""
+    shapes = sorted({np.shape(s) for s in samples})
+    if len(shapes) > 1:
+        raise FidelityError(f"an output changes shape from input to input ({shapes[0]}, {shapes[1]}, ...): an op "
+                            f"that sizes it per image is inside the graph; cut the graph before it (--outputs)")
+    return np.concatenate(samples, axis=0) if samples and np.ndim(samples[0]) else np.stack(samples)
+
+
+def run_model_samples(fmt: str, data: bytes, batch: np.ndarray, where: str = "model", layout: str = "auto",
+                      accelerator: str | None = None, on_sample: Callable[[int, int], None] | None = None
+                      ) -> tuple[list[list[np.ndarray]], list[tuple[str, tuple[int, ...]]]]:
+    """``run_model``, each output kept as a list of per-sample arrays (for outputs whose
+    size varies per input, which cannot be stacked)."""
     from edgeface.runtime import open_backend
     from edgeface.runtime.model import run_float
 
@@ -532,5 +613,4 @@ def run_model(fmt: str, data: bytes, batch: np.ndarray, where: str = "model", la
         for k, array in enumerate(run_float(backend, sample[None])):
             results[k].append(array.copy())
         report(i + 1, len(x))
-    outputs = [np.concatenate(r, axis=0) if r and r[0].ndim else np.stack(r) for r in results]
-    return outputs, [(o.name, tuple(o.shape)) for o in backend.outputs]
+    return results, [(o.name, tuple(o.shape)) for o in backend.outputs]

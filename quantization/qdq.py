@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -26,9 +27,10 @@ from edgeface.fsutil import atomic_write_bytes
 HTP_PRECISIONS = ("w8a8", "w8a16", "fp16")
 
 
-def static_model(onnx_path: str | Path, out: str | Path) -> Path:
-    """``onnx_path`` with every input/output batch dimension set to 1 and constant shape
-    arithmetic folded (onnxslim), written to ``out``."""
+def static_model(onnx_path: str | Path, out: str | Path, input_shape: Sequence[int] | None = None) -> Path:
+    """``onnx_path`` with every input/output batch dimension set to 1 (the one image input
+    set to ``input_shape`` when given: sizes the user fixed) and constant shape arithmetic
+    folded (onnxslim), written to ``out``."""
     import onnx
     import onnxslim
 
@@ -37,12 +39,15 @@ def static_model(onnx_path: str | Path, out: str | Path) -> Path:
         dims = value.type.tensor_type.shape.dim
         if dims and not dims[0].dim_value:
             dims[0].dim_value = 1
+    if input_shape is not None and len(model.graph.input) == 1:
+        for dim, size in zip(model.graph.input[0].type.tensor_type.shape.dim, input_shape):
+            dim.dim_value = int(size)
     for value in model.graph.input:
         unknown = [d.dim_param or "?" for d in value.type.tensor_type.shape.dim[1:] if not d.dim_value]
         if unknown:
             raise ConversionError(f"{onnx_path}: input {value.name!r} has dynamic dimensions "
-                                  f"({', '.join(unknown)}): the HTP needs a fixed input size; export the "
-                                  f"model with one")
+                                  f"({', '.join(unknown)}): the HTP needs a fixed input size; fix it with "
+                                  f"--input-shape {value.name}:1,3,H,W (the model's own layout)")
     try:
         model = onnxslim.slim(model)
     except Exception as exc:

@@ -10,6 +10,7 @@ converters must keep both ranks and both orders straight.
     saved_model(d)        -> d/tiny_saved_model/    (the same net, ``model.export``)
     frozen_graph(d)       -> d/tiny_frozen.pb       (the same net, frozen GraphDef)
     onnx_model(d)         -> d/tiny_nchw.onnx       (hand-built, NCHW 3x64x64, dynamic batch)
+    onnx_nhwc_model(d)    -> d/tiny_nhwc.onnx       (hand-built, NHWC 64x64x3 input, as tf2onnx exports)
 
 Reused by the CLI tests and the benchmark.
 """
@@ -157,5 +158,40 @@ def onnx_model(directory: Path, seed: int = 1) -> Path:
     model.ir_version = 8
     onnx.checker.check_model(model, full_check=True)
     path = Path(directory) / "tiny_nchw.onnx"
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def onnx_nhwc_model(directory: Path, seed: int = 2) -> Path:
+    """A hand-built ONNX net whose input is NHWC, as tf2onnx and ``edgeface convert --to
+    onnx`` export TensorFlow models: input ``input`` (N, 64, 64, 3) transposed to NCHW
+    inside the graph; outputs ``embedding`` (N, 16) and ``heatmap`` (N, 2, 32, 32)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    weights = {"w1": rng.normal(0, 0.3, (8, 3, 3, 3)), "b1": rng.normal(0, 0.1, 8),
+               "wh": rng.normal(0, 0.3, (2, 8, 1, 1)), "wf": rng.normal(0, 0.3, (EMBEDDING, 8)),
+               "bf": rng.normal(0, 0.1, EMBEDDING)}
+    nodes = [
+        helper.make_node("Transpose", ["input"], ["nchw"], perm=[0, 3, 1, 2]),
+        helper.make_node("Conv", ["nchw", "w1", "b1"], ["c1"], strides=[2, 2], pads=[1, 1, 1, 1],
+                         kernel_shape=[3, 3]),
+        helper.make_node("Relu", ["c1"], ["r1"]),  # N,8,32,32
+        helper.make_node("Conv", ["r1", "wh"], ["heatmap"], kernel_shape=[1, 1]),
+        helper.make_node("GlobalAveragePool", ["r1"], ["gap"]),
+        helper.make_node("Flatten", ["gap"], ["flat"], axis=1),
+        helper.make_node("Gemm", ["flat", "wf", "bf"], ["embedding"], transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny_face_nhwc",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", SIZE, SIZE, 3])],
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", EMBEDDING]),
+         helper.make_tensor_value_info("heatmap", TensorProto.FLOAT, ["N", 2, 32, 32])],
+        [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in weights.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="edgeface-tests")
+    model.ir_version = 8
+    onnx.checker.check_model(model, full_check=True)
+    path = Path(directory) / "tiny_nhwc.onnx"
     path.write_bytes(model.SerializeToString())
     return path

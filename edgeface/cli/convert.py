@@ -36,10 +36,33 @@ Arch = Annotated[Optional[str], typer.Option(
 QatSteps = Annotated[int, typer.Option("--qat-steps", min=1, help="Quantization-aware training steps.")]
 MinIou = Annotated[Optional[float], typer.Option(
     "--min-iou", help="Gate: fail (exit 1) if a detector's matched boxes overlap less, or faces go missing.")]
+InputShape = Annotated[Optional[list[str]], typer.Option(
+    "--input-shape", help="Fix a free input size, in the model's own layout, batch 1 first: NAME:1,3,640,640 "
+                          "(repeat per input), or 1,640,640,3 for a model with one input.")]
+Outputs = Annotated[Optional[str], typer.Option(
+    "--outputs", help="Cut the graph at these comma-separated tensors (frozen graph: node names; ONNX: tensor "
+                      "names; Keras: layer names), before post-processing such as NMS that the SDK does.")]
+
+
+def input_shapes(values: list[str] | None) -> dict | None:
+    """The --input-shape values as load_source takes them (None when not given)."""
+    from edgeface.converters.sources import parse_input_shapes
+
+    return parse_input_shapes(values) if values else None
+
+
+def _names(outputs: str | None) -> list[str] | None:
+    """The --outputs value as a list of names (None when not given)."""
+    return [name.strip() for name in outputs.split(",") if name.strip()] if outputs else None
+
+
+def _warn(message: str) -> None:
+    typer.echo(f"warning: {message}", err=True)
 
 
 def _run(source, out, precisions, calib, calib_size, seed, io_type, role, family, mean, std, bgr,
-         verify_threshold, max_cosine_drop, min_iou, json_out, arch=None, qat_steps=200) -> None:
+         verify_threshold, max_cosine_drop, min_iou, json_out, arch=None, qat_steps=200, input_shape=None,
+         outputs=None) -> None:
     from edgeface.converters.job import ConvertRequest, convert
 
     request = ConvertRequest(
@@ -47,13 +70,14 @@ def _run(source, out, precisions, calib, calib_size, seed, io_type, role, family
         calibration=calib, calibration_size=calib_size, seed=seed, io_type=io_type, role=role,
         family=family, mean=mean, std=std, channel_order="BGR" if bgr else "RGB",
         verify_threshold=verify_threshold, max_cosine_drop=max_cosine_drop, min_iou=min_iou,
-        architecture=arch, qat_steps=qat_steps)
+        architecture=arch, qat_steps=qat_steps, input_shapes=input_shapes(input_shape),
+        outputs=_names(outputs))
     out_console = console()
     if json_out:
-        result = convert(request)
+        result = convert(request, warn=_warn)
     else:
         with out_console.status("converting") as status:
-            result = convert(request, progress=status.update)
+            result = convert(request, progress=status.update, warn=_warn)
     if json_out:
         import json
 
@@ -77,19 +101,20 @@ def convert(source: Source, out: Out = Path("converted"),
             calib: Calib = None, calib_size: CalibSize = 100, seed: Seed = 0, io_type: IoType = "float32",
             role: Role = None, family: Family = None, mean: Mean = None, std: Std = None, bgr: Bgr = False,
             verify_threshold: Threshold = 0.5, max_cosine_drop: MaxDrop = None, min_iou: MinIou = None,
-            json_out: JsonOption = False) -> None:
+            input_shape: InputShape = None, outputs: Outputs = None, json_out: JsonOption = False) -> None:
     """Convert a face model to TFLite at each precision (or to ONNX), with a fidelity report."""
     if to == "onnx":
         from edgeface.converters.job import ConvertRequest
 
         return _to_onnx(ConvertRequest(source=source, out=out, role=role, family=family, mean=mean, std=std,
-                                       channel_order="BGR" if bgr else "RGB"), nchw, json_out)
+                                       channel_order="BGR" if bgr else "RGB", input_shapes=input_shapes(input_shape),
+                                       outputs=_names(outputs)), nchw, json_out)
     if to != "tflite":
         from edgeface.errors import EdgefaceError
 
         raise EdgefaceError(f"--to {to}: choose tflite or onnx (Hexagon targets: edgeface compile)")
     _run(source, out, precision, calib, calib_size, seed, io_type, role, family, mean, std, bgr,
-         verify_threshold, max_cosine_drop, min_iou, json_out)
+         verify_threshold, max_cosine_drop, min_iou, json_out, input_shape=input_shape, outputs=outputs)
 
 
 @user_errors
@@ -100,10 +125,11 @@ def quantize(source: Source, out: Out = Path("quantized"),
              calib: Calib = None, calib_size: CalibSize = 100, seed: Seed = 0, io_type: IoType = "float32",
              role: Role = None, family: Family = None, mean: Mean = None, std: Std = None, bgr: Bgr = False,
              verify_threshold: Threshold = 0.5, max_cosine_drop: MaxDrop = None, min_iou: MinIou = None,
-             arch: Arch = None, qat_steps: QatSteps = 200, json_out: JsonOption = False) -> None:
+             arch: Arch = None, qat_steps: QatSteps = 200, input_shape: InputShape = None, outputs: Outputs = None,
+             json_out: JsonOption = False) -> None:
     """Quantize to TFLite (post-training int8 by default, or int8-qat), checked against the float source."""
     _run(source, out, precision, calib, calib_size, seed, io_type, role, family, mean, std, bgr,
-         verify_threshold, max_cosine_drop, min_iou, json_out, arch, qat_steps)
+         verify_threshold, max_cosine_drop, min_iou, json_out, arch, qat_steps, input_shape, outputs)
 
 
 def _to_onnx(request, nchw: bool, json_out: bool) -> None:
@@ -113,7 +139,7 @@ def _to_onnx(request, nchw: bool, json_out: bool) -> None:
     from edgeface.converters.onnx_export import export_onnx, onnx_parity
     from edgeface.converters.sources import load_source
 
-    src = load_source(request.source)
+    src = load_source(request.source, input_shape=request.input_shapes, outputs=request.outputs)
     path = export_onnx(src, request.out / f"{request.source.stem}.onnx", nchw=nchw)
     faces = _face_inputs(request, input_spec(request, src.height, src.width))
     error = onnx_parity(src, path, src.to_source_layout(faces))
