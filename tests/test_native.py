@@ -1,0 +1,96 @@
+"""The native runtime (native/): its C++ test suites pass in the release and the
+ASan/UBSan trees, the LiteRT functions it declares are exported by the libLiteRt.so it
+links, and its inference gives the Python Interpreter's outputs bit for bit.
+
+The trees are built by scripts/native_build.py (incrementally; scripts/dev.py builds them
+first). Where the build packages are missing and cannot be installed the tests skip,
+except under CI=true, where a missing native build is a failure."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import native_build  # noqa: E402
+
+LITERT_API = ROOT / "native" / "src" / "core" / "litert_api.h"
+DETECTOR = ROOT / "tests" / "fixtures" / "bundles" / "blob_blazeface" / "detector.tflite"
+
+pytestmark = pytest.mark.slow
+
+
+def unavailable(reason: str):
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI must build the native runtime: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def trees() -> dict[str, Path]:
+    try:
+        return native_build.build()
+    except native_build.NativeUnavailable as exc:
+        unavailable(str(exc))
+    except subprocess.CalledProcessError as exc:
+        pytest.fail(f"{' '.join(exc.cmd)} failed:\n{exc.stdout}\n{exc.stderr}")
+
+
+def declared_functions(header: str) -> list[str]:
+    """The LiteRt* functions a header declares (a name followed by its parameter list)."""
+    return re.findall(r"^\s*(?:[\w*]+\s+)+\**(LiteRt\w+)\(", header, re.MULTILINE)
+
+
+def test_the_declaration_parser_finds_declarations_and_only_those():
+    header = "typedef int LiteRtStatus;\nLiteRtStatus LiteRtRun(int a);\nvoid LiteRtDestroy(void* p);\n" \
+             "const char* LiteRtName(int i);\n  // LiteRtComment(x)\n"
+    assert declared_functions(header) == ["LiteRtRun", "LiteRtDestroy", "LiteRtName"]
+
+
+def test_every_declared_litert_function_is_exported_by_the_linked_library():
+    if not shutil.which("nm"):
+        unavailable("nm (binutils) is not installed")
+    declared = declared_functions(LITERT_API.read_text())
+    assert len(declared) >= 20, declared
+    library = native_build.litert_library()
+    listed = subprocess.run(["nm", "-D", "--defined-only", str(library)], capture_output=True, text=True,
+                            check=True).stdout
+    exported = {line.split()[-1].split("@")[0] for line in listed.splitlines() if line.strip()}
+    assert sorted(set(declared) - exported) == []
+
+
+@pytest.mark.parametrize("tree", sorted(native_build.TREES))
+def test_the_cpp_test_suite_passes(trees, tree):
+    ran = subprocess.run(["ctest", "--output-on-failure", "--timeout", "300"], cwd=trees[tree], capture_output=True,
+                         text=True)
+    assert ran.returncode == 0, f"ctest in native/build/{tree} failed:\n{ran.stdout[-20000:]}\n{ran.stderr[-5000:]}"
+    assert re.search(r"100% tests passed, 0 tests failed out of [1-9]", ran.stdout), ran.stdout[-2000:]
+
+
+def test_cpp_inference_gives_the_python_interpreters_outputs_bit_for_bit(trees, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(DETECTOR))
+    interpreter.allocate_tensors()
+    (spec,) = interpreter.get_input_details()
+    image = np.random.default_rng(7).uniform(-1, 1, spec["shape"]).astype(np.float32)
+    interpreter.set_tensor(spec["index"], image)
+    interpreter.invoke()
+    python = {o["name"]: interpreter.get_tensor(o["index"]) for o in interpreter.get_output_details()}
+
+    (tmp_path / "input.bin").write_bytes(image.tobytes())
+    tool = trees["release"] / "tests" / "core" / "edgeface_run_model"
+    ran = subprocess.run([str(tool), str(DETECTOR), str(tmp_path), str(tmp_path / "input.bin")], capture_output=True,
+                         text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    names = dict(line.split(" ", 1) for line in ran.stdout.splitlines())
+    assert sorted(names.values()) == sorted(python)
+    for index, name in names.items():
+        native = np.frombuffer((tmp_path / f"{index}.bin").read_bytes(), np.float32)
+        assert native.tobytes() == python[name].tobytes(), name
