@@ -94,3 +94,21 @@ def test_cpp_inference_gives_the_python_interpreters_outputs_bit_for_bit(trees, 
     for index, name in names.items():
         native = np.frombuffer((tmp_path / f"{index}.bin").read_bytes(), np.float32)
         assert native.tobytes() == python[name].tobytes(), name
+
+
+def test_without_root_a_missing_package_is_named_in_one_line(monkeypatch):
+    monkeypatch.setitem(native_build.PACKAGES, "libgtest-dev", lambda: [])
+    monkeypatch.setattr(native_build.os, "geteuid", lambda: 1000)
+    with pytest.raises(native_build.NativeUnavailable, match=r"sudo apt-get install libgtest-dev$"):
+        native_build.ensure_packages()
+
+
+def test_as_root_missing_packages_are_installed_with_apt_get(monkeypatch):
+    monkeypatch.setitem(native_build.PACKAGES, "libgtest-dev", lambda: [])
+    monkeypatch.setattr(native_build.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(native_build.shutil, "which", lambda name: f"/usr/bin/{name}")
+    calls = []
+    monkeypatch.setattr(native_build.subprocess, "run", lambda command, **kw: calls.append((command, kw["env"])))
+    native_build.ensure_packages()
+    assert calls[-1][0][:2] == ["apt-get", "install"] and calls[-1][0][-1] == "libgtest-dev"
+    assert all(env["DEBIAN_FRONTEND"] == "noninteractive" for _, env in calls)
