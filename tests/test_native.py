@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import native_build  # noqa: E402
 
 LITERT_API = ROOT / "native" / "src" / "core" / "litert_api.h"
-DETECTOR = ROOT / "tests" / "fixtures" / "bundles" / "blob_blazeface" / "detector.tflite"
+FIXTURE = ROOT / "tests" / "fixtures" / "bundles" / "blob_blazeface"
 
 pytestmark = pytest.mark.slow
 
@@ -73,10 +73,11 @@ def test_the_cpp_test_suite_passes(trees, tree):
     assert re.search(r"100% tests passed, 0 tests failed out of [1-9]", ran.stdout), ran.stdout[-2000:]
 
 
-def test_cpp_inference_gives_the_python_interpreters_outputs_bit_for_bit(trees, tmp_path):
+@pytest.mark.parametrize("model", ["detector.tflite", "embedder.tflite"])  # the embedder's batch is dynamic
+def test_cpp_inference_gives_the_python_interpreters_outputs_bit_for_bit(trees, tmp_path, model):
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_path=str(DETECTOR))
+    interpreter = Interpreter(model_path=str(FIXTURE / model))
     interpreter.allocate_tensors()
     (spec,) = interpreter.get_input_details()
     image = np.random.default_rng(7).uniform(-1, 1, spec["shape"]).astype(np.float32)
@@ -86,7 +87,7 @@ def test_cpp_inference_gives_the_python_interpreters_outputs_bit_for_bit(trees, 
 
     (tmp_path / "input.bin").write_bytes(image.tobytes())
     tool = trees["release"] / "tests" / "core" / "edgeface_run_model"
-    ran = subprocess.run([str(tool), str(DETECTOR), str(tmp_path), str(tmp_path / "input.bin")], capture_output=True,
+    ran = subprocess.run([str(tool), str(FIXTURE / model), str(tmp_path), str(tmp_path / "input.bin")], capture_output=True,
                          text=True, timeout=60)
     assert ran.returncode == 0, ran.stderr
     names = dict(line.split(" ", 1) for line in ran.stdout.splitlines())

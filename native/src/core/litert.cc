@@ -34,9 +34,10 @@ TensorInfo describe(LiteRtTensor tensor) {
     throw LiteRtError("tensor " + info.name + " has rank above 8", kLiteRtStatusErrorInvalidArgument);
   }
   for (unsigned d = 0; d < rank; ++d) {
-    const int32_t dim = info.type.layout.dimensions[d];
+    int32_t& dim = info.type.layout.dimensions[d];
+    if (dim < 0 && d == 0) dim = 1;  // a dynamic batch: edgeface runs one image at a time
     if (dim < 0) {
-      throw LiteRtError("tensor " + info.name + " has a dynamic dimension: edgeface needs static shapes",
+      throw LiteRtError("tensor " + info.name + " has a dynamic dimension past the batch: edgeface needs static shapes",
                         kLiteRtStatusErrorInvalidArgument);
     }
     info.shape.push_back(dim);
