@@ -9,6 +9,8 @@ namespace edgeface {
 namespace {
 
 constexpr size_t kAlignment = 64;  // LiteRT refuses host memory aligned less (status 3)
+// The largest tensor edgeface makes a buffer for: a damaged model can claim any shape.
+constexpr uint64_t kMaxTensorBytes = 1ull << 30;
 
 void check(LiteRtStatus status, const std::string& what) {
   if (status != kLiteRtStatusOk) {
@@ -46,6 +48,14 @@ TensorInfo describe(LiteRtTensor tensor) {
     throw LiteRtError("tensor " + info.name + " has element type " +
                           std::to_string(static_cast<int>(info.element_type)) + ", which edgeface does not handle",
                       kLiteRtStatusErrorInvalidArgument);
+  }
+  uint64_t bytes = element_size(info.element_type);
+  for (int32_t dim : info.shape) {
+    bytes *= static_cast<uint64_t>(dim);  // no overflow: each factor < 2^31 and checked below
+    if (bytes > kMaxTensorBytes) {
+      throw LiteRtError("tensor " + info.name + " would take more than 1 GiB: not a model edgeface can run",
+                        kLiteRtStatusErrorInvalidArgument);
+    }
   }
   return info;
 }

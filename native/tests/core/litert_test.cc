@@ -68,6 +68,31 @@ TEST(LiteRt, RefusesBytesThatAreNotAModel) {
   EXPECT_THROW(Model::from_bytes(env, {}), LiteRtError);
 }
 
+// The fixture detector with its boxes output's shape [1, 896, 16] patched to claim
+// [1, 2^31-1, 16] elements, as a damaged file may.
+std::vector<uint8_t> detector_claiming_a_huge_output() {
+  std::vector<uint8_t> bytes = read_bytes(kDetector);
+  const int32_t shape[4] = {3, 1, 896, 16};  // a flatbuffer vector: its length, then the dimensions
+  uint8_t pattern[sizeof shape];
+  std::memcpy(pattern, shape, sizeof shape);
+  auto at = std::search(bytes.begin(), bytes.end(), std::begin(pattern), std::end(pattern));
+  EXPECT_NE(at, bytes.end());
+  if (at == bytes.end()) return bytes;
+  const int32_t huge = 0x7fffffff;
+  std::memcpy(&*at + 8, &huge, sizeof huge);
+  return bytes;
+}
+
+TEST(LiteRt, RefusesAModelClaimingATensorOverOneGiB) {
+  Environment env;
+  try {
+    Model::from_bytes(env, detector_claiming_a_huge_output());
+    ADD_FAILURE() << "loaded";
+  } catch (const LiteRtError& e) {
+    EXPECT_NE(std::string(e.what()).find("more than 1 GiB"), std::string::npos) << e.what();
+  }
+}
+
 TEST(LiteRt, RefusesAMissingFile) {
   Environment env;
   EXPECT_THROW(Model::from_file(env, "/nonexistent/model.tflite"), LiteRtError);
