@@ -4,8 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <cstdlib>
 #include <functional>
 #include <filesystem>
@@ -20,18 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::repo_path;
 
-// A writable copy of the fixture bundle, removed with the test.
-class BundleCopy : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char name[] = "/tmp/edgeface-bundle-XXXXXX";
-    ASSERT_NE(mkdtemp(name), nullptr);
-    dir_ = name;
-    fs::copy(repo_path("tests/fixtures/bundles/blob_blazeface"), dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
-};
+using BundleCopy = testing::FixtureBundleCopy;
 
 Category category_of(const std::function<void()>& action) {
   try {
@@ -79,7 +66,7 @@ TEST_F(BundleCopy, ASymbolicLinkIsNotFollowed) {
 }
 
 TEST_F(BundleCopy, AnOversizedManifestIsRefusedBeforeParsing) {
-  std::ofstream(dir_ / "manifest.json", std::ios::binary) << std::string(kMaxManifestBytes + 1, ' ');
+  write("manifest.json", std::string(kMaxManifestBytes + 1, ' '));
   try {
     Bundle::open(dir_.string());
     ADD_FAILURE();

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -120,20 +119,7 @@ TEST(Mutation, DamagedModelBytesGiveALiteRtErrorOrRun) {
 
 // Through the C interface: a bundle whose manifest or model file is damaged gives a
 // status with a message, and a damaged model never reaches LiteRT (its sha256 fails).
-class MutatedBundle : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char name[] = "/tmp/edgeface-mutation-XXXXXX";
-    ASSERT_NE(mkdtemp(name), nullptr);
-    dir_ = name;
-    fs::copy(repo_path("tests/fixtures/bundles/blob_blazeface"), dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  void write(const std::string& member, const std::string& bytes) {
-    std::ofstream(dir_ / member, std::ios::binary | std::ios::trunc) << bytes;
-  }
-  fs::path dir_;
-};
+using MutatedBundle = testing::FixtureBundleCopy;
 
 TEST_F(MutatedBundle, DamagedFilesGiveAStatusThroughTheCInterface) {
   std::mt19937 random(kSeed + 2);
