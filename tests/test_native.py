@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import native_build  # noqa: E402
 
 LITERT_API = ROOT / "native" / "src" / "core" / "litert_api.h"
+EDGEFACE_H = ROOT / "native" / "include" / "edgeface.h"
 FIXTURE = ROOT / "tests" / "fixtures" / "bundles" / "blob_blazeface"
 
 pytestmark = pytest.mark.slow
@@ -42,9 +43,27 @@ def trees() -> dict[str, Path]:
         pytest.fail(f"{' '.join(exc.cmd)} failed:\n{exc.stdout}\n{exc.stderr}")
 
 
-def declared_functions(header: str) -> list[str]:
-    """The LiteRt* functions a header declares (a name followed by its parameter list)."""
-    return re.findall(r"^\s*(?:[\w*]+\s+)+\**(LiteRt\w+)\(", header, re.MULTILINE)
+def declared_functions(header: str, prefix: str = "LiteRt") -> list[str]:
+    """The functions named ``prefix...`` that a header declares (a name after a return
+    type, followed by its parameter list)."""
+    return re.findall(rf"^\s*(?:[\w*]+\s+)+\**({prefix}\w+)\(", header, re.MULTILINE)
+
+
+def exported_functions(library: Path) -> set[str]:
+    if not shutil.which("nm"):
+        unavailable("nm (binutils) is not installed")
+    listed = subprocess.run(["nm", "-D", "--defined-only", str(library)], capture_output=True, text=True,
+                            check=True).stdout
+    return {line.split()[-1].split("@")[0] for line in listed.splitlines() if line.strip()}
+
+
+def test_a_missing_native_build_skips_here_and_fails_in_ci(monkeypatch):
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="no packages"):
+        unavailable("no packages")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must build the native runtime: no packages"):
+        unavailable("no packages")
 
 
 def test_the_declaration_parser_finds_declarations_and_only_those():
@@ -54,15 +73,16 @@ def test_the_declaration_parser_finds_declarations_and_only_those():
 
 
 def test_every_declared_litert_function_is_exported_by_the_linked_library():
-    if not shutil.which("nm"):
-        unavailable("nm (binutils) is not installed")
     declared = declared_functions(LITERT_API.read_text())
     assert len(declared) >= 20, declared
-    library = native_build.litert_library()
-    listed = subprocess.run(["nm", "-D", "--defined-only", str(library)], capture_output=True, text=True,
-                            check=True).stdout
-    exported = {line.split()[-1].split("@")[0] for line in listed.splitlines() if line.strip()}
-    assert sorted(set(declared) - exported) == []
+    assert sorted(set(declared) - exported_functions(native_build.litert_library())) == []
+
+
+def test_libedgeface_exports_exactly_the_functions_of_edgeface_h(trees):
+    declared = set(declared_functions(EDGEFACE_H.read_text(), prefix="edgeface_"))
+    assert len(declared) >= 10, declared
+    exported = exported_functions(trees["release"] / "src" / "core" / "libedgeface.so")
+    assert {name for name in exported if name.startswith("edgeface_")} == declared
 
 
 @pytest.mark.parametrize("tree", sorted(native_build.TREES))
