@@ -73,6 +73,10 @@ Bundle Bundle::open(const std::string& path) {
                                        "): check its permissions");
   }
   Bundle bundle(path, std::move(directory), Manifest{});
+  struct stat manifest;
+  if (::fstatat(bundle.directory_.get(), kManifestName, &manifest, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT) {
+    throw Error(Category::kBundle, path + ": not a bundle (a bundle directory holds " + kManifestName + ")");
+  }
   const std::vector<uint8_t> raw = bundle.read_member(kManifestName, kMaxManifestBytes);
   bundle.manifest_ = parse_manifest(std::string(raw.begin(), raw.end()), path + "/" + kManifestName);
   return bundle;

@@ -95,7 +95,8 @@ void describe(const edgeface::TensorInfo& tensor, edgeface_tensor_info* info) {
 }
 
 // Checks that a caller's buffers are the model's tensors in count, size and type.
-void check_buffers(const std::vector<edgeface::TensorInfo>& tensors, const void* const* buffers, const size_t* sizes,
+template <typename Pointer>
+void check_buffers(const std::vector<edgeface::TensorInfo>& tensors, const Pointer* buffers, const size_t* sizes,
                    size_t count, const char* what) {
   require(count == tensors.size(), std::string(what) + ": the model has " + std::to_string(tensors.size()) + ", got " +
                                        std::to_string(count));
@@ -227,8 +228,8 @@ edgeface_status edgeface_model_run(edgeface_model* model, const float* const* in
     require(model != nullptr, "model: NULL");
     const auto& in = model->model->inputs();
     const auto& out = model->model->outputs();
-    check_buffers(in, reinterpret_cast<const void* const*>(inputs), input_sizes, num_inputs, "input");
-    check_buffers(out, reinterpret_cast<const void* const*>(outputs), output_sizes, num_outputs, "output");
+    check_buffers(in, inputs, input_sizes, num_inputs, "input");
+    check_buffers(out, outputs, output_sizes, num_outputs, "output");
     for (size_t i = 0; i < num_inputs; ++i) std::memcpy(model->compiled->input(i), inputs[i], in[i].byte_size());
     try {
       model->compiled->run();

@@ -76,6 +76,17 @@ TEST_F(BundleCopy, AnOversizedManifestIsRefusedBeforeParsing) {
   }
 }
 
+TEST_F(BundleCopy, AFolderWithoutAManifestIsNotABundle) {
+  fs::remove(dir_ / "manifest.json");
+  try {
+    Bundle::open(dir_.string());
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.category(), Category::kBundle);
+    EXPECT_NE(std::string(e.what()).find("not a bundle"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(BundleCopy, AManifestThatIsAFolderIsABundleError) {
   fs::remove(dir_ / "manifest.json");
   fs::create_directory(dir_ / "manifest.json");
