@@ -20,14 +20,16 @@ using testing::repo_path;
 
 using BundleCopy = testing::FixtureBundleCopy;
 
-Category category_of(const std::function<void()>& action) {
+// The message of the Error that ``action`` throws, after checking its category.
+std::string message_of(const std::function<void()>& action, Category expected) {
   try {
     action();
   } catch (const Error& e) {
-    return e.category();
+    EXPECT_EQ(e.category(), expected) << e.what();
+    return e.what();
   }
   ADD_FAILURE() << "no error";
-  return Category::kArgument;
+  return "";
 }
 
 TEST(Bundle, OpensTheFixtureAndReadsItsModelsChecked) {
@@ -38,9 +40,9 @@ TEST(Bundle, OpensTheFixtureAndReadsItsModelsChecked) {
 }
 
 TEST(Bundle, MissingOrNotADirectoryIsABundleError) {
-  EXPECT_EQ(category_of([] { Bundle::open("/nonexistent/bundle"); }), Category::kBundle);
-  EXPECT_EQ(category_of([] { Bundle::open(repo_path("tests/fixtures/bundles/blob_blazeface/manifest.json")); }),
-            Category::kBundle);
+  message_of([] { Bundle::open("/nonexistent/bundle"); }, Category::kBundle);
+  message_of([] { Bundle::open(repo_path("tests/fixtures/bundles/blob_blazeface/manifest.json")); },
+             Category::kBundle);
 }
 
 TEST_F(BundleCopy, ATamperedModelIsAChecksumError) {
@@ -49,48 +51,39 @@ TEST_F(BundleCopy, ATamperedModelIsAChecksumError) {
   file.put('\x7f');
   file.close();
   const Bundle bundle = Bundle::open(dir_.string());
-  EXPECT_EQ(category_of([&] { bundle.read_model(*bundle.manifest().detector); }), Category::kChecksum);
+  message_of([&] { bundle.read_model(*bundle.manifest().detector); }, Category::kChecksum);
 }
 
 TEST_F(BundleCopy, AMissingModelIsABundleError) {
   fs::remove(dir_ / "embedder.tflite");
   const Bundle bundle = Bundle::open(dir_.string());
-  EXPECT_EQ(category_of([&] { bundle.read_model(*bundle.manifest().embedder); }), Category::kBundle);
+  message_of([&] { bundle.read_model(*bundle.manifest().embedder); }, Category::kBundle);
 }
 
 TEST_F(BundleCopy, ASymbolicLinkIsNotFollowed) {
   fs::remove(dir_ / "detector.tflite");
   fs::create_symlink(repo_path("tests/fixtures/bundles/blob_blazeface/detector.tflite"), dir_ / "detector.tflite");
   const Bundle bundle = Bundle::open(dir_.string());
-  EXPECT_EQ(category_of([&] { bundle.read_model(*bundle.manifest().detector); }), Category::kBundle);
+  const std::string message = message_of([&] { bundle.read_model(*bundle.manifest().detector); }, Category::kBundle);
+  EXPECT_NE(message.find("symbolic link"), std::string::npos) << message;
 }
 
 TEST_F(BundleCopy, AnOversizedManifestIsRefusedBeforeParsing) {
   write("manifest.json", std::string(kMaxManifestBytes + 1, ' '));
-  try {
-    Bundle::open(dir_.string());
-    ADD_FAILURE();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.category(), Category::kBundle);
-    EXPECT_NE(std::string(e.what()).find("larger than 4 MiB"), std::string::npos) << e.what();
-  }
+  const std::string message = message_of([&] { Bundle::open(dir_.string()); }, Category::kBundle);
+  EXPECT_NE(message.find("larger than 4 MiB"), std::string::npos) << message;
 }
 
 TEST_F(BundleCopy, AFolderWithoutAManifestIsNotABundle) {
   fs::remove(dir_ / "manifest.json");
-  try {
-    Bundle::open(dir_.string());
-    ADD_FAILURE();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.category(), Category::kBundle);
-    EXPECT_NE(std::string(e.what()).find("not a bundle"), std::string::npos) << e.what();
-  }
+  const std::string message = message_of([&] { Bundle::open(dir_.string()); }, Category::kBundle);
+  EXPECT_NE(message.find("not a bundle"), std::string::npos) << message;
 }
 
 TEST_F(BundleCopy, AManifestThatIsAFolderIsABundleError) {
   fs::remove(dir_ / "manifest.json");
   fs::create_directory(dir_ / "manifest.json");
-  EXPECT_EQ(category_of([&] { Bundle::open(dir_.string()); }), Category::kBundle);
+  message_of([&] { Bundle::open(dir_.string()); }, Category::kBundle);
 }
 
 }  // namespace
