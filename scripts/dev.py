@@ -2,11 +2,13 @@
 """The README's two commands, on a fresh machine with only Python 3.11 and pip:
 
     python3 scripts/dev.py run     # set up, then run the main job
-    python3 scripts/dev.py test    # set up, then run the whole test suite
+    python3 scripts/dev.py test    # set up, build the native runtime, then run the whole test suite
 
 Each creates (or refreshes) the virtual environment ``.venv`` and installs the project
 with its ``dev`` extra; the install is skipped when pyproject.toml has not changed since
-the last one. Extra arguments go to the main job or to pytest.
+the last one. ``test`` also builds native/ (scripts/native_build.py: as root it installs
+the compilers and libraries it needs with apt-get). Extra arguments go to the main job or
+to pytest.
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ def main() -> int:
     if command == "run":
         args = [str(PYTHON), str(ROOT / "scripts" / "main_job.py"), *rest]
     else:
+        sys.path.insert(0, str(ROOT / "scripts"))
+        import native_build
+
+        native_build.prepare(PYTHON)
         args = [str(PYTHON), "-m", "pytest", *rest]
     return subprocess.call(args, cwd=ROOT)
 

@@ -1,0 +1,112 @@
+// The C++ manifest reader passes the conformance set (tests/conformance/index.json, the
+// contract with edgeface/bundle.py): every valid manifest loads, every invalid one is
+// refused with its error category at its dotted field path. Plus the decoder mapping.
+#include "manifest.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "error.h"
+#include "test_paths.h"
+
+namespace edgeface {
+namespace {
+
+using testing::read_text;
+using testing::repo_path;
+
+nlohmann::json conformance_index() {
+  return nlohmann::json::parse(read_text(repo_path("tests/conformance/index.json")));
+}
+
+std::string conformance_manifest(const nlohmann::json& entry) {
+  return read_text(repo_path("tests/conformance/" + entry["manifest"].get<std::string>()));
+}
+
+TEST(Conformance, TheSetIsThere) {
+  const auto index = conformance_index();
+  EXPECT_GE(index["valid"].size(), 5u);
+  EXPECT_GE(index["invalid"].size(), 30u);
+}
+
+TEST(Conformance, EveryValidManifestLoads) {
+  const auto index = conformance_index();  // kept: the loop runs over a part of it
+  for (const auto& entry : index["valid"]) {
+    SCOPED_TRACE(entry["manifest"].get<std::string>());
+    try {
+      const Manifest m = parse_manifest(conformance_manifest(entry));
+      EXPECT_TRUE(m.detector || m.embedder);
+    } catch (const Error& e) {
+      ADD_FAILURE() << e.what();
+    }
+  }
+}
+
+TEST(Conformance, EveryInvalidManifestIsRefusedAtItsField) {
+  const auto index = conformance_index();
+  for (const auto& entry : index["invalid"]) {
+    const std::string name = entry["manifest"].get<std::string>();
+    SCOPED_TRACE(name);
+    try {
+      parse_manifest(conformance_manifest(entry));
+      ADD_FAILURE() << name << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(category_name(e.category()), entry["error"].get<std::string>()) << e.what();
+      EXPECT_EQ(e.field(), entry["field"].get<std::string>()) << e.what();
+      EXPECT_NE(std::string(e.what()).find("manifest." + e.field() + ": "), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(Manifest, MapsTheFixtureDetectorAndEmbedder) {
+  const Manifest m = parse_manifest(read_text(repo_path("tests/fixtures/bundles/blob_blazeface/manifest.json")));
+  ASSERT_TRUE(m.detector && m.embedder);
+  const DetectorSpec& d = *m.detector;
+  EXPECT_EQ(d.input.height, 128);
+  EXPECT_EQ(d.input.resize, "letterbox");
+  EXPECT_EQ(d.decoder.family, "ssd");
+  EXPECT_EQ(d.decoder.ssd.anchors.strides, (std::vector<int64_t>{8, 16, 16, 16}));
+  EXPECT_TRUE(d.decoder.ssd.anchors.fixed_anchor_size);
+  EXPECT_TRUE(d.decoder.ssd.boxes.by_name);
+  EXPECT_EQ(d.decoder.ssd.boxes.name, "StatefulPartitionedCall_1:0");
+  EXPECT_EQ(d.decoder.ssd.box_scale[0], 128.0);
+  EXPECT_EQ(static_cast<size_t>(d.decoder.num_keypoints), d.keypoint_names.size());
+  EXPECT_EQ(m.embedder->alignment.template_points.size(), 5u);
+  EXPECT_EQ(m.embedder->alignment.template_points[0].first, "right_eye");
+}
+
+TEST(Manifest, MapsAnScrfdDecoderWithItsDefaults) {
+  const Manifest m = parse_manifest(read_text(repo_path("tests/conformance/valid/scrfd.json")));
+  ASSERT_TRUE(m.detector);
+  const DecoderSpec& d = m.detector->decoder;
+  EXPECT_EQ(d.family, "scrfd");
+  EXPECT_EQ(d.scrfd.strides.size(), d.scrfd.scores.size());
+  EXPECT_EQ(d.scrfd.strides.size(), d.scrfd.boxes.size());
+  EXPECT_EQ(d.num_keypoints ? d.scrfd.strides.size() : 0u, d.scrfd.keypoints.size());
+}
+
+TEST(Manifest, RefusesBrokenJsonAsAManifestError) {
+  for (const std::string& text : std::vector<std::string>{"", "{", "[1,2", "\xEF\xBB\xBF{}", "{\"a\": NaN}", std::string(100000, '[')}) {
+    try {
+      parse_manifest(text);
+      ADD_FAILURE() << "accepted " << text.substr(0, 20);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.category(), Category::kManifest);
+      EXPECT_NE(std::string(e.what()).find("not valid JSON"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(Manifest, RefusesANonObjectTop) {
+  try {
+    parse_manifest("[1]");
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.category(), Category::kManifest);
+    EXPECT_NE(std::string(e.what()).find("manifest: expected an object"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace edgeface

@@ -1,0 +1,45 @@
+// Where the core's tests find the repository's fixtures (EDGEFACE_REPO_ROOT is set by
+// CMake), and a writable copy of the fixture bundle for tests that damage it.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+namespace edgeface::testing {
+
+inline std::string repo_path(const std::string& relative) { return std::string(EDGEFACE_REPO_ROOT) + "/" + relative; }
+
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+inline std::vector<uint8_t> read_bytes(const std::string& path) {
+  const std::string text = read_text(path);
+  return std::vector<uint8_t>(text.begin(), text.end());
+}
+
+// A writable copy of tests/fixtures/bundles/blob_blazeface, removed after the test.
+class FixtureBundleCopy : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char name[] = "/tmp/edgeface-bundle-XXXXXX";
+    ASSERT_NE(mkdtemp(name), nullptr);
+    dir_ = name;
+    std::filesystem::copy(repo_path("tests/fixtures/bundles/blob_blazeface"), dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void write(const std::string& member, const std::string& bytes) const {
+    std::ofstream(dir_ / member, std::ios::binary | std::ios::trunc) << bytes;
+  }
+  std::filesystem::path dir_;
+};
+
+}  // namespace edgeface::testing

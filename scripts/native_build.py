@@ -1,0 +1,109 @@
+"""Builds edgeface's native runtime (native/) for the test suite: two CMake trees inside the
+clone, cached between runs, linked against the libLiteRt.so of the venv's ai_edge_litert:
+
+    native/build/release   optimised, what the bindings load
+    native/build/asan      AddressSanitizer + UndefinedBehaviorSanitizer, for the C++ tests
+
+scripts/dev.py calls ``prepare`` before the test suite; tests/test_native.py calls
+``build`` (incremental) and runs each tree's ctest. The compilers and libraries come from
+Debian packages: as root they are installed with apt-get, otherwise ``NativeUnavailable``
+names the packages to install.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NATIVE = ROOT / "native"
+TREES = {
+    "release": ["-DCMAKE_BUILD_TYPE=Release"],
+    "asan": ["-DCMAKE_BUILD_TYPE=RelWithDebInfo", "-DEDGEFACE_SANITIZE=ON"],
+}
+# Debian package -> how to tell it is installed
+PACKAGES = {
+    "cmake": lambda: shutil.which("cmake"),
+    "ninja-build": lambda: shutil.which("ninja"),
+    "g++": lambda: shutil.which("g++"),
+    "nlohmann-json3-dev": lambda: glob.glob("/usr/share/cmake/nlohmann_json/*Config.cmake")
+    or glob.glob("/usr/lib/*/cmake/nlohmann_json/*Config.cmake"),
+    "libgtest-dev": lambda: glob.glob("/usr/lib/*/cmake/GTest/GTestConfig.cmake"),
+}
+
+
+class NativeUnavailable(Exception):
+    """The native build cannot run here (packages missing and no way to install them)."""
+
+
+def missing_packages() -> list[str]:
+    return [name for name, installed in PACKAGES.items() if not installed()]
+
+
+def ensure_packages() -> None:
+    """Install the missing build packages with apt-get when root; else NativeUnavailable."""
+    missing = missing_packages()
+    if not missing:
+        return
+    if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise NativeUnavailable(f"the native build needs the Debian packages {' '.join(missing)}: "
+                                f"sudo apt-get install {' '.join(missing)}")
+    print(f"installing {' '.join(missing)} for the native build ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-q"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+
+
+def litert_library(python: str | Path = sys.executable) -> Path:
+    """libLiteRt.so inside ``python``'s ai_edge_litert package (found without importing it)."""
+    found = subprocess.run([str(python), "-c", "import importlib.util as u; "
+                            "print(u.find_spec('ai_edge_litert').submodule_search_locations[0])"],
+                           capture_output=True, text=True)
+    library = Path(found.stdout.strip() or ".") / "libLiteRt.so"
+    if found.returncode or not library.is_file():
+        raise NativeUnavailable(f"{python} has no ai_edge_litert with libLiteRt.so: run python3 scripts/dev.py setup")
+    return library
+
+
+def jobs() -> str:
+    """Parallel compile jobs: EDGEFACE_NATIVE_JOBS, else every core in CI and one elsewhere
+    (a shared development machine)."""
+    return os.environ.get("EDGEFACE_NATIVE_JOBS") or str(os.cpu_count() if os.environ.get("CI") == "true" else 1)
+
+
+def build(python: str | Path = sys.executable) -> dict[str, Path]:
+    """Configure and build both trees (incrementally); returns {tree name: build folder}.
+    A failing step raises subprocess.CalledProcessError with its output."""
+    ensure_packages()
+    library = litert_library(python)
+    trees = {}
+    for name, options in TREES.items():
+        tree = NATIVE / "build" / name
+        _run(["cmake", "-S", str(NATIVE), "-B", str(tree), "-G", "Ninja", f"-DEDGEFACE_LITERT_LIBRARY={library}",
+              *options])
+        _run(["cmake", "--build", str(tree), "-j", jobs()])
+        trees[name] = tree
+    return trees
+
+
+def _run(command: list[str]) -> None:
+    subprocess.run(command, check=True, capture_output=True, text=True)
+
+
+def prepare(python: str | Path) -> None:
+    """scripts/dev.py's step: build both trees, saying in one line why not when it cannot."""
+    try:
+        build(python)
+    except NativeUnavailable as exc:
+        print(f"skipping the native build: {exc}", flush=True)
+    except subprocess.CalledProcessError as exc:
+        print(f"the native build failed ({' '.join(exc.cmd[:3])} ...); tests/test_native.py shows why", flush=True)
+
+
+if __name__ == "__main__":
+    prepare(sys.argv[1] if len(sys.argv) > 1 else sys.executable)
