@@ -1,7 +1,13 @@
-// Reading one pixel of an image view as upright RGB: the inner step of every fused pass
+// Reading pixels of an image view as upright RGB: the inner step of every fused pass
 // (preprocessing, warping, conversion). Internal to the library.
+//
+// Where upright pixel (x, y) is stored splits into a part that depends on x alone and
+// one that depends on y alone (a quarter turn maps each stored axis to one upright axis),
+// so a pass over a grid looks each part up once per column and once per row, and a
+// read is two additions.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -9,7 +15,8 @@
 
 namespace edgeface::vision::detail {
 
-// Where upright pixel (x, y) is stored: stored_x = x0 + xx * x + xy * y, likewise y.
+// Where upright pixel (x, y) is stored: stored_x = x0 + xx * x + xy * y, likewise y; one of
+// xx and xy is zero, and one of yx and yy.
 struct Orientation {
   int x0, xx, xy;
   int y0, yx, yy;
@@ -17,80 +24,109 @@ struct Orientation {
 
 Orientation orientation_of(const ImageView& image);
 
-// BT.601 YUV -> RGB factors of one range.
-struct YuvFactors {
-  float y_offset, y_gain, v_to_r, u_to_g, v_to_g, u_to_b;
+// The byte offsets one upright coordinate contributes: into the pixels (or Y plane) and
+// into the chroma plane. A pixel's offsets are its column's plus its row's.
+struct Offsets {
+  std::size_t pixel = 0;
+  std::size_t chroma = 0;
 };
 
-YuvFactors yuv_factors(YuvRange range);
+// BT.601 YUV -> RGB in 16-bit fixed point, one table entry per byte value: each channel
+// is a sum of two entries, rounded half up and clamped (what a float conversion to 8-bit
+// RGB gives, but for sums within 2^-16 of a half).
+struct YuvTables {
+  std::int32_t luma[256];
+  std::int32_t v_to_r[256], u_to_g[256], v_to_g[256], u_to_b[256];
+};
 
-inline float to_byte(float value) {
-  // Rounds half up and clamps to 0..255, as an 8-bit RGB image holds it.
-  value = value < 0.f ? 0.f : (value > 255.f ? 255.f : value);
-  return static_cast<float>(static_cast<int>(value + 0.5f));
+const YuvTables& yuv_tables(YuvRange range);
+
+// Branch-free (min/max compile to conditional moves): camera noise would make clamping
+// branches mispredict often.
+inline float fixed_to_byte(std::int32_t value) {
+  return static_cast<float>(std::min((std::max(value, 0) + (1 << 15)) >> 16, 255));
 }
 
+// Interleaved formats: byte positions of R, G, B in a pixel, and its size.
 template <PixelFormat F>
-struct Interleaved;  // byte offsets of R, G, B in an interleaved pixel, and its size
+struct Interleaved;
 template <>
 struct Interleaved<PixelFormat::rgb> { static constexpr int r = 0, g = 1, b = 2, bytes = 3; };
 template <>
 struct Interleaved<PixelFormat::rgba> { static constexpr int r = 0, g = 1, b = 2, bytes = 4; };
 template <>
 struct Interleaved<PixelFormat::bgr> { static constexpr int r = 2, g = 1, b = 0, bytes = 3; };
+// NV21 and NV12: one byte of Y a pixel; V first (NV21) or U first (NV12) in each pair.
+template <>
+struct Interleaved<PixelFormat::nv21> { static constexpr int bytes = 1, u = 1, v = 0; };
+template <>
+struct Interleaved<PixelFormat::nv12> { static constexpr int bytes = 1, u = 0, v = 1; };
+
+// The stored-position arithmetic common to every format.
+template <PixelFormat F>
+class Placed {
+ public:
+  explicit Placed(const ImageView& image)
+      : stride_(image.stride), chroma_stride_(image.chroma_stride), at_(orientation_of(image)) {}
+
+  // The offsets upright column x contributes (with the constant of the stored axis it drives).
+  Offsets column(int x) const {
+    return offsets(at_.xx ? at_.x0 + at_.xx * x : 0, at_.yx ? at_.y0 + at_.yx * x : 0);
+  }
+  Offsets row(int y) const {
+    return offsets(at_.xx ? 0 : at_.x0 + at_.xy * y, at_.yx ? 0 : at_.y0 + at_.yy * y);
+  }
+
+ private:
+  Offsets offsets(int stored_x, int stored_y) const {
+    const std::size_t x = static_cast<std::size_t>(stored_x), y = static_cast<std::size_t>(stored_y);
+    return {y * stride_ + x * Interleaved<F>::bytes, (y / 2) * chroma_stride_ + (x / 2) * 2};
+  }
+
+  std::size_t stride_, chroma_stride_;
+  Orientation at_;
+};
 
 // The upright RGB value of a pixel of an interleaved image, as floats 0..255.
 template <PixelFormat F>
-class Pixels {
+class Pixels : public Placed<F> {
  public:
-  explicit Pixels(const ImageView& image)
-      : data_(image.pixels), stride_(image.stride), at_(orientation_of(image)) {}
+  explicit Pixels(const ImageView& image) : Placed<F>(image), data_(image.pixels) {}
 
-  void read(int x, int y, float rgb[3]) const {
-    const int sx = at_.x0 + at_.xx * x + at_.xy * y;
-    const int sy = at_.y0 + at_.yx * x + at_.yy * y;
-    const std::uint8_t* p = data_ + static_cast<std::size_t>(sy) * stride_ +
-                            static_cast<std::size_t>(sx) * Interleaved<F>::bytes;
+  void read(Offsets column, Offsets row, float rgb[3]) const {
+    const std::uint8_t* p = data_ + column.pixel + row.pixel;
     rgb[0] = p[Interleaved<F>::r];
     rgb[1] = p[Interleaved<F>::g];
     rgb[2] = p[Interleaved<F>::b];
   }
+  void read(int x, int y, float rgb[3]) const { read(this->column(x), this->row(y), rgb); }
 
  private:
   const std::uint8_t* data_;
-  std::size_t stride_;
-  Orientation at_;
 };
 
-// NV21 (V first) and NV12 (U first): each 2x2 block of Y shares one chroma pair. The RGB
-// value is rounded to bytes, so sampling it equals sampling the converted RGB image.
-template <PixelFormat F, int UFirst>
-class YuvPixels {
+// NV21/NV12: each 2x2 block of Y shares one chroma pair. The RGB value is rounded to
+// bytes, so sampling it equals sampling the converted RGB image.
+template <PixelFormat F>
+class YuvPixels : public Placed<F> {
  public:
   explicit YuvPixels(const ImageView& image)
-      : luma_(image.pixels), stride_(image.stride), chroma_(image.chroma),
-        chroma_stride_(image.chroma_stride), at_(orientation_of(image)),
-        k_(yuv_factors(image.range)) {}
+      : Placed<F>(image), luma_(image.pixels), chroma_(image.chroma), k_(yuv_tables(image.range)) {}
 
-  void read(int x, int y, float rgb[3]) const {
-    const int sx = at_.x0 + at_.xx * x + at_.xy * y;
-    const int sy = at_.y0 + at_.yx * x + at_.yy * y;
-    const float luma = k_.y_gain * (luma_[static_cast<std::size_t>(sy) * stride_ + sx] - k_.y_offset);
-    const std::uint8_t* pair = chroma_ + static_cast<std::size_t>(sy / 2) * chroma_stride_ + (sx / 2) * 2;
-    const float u = pair[UFirst ? 0 : 1] - 128.f;
-    const float v = pair[UFirst ? 1 : 0] - 128.f;
-    rgb[0] = to_byte(luma + k_.v_to_r * v);
-    rgb[1] = to_byte(luma - k_.u_to_g * u - k_.v_to_g * v);
-    rgb[2] = to_byte(luma + k_.u_to_b * u);
+  void read(Offsets column, Offsets row, float rgb[3]) const {
+    const std::int32_t luma = k_.luma[luma_[column.pixel + row.pixel]];
+    const std::uint8_t* pair = chroma_ + column.chroma + row.chroma;
+    const int u = pair[Interleaved<F>::u], v = pair[Interleaved<F>::v];
+    rgb[0] = fixed_to_byte(luma + k_.v_to_r[v]);
+    rgb[1] = fixed_to_byte(luma + k_.u_to_g[u] + k_.v_to_g[v]);
+    rgb[2] = fixed_to_byte(luma + k_.u_to_b[u]);
   }
+  void read(int x, int y, float rgb[3]) const { read(this->column(x), this->row(y), rgb); }
 
  private:
   const std::uint8_t* luma_;
-  std::size_t stride_;
   const std::uint8_t* chroma_;
-  std::size_t chroma_stride_;
-  Orientation at_;
-  YuvFactors k_;
+  const YuvTables& k_;
 };
 
 // Calls visit(pixels) with the reader of `image`'s format, so that the caller's loop is
@@ -101,8 +137,8 @@ void with_pixels(const ImageView& image, Visit&& visit) {
     case PixelFormat::rgb: visit(Pixels<PixelFormat::rgb>(image)); break;
     case PixelFormat::rgba: visit(Pixels<PixelFormat::rgba>(image)); break;
     case PixelFormat::bgr: visit(Pixels<PixelFormat::bgr>(image)); break;
-    case PixelFormat::nv21: visit(YuvPixels<PixelFormat::nv21, 0>(image)); break;
-    case PixelFormat::nv12: visit(YuvPixels<PixelFormat::nv12, 1>(image)); break;
+    case PixelFormat::nv21: visit(YuvPixels<PixelFormat::nv21>(image)); break;
+    case PixelFormat::nv12: visit(YuvPixels<PixelFormat::nv12>(image)); break;
   }
 }
 

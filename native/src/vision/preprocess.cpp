@@ -66,28 +66,22 @@ Preprocessor::Preprocessor(const InputSpec& spec) : spec_(spec) {}
 
 namespace {
 
-// The bilinear taps of each output coordinate along one axis of `src` -> `dst` samples
-// (edgeface.preprocess._axis_weights): half-pixel centres, clamped at the edges.
-template <class Taps>
-void axis_taps(int src, int dst, std::vector<Taps>& taps) {
+// Each output coordinate's bilinear neighbours along one axis of `src` -> `dst` samples
+// (edgeface.preprocess._axis_weights: half-pixel centres, clamped at the edges), as `at`
+// (a Pixels' column or row) places them.
+template <class Tap, class At>
+void axis_taps(int src, int dst, At at, std::vector<Tap>& taps) {
   taps.resize(dst);
   const double step = static_cast<double>(src) / dst;
   for (int i = 0; i < dst; ++i) {
     const double pos = std::clamp((i + 0.5) * step - 0.5, 0.0, static_cast<double>(src - 1));
     const int lo = static_cast<int>(std::floor(pos));
-    taps[i] = {lo, std::min(lo + 1, src - 1), static_cast<float>(pos - lo)};
+    const detail::Offsets first = at(lo), second = at(std::min(lo + 1, src - 1));
+    taps[i] = {first.pixel, first.chroma, second.pixel, second.chroma, static_cast<float>(pos - lo)};
   }
 }
 
 }  // namespace
-
-void Preprocessor::fit(int image_width, int image_height, int resized_width, int resized_height) {
-  if (image_width == fitted_width_ && image_height == fitted_height_) return;
-  axis_taps(image_width, resized_width, columns_);
-  axis_taps(image_height, resized_height, rows_);
-  fitted_width_ = image_width;
-  fitted_height_ = image_height;
-}
 
 Status Preprocessor::run(const ImageView& image, Span<float> tensor, Placement* placement) {
   if (Status s = check_input_spec(spec_); !s.ok()) return s;
@@ -95,11 +89,12 @@ Status Preprocessor::run(const ImageView& image, Span<float> tensor, Placement* 
   if (Status s = detail::check_tensor(spec_, tensor); !s.ok()) return s;
   const int image_width = upright_width(image), image_height = upright_height(image);
   const Fitted fit = fit_image(spec_, image_height, image_width);
-  this->fit(image_width, image_height, fit.width, fit.height);
   if (placement != nullptr) *placement = placement_for(spec_, image_height, image_width);
 
   const detail::TensorWriter out(spec_, tensor.data);
   detail::with_pixels(image, [&](const auto& pixels) {
+    axis_taps(image_width, fit.width, [&](int x) { return pixels.column(x); }, columns_);
+    axis_taps(image_height, fit.height, [&](int y) { return pixels.row(y); }, rows_);
     const float black[3] = {0.f, 0.f, 0.f};
     float p00[3], p01[3], p10[3], p11[3], rgb[3];
     for (int y = 0; y < spec_.height; ++y) {
@@ -112,12 +107,12 @@ Status Preprocessor::run(const ImageView& image, Span<float> tensor, Placement* 
           out.put(pixel, black);
           continue;
         }
-        const Taps& col = columns_[tx];
-        const Taps& row = rows_[ty];
-        pixels.read(col.lo, row.lo, p00);
-        pixels.read(col.hi, row.lo, p01);
-        pixels.read(col.lo, row.hi, p10);
-        pixels.read(col.hi, row.hi, p11);
+        const AxisTap& col = columns_[tx];
+        const AxisTap& row = rows_[ty];
+        pixels.read({col.lo_pixel, col.lo_chroma}, {row.lo_pixel, row.lo_chroma}, p00);
+        pixels.read({col.hi_pixel, col.hi_chroma}, {row.lo_pixel, row.lo_chroma}, p01);
+        pixels.read({col.lo_pixel, col.lo_chroma}, {row.hi_pixel, row.hi_chroma}, p10);
+        pixels.read({col.hi_pixel, col.hi_chroma}, {row.hi_pixel, row.hi_chroma}, p11);
         for (int c = 0; c < 3; ++c) {
           const float top = p00[c] + (p01[c] - p00[c]) * col.weight;
           const float bottom = p10[c] + (p11[c] - p10[c]) * col.weight;

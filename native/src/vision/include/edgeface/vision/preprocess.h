@@ -51,8 +51,8 @@ struct Placement {
 
 Placement placement_for(const InputSpec& spec, int image_height, int image_width);
 
-// Fills one model input tensor from images; keeps the resize weights of the last image
-// size, so a stream of camera frames allocates nothing after the first. One per thread.
+// Fills one model input tensor from images; keeps its scratch memory, so a stream of
+// camera frames allocates nothing after the first. One per thread.
 class Preprocessor {
  public:
   explicit Preprocessor(const InputSpec& spec);
@@ -62,16 +62,15 @@ class Preprocessor {
   Status run(const ImageView& image, Span<float> tensor, Placement* placement);
 
  private:
-  struct Taps {  // one output coordinate's two source neighbours and the second's weight
-    int lo, hi;
+  // One output column's (or row's) two source neighbours, as the byte offsets they add in
+  // the pixel and chroma planes, and the second neighbour's weight.
+  struct AxisTap {
+    std::size_t lo_pixel, lo_chroma, hi_pixel, hi_chroma;
     float weight;
   };
-  // The taps for images of this size (kept while the size stays the same).
-  void fit(int image_width, int image_height, int resized_width, int resized_height);
 
   InputSpec spec_;
-  int fitted_width_ = -1, fitted_height_ = -1;
-  std::vector<Taps> columns_, rows_;
+  std::vector<AxisTap> columns_, rows_;
 };
 
 }  // namespace edgeface::vision
