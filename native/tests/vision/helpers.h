@@ -24,6 +24,23 @@ inline ImageView interleaved_view(const std::vector<std::uint8_t>& bytes, int wi
   return view;
 }
 
+// A view over an NV21 frame: Y plane `luma`, V,U plane `chroma`, rows packed.
+inline ImageView nv21_view(const std::vector<std::uint8_t>& luma, const std::vector<std::uint8_t>& chroma,
+                           int width, int height, int rotation = 0) {
+  ImageView view;
+  view.format = PixelFormat::nv21;
+  view.width = width;
+  view.height = height;
+  view.pixels = luma.data();
+  view.stride = width;
+  view.size = luma.size();
+  view.chroma = chroma.data();
+  view.chroma_stride = (width + 1) / 2 * 2;
+  view.chroma_size = chroma.size();
+  view.rotation = rotation;
+  return view;
+}
+
 inline std::vector<std::uint8_t> random_bytes(std::size_t count, unsigned seed) {
   std::mt19937 engine(seed);
   std::uniform_int_distribution<int> byte(0, 255);

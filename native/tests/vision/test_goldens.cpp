@@ -160,16 +160,7 @@ TEST(Goldens, Nv21ConvertsAndTurnsAsTheReference) {
   const json& c = g.cases("nv21").at(0);
   const std::vector<std::uint8_t> y = g.bytes(c.at("y")), vu = g.bytes(c.at("vu"));
   const std::vector<int> shape = g.shape(c.at("y"));
-  ImageView view;
-  view.format = PixelFormat::nv21;
-  view.width = shape[1];
-  view.height = shape[0];
-  view.pixels = y.data();
-  view.stride = shape[1];
-  view.size = y.size();
-  view.chroma = vu.data();
-  view.chroma_stride = shape[1];
-  view.chroma_size = vu.size();
+  ImageView view = testing::nv21_view(y, vu, shape[1], shape[0]);
   std::vector<std::uint8_t> rgb(y.size() * 3);
   ASSERT_TRUE(to_rgb(view, {rgb.data(), rgb.size()}).ok());
   EXPECT_EQ(rgb, g.bytes(c.at("rgb")));  // float32 here, float64 there: no pixel near a tie

@@ -19,15 +19,8 @@ std::vector<std::uint8_t> convert_2x2(PixelFormat format, std::uint8_t luma, std
   const std::vector<std::uint8_t> y_plane(4, luma);
   const std::vector<std::uint8_t> chroma = format == PixelFormat::nv21 ? std::vector<std::uint8_t>{v, u}
                                                                        : std::vector<std::uint8_t>{u, v};
-  ImageView view;
+  ImageView view = testing::nv21_view(y_plane, chroma, 2, 2);
   view.format = format;
-  view.width = view.height = 2;
-  view.pixels = y_plane.data();
-  view.stride = 2;
-  view.size = 4;
-  view.chroma = chroma.data();
-  view.chroma_stride = 2;
-  view.chroma_size = 2;
   view.range = range;
   std::vector<std::uint8_t> rgb(12);
   EXPECT_TRUE(to_rgb(view, {rgb.data(), rgb.size()}).ok());
@@ -119,16 +112,7 @@ TEST(Rotation, Nv21TurnedEqualsItsRgbTurned) {
   const int width = 6, height = 4;
   const std::vector<std::uint8_t> y_plane = random_bytes(width * height, 2);
   const std::vector<std::uint8_t> chroma = random_bytes(width * height / 2, 3);
-  ImageView view;
-  view.format = PixelFormat::nv21;
-  view.width = width;
-  view.height = height;
-  view.pixels = y_plane.data();
-  view.stride = width;
-  view.size = y_plane.size();
-  view.chroma = chroma.data();
-  view.chroma_stride = width;
-  view.chroma_size = chroma.size();
+  ImageView view = testing::nv21_view(y_plane, chroma, width, height);
   std::vector<std::uint8_t> upright(width * height * 3);
   ASSERT_TRUE(to_rgb(view, {upright.data(), upright.size()}).ok());
   for (int degrees : {90, 180, 270}) {

@@ -119,17 +119,7 @@ TEST(Preprocess, Nv21EqualsItsRgbConversion) {
   const int width = 40, height = 30;
   const std::vector<std::uint8_t> y_plane = random_bytes(width * height, 7);
   const std::vector<std::uint8_t> chroma = random_bytes(width * height / 2, 8);
-  ImageView view;
-  view.format = PixelFormat::nv21;
-  view.width = width;
-  view.height = height;
-  view.pixels = y_plane.data();
-  view.stride = width;
-  view.size = y_plane.size();
-  view.chroma = chroma.data();
-  view.chroma_stride = width;
-  view.chroma_size = chroma.size();
-  view.rotation = 270;
+  const ImageView view = testing::nv21_view(y_plane, chroma, width, height, 270);
   std::vector<std::uint8_t> rgb(width * height * 3);
   ASSERT_TRUE(to_rgb(view, {rgb.data(), rgb.size()}).ok());
   const InputSpec spec = spec_of(24, 24, Resize::letterbox);
