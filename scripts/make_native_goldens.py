@@ -134,8 +134,10 @@ def nv21_cases(g: Goldens, rng: np.random.Generator) -> None:
     """A camera frame (NV21, stored turned 90 degrees) through the reference conversion
     and Preprocessor: the C++ converts and turns it in its single pass."""
     height, width, rotation = 48, 64, 90
-    y_plane = synthetic_image(rng, height, width)[:, :, 0]
-    vu = rng.integers(64, 192, (height // 2, width), dtype=np.uint8)
+    # Y 48..207 and chroma 104..152: no channel clips, so the C++ (which blends Y, U, V and
+    # converts once per output pixel) is within half a grey level of this reference.
+    y_plane = (synthetic_image(rng, height, width)[:, :, 0] * 0.625 + 48).astype(np.uint8)
+    vu = rng.integers(104, 153, (height // 2, width), dtype=np.uint8)
     rgb = nv21_to_rgb(y_plane, vu)
     spec = input_spec(32, 32)
     batch, place = Preprocessor(spec)(np.ascontiguousarray(np.rot90(rgb, -rotation // 90)))

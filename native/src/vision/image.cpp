@@ -1,7 +1,5 @@
 #include "edgeface/vision/image.h"
 
-#include <cmath>
-
 #include "pixels.h"
 
 namespace edgeface::vision {
@@ -92,32 +90,10 @@ Orientation orientation_of(const ImageView& image) {
   }
 }
 
-namespace {
-
-// Kr = 0.299, Kb = 0.114; video range stretches Y by 255/219 (from 16) and chroma by 255/224.
-YuvTables make_yuv_tables(YuvRange range) {
-  const bool video = range == YuvRange::video;
-  const double y_gain = video ? 255.0 / 219.0 : 1.0, y_offset = video ? 16.0 : 0.0;
-  const double c_gain = video ? 255.0 / 224.0 : 1.0;
-  auto fixed = [](double value) { return static_cast<std::int32_t>(std::lround(value * 65536.0)); };
-  YuvTables t;
-  for (int i = 0; i < 256; ++i) {
-    const double c = (i - 128) * c_gain;
-    t.luma[i] = fixed((i - y_offset) * y_gain);
-    t.v_to_r[i] = fixed(1.402 * c);
-    t.u_to_g[i] = fixed(-0.344136 * c);
-    t.v_to_g[i] = fixed(-0.714136 * c);
-    t.u_to_b[i] = fixed(1.772 * c);
-  }
-  return t;
-}
-
-}  // namespace
-
-const YuvTables& yuv_tables(YuvRange range) {
-  static const YuvTables full = make_yuv_tables(YuvRange::full);
-  static const YuvTables video = make_yuv_tables(YuvRange::video);
-  return range == YuvRange::video ? video : full;
+YuvFactors yuv_factors(YuvRange range) {
+  // Kr = 0.299, Kb = 0.114; video range stretches Y by 255/219 (from 16) and chroma by 255/224.
+  if (range == YuvRange::video) return {16.f, 255.f / 219.f, 1.596027f, 0.391762f, 0.812968f, 2.017232f};
+  return {0.f, 1.f, 1.402f, 0.344136f, 0.714136f, 1.772f};
 }
 
 }  // namespace detail

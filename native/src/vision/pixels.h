@@ -8,6 +8,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -31,20 +32,25 @@ struct Offsets {
   std::size_t chroma = 0;
 };
 
-// BT.601 YUV -> RGB in 16-bit fixed point, one table entry per byte value: each channel
-// is a sum of two entries, rounded half up and clamped (what a float conversion to 8-bit
-// RGB gives, but for sums within 2^-16 of a half).
-struct YuvTables {
-  std::int32_t luma[256];
-  std::int32_t v_to_r[256], u_to_g[256], v_to_g[256], u_to_b[256];
+// BT.601 YUV -> RGB factors of one range (chroma gain folded into the chroma factors).
+struct YuvFactors {
+  float y_offset, y_gain, v_to_r, u_to_g, v_to_g, u_to_b;
 };
 
-const YuvTables& yuv_tables(YuvRange range);
+YuvFactors yuv_factors(YuvRange range);
 
-// Branch-free (min/max compile to conditional moves): camera noise would make clamping
-// branches mispredict often.
-inline float fixed_to_byte(std::int32_t value) {
-  return static_cast<float>(std::min((std::max(value, 0) + (1 << 15)) >> 16, 255));
+// min/max compile to branch-free instructions: camera noise would make clamping branches
+// mispredict often.
+inline float clamp_byte(float value) { return std::min(std::max(value, 0.f), 255.f); }
+
+// R, G, B clamped to 0..255 (not rounded) of Y, U, V values: bytes, or blends of bytes.
+inline void yuv_to_rgb(const YuvFactors& k, float y, float u, float v, float rgb[3]) {
+  const float luma = (y - k.y_offset) * k.y_gain;
+  u -= 128.f;
+  v -= 128.f;
+  rgb[0] = clamp_byte(luma + k.v_to_r * v);
+  rgb[1] = clamp_byte(luma - k.u_to_g * u - k.v_to_g * v);
+  rgb[2] = clamp_byte(luma + k.u_to_b * u);
 }
 
 // Interleaved formats: byte positions of R, G, B in a pixel, and its size.
@@ -101,32 +107,47 @@ class Pixels : public Placed<F> {
   }
   void read(int x, int y, float rgb[3]) const { read(this->column(x), this->row(y), rgb); }
 
+  // Interleaved pixels are sampled as RGB already: nothing to convert.
+  void raw(Offsets column, Offsets row, float rgb[3]) const { read(column, row, rgb); }
+  void finish_row(float*, std::size_t) const {}
+
  private:
   const std::uint8_t* data_;
 };
 
-// NV21/NV12: each 2x2 block of Y shares one chroma pair. The RGB value is rounded to
-// bytes, so sampling it equals sampling the converted RGB image.
+// NV21/NV12: each 2x2 block of Y shares one chroma pair.
 template <PixelFormat F>
 class YuvPixels : public Placed<F> {
  public:
   explicit YuvPixels(const ImageView& image)
-      : Placed<F>(image), luma_(image.pixels), chroma_(image.chroma), k_(yuv_tables(image.range)) {}
+      : Placed<F>(image), luma_(image.pixels), chroma_(image.chroma), k_(yuv_factors(image.range)) {}
 
-  void read(Offsets column, Offsets row, float rgb[3]) const {
-    const std::int32_t luma = k_.luma[luma_[column.pixel + row.pixel]];
+  // The pixel's Y, U and V bytes.
+  void raw(Offsets column, Offsets row, float yuv[3]) const {
     const std::uint8_t* pair = chroma_ + column.chroma + row.chroma;
-    const int u = pair[Interleaved<F>::u], v = pair[Interleaved<F>::v];
-    rgb[0] = fixed_to_byte(luma + k_.v_to_r[v]);
-    rgb[1] = fixed_to_byte(luma + k_.u_to_g[u] + k_.v_to_g[v]);
-    rgb[2] = fixed_to_byte(luma + k_.u_to_b[u]);
+    yuv[0] = luma_[column.pixel + row.pixel];
+    yuv[1] = pair[Interleaved<F>::u];
+    yuv[2] = pair[Interleaved<F>::v];
+  }
+
+  // `count` pixels of Y, U, V values (blends of raw ones) to RGB 0..255, in place.
+  void finish_row(float* values, std::size_t count) const {
+    for (std::size_t i = 0; i < count; ++i, values += 3) yuv_to_rgb(k_, values[0], values[1], values[2], values);
+  }
+
+  // The pixel's RGB, rounded half up to bytes as an RGB conversion of the frame stores it.
+  void read(Offsets column, Offsets row, float rgb[3]) const {
+    float yuv[3];
+    raw(column, row, yuv);
+    yuv_to_rgb(k_, yuv[0], yuv[1], yuv[2], rgb);
+    for (int c = 0; c < 3; ++c) rgb[c] = std::floor(rgb[c] + 0.5f);
   }
   void read(int x, int y, float rgb[3]) const { read(this->column(x), this->row(y), rgb); }
 
  private:
   const std::uint8_t* luma_;
   const std::uint8_t* chroma_;
-  const YuvTables& k_;
+  YuvFactors k_;
 };
 
 // Calls visit(pixels) with the reader of `image`'s format, so that the caller's loop is

@@ -26,6 +26,21 @@ Fitted fit_image(const InputSpec& spec, int image_height, int image_width) {
   return {width, height, (spec.width - width) / 2, (spec.height - height) / 2};
 }
 
+// Normalised black around a letterboxed image (as the Python SDK's canvas).
+void fill_padding(const InputSpec& spec, const Fitted& fit, const detail::TensorWriter& out) {
+  const float black[3] = {0.f, 0.f, 0.f};
+  for (int y = 0; y < spec.height; ++y) {
+    const bool image_row = y >= fit.offset_y && y < fit.offset_y + fit.height;
+    for (int x = 0; x < spec.width; ++x) {
+      if (image_row && x >= fit.offset_x && x < fit.offset_x + fit.width) {
+        x = fit.offset_x + fit.width - 1;  // skip the image's columns
+        continue;
+      }
+      out.put(static_cast<std::size_t>(y) * spec.width + x, black);
+    }
+  }
+}
+
 bool is_finite_positive(float value) { return std::isfinite(value) && value > 0.f; }
 
 }  // namespace
@@ -83,6 +98,56 @@ void axis_taps(int src, int dst, At at, std::vector<Tap>& taps) {
 
 }  // namespace
 
+template <class Pixels, class Writer>
+void Preprocessor::resize_row(const Pixels& pixels, const AxisTap& row, int width, const Writer& out,
+                              std::size_t first) {
+  for (int x = 0; x < width; ++x) {
+    const AxisTap& col = columns_[x];
+    pixels.raw({col.lo_pixel, col.lo_chroma}, {row.lo_pixel, row.lo_chroma}, &top_left_[3 * x]);
+    pixels.raw({col.hi_pixel, col.hi_chroma}, {row.lo_pixel, row.lo_chroma}, &top_right_[3 * x]);
+    pixels.raw({col.lo_pixel, col.lo_chroma}, {row.hi_pixel, row.hi_chroma}, &bottom_left_[3 * x]);
+    pixels.raw({col.hi_pixel, col.hi_chroma}, {row.hi_pixel, row.hi_chroma}, &bottom_right_[3 * x]);
+  }
+  // numpy's order: each row blended across, then the two rows down. A YUV frame is blended
+  // as Y, U and V and converted once per output pixel (its one sample).
+  const float* a = top_left_.data();
+  const float* b = top_right_.data();
+  const float* c = bottom_left_.data();
+  const float* d = bottom_right_.data();
+  const float* wx = weights_.data();
+  float* result = result_.data();
+  const float wy = row.weight;
+  const std::size_t size = 3 * static_cast<std::size_t>(width);
+  for (std::size_t i = 0; i < size; ++i) {
+    const float top = a[i] + (b[i] - a[i]) * wx[i];
+    const float bottom = c[i] + (d[i] - c[i]) * wx[i];
+    result[i] = top + (bottom - top) * wy;
+  }
+  pixels.finish_row(result, width);
+  // Normalised in RGB order; the writer puts the channels in the model's.
+  const float* mul = mul_.data();
+  const float* add = add_.data();
+  for (std::size_t i = 0; i < size; ++i) {
+    const float scaled = result[i] * mul[i];
+    result[i] = scaled + add[i];
+  }
+  out.put_normalized(first, result, width);
+}
+
+void Preprocessor::prepare_rows(int width, const float mul[3], const float add[3], const int source[3]) {
+  const std::size_t size = 3 * static_cast<std::size_t>(width);
+  for (auto* scratch : {&top_left_, &top_right_, &bottom_left_, &bottom_right_, &weights_, &result_})
+    scratch->resize(size);
+  mul_.resize(size);
+  add_.resize(size);
+  for (std::size_t i = 0; i < size; i += 3) {
+    for (int c = 0; c < 3; ++c) {  // model channel c reads RGB channel source[c]
+      mul_[i + source[c]] = mul[c];
+      add_[i + source[c]] = add[c];
+    }
+  }
+}
+
 Status Preprocessor::run(const ImageView& image, Span<float> tensor, Placement* placement) {
   if (Status s = check_input_spec(spec_); !s.ok()) return s;
   if (Status s = check_image(image); !s.ok()) return s;
@@ -92,34 +157,16 @@ Status Preprocessor::run(const ImageView& image, Span<float> tensor, Placement* 
   if (placement != nullptr) *placement = placement_for(spec_, image_height, image_width);
 
   const detail::TensorWriter out(spec_, tensor.data);
+  fill_padding(spec_, fit, out);
+  const detail::Normalization& norm = out.normalization();
+  prepare_rows(fit.width, norm.mul, norm.add, norm.source);
   detail::with_pixels(image, [&](const auto& pixels) {
     axis_taps(image_width, fit.width, [&](int x) { return pixels.column(x); }, columns_);
     axis_taps(image_height, fit.height, [&](int y) { return pixels.row(y); }, rows_);
-    const float black[3] = {0.f, 0.f, 0.f};
-    float p00[3], p01[3], p10[3], p11[3], rgb[3];
-    for (int y = 0; y < spec_.height; ++y) {
-      const int ty = y - fit.offset_y;
-      const bool row_inside = ty >= 0 && ty < fit.height;
-      for (int x = 0; x < spec_.width; ++x) {
-        const std::size_t pixel = static_cast<std::size_t>(y) * spec_.width + x;
-        const int tx = x - fit.offset_x;
-        if (!row_inside || tx < 0 || tx >= fit.width) {
-          out.put(pixel, black);
-          continue;
-        }
-        const AxisTap& col = columns_[tx];
-        const AxisTap& row = rows_[ty];
-        pixels.read({col.lo_pixel, col.lo_chroma}, {row.lo_pixel, row.lo_chroma}, p00);
-        pixels.read({col.hi_pixel, col.hi_chroma}, {row.lo_pixel, row.lo_chroma}, p01);
-        pixels.read({col.lo_pixel, col.lo_chroma}, {row.hi_pixel, row.hi_chroma}, p10);
-        pixels.read({col.hi_pixel, col.hi_chroma}, {row.hi_pixel, row.hi_chroma}, p11);
-        for (int c = 0; c < 3; ++c) {
-          const float top = p00[c] + (p01[c] - p00[c]) * col.weight;
-          const float bottom = p10[c] + (p11[c] - p10[c]) * col.weight;
-          rgb[c] = top + (bottom - top) * row.weight;
-        }
-        out.put(pixel, rgb);
-      }
+    for (std::size_t i = 0; i < weights_.size(); ++i) weights_[i] = columns_[i / 3].weight;
+    for (int ty = 0; ty < fit.height; ++ty) {
+      const std::size_t first = static_cast<std::size_t>(ty + fit.offset_y) * spec_.width + fit.offset_x;
+      resize_row(pixels, rows_[ty], fit.width, out, first);
     }
   });
   return Status{};

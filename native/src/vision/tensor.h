@@ -9,35 +9,52 @@
 namespace edgeface::vision::detail {
 
 // (x - mean) / std as one multiply-add per channel in the model's channel order
-// (edgeface.preprocess.Preprocessor.normalize), at the spec's layout.
-class TensorWriter {
- public:
-  TensorWriter(const InputSpec& spec, float* data) : data_(data) {
-    const std::size_t plane = static_cast<std::size_t>(spec.width) * spec.height;
-    pixel_step_ = spec.layout == Layout::nhwc ? 3 : 1;
-    channel_step_ = spec.layout == Layout::nhwc ? 1 : plane;
+// (edgeface.preprocess.Preprocessor.normalize): model channel c reads RGB channel source[c].
+struct Normalization {
+  float mul[3], add[3];
+  int source[3];
+
+  explicit Normalization(const InputSpec& spec) {
     for (int c = 0; c < 3; ++c) {
       // As numpy computes them in float32: 1 / std, then -mean * (1 / std).
-      mul_[c] = static_cast<float>(1.0 / spec.std[c]);
-      add_[c] = -spec.mean[c] * mul_[c];
-      source_[c] = spec.channel_order == ChannelOrder::bgr ? 2 - c : c;
+      mul[c] = static_cast<float>(1.0 / spec.std[c]);
+      add[c] = -spec.mean[c] * mul[c];
+      source[c] = spec.channel_order == ChannelOrder::bgr ? 2 - c : c;
     }
   }
+
+  float apply(float value, int c) const {
+    const float scaled = value * mul[c];  // two roundings, as numpy's two steps
+    return scaled + add[c];
+  }
+};
+
+// Writes normalised pixels into a float tensor at the spec's layout.
+class TensorWriter {
+ public:
+  TensorWriter(const InputSpec& spec, float* data)
+      : norm_(spec), data_(data), pixel_step_(spec.layout == Layout::nhwc ? 3 : 1),
+        channel_step_(spec.layout == Layout::nhwc ? 1 : static_cast<std::size_t>(spec.width) * spec.height) {}
 
   // Pixel number `pixel` (row * width + column) from its RGB values 0..255.
   void put(std::size_t pixel, const float rgb[3]) const {
     float* out = data_ + pixel * pixel_step_;
-    for (int c = 0; c < 3; ++c) {
-      const float scaled = rgb[source_[c]] * mul_[c];  // two roundings, as numpy's two steps
-      out[c * channel_step_] = scaled + add_[c];
-    }
+    for (int c = 0; c < 3; ++c) out[c * channel_step_] = norm_.apply(rgb[norm_.source[c]], c);
   }
 
+  // `count` pixels from `pixel` on, already normalised, in RGB order.
+  void put_normalized(std::size_t pixel, const float* rgb, std::size_t count) const {
+    float* out = data_ + pixel * pixel_step_;
+    for (std::size_t i = 0; i < count; ++i)
+      for (int c = 0; c < 3; ++c) out[i * pixel_step_ + c * channel_step_] = rgb[3 * i + norm_.source[c]];
+  }
+
+  const Normalization& normalization() const { return norm_; }
+
  private:
+  Normalization norm_;
   float* data_;
-  std::size_t pixel_step_ = 3, channel_step_ = 1;
-  float mul_[3], add_[3];
-  int source_[3];
+  std::size_t pixel_step_, channel_step_;
 };
 
 // Refuses a tensor buffer smaller than the spec's height * width * 3 floats.

@@ -49,23 +49,29 @@ inline std::vector<std::uint8_t> random_bytes(std::size_t count, unsigned seed) 
   return bytes;
 }
 
-// HxWx3 RGB turned clockwise by `degrees` (numpy's np.rot90(image, -degrees // 90)):
-// a quarter turn clockwise puts the stored bottom-left pixel at the top-left.
-inline std::vector<std::uint8_t> rotate_rgb(const std::vector<std::uint8_t>& rgb, int width, int height,
-                                            int degrees) {
-  std::vector<std::uint8_t> out = rgb;
+// An image of `channels` bytes a pixel turned clockwise by `degrees` (numpy's
+// np.rot90(image, -degrees // 90)): a quarter turn clockwise puts the stored bottom-left
+// pixel at the top-left.
+inline std::vector<std::uint8_t> rotate_plane(const std::vector<std::uint8_t>& image, int width, int height,
+                                              int channels, int degrees) {
+  std::vector<std::uint8_t> out = image;
   for (int turn = 0; turn < degrees / 90; ++turn) {
     std::vector<std::uint8_t> next(out.size());
     // out is width x height; the turned image is height wide and width tall.
     for (int y = 0; y < width; ++y)
       for (int x = 0; x < height; ++x)
-        for (int c = 0; c < 3; ++c)
-          next[(static_cast<std::size_t>(y) * height + x) * 3 + c] =
-              out[(static_cast<std::size_t>(height - 1 - x) * width + y) * 3 + c];
+        for (int c = 0; c < channels; ++c)
+          next[(static_cast<std::size_t>(y) * height + x) * channels + c] =
+              out[(static_cast<std::size_t>(height - 1 - x) * width + y) * channels + c];
     out.swap(next);
     std::swap(width, height);
   }
   return out;
+}
+
+inline std::vector<std::uint8_t> rotate_rgb(const std::vector<std::uint8_t>& rgb, int width, int height,
+                                            int degrees) {
+  return rotate_plane(rgb, width, height, 3, degrees);
 }
 
 }  // namespace edgeface::vision::testing

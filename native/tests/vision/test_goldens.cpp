@@ -155,7 +155,7 @@ TEST(Goldens, PreprocessingMatchesPythonWithinFloatRounding) {
   }
 }
 
-TEST(Goldens, Nv21ConvertsAndTurnsAsTheReference) {
+TEST(Goldens, Nv21ConvertsAndTurnsWithinHalfAGreyLevelOfTheReference) {
   Goldens& g = goldens();
   const json& c = g.cases("nv21").at(0);
   const std::vector<std::uint8_t> y = g.bytes(c.at("y")), vu = g.bytes(c.at("vu"));
@@ -166,8 +166,11 @@ TEST(Goldens, Nv21ConvertsAndTurnsAsTheReference) {
   EXPECT_EQ(rgb, g.bytes(c.at("rgb")));  // float32 here, float64 there: no pixel near a tie
   view.rotation = c.at("rotation");
   Placement place;
-  const std::vector<float> tensor = preprocess(input_of(c.at("input")), view, place);
-  EXPECT_LE(max_difference(tensor, g.floats(c.at("tensor"))), 1e-5f);
+  const InputSpec spec = input_of(c.at("input"));
+  const std::vector<float> tensor = preprocess(spec, view, place);
+  // Blended as YUV, converted once: within half a grey level of blending the RGB bytes
+  // (the goldens' frame clips no channel).
+  EXPECT_LE(max_difference(tensor, g.floats(c.at("tensor"))), 0.5f / spec.std[0] + 1e-5f);
   expect_placement(place, c.at("placement"));
 }
 

@@ -115,15 +115,42 @@ TEST(Preprocess, RotatedViewEqualsTheTurnedRgbImage) {
   }
 }
 
-TEST(Preprocess, Nv21EqualsItsRgbConversion) {
+// Bytes from `lo` to `hi`.
+std::vector<std::uint8_t> random_range(std::size_t count, unsigned seed, int lo, int hi) {
+  std::vector<std::uint8_t> bytes = random_bytes(count, seed);
+  for (auto& b : bytes) b = static_cast<std::uint8_t>(lo + b % (hi - lo + 1));
+  return bytes;
+}
+
+TEST(Preprocess, Nv21IsBlendedAsYuvThenConvertedWithinHalfAGreyLevel) {
+  // Sampled once per output pixel: the neighbours' Y, U, V blended, then converted. With
+  // no channel clipped (Y 60..190, chroma 100..156), that differs from blending the RGB
+  // conversion only by its rounding to bytes: at most half a grey level.
   const int width = 40, height = 30;
-  const std::vector<std::uint8_t> y_plane = random_bytes(width * height, 7);
-  const std::vector<std::uint8_t> chroma = random_bytes(width * height / 2, 8);
+  const std::vector<std::uint8_t> y_plane = random_range(width * height, 7, 60, 190);
+  const std::vector<std::uint8_t> chroma = random_range(width * height / 2, 8, 100, 156);
   const ImageView view = testing::nv21_view(y_plane, chroma, width, height, 270);
   std::vector<std::uint8_t> rgb(width * height * 3);
   ASSERT_TRUE(to_rgb(view, {rgb.data(), rgb.size()}).ok());
   const InputSpec spec = spec_of(24, 24, Resize::letterbox);
-  EXPECT_EQ(run(spec, view), run(spec, interleaved_view(rgb, height, width)));
+  const std::vector<float> fused = run(spec, view), converted = run(spec, interleaved_view(rgb, height, width));
+  ASSERT_EQ(fused.size(), converted.size());
+  for (std::size_t i = 0; i < fused.size(); ++i) EXPECT_NEAR(fused[i], converted[i], 0.5f + 1e-4f) << i;
+}
+
+TEST(Preprocess, Nv21TurnedEqualsTheTurnedFrame) {
+  // Turning the Y plane, and the chroma plane as a half-size image of pairs, turns the frame.
+  const int width = 40, height = 30;
+  const std::vector<std::uint8_t> y_plane = random_bytes(width * height, 9), chroma = random_bytes(width * height / 2, 10);
+  const InputSpec spec = spec_of(24, 16, Resize::letterbox);
+  for (int degrees : {90, 180, 270}) {
+    const std::vector<std::uint8_t> turned_y = testing::rotate_plane(y_plane, width, height, 1, degrees);
+    const std::vector<std::uint8_t> turned_c = testing::rotate_plane(chroma, width / 2, height / 2, 2, degrees);
+    const int tw = degrees % 180 ? height : width, th = degrees % 180 ? width : height;
+    EXPECT_EQ(run(spec, testing::nv21_view(y_plane, chroma, width, height, degrees)),
+              run(spec, testing::nv21_view(turned_y, turned_c, tw, th)))
+        << degrees;
+  }
 }
 
 TEST(Preprocess, RefusesABadSpecOrASmallTensor) {

@@ -69,8 +69,21 @@ class Preprocessor {
     float weight;
   };
 
+  // One output row of the resized image: gather each pixel's four neighbours, then blend
+  // and normalise them in one loop over floats (which compilers vectorise).
+  template <class Pixels, class Writer>
+  void resize_row(const Pixels& pixels, const AxisTap& row, int width, const Writer& out, std::size_t first);
+
+  // Sizes the row scratch for rows of `width` pixels and tiles the normalisation of
+  // model channel c onto RGB channel source[c].
+  void prepare_rows(int width, const float mul[3], const float add[3], const int source[3]);
+
   InputSpec spec_;
   std::vector<AxisTap> columns_, rows_;
+  // Per output row, each x 3 channels in RGB order: the top-left, top-right,
+  // bottom-left and bottom-right neighbours, the column weights, the normalised result;
+  // and the normalisation tiled along a row.
+  std::vector<float> top_left_, top_right_, bottom_left_, bottom_right_, weights_, result_, mul_, add_;
 };
 
 }  // namespace edgeface::vision
