@@ -49,11 +49,25 @@ bool invert(const Affine m, Affine inverse) {
 
 // The chip's byte value at image position (x, y): bilinear over the four neighbours, a
 // neighbour outside the image counting as black (edgeface.align.warp_affine_numpy).
+// floor() of a value known to lie in (-1, 2^31): a cast and a compare, where std::floor is
+// a library call on x86-64's baseline instruction set.
+int floor_of(double value) {
+  const int truncated = static_cast<int>(value);
+  return truncated > value ? truncated - 1 : truncated;
+}
+
+// Rounds 0 <= value < 2^52 half to even, as np.rint (and std::nearbyint, a library call):
+// adding 2^52 leaves no fraction bits, so the default rounding mode rounds there.
+double round_half_even(double value) {
+  const double shift = 4503599627370496.0;
+  return (value + shift) - shift;
+}
+
 template <class Pixels>
 void sample(const Pixels& pixels, int width, int height, double x, double y, float rgb[3]) {
   rgb[0] = rgb[1] = rgb[2] = 0.f;
   if (!(x > -1.0 && x < width && y > -1.0 && y < height)) return;  // NaN too
-  const int x0 = static_cast<int>(std::floor(x)), y0 = static_cast<int>(std::floor(y));
+  const int x0 = floor_of(x), y0 = floor_of(y);
   const double fx = x - x0, fy = y - y0;
   float tap[4][3];
   for (int t = 0; t < 4; ++t) {
@@ -67,7 +81,7 @@ void sample(const Pixels& pixels, int width, int height, double x, double y, flo
   for (int c = 0; c < 3; ++c) {
     const double top = tap[0][c] * (1 - fx) + tap[1][c] * fx;
     const double bottom = tap[2][c] * (1 - fx) + tap[3][c] * fx;
-    rgb[c] = static_cast<float>(std::clamp(std::nearbyint(top * (1 - fy) + bottom * fy), 0.0, 255.0));
+    rgb[c] = static_cast<float>(round_half_even(std::clamp(top * (1 - fy) + bottom * fy, 0.0, 255.0)));
   }
 }
 
