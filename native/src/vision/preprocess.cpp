@@ -29,14 +29,15 @@ Fitted fit_image(const InputSpec& spec, int image_height, int image_width) {
 // Normalised black around a letterboxed image (as the Python SDK's canvas).
 void fill_padding(const InputSpec& spec, const Fitted& fit, const detail::TensorWriter& out) {
   const float black[3] = {0.f, 0.f, 0.f};
+  auto pad = [&](int y, int from, int to) {
+    for (int x = from; x < to; ++x) out.put(static_cast<std::size_t>(y) * spec.width + x, black);
+  };
   for (int y = 0; y < spec.height; ++y) {
-    const bool image_row = y >= fit.offset_y && y < fit.offset_y + fit.height;
-    for (int x = 0; x < spec.width; ++x) {
-      if (image_row && x >= fit.offset_x && x < fit.offset_x + fit.width) {
-        x = fit.offset_x + fit.width - 1;  // skip the image's columns
-        continue;
-      }
-      out.put(static_cast<std::size_t>(y) * spec.width + x, black);
+    if (y < fit.offset_y || y >= fit.offset_y + fit.height) {
+      pad(y, 0, spec.width);
+    } else {
+      pad(y, 0, fit.offset_x);
+      pad(y, fit.offset_x + fit.width, spec.width);
     }
   }
 }
