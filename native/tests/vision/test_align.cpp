@@ -2,6 +2,7 @@
 // matching by names, L2 normalisation and cosine similarity.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -114,7 +115,7 @@ TEST(Aligner, RefusesDetectorsWithFewerThanTwoTemplateNames) {
   EXPECT_FALSE(Aligner::create(112, 112, arcface(), {"nose_tip", "chin"}, aligner).ok());
 }
 
-TEST(Aligner, DegenerateKeypointsGiveABlackChip) {
+TEST(Aligner, DegenerateOrNonFiniteKeypointsGiveABlackChip) {
   Aligner aligner;
   ASSERT_TRUE(Aligner::create(4, 3, {{"a", 0, 0}, {"b", 3, 2}}, {"a", "b"}, aligner).ok());
   InputSpec spec = chip_spec(4, 3);
@@ -124,6 +125,10 @@ TEST(Aligner, DegenerateKeypointsGiveABlackChip) {
   ASSERT_TRUE(aligner.warp(interleaved_view(ramp(), 4, 3), same, spec, {tensor.data(), tensor.size()}).ok());
   EXPECT_EQ(tensor[0], -1.f);
   EXPECT_EQ(tensor[1], 0.f);
+  const float broken[4] = {std::nanf(""), 1.f, INFINITY, 2.f};  // a hostile detector's points
+  std::fill(tensor.begin(), tensor.end(), 7.f);
+  ASSERT_TRUE(aligner.warp(interleaved_view(ramp(), 4, 3), broken, spec, {tensor.data(), tensor.size()}).ok());
+  EXPECT_EQ(tensor[0], -1.f);
   EXPECT_FALSE(aligner.warp(interleaved_view(ramp(), 4, 3), same, chip_spec(5, 3),
                             {tensor.data(), tensor.size()}).ok());  // not the alignment's size
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "edgeface/vision/nms.h"
 #include "edgeface/vision/scrfd.h"
 #include "edgeface/vision/ssd.h"
 
@@ -190,6 +191,32 @@ TEST(ScrfdDecoder, RefusesStridesThatDoNotDivideAndMisfitOutputs) {
   const TensorView points[1] = {{k.data(), k.size()}};
   Detections dets;
   EXPECT_FALSE(decoder.decode({one, 1}, {boxes, 1}, {points, 1}, 0.5f, dets).ok());  // two strides
+}
+
+}  // namespace
+}  // namespace edgeface::vision
+
+namespace edgeface::vision {
+namespace {
+
+// A hostile or broken model: NaN and infinite outputs give candidates or none, never a
+// crash or undefined behaviour (the sanitizer build runs this too).
+TEST(Decoders, NonFiniteOutputsAreDecodedSuppressedAndMappedWithoutHarm) {
+  SsdDecoder decoder;
+  ASSERT_TRUE(SsdDecoder::create(one_keypoint_spec(), 64, 64, decoder).ok());
+  const float nan = std::nanf(""), inf = INFINITY;
+  std::vector<float> scores(24, inf), boxes(24 * 6, nan);
+  scores[0] = nan;  // never at or above a threshold
+  scores[1] = -inf;
+  for (std::size_t i = 2 * 6; i < boxes.size(); i += 6) boxes[i + 2] = inf;
+  Detections dets, kept;
+  ASSERT_TRUE(decoder.decode({boxes.data(), boxes.size()}, {scores.data(), scores.size()}, 0.5f, dets).ok());
+  EXPECT_EQ(dets.size(), 22u);
+  for (NmsMethod method : {NmsMethod::hard, NmsMethod::weighted}) {
+    suppress(dets, method, 0.3f, 100, kept);
+    EXPECT_LE(kept.size(), 22u);
+    to_original(placement_for(InputSpec{64, 64}, 480, 640), kept);
+  }
 }
 
 }  // namespace
