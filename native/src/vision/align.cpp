@@ -69,11 +69,17 @@ void sample(const Pixels& pixels, int width, int height, double x, double y, flo
   if (!(x > -1.0 && x < width && y > -1.0 && y < height)) return;  // NaN too
   const int x0 = floor_of(x), y0 = floor_of(y);
   const double fx = x - x0, fy = y - y0;
+  // Each neighbour column's and row's stored offsets, once; outside the image: none.
+  const bool columns[2] = {x0 >= 0, x0 + 1 < width}, rows[2] = {y0 >= 0, y0 + 1 < height};
+  const detail::Offsets column[2] = {columns[0] ? pixels.column(x0) : detail::Offsets{},
+                                     columns[1] ? pixels.column(x0 + 1) : detail::Offsets{}};
+  const detail::Offsets row[2] = {rows[0] ? pixels.row(y0) : detail::Offsets{},
+                                  rows[1] ? pixels.row(y0 + 1) : detail::Offsets{}};
   float tap[4][3];
   for (int t = 0; t < 4; ++t) {
-    const int tx = x0 + (t & 1), ty = y0 + (t >> 1);
-    if (tx >= 0 && tx < width && ty >= 0 && ty < height) {
-      pixels.read(tx, ty, tap[t]);
+    const int i = t & 1, j = t >> 1;
+    if (columns[i] && rows[j]) {
+      pixels.read(column[i], row[j], tap[t]);
     } else {
       tap[t][0] = tap[t][1] = tap[t][2] = 0.f;
     }
