@@ -125,14 +125,17 @@ void Preprocessor::resize_row(const Pixels& pixels, const AxisTap& row, int widt
     result[i] = top + (bottom - top) * wy;
   }
   pixels.finish_row(result, width);
-  // Normalised in RGB order; the writer puts the channels in the model's.
+  // Normalised in RGB order: straight into the tensor when it is NHWC RGB, else the writer
+  // puts the channels in the model's order and layout.
+  float* target = out.rgb_row(first);
+  float* normalized = target != nullptr ? target : result;
   const float* mul = mul_.data();
   const float* add = add_.data();
   for (std::size_t i = 0; i < size; ++i) {
     const float scaled = result[i] * mul[i];
-    result[i] = scaled + add[i];
+    normalized[i] = scaled + add[i];
   }
-  out.put_normalized(first, result, width);
+  if (target == nullptr) out.put_normalized(first, result, width);
 }
 
 void Preprocessor::prepare_rows(int width, const float mul[3], const float add[3], const int source[3]) {

@@ -49,6 +49,13 @@ class TensorWriter {
       for (int c = 0; c < 3; ++c) out[i * pixel_step_ + c * channel_step_] = rgb[3 * i + norm_.source[c]];
   }
 
+  // Where pixel `pixel` starts when the tensor holds pixels as RGB triples (NHWC, RGB
+  // order), so a row can be written in place; null otherwise.
+  float* rgb_row(std::size_t pixel) const {
+    const bool rgb_order = norm_.source[0] == 0;
+    return pixel_step_ == 3 && rgb_order ? data_ + pixel * 3 : nullptr;
+  }
+
   const Normalization& normalization() const { return norm_; }
 
  private:

@@ -81,8 +81,14 @@ TEST(Preprocess, NchwAndBgrReorderTheSameValues) {
   spec.layout = Layout::nchw;
   spec.channel_order = ChannelOrder::bgr;
   const std::vector<float> nchw = run(spec, interleaved_view(rgb, 4, 2));
-  for (int pixel = 0; pixel < 8; ++pixel)
-    for (int c = 0; c < 3; ++c) EXPECT_EQ(nchw[(2 - c) * 8 + pixel], nhwc[pixel * 3 + c]);
+  spec.layout = Layout::nhwc;
+  const std::vector<float> nhwc_bgr = run(spec, interleaved_view(rgb, 4, 2));
+  for (int pixel = 0; pixel < 8; ++pixel) {
+    for (int c = 0; c < 3; ++c) {
+      EXPECT_EQ(nchw[(2 - c) * 8 + pixel], nhwc[pixel * 3 + c]);
+      EXPECT_EQ(nhwc_bgr[pixel * 3 + 2 - c], nhwc[pixel * 3 + c]);
+    }
+  }
 }
 
 TEST(Preprocess, LetterboxPadsWithNormalisedBlack) {
