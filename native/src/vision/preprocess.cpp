@@ -10,7 +10,7 @@ namespace edgeface::vision {
 namespace {
 
 // Python's round(): half to even (the default floating-point rounding mode).
-int round_half_even(double value) { return static_cast<int>(std::nearbyint(value)); }
+int python_round(double value) { return static_cast<int>(std::nearbyint(value)); }
 
 struct Fitted {  // the resized image's size and where it sits (letterbox) in the input
   int width, height, offset_x, offset_y;
@@ -20,8 +20,8 @@ Fitted fit_image(const InputSpec& spec, int image_height, int image_width) {
   if (spec.resize == Resize::stretch) return {spec.width, spec.height, 0, 0};
   const double scale = std::min(static_cast<double>(spec.width) / image_width,
                                 static_cast<double>(spec.height) / image_height);
-  const int width = std::max(1, round_half_even(image_width * scale));
-  const int height = std::max(1, round_half_even(image_height * scale));
+  const int width = std::max(1, python_round(image_width * scale));
+  const int height = std::max(1, python_round(image_height * scale));
   if (spec.pad == Pad::corner) return {width, height, 0, 0};
   return {width, height, (spec.width - width) / 2, (spec.height - height) / 2};
 }
