@@ -1,0 +1,65 @@
+"""scripts/make_native_goldens.py still writes the committed golden files that the C++
+vision library is tested against (native/tests/vision/test_goldens.cpp): a change to the
+Python SDK's preprocessing, decoders, NMS or alignment that the C++ does not follow
+fails here, and the goldens are regenerated with the C++ change.
+
+Arrays are compared to float32 rounding, not bytes: numpy's exp and sums may round an
+ulp differently on another CPU.
+"""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMITTED = ROOT / "native" / "tests" / "vision" / "data"
+
+
+def read(directory: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    index = json.loads((directory / "goldens.json").read_text())
+    blob = (directory / "goldens.bin").read_bytes()
+    arrays = {}
+    for name, entry in index["arrays"].items():
+        dtype = np.dtype(entry["dtype"]).newbyteorder("<")
+        count = math.prod(entry["shape"])
+        arrays[name] = np.frombuffer(blob, dtype, count, entry["offset"]).reshape(entry["shape"])
+    return index, arrays
+
+
+def assert_same_settings(fresh, committed, where="cases"):
+    """Equal JSON trees, numbers to float32 rounding."""
+    if isinstance(committed, float):
+        assert math.isclose(fresh, committed, rel_tol=1e-6, abs_tol=1e-7), where
+    elif isinstance(committed, dict):
+        assert fresh.keys() == committed.keys(), where
+        for key in committed:
+            assert_same_settings(fresh[key], committed[key], f"{where}.{key}")
+    elif isinstance(committed, list):
+        assert len(fresh) == len(committed), where
+        for i, (a, b) in enumerate(zip(fresh, committed)):
+            assert_same_settings(a, b, f"{where}[{i}]")
+    else:
+        assert fresh == committed, where
+
+
+def test_goldens_regenerate_to_the_committed_ones(tmp_path):
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_native_goldens.py"), str(tmp_path)],
+                   check=True, capture_output=True, timeout=120)
+    fresh_index, fresh = read(tmp_path)
+    index, committed = read(COMMITTED)
+    assert fresh_index["arrays"] == index["arrays"]  # names, dtypes, shapes: same counts of faces
+    assert_same_settings(fresh_index["cases"], index["cases"])
+    for name, values in committed.items():
+        if values.dtype == np.uint8:
+            np.testing.assert_array_equal(fresh[name], values, err_msg=name)
+        else:
+            np.testing.assert_allclose(fresh[name], values, rtol=1e-6, atol=1e-6, err_msg=name)
+
+
+def test_goldens_stay_small():
+    size = sum(f.stat().st_size for f in COMMITTED.iterdir())
+    assert size < 2_000_000, f"{size} bytes of goldens: keep the cases small"
