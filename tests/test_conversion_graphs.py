@@ -357,3 +357,27 @@ def test_keras_models_are_cut_at_named_layers(tmp_path):
     np.testing.assert_allclose(embedding, load_source(path).run(x)[0], atol=1e-5)
     with pytest.raises(ConversionError, match="--outputs 'boxes' is not a layer of the model"):
         load_source(path, outputs=["boxes"])
+
+
+@pytest.mark.slow
+def test_compile_fixes_a_free_size_with_input_shape(tmp_path, monkeypatch):
+    """A free HxW is refused with the flag to use, and compiles through the HTP simulator once
+    --input-shape fixes it (relative --out)."""
+    pytest.importorskip("onnxruntime_qnn")
+    import onnx
+
+    model = onnx.load(str(toolchain_models.onnx_model(tmp_path)))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    size = dims[2].dim_value
+    dims[2].dim_param, dims[3].dim_param = "h", "w"
+    onnx.save(model, str(tmp_path / "free.onnx"))
+    monkeypatch.chdir(tmp_path)
+    common = ["compile", "free.onnx", "--soc", "SM8650", "--precision", "fp16", "--role", "embedder",
+              "--calib-size", "8", "--check-images", "2", "--json"]
+    refused = run(*common, "--out", "refused")
+    assert refused.exit_code == 2 and "--input-shape input:1,3,H,W" in refused.output
+    fixed = run(*common, "--out", "fixed", "--input-shape", f"input:1,3,{size},{size}")
+    assert fixed.exit_code == 0, fixed.output
+    report = json.loads(Path("fixed/report.json").read_text())
+    assert [(c["precision"], c["passed"]) for c in report["contexts"]] == [("fp16", True)]
+    assert Path("fixed/fp16/free_SM8650.bin").is_file()
