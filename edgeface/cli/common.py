@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -26,6 +27,22 @@ ThreadsOption = Annotated[int, typer.Option("--threads", min=1, max=64, help="In
 SocOption = Annotated[Optional[str], typer.Option(
     "--soc", help="Run the bundle's Hexagon builds for this Snapdragon SoC (e.g. SM8650; edgeface compile "
                   "makes them; needs the qnn extra, and on x86_64 runs the HTP simulator).")]
+
+
+@contextlib.contextmanager
+def native_stdout_to_stderr() -> Iterator[None]:
+    """Send what native libraries write to file descriptor 1 (the QNN library's
+    "LIBNATIVE: ..." line) to stderr while the block runs, so that stdout carries only the
+    command's own output (--json must parse)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def user_errors(command: Callable) -> Callable:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from edgeface.cli.common import JsonOption, console, print_json, shown, user_errors
+from edgeface.cli.common import JsonOption, console, native_stdout_to_stderr, print_json, shown, user_errors
 from edgeface.cli.convert import (Bgr, Calib, CalibSize, Family, InputShape, MaxDrop, Mean, MinIou, Out, Role,
                                   Seed, Std, Threshold, input_shapes)
 
@@ -42,7 +42,7 @@ def compile_model(model: Model, out: Out = Path("compiled"), soc: Socs = None, p
 
     socs = soc or list(DEFAULT_SOCS)
     precisions = [p.strip() for p in precision.split(",") if p.strip()]
-    with _progress_display(quiet=json_out) as (progress, on_check):
+    with native_stdout_to_stderr(), _progress_display(quiet=json_out) as (progress, on_check):
         options = dict(calibration=calib, calibration_size=calib_size, seed=seed, allow_fallback=allow_fallback,
                        check_images=check_images, on_check=on_check)
         if (model / "manifest.json").is_file() or model.suffix == ".zip":
