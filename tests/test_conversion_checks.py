@@ -109,6 +109,24 @@ def test_conversion_report_judges_a_scalar_output_by_its_decisions(tmp_path):
     assert f"face_logit: 0/{scalar.samples} flip at {scalar.threshold:g}" in report
 
 
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_scalar_threshold_from_the_command_line(tmp_path, monkeypatch):
+    pytest.importorskip("tensorflow")
+    import json
+
+    from typer.testing import CliRunner
+
+    from edgeface.cli.app import app
+
+    model = _scalar_keras(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["convert", str(model), "--precision", "fp32", "--calib-size", "8",
+                                      "--scalar-threshold", "0.25", "--out", "out", "--json"])
+    assert result.exit_code == 0, result.output
+    (scalar,) = json.loads((tmp_path / "out" / "report.json").read_text())["artifacts"][0]["fidelity"]["scalars"]
+    assert (scalar["name"], scalar["threshold"], scalar["threshold_from"]) == ("face_logit", 0.25, "given")
+
+
 # ---------------------------------------------------------------- --to onnx verified on real faces
 
 def _saved_function(directory: Path, name: str, output) -> Path:

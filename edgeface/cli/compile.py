@@ -10,7 +10,7 @@ import typer
 
 from edgeface.cli.common import JsonOption, console, native_stdout_to_stderr, print_json, shown, user_errors
 from edgeface.cli.convert import (Bgr, Calib, CalibSize, Family, InputShape, MaxDrop, Mean, MinIou, Out, Role,
-                                  Seed, Std, Threshold, input_shapes)
+                                  ScalarThreshold, Seed, Std, Threshold, input_shapes)
 
 Model = Annotated[Path, typer.Argument(help="A bundle (directory or .zip), or a model: .onnx, .tflite, "
                                             ".keras, SavedModel dir.", show_default=False)]
@@ -35,7 +35,7 @@ def compile_model(model: Model, out: Out = Path("compiled"), soc: Socs = None, p
             family: Family = None, mean: Mean = None, std: Std = None, bgr: Bgr = False,
             verify_threshold: Threshold = 0.5, max_cosine_drop: MaxDrop = None, min_iou: MinIou = None,
             allow_fallback: AllowFallback = False, check_images: CheckImages = None,
-            input_shape: InputShape = None,
+            input_shape: InputShape = None, scalar_threshold: ScalarThreshold = None,
             json_out: JsonOption = False) -> None:
     """Compile for Qualcomm Hexagon NPUs offline: QNN context binaries per SoC, checked in the HTP simulator."""
     from edgeface.converters.hexagon import DEFAULT_SOCS, CompileRequest, compile_bundle, compile_hexagon
@@ -52,7 +52,7 @@ def compile_model(model: Model, out: Out = Path("compiled"), soc: Socs = None, p
                 source=model, out=out, precisions=precisions, socs=socs, role=role, family=family, mean=mean,
                 std=std, channel_order="BGR" if bgr else "RGB", verify_threshold=verify_threshold,
                 max_cosine_drop=max_cosine_drop, min_iou=min_iou, input_shapes=input_shapes(input_shape),
-                **options)
+                scalar_threshold=scalar_threshold, **options)
             bundle, results = None, [compile_hexagon(request, progress)]
     if json_out:
         import json

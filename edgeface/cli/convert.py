@@ -39,6 +39,10 @@ MinIou = Annotated[Optional[float], typer.Option(
 InputShape = Annotated[Optional[list[str]], typer.Option(
     "--input-shape", help="Fix a free input size, in the model's own layout, batch 1 first: NAME:1,3,640,640 "
                           "(repeat per input), or 1,640,640,3 for a model with one input.")]
+ScalarThreshold = Annotated[Optional[float], typer.Option(
+    "--scalar-threshold", show_default=False,
+    help="Gate: the decision threshold of outputs with one number per input (a face-presence logit), in the "
+         "output's own units; default: 0.5 when the source's values lie in [0, 1], else 0 (docs/conversion.md).")]
 Outputs = Annotated[Optional[str], typer.Option(
     "--outputs", help="Cut the graph at these comma-separated tensors (frozen graph: node names; ONNX: tensor "
                       "names; Keras: layer names), before post-processing such as NMS that the SDK does.")]
@@ -62,7 +66,7 @@ def _warn(message: str) -> None:
 
 def _run(source, out, precisions, calib, calib_size, seed, io_type, role, family, mean, std, bgr,
          verify_threshold, max_cosine_drop, min_iou, json_out, arch=None, qat_steps=200, input_shape=None,
-         outputs=None) -> None:
+         outputs=None, scalar_threshold=None) -> None:
     from edgeface.converters.job import ConvertRequest, convert
 
     request = ConvertRequest(
@@ -71,7 +75,7 @@ def _run(source, out, precisions, calib, calib_size, seed, io_type, role, family
         family=family, mean=mean, std=std, channel_order="BGR" if bgr else "RGB",
         verify_threshold=verify_threshold, max_cosine_drop=max_cosine_drop, min_iou=min_iou,
         architecture=arch, qat_steps=qat_steps, input_shapes=input_shapes(input_shape),
-        outputs=_names(outputs))
+        outputs=_names(outputs), scalar_threshold=scalar_threshold)
     out_console = console()
     if json_out:
         result = convert(request, warn=_warn)
@@ -101,7 +105,8 @@ def convert(source: Source, out: Out = Path("converted"),
             calib: Calib = None, calib_size: CalibSize = 100, seed: Seed = 0, io_type: IoType = "float32",
             role: Role = None, family: Family = None, mean: Mean = None, std: Std = None, bgr: Bgr = False,
             verify_threshold: Threshold = 0.5, max_cosine_drop: MaxDrop = None, min_iou: MinIou = None,
-            input_shape: InputShape = None, outputs: Outputs = None, json_out: JsonOption = False) -> None:
+            input_shape: InputShape = None, outputs: Outputs = None, scalar_threshold: ScalarThreshold = None,
+            json_out: JsonOption = False) -> None:
     """Convert a face model to TFLite at each precision (or to ONNX), with a fidelity report."""
     if to == "onnx":
         from edgeface.converters.job import ConvertRequest
@@ -114,7 +119,8 @@ def convert(source: Source, out: Out = Path("converted"),
 
         raise EdgefaceError(f"--to {to}: choose tflite or onnx (Hexagon targets: edgeface compile)")
     _run(source, out, precision, calib, calib_size, seed, io_type, role, family, mean, std, bgr,
-         verify_threshold, max_cosine_drop, min_iou, json_out, input_shape=input_shape, outputs=outputs)
+         verify_threshold, max_cosine_drop, min_iou, json_out, input_shape=input_shape, outputs=outputs,
+         scalar_threshold=scalar_threshold)
 
 
 @user_errors
@@ -126,10 +132,11 @@ def quantize(source: Source, out: Out = Path("quantized"),
              role: Role = None, family: Family = None, mean: Mean = None, std: Std = None, bgr: Bgr = False,
              verify_threshold: Threshold = 0.5, max_cosine_drop: MaxDrop = None, min_iou: MinIou = None,
              arch: Arch = None, qat_steps: QatSteps = 200, input_shape: InputShape = None, outputs: Outputs = None,
-             json_out: JsonOption = False) -> None:
+             scalar_threshold: ScalarThreshold = None, json_out: JsonOption = False) -> None:
     """Quantize to TFLite (post-training int8 by default, or int8-qat), checked against the float source."""
     _run(source, out, precision, calib, calib_size, seed, io_type, role, family, mean, std, bgr,
-         verify_threshold, max_cosine_drop, min_iou, json_out, arch, qat_steps, input_shape, outputs)
+         verify_threshold, max_cosine_drop, min_iou, json_out, arch, qat_steps, input_shape, outputs,
+         scalar_threshold)
 
 
 def _to_onnx(request, nchw: bool, json_out: bool) -> None:
