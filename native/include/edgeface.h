@@ -41,6 +41,8 @@ typedef enum edgeface_status {
   EDGEFACE_ERROR_INFERENCE = 6,     /* the model failed while running */
   EDGEFACE_ERROR_OUT_OF_MEMORY = 7,
   EDGEFACE_ERROR_INTERNAL = 8,      /* a bug in edgeface: please report the message */
+  EDGEFACE_ERROR_IMAGE = 9,         /* the image's sizes, strides or buffers do not hold its pixels */
+  EDGEFACE_ERROR_GALLERY = 10,      /* a gallery file is missing, damaged or of another template size */
   EDGEFACE_STATUS_INT32 = 0x7fffffff /* not a status: makes any int32 a valid value of the type */
 } edgeface_status;
 
@@ -106,6 +108,110 @@ EDGEFACE_API edgeface_status edgeface_model_output_info(const edgeface_model* mo
 EDGEFACE_API edgeface_status edgeface_model_run(edgeface_model* model, const float* const* inputs,
                                                 const size_t* input_sizes, size_t num_inputs, float* const* outputs,
                                                 const size_t* output_sizes, size_t num_outputs);
+
+/* ---- The face pipeline: detect, align, embed, verify ---------------------------------
+ * What the Python SDK's FaceAnalyzer does, over the same bundle, with the same numbers
+ * (tests/test_native_parity.py holds both runtimes to boxes and keypoints within 0.5 px
+ * and embeddings at cosine >= 0.9999). */
+
+typedef enum edgeface_pixel_format {
+  EDGEFACE_PIXEL_RGB = 0,  /* 3 bytes a pixel */
+  EDGEFACE_PIXEL_RGBA = 1, /* 4 bytes a pixel, alpha ignored */
+  EDGEFACE_PIXEL_BGR = 2,  /* 3 bytes a pixel, as OpenCV stores images */
+  EDGEFACE_PIXEL_NV21 = 3, /* Android camera preview: Y plane, then interleaved V,U at half resolution */
+  EDGEFACE_PIXEL_NV12 = 4, /* Y plane, then interleaved U,V at half resolution */
+  EDGEFACE_PIXEL_FORMAT_INT32 = 0x7fffffff
+} edgeface_pixel_format;
+
+/* A camera frame or bitmap in the caller's memory; edgeface reads it during the call only
+ * and never past `size` / `chroma_size`. */
+typedef struct edgeface_image {
+  edgeface_pixel_format format;
+  int32_t width;  /* as stored, in the sensor's orientation */
+  int32_t height;
+  const uint8_t* pixels; /* interleaved pixels, or the Y plane */
+  size_t stride;         /* bytes from one row of `pixels` to the next */
+  size_t size;           /* bytes readable at `pixels` */
+  const uint8_t* chroma; /* NV21/NV12: the interleaved chroma plane; else NULL */
+  size_t chroma_stride;
+  size_t chroma_size;
+  int32_t rotation;      /* degrees clockwise (0, 90, 180, 270) that turn the frame upright */
+  int32_t yuv_full_range; /* NV21/NV12: 1 for full range (Android's camera), 0 for video range */
+} edgeface_image;
+
+typedef struct edgeface_analyzer edgeface_analyzer;
+
+/* How to create an analyzer; fill with edgeface_analyzer_options_default first. */
+typedef struct edgeface_analyzer_options {
+  int32_t num_threads;     /* >= 1; default 1 */
+  double score_threshold;  /* keep faces scoring at least this; < 0: the manifest's (default) */
+  int32_t max_faces;       /* at most this many faces, best first; <= 0: the manifest's (default) */
+  int32_t flip_average;    /* 1: average each chip's embedding with its mirror image's; default 0 */
+} edgeface_analyzer_options;
+
+/* Faces found in one image, all in upright image pixels, best first. The arrays belong to
+ * the analyzer and stay valid until its next detect/analyze call or its destruction. */
+typedef struct edgeface_faces {
+  size_t count;
+  int32_t num_keypoints;    /* points per face; names from edgeface_analyzer_keypoint_name */
+  const float* boxes;       /* count x 4: x1, y1, x2, y2 */
+  const float* scores;      /* count */
+  const float* keypoints;   /* count x num_keypoints x 2: x, y */
+  int32_t embedding_size;   /* 0 after detect */
+  const float* embeddings;  /* analyze: count x embedding_size unit vectors; detect: NULL */
+} edgeface_faces;
+
+EDGEFACE_API void edgeface_analyzer_options_default(edgeface_analyzer_options* options);
+/* Creates the bundle's detector and embedder (whichever it has) as one pipeline. The
+ * analyzer copies what it needs: the bundle may be closed first. One analyzer per thread. */
+EDGEFACE_API edgeface_status edgeface_analyzer_create(const edgeface_bundle* bundle,
+                                                      const edgeface_analyzer_options* options,
+                                                      edgeface_analyzer** out);
+EDGEFACE_API void edgeface_analyzer_destroy(edgeface_analyzer* analyzer);
+/* The name of keypoint `index` (< num_keypoints), as the manifest names it. */
+EDGEFACE_API edgeface_status edgeface_analyzer_keypoint_name(const edgeface_analyzer* analyzer, int32_t index,
+                                                             const char** name);
+/* The faces in `image` (needs a detector). */
+EDGEFACE_API edgeface_status edgeface_analyzer_detect(edgeface_analyzer* analyzer, const edgeface_image* image,
+                                                      edgeface_faces* faces);
+/* detect, then align and embed every face (needs a detector and an embedder). */
+EDGEFACE_API edgeface_status edgeface_analyzer_analyze(edgeface_analyzer* analyzer, const edgeface_image* image,
+                                                       edgeface_faces* faces);
+/* Unit embeddings of `count` faces given by their keypoints (count x num_keypoints x 2,
+ * upright image pixels, this detector's order) into `embeddings` (count x embedding_size
+ * floats; `embeddings_size` is that count of floats). */
+EDGEFACE_API edgeface_status edgeface_analyzer_embed_faces(edgeface_analyzer* analyzer, const edgeface_image* image,
+                                                           const float* keypoints, size_t count, float* embeddings,
+                                                           size_t embeddings_size);
+/* Cosine similarity of two embeddings of `size` floats and whether it reaches the
+ * manifest's verify threshold (1:1 verification). */
+EDGEFACE_API edgeface_status edgeface_analyzer_compare(const edgeface_analyzer* analyzer, const float* a,
+                                                       const float* b, size_t size, float* similarity,
+                                                       int32_t* match);
+
+/* ---- Galleries: 1:N search over a file the Python SDK wrote (edgeface.Gallery.save) ---- */
+
+typedef struct edgeface_gallery edgeface_gallery;
+
+/* One identity found by a search. */
+typedef struct edgeface_match {
+  const char* name; /* owned by the gallery */
+  float score;      /* cosine similarity of the query and the identity's best template */
+} edgeface_match;
+
+/* Opens and checks a gallery file (format EFGALLERY1/2, its sha256, names and counts); the
+ * templates are read into memory. `dim` > 0 requires that template size (an analyzer's
+ * embedding_size), 0 takes the file's. Read-only: many threads may search one gallery. */
+EDGEFACE_API edgeface_status edgeface_gallery_open(const char* path, int32_t dim, edgeface_gallery** out);
+EDGEFACE_API void edgeface_gallery_close(edgeface_gallery* gallery);
+EDGEFACE_API int32_t edgeface_gallery_dim(const edgeface_gallery* gallery);             /* 0 for NULL */
+EDGEFACE_API size_t edgeface_gallery_identity_count(const edgeface_gallery* gallery);   /* 0 for NULL */
+EDGEFACE_API size_t edgeface_gallery_template_count(const edgeface_gallery* gallery);   /* 0 for NULL */
+/* The identities closest to `query` (dim floats, a unit vector), best first: at most
+ * `capacity` of them scoring at least `threshold`, into `matches`; `*count` says how many. */
+EDGEFACE_API edgeface_status edgeface_gallery_search(const edgeface_gallery* gallery, const float* query,
+                                                     size_t size, float threshold, edgeface_match* matches,
+                                                     size_t capacity, size_t* count);
 
 #ifdef __cplusplus
 }
