@@ -1,6 +1,5 @@
-// The C interface (include/edgeface.h) over the C++ core: every entry point runs its body
-// inside ``guarded``, which turns any exception into a status and this thread's last
-// error, so nothing C++ crosses the boundary.
+// The C interface (include/edgeface.h) for bundles and models: every entry point runs its
+// body inside ``guarded`` (c_api_guard.h), so nothing C++ crosses the boundary.
 #include "edgeface.h"
 
 #include <cstring>
@@ -9,6 +8,7 @@
 #include <string>
 
 #include "bundle.h"
+#include "c_api_guard.h"
 #include "error.h"
 #include "litert.h"
 
@@ -25,57 +25,8 @@ struct edgeface_model {
 
 namespace {
 
-struct LastError {
-  std::string message;
-  std::string field;
-};
-
-thread_local LastError last_error;
-
-edgeface_status status_of(edgeface::Category category) {
-  switch (category) {
-    case edgeface::Category::kBundle: return EDGEFACE_ERROR_BUNDLE;
-    case edgeface::Category::kManifest: return EDGEFACE_ERROR_MANIFEST;
-    case edgeface::Category::kChecksum: return EDGEFACE_ERROR_CHECKSUM;
-    case edgeface::Category::kModelLoad: return EDGEFACE_ERROR_MODEL_LOAD;
-    case edgeface::Category::kInference: return EDGEFACE_ERROR_INFERENCE;
-    case edgeface::Category::kArgument: return EDGEFACE_ERROR_ARGUMENT;
-  }
-  return EDGEFACE_ERROR_INTERNAL;
-}
-
-edgeface_status fail(edgeface_status status, const char* message, const char* field = "") noexcept {
-  try {
-    last_error.message = message;
-    last_error.field = field;
-  } catch (...) {  // no memory even for the message: the status still says what happened
-    last_error.message.clear();
-    last_error.field.clear();
-  }
-  return status;
-}
-
-template <typename Body>
-edgeface_status guarded(Body&& body) noexcept {
-  try {
-    last_error.message.clear();
-    last_error.field.clear();
-    body();
-    return EDGEFACE_OK;
-  } catch (const edgeface::Error& e) {
-    return fail(status_of(e.category()), e.what(), e.field().c_str());
-  } catch (const std::bad_alloc&) {
-    return fail(EDGEFACE_ERROR_OUT_OF_MEMORY, "out of memory");
-  } catch (const std::exception& e) {
-    return fail(EDGEFACE_ERROR_INTERNAL, e.what());
-  } catch (...) {
-    return fail(EDGEFACE_ERROR_INTERNAL, "an unknown C++ exception");
-  }
-}
-
-void require(bool condition, const std::string& message) {
-  if (!condition) throw edgeface::Error(edgeface::Category::kArgument, message);
-}
+using edgeface::c_api::guarded;
+using edgeface::c_api::require;
 
 const edgeface::ModelSpec& model_of(const edgeface::Manifest& manifest, edgeface_role role) {
   if (role == EDGEFACE_DETECTOR && manifest.detector) return *manifest.detector;
@@ -117,9 +68,9 @@ void check_buffers(const std::vector<edgeface::TensorInfo>& tensors, const Point
 
 extern "C" {
 
-const char* edgeface_last_error(void) { return last_error.message.c_str(); }
+const char* edgeface_last_error(void) { return edgeface::c_api::last_error(); }
 
-const char* edgeface_last_error_field(void) { return last_error.field.c_str(); }
+const char* edgeface_last_error_field(void) { return edgeface::c_api::last_error_field(); }
 
 const char* edgeface_status_name(edgeface_status status) {
   switch (status) {
@@ -132,6 +83,8 @@ const char* edgeface_status_name(edgeface_status status) {
     case EDGEFACE_ERROR_INFERENCE: return "EDGEFACE_ERROR_INFERENCE";
     case EDGEFACE_ERROR_OUT_OF_MEMORY: return "EDGEFACE_ERROR_OUT_OF_MEMORY";
     case EDGEFACE_ERROR_INTERNAL: return "EDGEFACE_ERROR_INTERNAL";
+    case EDGEFACE_ERROR_IMAGE: return "EDGEFACE_ERROR_IMAGE";
+    case EDGEFACE_ERROR_GALLERY: return "EDGEFACE_ERROR_GALLERY";
     default: return "EDGEFACE_UNKNOWN_STATUS";
   }
 }

@@ -11,6 +11,8 @@ const char* category_name(Category category) {
     case Category::kModelLoad: return "ModelLoadError";
     case Category::kInference: return "InferenceError";
     case Category::kArgument: return "ArgumentError";
+    case Category::kImage: return "ImageError";
+    case Category::kGallery: return "GalleryError";
   }
   return "Error";
 }

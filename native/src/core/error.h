@@ -15,6 +15,8 @@ enum class Category {
   kModelLoad,  // ModelLoadError: LiteRT cannot load or compile a model
   kInference,  // InferenceError: a loaded model failed while running
   kArgument,   // a caller's argument is wrong (a null pointer, a wrong buffer size)
+  kImage,      // ImageError: an image's sizes, strides or buffers do not hold its pixels
+  kGallery,    // GalleryError: a gallery file is missing, damaged or of another template size
 };
 
 // The Python exception class name of a category ("ManifestError").
