@@ -113,20 +113,7 @@ def _input_spec(fields: dict):
 def deployable_model(result_or_model, config, anchors=None):
     """The model to ship: a detector gets its regression scales folded into the heads and a
     fixed batch of 1 (a fresh copy; the training model is untouched)."""
-    from edgeface.models import create_model
-
-    model = result_or_model
-    if config.task != "detector":
-        return model
-    from edgeface.cards import get_card
-    from edgeface.train.anchors import anchor_set, fold_regression_scale
-
-    anchors = anchors or anchor_set(config.input_size)
-    # batch 1: static reshapes, so XNNPACK takes the whole graph (see edgeface.models.blazeface)
-    copy = create_model(config.arch, input_size=config.input_size,
-                        num_keypoints=len(get_card(config.arch).keypoint_names), batch_size=1)
-    copy.set_weights(model.get_weights())
-    return fold_regression_scale(copy, anchors)
+    return _kind(config).deployable(result_or_model, config, anchors)
 
 
 def export_run(result, val_set=None, precisions: Sequence[str] = ("fp32",),
@@ -188,14 +175,7 @@ def _calibration_npy(config, val_set, out: Path) -> Path | None:
     """Normalised inputs from the validation data for int8 calibration and fidelity."""
     if val_set is None or len(val_set) == 0:
         return None
-    from edgeface.cards import get_card
-    from edgeface.preprocess import Preprocessor
-
-    if config.task == "detector":
-        pre = Preprocessor(_input_spec(get_card(config.arch).input_fields(config.input_size)))
-        x = np.concatenate([pre(val_set[i].image)[0].copy() for i in range(min(len(val_set), 100))])
-    else:
-        x = embedder_inputs(config.arch, np.stack([p.a for p in list(val_set)[:100]]), config.input_size)
+    x = _kind(config).calibration_inputs(config, val_set)
     path = out / "calibration.npy"
     np.save(path, x.astype(np.float32))
     return path
@@ -218,49 +198,107 @@ def _convert(config, keras_path: Path, out: Path, precisions: list[str], calibra
     from edgeface.converters.job import ConvertRequest, convert
 
     card = get_card(config.arch)
-    spec = _input_spec(card.input_fields(config.input_size))
-    if config.task == "detector":
-        request = ConvertRequest(source=keras_path, out=out, precisions=precisions, calibration=calibration,
-                                 calibration_size=100, seed=config.seed, role="detector", family=card.preset,
-                                 input=spec, **bundle_info)
-    else:
-        request = ConvertRequest(source=keras_path, out=out, precisions=precisions, calibration=calibration,
-                                 calibration_size=100, seed=config.seed, role="embedder", input=spec,
-                                 architecture=config.arch, **bundle_info)
+    request = ConvertRequest(source=keras_path, out=out, precisions=precisions, calibration=calibration,
+                             calibration_size=100, seed=config.seed,
+                             input=_input_spec(card.input_fields(config.input_size)),
+                             **_kind(config).request_fields(config, card), **bundle_info)
     return convert(request, progress)
 
 
 def _evaluate_bundle(config, bundle: Path, val_set, report_dir: Path) -> dict:
-    if config.task == "detector":
-        from edgeface.eval import evaluate_detection_bundle, write_detection_report
-
-        result = evaluate_detection_bundle(bundle, val_set)
-        write_detection_report(result, report_dir)
-        return result.summary()
-    from edgeface.eval import calibrate_bundle, evaluate_verification_bundle, write_verification_report
-
-    result = evaluate_verification_bundle(bundle, val_set, far=config.far)
-    calibrate_bundle(bundle, result.calibration["threshold"], config.far)
-    write_verification_report(result, report_dir)
-    return result.summary()
+    return _kind(config).evaluate(config, bundle, val_set, report_dir)
 
 
 def load_run_model(run_dir: Path):
     """Rebuild a run's training-form model from its config and latest checkpoint."""
     import tensorflow as tf
 
-    from edgeface.cards import get_card
-    from edgeface.models import create_model
     from edgeface.train.config import load_config
 
     config = load_config(run_dir)
-    if config.task == "detector":
-        model = create_model(config.arch, input_size=config.input_size,
-                             num_keypoints=len(get_card(config.arch).keypoint_names))
-    else:
-        model = create_model(config.arch, input_size=config.input_size, embedding_size=config.embedding_size)
+    model = _kind(config).training_model(config)
     latest = tf.train.latest_checkpoint(str(Path(run_dir) / "checkpoints"))
     if latest is None:
         raise EdgefaceError(f"{run_dir}: no checkpoint found: train first (edgeface train ...)")
     tf.train.Checkpoint(model=model).restore(latest).expect_partial()
     return model, config
+
+
+# ------------------------------------------------------------- what differs per kind
+
+class _DetectorExport:
+    """A detector: regression scales folded into the heads at batch 1, calibrated on
+    preprocessed validation images, converted with its card's decoder preset, scored by
+    detection AP."""
+
+    role = "detector"
+
+    def training_model(self, config, batch_size: int | None = None):
+        from edgeface.cards import get_card
+        from edgeface.models import create_model
+
+        return create_model(config.arch, input_size=config.input_size,
+                            num_keypoints=len(get_card(config.arch).keypoint_names), batch_size=batch_size)
+
+    def deployable(self, model, config, anchors=None):
+        from edgeface.train.anchors import anchor_set, fold_regression_scale
+
+        anchors = anchors or anchor_set(config.input_size)
+        # batch 1: static reshapes, so XNNPACK takes the whole graph (see edgeface.models.blazeface)
+        copy = self.training_model(config, batch_size=1)
+        copy.set_weights(model.get_weights())
+        return fold_regression_scale(copy, anchors)
+
+    def calibration_inputs(self, config, val_set) -> np.ndarray:
+        from edgeface.cards import get_card
+        from edgeface.preprocess import Preprocessor
+
+        pre = Preprocessor(_input_spec(get_card(config.arch).input_fields(config.input_size)))
+        return np.concatenate([pre(val_set[i].image)[0].copy() for i in range(min(len(val_set), 100))])
+
+    def request_fields(self, config, card) -> dict:
+        return {"role": self.role, "family": card.preset}
+
+    def evaluate(self, config, bundle: Path, val_set, report_dir: Path) -> dict:
+        from edgeface.eval import evaluate_detection_bundle, write_detection_report
+
+        result = evaluate_detection_bundle(bundle, val_set)
+        write_detection_report(result, report_dir)
+        return result.summary()
+
+
+class _EmbedderExport:
+    """An embedder (the training task "recognizer"): shipped as trained, calibrated on
+    aligned validation chips, scored by verification on the validation pairs, which also
+    calibrates each bundle's verify_threshold at the run's FAR."""
+
+    role = "embedder"
+
+    def training_model(self, config):
+        from edgeface.models import create_model
+
+        return create_model(config.arch, input_size=config.input_size, embedding_size=config.embedding_size)
+
+    def deployable(self, model, config, anchors=None):
+        return model
+
+    def calibration_inputs(self, config, val_set) -> np.ndarray:
+        return embedder_inputs(config.arch, np.stack([p.a for p in list(val_set)[:100]]), config.input_size)
+
+    def request_fields(self, config, card) -> dict:
+        return {"role": self.role, "architecture": config.arch}
+
+    def evaluate(self, config, bundle: Path, val_set, report_dir: Path) -> dict:
+        from edgeface.eval import calibrate_bundle, evaluate_verification_bundle, write_verification_report
+
+        result = evaluate_verification_bundle(bundle, val_set, far=config.far)
+        calibrate_bundle(bundle, result.calibration["threshold"], config.far)
+        write_verification_report(result, report_dir)
+        return result.summary()
+
+
+_KINDS = {"detector": _DetectorExport(), "recognizer": _EmbedderExport()}  # by TrainConfig.task
+
+
+def _kind(config):
+    return _KINDS[config.task]
