@@ -303,8 +303,10 @@ def compile_bundle(bundle_path: Path, out: Path, socs: list[str], precisions: li
     """Compile every model of a bundle for ``socs``; write ``out/bundle``: the same bundle
     plus, per model and SoC, the first precision in ``precisions`` whose context passes
     the gate (see ``bundle_requests``; later precisions are not tried for that SoC).
-    Targets the bundle already has are kept unless rebuilt for the same SoC. Returns the
-    bundle and each model's result."""
+    Targets the bundle already has are kept unless rebuilt for the same SoC. A model
+    refused at every precision keeps what it had and does not stop the others; only a
+    bundle of which nothing compiles is an error. Returns the bundle and each model's
+    result."""
     from edgeface.bundle import load_bundle, write_bundle
 
     bundle = load_bundle(bundle_path)
@@ -312,11 +314,25 @@ def compile_bundle(bundle_path: Path, out: Path, socs: list[str], precisions: li
     results = []
     for spec, request in bundle_requests(bundle, out, socs, precisions, first_passing=True, **options):
         progress(f"{spec.role}: {spec.file}")
-        result = compile_hexagon(request, progress)
+        try:
+            result = compile_hexagon(request, progress)
+        except EdgefaceError as exc:  # nothing of this model compiled: the bundle's other models still are
+            progress(f"{spec.role}: refused: {exc}")
+            result = _refused_model(request, f"{spec.role}: {exc}")
         results.append(result)
         targets = {**spec.targets, **passing_targets(result, files)}
         manifest = manifest.with_model(dataclasses.replace(spec, targets=targets))
+    if not any(result.artifacts for result in results):
+        raise EdgefaceError(f"{bundle_path}: nothing to compile: " + "; ".join(r for res in results for r in res.refused))
     return write_bundle(out / "bundle", manifest, files), results
+
+
+def _refused_model(request: CompileRequest, reason: str) -> CompileResult:
+    """The result of a bundle's model that no requested precision could be built for: no
+    contexts, the reason in ``refused`` and in its reports."""
+    request.out.mkdir(parents=True, exist_ok=True)
+    report_json, report_md = write_reports(request, [], [], [reason], 0)
+    return CompileResult([], [], [], report_json, report_md, [reason])
 
 
 def passing_targets(result: CompileResult, files: dict[str, bytes]) -> dict:

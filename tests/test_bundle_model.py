@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgeface.bundle import combine, load_bundle, parse_manifest, write_bundle
-from edgeface.errors import BundleError, ManifestError
+from edgeface.errors import BundleError, EdgefaceError, ManifestError
 
 FIXTURES = ["blob_blazeface", "blob_blazeface_int8", "blob_detector_only", "blob_scrfd_onnx"]
 
@@ -229,3 +229,43 @@ def test_calibrating_a_bundle_changes_only_the_threshold(tmp_path, fixture_bundl
     assert after.manifest.detector == before.manifest.detector
     assert after.manifest.extra == {"release": {"version": 4}, "source": data["source"]}
     assert after.read_model(after.manifest.embedder.targets["SM8650"]) == b"context"
+
+
+def test_compile_bundle_goes_on_when_one_model_is_refused_at_every_precision(tmp_path, fixture_bundle, monkeypatch):
+    """A detector the HTP refuses at every precision used to stop the whole bundle compile
+    before its embedder was tried; now the embedder's build lands, the detector keeps what
+    it had, and its reason is in its result and report. Only a bundle of which nothing
+    compiles is an error (the compile itself is stood in for: tests/test_hexagon.py runs it)."""
+    import types
+
+    from edgeface.converters import hexagon
+
+    built = tmp_path / "embedder_SM8750.onnx"
+    built.write_bytes(b"SM8750 context")
+
+    def compile_hexagon(request, progress):
+        if request.role == "detector":
+            raise EdgefaceError("nothing to compile: w8a8: ops the HTP cannot run: NonMaxSuppressionV5")
+        context = types.SimpleNamespace(soc="SM8750", onnx_path=built, precision="fp16", htp_arch=79, soc_model=69)
+        return hexagon.CompileResult([hexagon.CompiledArtifact(context, None)], [], [], None, None)
+
+    data = read_manifest(fixture_bundle())
+    data["models"]["detector"]["decoder"]["preset"] = "blazeface-short"  # a family the gate can check
+    bundle = fixture_bundle()
+    source = write_bundle(tmp_path / "source", data, {name: (bundle / name).read_bytes()
+                                                      for name in ("detector.tflite", "embedder.tflite")})
+    monkeypatch.setattr(hexagon, "compile_hexagon", compile_hexagon)
+    out, (detector, embedder) = hexagon.compile_bundle(source, tmp_path / "c", ["SM8750"], ["w8a8", "fp16"])
+    compiled = load_bundle(out)
+    assert set(compiled.manifest.embedder.targets) == {"SM8750"}
+    assert compiled.manifest.detector.targets == {}
+    assert detector.artifacts == [] and "NonMaxSuppressionV5" in detector.refused[0]
+    assert "NonMaxSuppressionV5" in detector.report_md.read_text()
+    assert embedder.refused == []
+
+    def refuse_all(request, progress):
+        raise EdgefaceError(f"{request.role} refused")
+
+    monkeypatch.setattr(hexagon, "compile_hexagon", refuse_all)
+    with pytest.raises(EdgefaceError, match="nothing to compile: detector: detector refused; embedder: embedder refused"):
+        hexagon.compile_bundle(source, tmp_path / "d", ["SM8750"], ["w8a8"])
