@@ -356,12 +356,24 @@ class _Canvas:
 
 
 def _draw_face(canvas: _Canvas, face: _Face, body: bool) -> None:
-    p, H, pose = face.p, face.H, face.pose
-    skin = np.asarray(p.skin)
-    hair = np.asarray(p.hair)
-    dark_skin = skin * 0.8
+    """Paint one face back to front: body and the hair behind, head, beard, hair, eyes,
+    nose, mouth, glasses."""
+    p = face.p
+    skin, hair = np.asarray(p.skin), np.asarray(p.hair)
     style = HAIR_STYLES[p.hair_style]
+    _draw_back(canvas, face, body, style, skin, hair)
+    _draw_head(canvas, face, skin)
+    _draw_beard(canvas, face, skin, hair)
+    _draw_hair(canvas, face, style, skin, hair)
+    _draw_eyes(canvas, face, style, skin, hair)
+    _draw_nose(canvas, face, skin)
+    _draw_mouth(canvas, face, hair)
+    _draw_glasses(canvas, face)
 
+
+def _draw_back(canvas: _Canvas, face: _Face, body: bool, style: str, skin: np.ndarray, hair: np.ndarray) -> None:
+    p, H = face.p, face.H
+    dark_skin = skin * 0.8
     # body: neck and shoulders, behind everything
     if body:
         neck = np.array([[-0.45, 0.4 * H], [0.45, 0.4 * H], [0.5, 2.0 * H], [-0.5, 2.0 * H]])
@@ -376,6 +388,10 @@ def _draw_face(canvas: _Canvas, face: _Face, body: bool) -> None:
         canvas.fill(face.outline(0, -0.35 * H, -0.3, 1.55, 1.15 * H, 0.9, 32), hair)
     elif style == "bun":
         canvas.fill(face.proj(_ellipse(0, -1.2 * H, 0.45, 0.38, 20), -0.3), hair)
+
+
+def _draw_head(canvas: _Canvas, face: _Face, skin: np.ndarray) -> None:
+    p, H = face.p, face.H
     # ears, face oval and jaw
     sk = face.skin_polygons()
     canvas.fill(sk[2:], skin * 0.93)
@@ -394,9 +410,12 @@ def _draw_face(canvas: _Canvas, face: _Face, body: bool) -> None:
     if p.mark is not None:
         mx, my, mr = p.mark
         canvas.fill(face.proj(_ellipse(mx, my * H, mr, mr, 12)), skin * 0.45)
-    kc = face.keypoints_canonical()
-    mouth_y = kc[3, 1]
-    # beards (under the mouth and moustache)
+
+
+def _draw_beard(canvas: _Canvas, face: _Face, skin: np.ndarray, hair: np.ndarray) -> None:
+    """A full or stubble beard, under the mouth and moustache."""
+    p, H = face.p, face.H
+    mouth_y = face.keypoints_canonical()[3, 1]
     beard_color = hair * 0.9
     if p.beard == 3 or p.beard == 4:
         c, s = _circle(32)
@@ -408,6 +427,10 @@ def _draw_face(canvas: _Canvas, face: _Face, body: bool) -> None:
         poly = np.concatenate([lower, inner])
         color = beard_color if p.beard == 3 else _mix(skin, hair, 0.35)
         canvas.fill(face.proj(poly), color)
+
+
+def _draw_hair(canvas: _Canvas, face: _Face, style: str, skin: np.ndarray, hair: np.ndarray) -> None:
+    p, H = face.p, face.H
     # hair on the head
     if style != "bald":
         cap = face.hair_cap()
@@ -426,6 +449,11 @@ def _draw_face(canvas: _Canvas, face: _Face, body: bool) -> None:
             ys[1::2] -= 0.12 * H
             fr = np.concatenate([np.stack([xs, ys], 1), [[0.85, top - 0.2], [-0.85, top - 0.2]]])
             canvas.fill(face.proj(fr, None, 0.02), hair * 0.95)
+
+
+def _draw_eyes(canvas: _Canvas, face: _Face, style: str, skin: np.ndarray, hair: np.ndarray) -> None:
+    """Brows, then eyes (open, or a closed lid line when the pose blinks)."""
+    p, pose = face.p, face.pose
     # brows
     brow_color = hair * 0.8 if style not in ("bald",) else skin * 0.5
     eyes = face.eye_centres()
@@ -448,6 +476,12 @@ def _draw_face(canvas: _Canvas, face: _Face, body: bool) -> None:
         canvas.fill(face.proj(_ellipse(ex, eyc, r * 0.45, r * 0.45, 12)), (15, 12, 12))
         upper_lid = np.concatenate([sclera[:1], sclera[:9:-1]])  # outer corner, over the top
         canvas.line(face.proj(upper_lid), (35, 25, 25), 0.03)
+
+
+def _draw_nose(canvas: _Canvas, face: _Face, skin: np.ndarray) -> None:
+    p = face.p
+    kc = face.keypoints_canonical()
+    eyes = face.eye_centres()
     # nose
     nose_tip = kc[2]
     ztip = face.z(kc[2:3])[0] + p.nose_length
@@ -468,9 +502,16 @@ def _draw_face(canvas: _Canvas, face: _Face, body: bool) -> None:
         tri = np.array([[0.0, eyes[0, 1] + 0.12], [nw, nose_tip[1] + 0.03], [-nw, nose_tip[1] + 0.03]])
         canvas.fill(face.proj(tri, np.array([ztip * 0.55, ztip * 0.6, ztip * 0.6])), skin * 0.88)
         canvas.line(face.proj(tri[1:], ztip * 0.6), nose_color, 0.025)
+
+
+def _draw_mouth(canvas: _Canvas, face: _Face, hair: np.ndarray) -> None:
+    """Lips (parted when the pose opens the mouth), then a moustache or goatee."""
+    p, H, pose = face.p, face.H, face.pose
+    kc = face.keypoints_canonical()
+    mouth_y = kc[3, 1]
+    beard_color = hair * 0.9
     # mouth
-    mr, ml = kc[3], kc[4]
-    mw = ml[0]
+    mw = kc[4, 0]  # the left mouth corner's x: half the mouth's width
     lip = p.lip_thickness
     open_h = 0.12 * pose.mouth_open
     xs = np.linspace(-1, 1, 9)
@@ -497,6 +538,11 @@ def _draw_face(canvas: _Canvas, face: _Face, body: bool) -> None:
         if chin - lip_low > 0.06:
             gy, gr = (lip_low + chin) / 2, (chin - lip_low) / 2
             canvas.fill(face.proj(_ellipse(0, gy, 0.16, gr, 14)), beard_color)
+
+
+def _draw_glasses(canvas: _Canvas, face: _Face) -> None:
+    p = face.p
+    eyes = face.eye_centres()
     # glasses
     if p.glasses:
         gc = p.glasses_color
