@@ -8,19 +8,14 @@
 #include <string>
 
 #include "bundle.h"
+#include "bundle_model.h"
 #include "c_api_guard.h"
+#include "c_api_handles.h"
 #include "error.h"
 #include "litert.h"
 
-struct edgeface_bundle {
-  edgeface::Bundle bundle;
-};
-
 struct edgeface_model {
-  // declared in this order so that they are destroyed compiled model first, environment last
-  std::shared_ptr<edgeface::Environment> environment;
-  std::shared_ptr<const edgeface::Model> model;
-  std::unique_ptr<edgeface::CompiledModel> compiled;
+  edgeface::LoadedModel loaded;
 };
 
 namespace {
@@ -136,41 +131,30 @@ edgeface_status edgeface_model_create(const edgeface_bundle* bundle, edgeface_ro
     require(bundle != nullptr, "bundle: NULL");
     require(num_threads >= 1, "num_threads: must be at least 1, got " + std::to_string(num_threads));
     const edgeface::ModelSpec& spec = model_of(bundle->bundle.manifest(), role);
-    require(spec.format == "tflite", spec.file + ": the native runtime runs tflite models, this one is " + spec.format);
-    std::vector<uint8_t> bytes = bundle->bundle.read_model(spec);
-    auto result = std::make_unique<edgeface_model>();
-    try {
-      result->environment = std::make_shared<edgeface::Environment>();
-      result->model = std::make_shared<const edgeface::Model>(edgeface::Model::from_bytes(*result->environment, std::move(bytes)));
-      result->compiled = std::make_unique<edgeface::CompiledModel>(*result->environment, result->model, num_threads);
-    } catch (const edgeface::LiteRtError& e) {
-      throw edgeface::Error(edgeface::Category::kModelLoad, bundle->bundle.location() + ": " + spec.file +
-                                                                ": cannot be loaded (" + e.what() +
-                                                                "): rebuild or re-download the bundle");
-    }
+    auto result = std::make_unique<edgeface_model>(edgeface_model{edgeface::load_model(bundle->bundle, spec, num_threads)});
     *out = result.release();
   });
 }
 
 void edgeface_model_destroy(edgeface_model* model) { delete model; }
 
-size_t edgeface_model_input_count(const edgeface_model* model) { return model ? model->model->inputs().size() : 0; }
+size_t edgeface_model_input_count(const edgeface_model* model) { return model ? model->loaded.model->inputs().size() : 0; }
 
-size_t edgeface_model_output_count(const edgeface_model* model) { return model ? model->model->outputs().size() : 0; }
+size_t edgeface_model_output_count(const edgeface_model* model) { return model ? model->loaded.model->outputs().size() : 0; }
 
 edgeface_status edgeface_model_input_info(const edgeface_model* model, size_t index, edgeface_tensor_info* info) {
   return guarded([&] {
     require(model && info, "model or info: NULL");
-    require(index < model->model->inputs().size(), "index: the model has " + std::to_string(model->model->inputs().size()) + " inputs");
-    describe(model->model->inputs()[index], info);
+    require(index < model->loaded.model->inputs().size(), "index: the model has " + std::to_string(model->loaded.model->inputs().size()) + " inputs");
+    describe(model->loaded.model->inputs()[index], info);
   });
 }
 
 edgeface_status edgeface_model_output_info(const edgeface_model* model, size_t index, edgeface_tensor_info* info) {
   return guarded([&] {
     require(model && info, "model or info: NULL");
-    require(index < model->model->outputs().size(), "index: the model has " + std::to_string(model->model->outputs().size()) + " outputs");
-    describe(model->model->outputs()[index], info);
+    require(index < model->loaded.model->outputs().size(), "index: the model has " + std::to_string(model->loaded.model->outputs().size()) + " outputs");
+    describe(model->loaded.model->outputs()[index], info);
   });
 }
 
@@ -179,18 +163,14 @@ edgeface_status edgeface_model_run(edgeface_model* model, const float* const* in
                                    size_t num_outputs) {
   return guarded([&] {
     require(model != nullptr, "model: NULL");
-    const auto& in = model->model->inputs();
-    const auto& out = model->model->outputs();
+    const auto& in = model->loaded.model->inputs();
+    const auto& out = model->loaded.model->outputs();
     check_buffers(in, inputs, input_sizes, num_inputs, "input");
     check_buffers(out, outputs, output_sizes, num_outputs, "output");
-    for (size_t i = 0; i < num_inputs; ++i) std::memcpy(model->compiled->input(i), inputs[i], in[i].byte_size());
-    try {
-      model->compiled->run();
-    } catch (const edgeface::LiteRtError& e) {
-      throw edgeface::Error(edgeface::Category::kInference, std::string("the model failed while running (") +
-                                                                e.what() + ")");
-    }
-    for (size_t i = 0; i < num_outputs; ++i) std::memcpy(outputs[i], model->compiled->output(i), out[i].byte_size());
+    edgeface::CompiledModel& compiled = *model->loaded.compiled;
+    for (size_t i = 0; i < num_inputs; ++i) std::memcpy(compiled.input(i), inputs[i], in[i].byte_size());
+    edgeface::run_model(compiled);
+    for (size_t i = 0; i < num_outputs; ++i) std::memcpy(outputs[i], compiled.output(i), out[i].byte_size());
   });
 }
 

@@ -44,6 +44,19 @@ TensorInfo describe(LiteRtTensor tensor) {
     }
     info.shape.push_back(dim);
   }
+  LiteRtQuantizationTypeId quantization = kLiteRtQuantizationNone;
+  check(LiteRtGetQuantizationTypeId(tensor, &quantization), "reading the quantization of tensor " + info.name);
+  if (quantization == kLiteRtQuantizationPerTensor) {
+    LiteRtQuantizationPerTensor q{};
+    check(LiteRtGetPerTensorQuantization(tensor, &q), "reading the quantization of tensor " + info.name);
+    info.quantized = true;
+    info.scale = q.scale;
+    info.zero_point = q.zero_point;
+  } else if (quantization != kLiteRtQuantizationNone) {
+    throw LiteRtError("tensor " + info.name + " is quantized per channel or block: edgeface reads inputs and "
+                          "outputs quantized per tensor only",
+                      kLiteRtStatusErrorInvalidArgument);
+  }
   if (element_size(info.element_type) == 0) {
     throw LiteRtError("tensor " + info.name + " has element type " +
                           std::to_string(static_cast<int>(info.element_type)) + ", which edgeface does not handle",

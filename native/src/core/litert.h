@@ -29,6 +29,10 @@ struct TensorInfo {
   std::vector<int32_t> shape;
   LiteRtElementType element_type = kLiteRtElementTypeNone;
   LiteRtRankedTensorType type{};  // as LiteRT reports it, for making its buffers
+  // Per-tensor quantization of an integer tensor: real = (q - zero_point) * scale.
+  bool quantized = false;
+  float scale = 0.f;
+  int64_t zero_point = 0;
   size_t element_count() const;
   size_t byte_size() const;
 };

@@ -62,6 +62,17 @@ typedef struct {
   LiteRtLayout layout;
 } LiteRtRankedTensorType;
 
+// A tensor's quantization (litert_model_types.h): edgeface handles none and per-tensor.
+enum LiteRtQuantizationTypeId : int {
+  kLiteRtQuantizationNone = 0,
+  kLiteRtQuantizationPerTensor = 1,
+  kLiteRtQuantizationPerChannel = 2,
+  kLiteRtQuantizationBlockWise = 3,
+};
+typedef struct {
+  float scale;
+  int64_t zero_point;  // the quantized value that float 0 maps to
+} LiteRtQuantizationPerTensor;
 // An environment option: a tag and a tagged value (LiteRtAny).
 enum LiteRtEnvOptionTag : int { kLiteRtEnvOptionTagMinLoggerSeverity = 25 };
 enum LiteRtAnyType : int { kLiteRtAnyTypeInt = 2 };
@@ -106,6 +117,8 @@ LiteRtStatus LiteRtGetSignatureOutputTensorByIndex(LiteRtSignature signature, Li
 LiteRtStatus LiteRtGetTensorName(LiteRtTensor tensor, const char** name);
 LiteRtStatus LiteRtGetTensorTypeId(LiteRtTensor tensor, LiteRtTensorTypeId* type_id);
 LiteRtStatus LiteRtGetRankedTensorType(LiteRtTensor tensor, LiteRtRankedTensorType* ranked_tensor_type);
+LiteRtStatus LiteRtGetQuantizationTypeId(LiteRtTensor tensor, LiteRtQuantizationTypeId* q_type_id);
+LiteRtStatus LiteRtGetPerTensorQuantization(LiteRtTensor tensor, LiteRtQuantizationPerTensor* per_tensor_quantization);
 
 LiteRtStatus LiteRtCreateOptions(LiteRtOptions* options);
 void LiteRtDestroyOptions(LiteRtOptions options);
@@ -138,6 +151,10 @@ static_assert(sizeof(LiteRtStatus) == 4, "LiteRtStatus is an int-sized C enum");
 static_assert(sizeof(LiteRtElementType) == 4, "LiteRtElementType is an int-sized C enum");
 static_assert(sizeof(LiteRtTensorTypeId) == 4, "LiteRtTensorTypeId is an int-sized C enum");
 static_assert(sizeof(LiteRtLayout) == 68, "LiteRtLayout size as in litert_layout.h");
+static_assert(sizeof(LiteRtQuantizationTypeId) == 4, "LiteRtQuantizationTypeId is an int-sized C enum");
+static_assert(sizeof(LiteRtQuantizationPerTensor) == 16 && offsetof(LiteRtQuantizationPerTensor, scale) == 0 &&
+                  offsetof(LiteRtQuantizationPerTensor, zero_point) == 8,
+              "LiteRtQuantizationPerTensor layout as in litert_model_types.h");
 static_assert(offsetof(LiteRtLayout, dimensions) == 4, "LiteRtLayout.dimensions offset");
 static_assert(offsetof(LiteRtLayout, strides) == 36, "LiteRtLayout.strides offset");
 static_assert(sizeof(LiteRtRankedTensorType) == 72, "LiteRtRankedTensorType size");

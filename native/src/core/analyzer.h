@@ -1,0 +1,52 @@
+// The face pipeline of one bundle (edgeface/analyzer.py's FaceAnalyzer): its detector and
+// embedder, whichever it has, and the arrays of the last call's faces.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bundle.h"
+#include "detector.h"
+#include "edgeface/vision/detections.h"
+#include "edgeface/vision/image.h"
+#include "embedder.h"
+
+namespace edgeface {
+
+struct AnalyzerOptions {
+  int num_threads = 1;
+  double score_threshold = -1;  // < 0: the manifest's
+  int max_faces = 0;            // <= 0: the manifest's
+  bool flip_average = false;
+};
+
+class Analyzer {
+ public:
+  Analyzer(const Bundle& bundle, const AnalyzerOptions& options);
+  bool has_detector() const { return detector_ != nullptr; }
+  bool has_embedder() const { return embedder_ != nullptr; }
+  const std::vector<std::string>& keypoint_names() const;
+  int embedding_size() const;
+  double verify_threshold() const;
+
+  // The faces of `image` into faces(); analyze also embeds them into embeddings().
+  void detect(const vision::ImageView& image);
+  void analyze(const vision::ImageView& image);
+  void embed(const vision::ImageView& image, const float* keypoints, size_t count, float* out);
+  const vision::Detections& faces() const { return faces_; }
+  const std::vector<float>& embeddings() const { return embeddings_; }
+
+ private:
+  Detector& detector();
+  Embedder& embedder();
+
+  std::string location_;
+  AnalyzerOptions options_;
+  std::unique_ptr<Detector> detector_;
+  std::unique_ptr<Embedder> embedder_;
+  vision::Detections faces_;
+  std::vector<float> embeddings_;
+};
+
+}  // namespace edgeface

@@ -1,0 +1,8 @@
+// The C interface's opaque handles that more than one file of entry points opens.
+#pragma once
+
+#include "bundle.h"
+
+struct edgeface_bundle {
+  edgeface::Bundle bundle;
+};

@@ -1,0 +1,229 @@
+// The face pipeline through the C interface on the fixture bundles, whose blob detectors
+// fire on white squares (tests/fixtures/README.md): a square of side 80 centred at
+// (200, 200) in a 640x480 black frame is one face, its box 120 px square on the same
+// centre, its first keypoint 25 px left and 20 px above it (as tests/test_analyzer.py).
+// Parity with the Python SDK on real faces is tests/test_native_parity.py's.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "edgeface.h"
+#include "test_paths.h"
+
+namespace {
+
+using edgeface::testing::repo_path;
+
+struct Square {
+  int cx, cy, side;
+};
+
+std::vector<uint8_t> blob_rgb(int width, int height, const std::vector<Square>& squares) {
+  std::vector<uint8_t> rgb(static_cast<size_t>(width) * height * 3, 0);
+  for (const Square& s : squares)
+    for (int y = std::max(s.cy - s.side / 2, 0); y < std::min(s.cy + s.side / 2, height); ++y)
+      for (int x = std::max(s.cx - s.side / 2, 0); x < std::min(s.cx + s.side / 2, width); ++x)
+        for (int c = 0; c < 3; ++c) rgb[(static_cast<size_t>(y) * width + x) * 3 + c] = 255;
+  return rgb;
+}
+
+edgeface_image rgb_image(const std::vector<uint8_t>& rgb, int width, int height) {
+  edgeface_image image{};
+  image.format = EDGEFACE_PIXEL_RGB;
+  image.width = width;
+  image.height = height;
+  image.pixels = rgb.data();
+  image.stride = static_cast<size_t>(width) * 3;
+  image.size = rgb.size();
+  image.yuv_full_range = 1;
+  return image;
+}
+
+// The upright RGB frame as a sensor's NV21 frame that rotation 90 (clockwise) turns
+// upright: sensor pixel (x, y) lands on upright pixel (width - 1 - y, x). Grey only
+// (chroma 128), as the blobs are.
+std::vector<uint8_t> nv21_rotated(const std::vector<uint8_t>& rgb, int width, int height) {
+  const int sensor_w = height, sensor_h = width;
+  std::vector<uint8_t> yuv(static_cast<size_t>(sensor_w) * sensor_h * 3 / 2, 128);
+  for (int y = 0; y < sensor_h; ++y)
+    for (int x = 0; x < sensor_w; ++x) {
+      const int ux = width - 1 - y, uy = x;
+      yuv[static_cast<size_t>(y) * sensor_w + x] = rgb[(static_cast<size_t>(uy) * width + ux) * 3];
+    }
+  return yuv;
+}
+
+class Analyzer : public ::testing::Test {
+ protected:
+  void open(const std::string& fixture, int max_faces = 0) {
+    ASSERT_EQ(edgeface_bundle_open(repo_path("tests/fixtures/bundles/" + fixture).c_str(), &bundle_), EDGEFACE_OK)
+        << edgeface_last_error();
+    edgeface_analyzer_options options;
+    edgeface_analyzer_options_default(&options);
+    options.max_faces = max_faces;
+    ASSERT_EQ(edgeface_analyzer_create(bundle_, &options, &analyzer_), EDGEFACE_OK) << edgeface_last_error();
+  }
+  void TearDown() override {
+    edgeface_analyzer_destroy(analyzer_);
+    edgeface_bundle_close(bundle_);
+  }
+  edgeface_bundle* bundle_ = nullptr;
+  edgeface_analyzer* analyzer_ = nullptr;
+};
+
+void expect_square_face(const edgeface_faces& faces, size_t index, float cx, float cy) {
+  const float* box = faces.boxes + 4 * index;
+  EXPECT_NEAR((box[0] + box[2]) / 2, cx, 1.0);
+  EXPECT_NEAR((box[1] + box[3]) / 2, cy, 1.0);
+  EXPECT_NEAR(box[2] - box[0], 120.0, 1.0);
+  EXPECT_NEAR(box[3] - box[1], 120.0, 1.0);
+  EXPECT_GT(faces.scores[index], 0.99f);
+  const float* first = faces.keypoints + index * faces.num_keypoints * 2;
+  EXPECT_NEAR(first[0], cx - 25, 1.0);
+  EXPECT_NEAR(first[1], cy - 20, 1.0);
+}
+
+TEST_F(Analyzer, DetectsTheSquareInImagePixelsWithTheManifestsKeypointNames) {
+  open("blob_blazeface");
+  const auto rgb = blob_rgb(640, 480, {{200, 200, 80}});
+  const edgeface_image image = rgb_image(rgb, 640, 480);
+  edgeface_faces faces;
+  ASSERT_EQ(edgeface_analyzer_detect(analyzer_, &image, &faces), EDGEFACE_OK) << edgeface_last_error();
+  ASSERT_EQ(faces.count, 1u);
+  ASSERT_EQ(faces.num_keypoints, 6);
+  expect_square_face(faces, 0, 200, 200);
+  EXPECT_EQ(faces.embeddings, nullptr);
+  const char* names[] = {"right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear"};
+  for (int i = 0; i < 6; ++i) {
+    const char* name = nullptr;
+    ASSERT_EQ(edgeface_analyzer_keypoint_name(analyzer_, i, &name), EDGEFACE_OK);
+    EXPECT_STREQ(name, names[i]);
+  }
+  const char* name = nullptr;
+  EXPECT_EQ(edgeface_analyzer_keypoint_name(analyzer_, 6, &name), EDGEFACE_ERROR_ARGUMENT);
+}
+
+TEST_F(Analyzer, FindsTwoFacesBestFirstNoneOnBlackAndHonoursMaxFaces) {
+  open("blob_blazeface");
+  const auto two = blob_rgb(640, 480, {{200, 200, 80}, {440, 280, 80}});
+  const edgeface_image image = rgb_image(two, 640, 480);
+  edgeface_faces faces;
+  ASSERT_EQ(edgeface_analyzer_detect(analyzer_, &image, &faces), EDGEFACE_OK);
+  ASSERT_EQ(faces.count, 2u);
+  EXPECT_GE(faces.scores[0], faces.scores[1]);
+  const auto black = blob_rgb(640, 480, {});
+  const edgeface_image dark = rgb_image(black, 640, 480);
+  ASSERT_EQ(edgeface_analyzer_detect(analyzer_, &dark, &faces), EDGEFACE_OK);
+  EXPECT_EQ(faces.count, 0u);
+  TearDown();
+  open("blob_blazeface", 1);
+  ASSERT_EQ(edgeface_analyzer_detect(analyzer_, &image, &faces), EDGEFACE_OK);
+  EXPECT_EQ(faces.count, 1u);
+}
+
+TEST_F(Analyzer, AnNv21FrameWithRotationGivesTheUprightFaces) {
+  open("blob_blazeface");
+  const auto rgb = blob_rgb(640, 480, {{200, 200, 80}});
+  const auto yuv = nv21_rotated(rgb, 640, 480);
+  edgeface_image frame{};
+  frame.format = EDGEFACE_PIXEL_NV21;
+  frame.width = 480;
+  frame.height = 640;
+  frame.pixels = yuv.data();
+  frame.stride = 480;
+  frame.size = 480 * 640;
+  frame.chroma = yuv.data() + frame.size;
+  frame.chroma_stride = 480;
+  frame.chroma_size = yuv.size() - frame.size;
+  frame.rotation = 90;
+  frame.yuv_full_range = 1;
+  edgeface_faces faces;
+  ASSERT_EQ(edgeface_analyzer_detect(analyzer_, &frame, &faces), EDGEFACE_OK) << edgeface_last_error();
+  ASSERT_EQ(faces.count, 1u);
+  expect_square_face(faces, 0, 200, 200);
+}
+
+TEST_F(Analyzer, TheInt8BundleFindsTheSameFace) {
+  open("blob_blazeface_int8");
+  const auto rgb = blob_rgb(640, 480, {{200, 200, 80}});
+  const edgeface_image image = rgb_image(rgb, 640, 480);
+  edgeface_faces faces;
+  ASSERT_EQ(edgeface_analyzer_analyze(analyzer_, &image, &faces), EDGEFACE_OK) << edgeface_last_error();
+  ASSERT_EQ(faces.count, 1u);
+  expect_square_face(faces, 0, 200, 200);
+  ASSERT_NE(faces.embeddings, nullptr);
+}
+
+TEST_F(Analyzer, AnalyzeEmbedsUnitVectorsThatEmbedFacesAndCompareAgreeWith) {
+  open("blob_blazeface");
+  const auto rgb = blob_rgb(640, 480, {{200, 200, 80}, {440, 280, 80}});
+  const edgeface_image image = rgb_image(rgb, 640, 480);
+  edgeface_faces faces;
+  ASSERT_EQ(edgeface_analyzer_analyze(analyzer_, &image, &faces), EDGEFACE_OK) << edgeface_last_error();
+  ASSERT_EQ(faces.count, 2u);
+  ASSERT_GT(faces.embedding_size, 0);
+  const size_t dim = static_cast<size_t>(faces.embedding_size);
+  const std::vector<float> analyzed(faces.embeddings, faces.embeddings + 2 * dim);
+  const std::vector<float> keypoints(faces.keypoints, faces.keypoints + 2 * faces.num_keypoints * 2);
+  for (size_t face = 0; face < 2; ++face) {
+    double norm = 0;
+    for (size_t i = 0; i < dim; ++i) norm += analyzed[face * dim + i] * analyzed[face * dim + i];
+    EXPECT_NEAR(norm, 1.0, 1e-5);
+  }
+  std::vector<float> embedded(2 * dim);
+  ASSERT_EQ(edgeface_analyzer_embed_faces(analyzer_, &image, keypoints.data(), 2, embedded.data(), embedded.size()),
+            EDGEFACE_OK);
+  EXPECT_EQ(embedded, analyzed);
+  float similarity = 0;
+  int32_t match = 0;
+  ASSERT_EQ(edgeface_analyzer_compare(analyzer_, embedded.data(), analyzed.data(), dim, &similarity, &match), EDGEFACE_OK);
+  EXPECT_NEAR(similarity, 1.0, 1e-5);
+  EXPECT_EQ(match, 1);
+  EXPECT_EQ(edgeface_analyzer_embed_faces(analyzer_, &image, keypoints.data(), 2, embedded.data(), dim),
+            EDGEFACE_ERROR_ARGUMENT);
+  EXPECT_EQ(edgeface_analyzer_compare(analyzer_, embedded.data(), analyzed.data(), dim - 1, &similarity, &match),
+            EDGEFACE_ERROR_ARGUMENT);
+}
+
+TEST_F(Analyzer, RefusesWhatTheBundleCannotDoAndImagesThatDoNotHoldTheirPixels) {
+  open("blob_detector_only");
+  const auto rgb = blob_rgb(64, 48, {});
+  edgeface_image image = rgb_image(rgb, 64, 48);
+  edgeface_faces faces;
+  EXPECT_EQ(edgeface_analyzer_analyze(analyzer_, &image, &faces), EDGEFACE_ERROR_ARGUMENT);
+  EXPECT_NE(std::string(edgeface_last_error()).find("no embedder"), std::string::npos) << edgeface_last_error();
+  image.stride = 64;  // narrower than a row of RGB pixels
+  EXPECT_EQ(edgeface_analyzer_detect(analyzer_, &image, &faces), EDGEFACE_ERROR_IMAGE);
+  EXPECT_NE(std::string(edgeface_last_error()).find("image"), std::string::npos);
+  image = rgb_image(rgb, 64, 48);
+  image.rotation = 45;
+  EXPECT_EQ(edgeface_analyzer_detect(analyzer_, &image, &faces), EDGEFACE_ERROR_IMAGE);
+  image.rotation = 0;
+  image.format = static_cast<edgeface_pixel_format>(17);
+  EXPECT_EQ(edgeface_analyzer_detect(analyzer_, &image, &faces), EDGEFACE_ERROR_IMAGE);
+  EXPECT_EQ(edgeface_analyzer_detect(analyzer_, nullptr, &faces), EDGEFACE_ERROR_ARGUMENT);
+}
+
+TEST(AnalyzerCreate, RefusesAnOnnxBundleAndBadOptions) {
+  edgeface_bundle* bundle = nullptr;
+  ASSERT_EQ(edgeface_bundle_open(repo_path("tests/fixtures/bundles/blob_scrfd_onnx").c_str(), &bundle), EDGEFACE_OK);
+  edgeface_analyzer_options options;
+  edgeface_analyzer_options_default(&options);
+  edgeface_analyzer* analyzer = nullptr;
+  EXPECT_EQ(edgeface_analyzer_create(bundle, &options, &analyzer), EDGEFACE_ERROR_MODEL_LOAD);
+  EXPECT_NE(std::string(edgeface_last_error()).find("tflite"), std::string::npos) << edgeface_last_error();
+  EXPECT_EQ(analyzer, nullptr);
+  edgeface_bundle_close(bundle);
+  ASSERT_EQ(edgeface_bundle_open(repo_path("tests/fixtures/bundles/blob_blazeface").c_str(), &bundle), EDGEFACE_OK);
+  options.num_threads = 0;
+  EXPECT_EQ(edgeface_analyzer_create(bundle, &options, &analyzer), EDGEFACE_ERROR_ARGUMENT);
+  edgeface_analyzer_options_default(&options);
+  options.score_threshold = NAN;
+  EXPECT_EQ(edgeface_analyzer_create(bundle, &options, &analyzer), EDGEFACE_ERROR_ARGUMENT);
+  EXPECT_EQ(edgeface_analyzer_create(bundle, nullptr, &analyzer), EDGEFACE_ERROR_ARGUMENT);
+  edgeface_bundle_close(bundle);
+}
+
+}  // namespace
