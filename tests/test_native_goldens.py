@@ -63,3 +63,19 @@ def test_goldens_regenerate_to_the_committed_ones(tmp_path):
 def test_goldens_stay_small():
     size = sum(f.stat().st_size for f in COMMITTED.iterdir())
     assert size < 2_000_000, f"{size} bytes of goldens: keep the cases small"
+
+
+def test_galleries_regenerate_to_the_committed_ones(tmp_path):
+    """scripts/make_native_galleries.py still writes the galleries and search answers the
+    C++ gallery reader is tested against (native/tests/core/gallery_test.cc): same
+    identities and templates, same matches, similarities to float32 rounding."""
+    from edgeface.gallery import Gallery
+
+    committed = ROOT / "native" / "tests" / "core" / "data" / "galleries"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_native_galleries.py"), str(tmp_path)],
+                   check=True, capture_output=True, timeout=120)
+    for name in ("v1.efg", "v2.efg"):
+        fresh, kept = Gallery.open(tmp_path / name), Gallery.open(committed / name)
+        assert fresh.identities() == kept.identities(), name
+    fresh_cases = json.loads((tmp_path / "search.json").read_text())
+    assert_same_settings(fresh_cases, json.loads((committed / "search.json").read_text()))

@@ -43,13 +43,15 @@ typedef enum edgeface_status {
   EDGEFACE_ERROR_INTERNAL = 8,      /* a bug in edgeface: please report the message */
   EDGEFACE_ERROR_IMAGE = 9,         /* the image's sizes, strides or buffers do not hold its pixels */
   EDGEFACE_ERROR_GALLERY = 10,      /* a gallery file is missing, damaged or of another template size */
-  EDGEFACE_STATUS_INT32 = 0x7fffffff /* not a status: makes any int32 a valid value of the type */
+  EDGEFACE_STATUS_INT32_MIN = -2147483647 - 1, /* not statuses: these two make any int32 a */
+  EDGEFACE_STATUS_INT32_MAX = 0x7fffffff       /* valid value of the type (C++ enum ranges) */
 } edgeface_status;
 
 typedef enum edgeface_role {
   EDGEFACE_DETECTOR = 0,
   EDGEFACE_EMBEDDER = 1,
-  EDGEFACE_ROLE_INT32 = 0x7fffffff /* not a role: makes any int32 a valid value of the type */
+  EDGEFACE_ROLE_INT32_MIN = -2147483647 - 1, /* not roles: any int32 is a valid value of the type */
+  EDGEFACE_ROLE_INT32_MAX = 0x7fffffff
 } edgeface_role;
 
 typedef struct edgeface_bundle edgeface_bundle;
@@ -120,7 +122,8 @@ typedef enum edgeface_pixel_format {
   EDGEFACE_PIXEL_BGR = 2,  /* 3 bytes a pixel, as OpenCV stores images */
   EDGEFACE_PIXEL_NV21 = 3, /* Android camera preview: Y plane, then interleaved V,U at half resolution */
   EDGEFACE_PIXEL_NV12 = 4, /* Y plane, then interleaved U,V at half resolution */
-  EDGEFACE_PIXEL_FORMAT_INT32 = 0x7fffffff
+  EDGEFACE_PIXEL_FORMAT_INT32_MIN = -2147483647 - 1, /* not formats: any int32 is a valid value */
+  EDGEFACE_PIXEL_FORMAT_INT32_MAX = 0x7fffffff
 } edgeface_pixel_format;
 
 /* A camera frame or bitmap in the caller's memory; edgeface reads it during the call only

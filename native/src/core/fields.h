@@ -16,6 +16,10 @@ namespace edgeface {
 
 using Json = nlohmann::ordered_json;  // ordered: template points keep the manifest's order
 
+// Whether JSON text nests arrays and objects deeper than `limit` (checked before the
+// recursive parser sees it; Python's parser raises RecursionError there).
+bool nested_deeper_than(const std::string& text, size_t limit);
+
 // Optional bounds of a number, as schema.py's lo/hi (inclusive) and above/below (strict).
 struct Bounds {
   std::optional<double> lo, hi, above, below;

@@ -15,33 +15,14 @@ constexpr size_t kMaxJsonDepth = 256;  // deeper nesting is refused before the (
 
 const std::vector<std::string> kRoles = {"detector", "embedder"};
 
-// Refuse JSON nested deeper than kMaxJsonDepth (Python's parser raises RecursionError there).
-void check_depth(const std::string& text, const std::string& source) {
-  size_t depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxJsonDepth) {
-        throw Error(Category::kManifest, source + ": not valid JSON (nested more than " +
-                                             std::to_string(kMaxJsonDepth) + " levels deep)");
-      }
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-}
-
 Json decode(const std::string& text, const std::string& source) {
   if (text.rfind("\xEF\xBB\xBF", 0) == 0) {
     throw Error(Category::kManifest, source + ": not valid JSON (it starts with a byte order mark)");
   }
-  check_depth(text, source);
+  if (nested_deeper_than(text, kMaxJsonDepth)) {
+    throw Error(Category::kManifest, source + ": not valid JSON (nested more than " + std::to_string(kMaxJsonDepth) +
+                                         " levels deep)");
+  }
   try {
     return Json::parse(text);
   } catch (const Json::exception& e) {

@@ -90,16 +90,20 @@ std::array<uint8_t, 32> Sha256::digest() {
   return out;
 }
 
-std::string sha256_hex(const uint8_t* data, size_t size) {
-  Sha256 hash;
-  hash.update(data, size);
+std::string to_hex(const std::array<uint8_t, 32>& digest) {
   static const char kHex[] = "0123456789abcdef";
   std::string hex;
-  for (uint8_t byte : hash.digest()) {
+  for (uint8_t byte : digest) {
     hex += kHex[byte >> 4];
     hex += kHex[byte & 15];
   }
   return hex;
+}
+
+std::string sha256_hex(const uint8_t* data, size_t size) {
+  Sha256 hash;
+  hash.update(data, size);
+  return to_hex(hash.digest());
 }
 
 }  // namespace edgeface

@@ -23,6 +23,8 @@ class Sha256 {
   uint64_t length_ = 0;  // bytes hashed so far
 };
 
+// A digest as 64 lowercase hex digits.
+std::string to_hex(const std::array<uint8_t, 32>& digest);
 // The digest of data as 64 lowercase hex digits.
 std::string sha256_hex(const uint8_t* data, size_t size);
 

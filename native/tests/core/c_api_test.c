@@ -1,6 +1,6 @@
 /* The C interface used from C (compiled as C, not C++): open the fixture bundle, read its
- * thresholds, run its detector and embedder on caller buffers, and get a status with a
- * message for every kind of misuse. Usage: c_api_test REPO_ROOT */
+ * thresholds, run its detector and embedder on caller buffers, get a status with a
+ * message for every kind of misuse, analyze a frame and search a gallery. Usage: c_api_test REPO_ROOT */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +108,46 @@ static void a_bad_manifest_names_its_field(const char* repo) {
   CHECK(edgeface_last_error_field()[0] == '\0');
 }
 
+/* A 640x480 black frame with a white 80 px square at (200, 200): one face to the blob
+ * detector, analyzed, then searched in a gallery the Python SDK wrote. */
+static void analyzes_a_frame_and_searches_a_gallery(const char* repo) {
+  static unsigned char rgb[480][640][3];
+  char path[4096];
+  int x, y;
+  edgeface_bundle* bundle = NULL;
+  edgeface_analyzer* analyzer = NULL;
+  edgeface_analyzer_options options;
+  edgeface_image image;
+  edgeface_faces faces;
+  edgeface_gallery* gallery = NULL;
+  edgeface_match matches[3];
+  size_t count = 0;
+  float query[8] = {1, 0, 0, 0, 0, 0, 0, 0};
+  for (y = 160; y < 240; ++y)
+    for (x = 160; x < 240; ++x) rgb[y][x][0] = rgb[y][x][1] = rgb[y][x][2] = 255;
+  memset(&image, 0, sizeof image);
+  image.format = EDGEFACE_PIXEL_RGB;
+  image.width = 640;
+  image.height = 480;
+  image.pixels = &rgb[0][0][0];
+  image.stride = 640 * 3;
+  image.size = sizeof rgb;
+  CHECK(edgeface_bundle_open(bundle_path, &bundle) == EDGEFACE_OK);
+  edgeface_analyzer_options_default(&options);
+  CHECK(edgeface_analyzer_create(bundle, &options, &analyzer) == EDGEFACE_OK);
+  edgeface_bundle_close(bundle); /* the analyzer keeps what it needs */
+  CHECK(edgeface_analyzer_analyze(analyzer, &image, &faces) == EDGEFACE_OK);
+  CHECK(faces.count == 1 && faces.embeddings != NULL && faces.embedding_size > 0);
+  CHECK(faces.count == 1 && faces.boxes[0] > 138 && faces.boxes[0] < 142);
+  edgeface_analyzer_destroy(analyzer);
+  snprintf(path, sizeof path, "%s/native/tests/core/data/galleries/v2.efg", repo);
+  CHECK(edgeface_gallery_open(path, 8, &gallery) == EDGEFACE_OK);
+  CHECK(edgeface_gallery_search(gallery, query, 8, -1.0f, matches, 3, &count) == EDGEFACE_OK && count == 3);
+  CHECK(count == 3 && matches[0].score >= matches[1].score && matches[1].score >= matches[2].score);
+  CHECK(edgeface_gallery_search(gallery, query, 8, 2.0f, matches, 3, &count) == EDGEFACE_OK && count == 0);
+  edgeface_gallery_close(gallery);
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: c_api_test REPO_ROOT\n");
@@ -119,6 +159,7 @@ int main(int argc, char** argv) {
   runs_each_model_on_float_buffers(EDGEFACE_EMBEDDER);
   misuse_gives_a_status_and_a_message();
   a_bad_manifest_names_its_field(argv[1]);
+  analyzes_a_frame_and_searches_a_gallery(argv[1]);
   if (failures) fprintf(stderr, "%d checks failed\n", failures);
   else printf("all C interface checks passed\n");
   return failures ? 1 : 0;

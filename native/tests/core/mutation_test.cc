@@ -4,6 +4,7 @@
 // the ASan/UBSan tree, where a memory error is a crash.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -146,6 +147,59 @@ TEST_F(MutatedBundle, DamagedFilesGiveAStatusThroughTheCInterface) {
       ASSERT_EQ(status, EDGEFACE_ERROR_CHECKSUM) << "case " << i << ": " << edgeface_last_error();
     }
   }
+}
+
+}  // namespace
+}  // namespace edgeface
+
+namespace edgeface {
+namespace {
+
+// Random image views (sizes, strides, buffer sizes, formats, rotations; the pixels are
+// always a real buffer of `size` bytes) and random keypoints (huge, NaN, all at one
+// place) through detect, analyze and embed_faces: a status every time, never a read past
+// a buffer (under ASan a crash).
+TEST(Mutation, RandomImageViewsAndKeypointsGiveAStatus) {
+  edgeface_bundle* bundle = nullptr;
+  ASSERT_EQ(edgeface_bundle_open(repo_path("tests/fixtures/bundles/blob_blazeface").c_str(), &bundle), EDGEFACE_OK);
+  edgeface_analyzer_options options;
+  edgeface_analyzer_options_default(&options);
+  edgeface_analyzer* analyzer = nullptr;
+  ASSERT_EQ(edgeface_analyzer_create(bundle, &options, &analyzer), EDGEFACE_OK);
+  edgeface_bundle_close(bundle);
+  std::mt19937 random(kSeed);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(random); };
+  const int kinds[] = {0, 1, 2, 3, 4, 5, -1};
+  const int rotations[] = {0, 90, 180, 270, 45, -90};
+  const float specials[] = {0.f, 1e30f, -1e30f, NAN, INFINITY, 64.f};
+  for (int trial = 0; trial < 400; ++trial) {
+    const int width = pick(-2, 90), height = pick(-2, 90);
+    std::vector<uint8_t> pixels(static_cast<size_t>(pick(0, 90 * 90 * 4)), 200);
+    std::vector<uint8_t> chroma(static_cast<size_t>(pick(0, 90 * 46)), 128);
+    edgeface_image image{};
+    image.format = static_cast<edgeface_pixel_format>(kinds[pick(0, 6)]);
+    image.width = width;
+    image.height = height;
+    image.pixels = pick(0, 9) ? pixels.data() : nullptr;
+    image.stride = static_cast<size_t>(pick(0, 400));
+    image.size = pixels.size();
+    image.chroma = pick(0, 9) ? chroma.data() : nullptr;
+    image.chroma_stride = static_cast<size_t>(pick(0, 120));
+    image.chroma_size = chroma.size();
+    image.rotation = rotations[pick(0, 5)];
+    edgeface_faces faces;
+    const edgeface_status detected = pick(0, 1) ? edgeface_analyzer_detect(analyzer, &image, &faces)
+                                                : edgeface_analyzer_analyze(analyzer, &image, &faces);
+    EXPECT_TRUE(detected == EDGEFACE_OK || detected == EDGEFACE_ERROR_IMAGE) << edgeface_status_name(detected);
+    std::vector<float> keypoints(12);
+    for (float& k : keypoints) k = pick(0, 3) ? static_cast<float>(pick(-100, 200)) : specials[pick(0, 5)];
+    std::vector<float> embedding(128);  // the fixture embedder's size
+    const edgeface_status embedded = edgeface_analyzer_embed_faces(analyzer, &image, keypoints.data(), 1,
+                                                                   embedding.data(), embedding.size());
+    EXPECT_TRUE(embedded == EDGEFACE_OK || embedded == EDGEFACE_ERROR_IMAGE || embedded == EDGEFACE_ERROR_ARGUMENT)
+        << edgeface_status_name(embedded) << ": " << edgeface_last_error();
+  }
+  edgeface_analyzer_destroy(analyzer);
 }
 
 }  // namespace

@@ -1,0 +1,63 @@
+// The C interface's galleries (edgeface_gallery_*, include/edgeface.h) over Gallery.
+#include <cmath>
+#include <string>
+
+#include "c_api_guard.h"
+#include "edgeface.h"
+#include "gallery.h"
+
+struct edgeface_gallery {
+  edgeface::Gallery gallery;
+};
+
+namespace {
+
+using edgeface::c_api::guarded;
+using edgeface::c_api::require;
+
+}  // namespace
+
+extern "C" {
+
+edgeface_status edgeface_gallery_open(const char* path, int32_t dim, edgeface_gallery** out) {
+  return guarded([&] {
+    require(out != nullptr, "out: NULL");
+    *out = nullptr;
+    require(path != nullptr, "path: NULL");
+    require(dim >= 0, "dim: the template size, or 0 for the file's; got " + std::to_string(dim));
+    *out = new edgeface_gallery{edgeface::Gallery::open(path, dim)};
+  });
+}
+
+void edgeface_gallery_close(edgeface_gallery* gallery) { delete gallery; }
+
+int32_t edgeface_gallery_dim(const edgeface_gallery* gallery) { return gallery ? gallery->gallery.dim() : 0; }
+
+size_t edgeface_gallery_identity_count(const edgeface_gallery* gallery) {
+  return gallery ? gallery->gallery.identity_count() : 0;
+}
+
+size_t edgeface_gallery_template_count(const edgeface_gallery* gallery) {
+  return gallery ? gallery->gallery.template_count() : 0;
+}
+
+edgeface_status edgeface_gallery_search(const edgeface_gallery* gallery, const float* query, size_t size,
+                                        float threshold, edgeface_match* matches, size_t capacity, size_t* count) {
+  return guarded([&] {
+    require(count != nullptr, "count: NULL");
+    *count = 0;
+    require(gallery && query, "gallery or query: NULL");
+    require(capacity == 0 || matches, "matches: NULL");
+    const edgeface::Gallery& g = gallery->gallery;
+    require(size == static_cast<size_t>(g.dim()), "size: this gallery's templates have " + std::to_string(g.dim()) +
+                                                      " values, the query has " + std::to_string(size));
+    for (size_t i = 0; i < size; ++i) require(std::isfinite(query[i]), "query: holds a NaN or infinite value");
+    require(!std::isnan(threshold), "threshold: NaN (pass -1 to keep every match)");
+    for (const auto& [identity, score] : g.search(query, capacity, threshold)) {
+      matches[*count] = edgeface_match{g.name(identity).c_str(), score};
+      ++*count;
+    }
+  });
+}
+
+}  // extern "C"
