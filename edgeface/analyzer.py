@@ -19,14 +19,11 @@ from typing import Iterable
 
 import numpy as np
 
-from edgeface.align import Aligner
 from edgeface.bundle import Bundle, load_bundle
-from edgeface.detect import Detector
-from edgeface.embed import Embedder
+from edgeface.engine import create_engine
 from edgeface.errors import BundleError, EdgefaceError, GalleryError, SignatureError
 from edgeface.image import DEFAULT_MAX_PIXELS, to_rgb
 from edgeface.results import Detection, Detections, Face, Verification
-from edgeface.runtime.model import Model
 from edgeface.signing import KeySources, PublicKey, trusted_keys, trusted_keys_from_env
 
 
@@ -55,6 +52,10 @@ class FaceAnalyzerOptions:
     # edgeface.signing.PublicKey). None: the key files $EDGEFACE_TRUSTED_KEYS lists; when
     # that is unset too, unsigned bundles load.
     trusted_keys: KeySources | None = None
+    # What runs the models (edgeface.engine): "python" (numpy + LiteRT), "native" (the C++
+    # core phones run; build it with scripts/native_build.py), or "auto" (native where it
+    # is built and the bundle suits it).
+    runtime: str = "python"
 
 
 def required_keys(options: FaceAnalyzerOptions) -> list[PublicKey] | None:
@@ -78,20 +79,11 @@ class FaceAnalyzer:
         _check_signer(bundle, required_keys(options))
         self.bundle = bundle
         self.options = options
-        manifest = bundle.manifest
-        threads = options.num_threads
-        soc = None
-        if options.soc is not None:
-            from edgeface.socs import find_soc
-
-            soc = find_soc(options.soc).part
-        self.detector = Detector(Model.from_bundle(bundle, manifest.detector, threads, soc),
-                                 manifest.detector) if manifest.detector else None
-        self.embedder = Embedder(Model.from_bundle(bundle, manifest.embedder, threads, soc),
-                                 manifest.embedder, options.flip_average) if manifest.embedder else None
-        self.aligner = None
-        if self.detector and self.embedder:
-            self.aligner = Aligner(manifest.embedder.alignment, self.detector.keypoint_names)
+        self._engine = create_engine(bundle, options)
+        # the Python runtime's SDK objects, for code that reaches into them (None under native)
+        self.detector = getattr(self._engine, "detector", None)
+        self.embedder = getattr(self._engine, "embedder", None)
+        self.aligner = getattr(self._engine, "aligner", None)
         self._gallery = None
         if options.gallery is not None:
             self._gallery = self._open_gallery(options.gallery)
@@ -109,13 +101,13 @@ class FaceAnalyzer:
     def _rgb(self, image: object, color: str | None, name: str) -> np.ndarray:
         return to_rgb(image, color or self.options.color, self.options.max_image_pixels, name)
 
-    def _require(self, part: str):
-        value = getattr(self, part)
-        if value is None:
-            role = "detector" if part == "detector" else "embedder"
+    def _require(self, role: str):
+        """The manifest's spec of ``role``; a clear error when the bundle has none."""
+        spec = getattr(self.bundle.manifest, role)
+        if spec is None:
             raise BundleError(f"{self.bundle.location}: this bundle has no {role}, which this "
                               f"operation needs: use a bundle with models.{role}")
-        return value
+        return spec
 
     def detect_arrays(self, image: object, color: str | None = None) -> Detections:
         """The faces in ``image`` (HxWx3 uint8 RGB unless ``color`` says otherwise) as
@@ -123,7 +115,8 @@ class FaceAnalyzer:
         return self._detect(self._rgb(image, color, "image"))
 
     def _detect(self, rgb: np.ndarray) -> Detections:
-        return self._require("detector").detect(rgb, self.options.score_threshold, self.options.max_faces)
+        self._require("detector")
+        return self._engine.detect(rgb)
 
     def detect(self, image: object, color: str | None = None) -> list[Detection]:
         """Faces in ``image`` (HxWx3 uint8 RGB unless ``color`` says otherwise), best first."""
@@ -132,15 +125,21 @@ class FaceAnalyzer:
     @property
     def keypoint_names(self) -> tuple[str, ...]:
         """The names of the detector's keypoints, in the order ``Detections`` holds them."""
-        return self._require("detector").keypoint_names
+        self._require("detector")
+        return self._engine.keypoint_names
 
     @property
     def has_detector(self) -> bool:
-        return self.detector is not None
+        return self.bundle.manifest.detector is not None
 
     @property
     def has_embedder(self) -> bool:
-        return self.embedder is not None
+        return self.bundle.manifest.embedder is not None
+
+    @property
+    def embedding_size(self) -> int:
+        """The length of this bundle's embeddings."""
+        return self._require("embedder").embedding_size
 
     # -- embedding ------------------------------------------------------------------
 
@@ -164,10 +163,9 @@ class FaceAnalyzer:
                                 f"embed the faces detect_arrays finds, or give their keypoints in that order")
 
     def _embed(self, rgb: np.ndarray, detections: Detections) -> np.ndarray:
-        if self.aligner is None:
-            self._require("embedder")
-            self._require("detector")
-        return self.embedder.embed_chips(self.aligner.chips(rgb, detections.keypoints))
+        dim = self._require("embedder").embedding_size
+        self._require("detector")
+        return self._engine.embed(rgb, detections.keypoints, dim)
 
     def embed(self, image: object, color: str | None = None) -> np.ndarray:
         """(N, D) unit embeddings of the faces ``detect`` finds, in the same order."""
@@ -175,8 +173,13 @@ class FaceAnalyzer:
         return self._embed(rgb, self._detect(rgb))
 
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
-        """Embed already-aligned (N, h, w, 3) uint8 RGB chips."""
-        return self._require("embedder").embed_chips(np.asarray(chips, np.uint8))
+        """Embed already-aligned (N, h, w, 3) uint8 RGB chips (the Python runtime's verb:
+        the native core aligns from the image itself, see ``embed_faces``)."""
+        self._require("embedder")
+        if self.embedder is None:
+            raise EdgefaceError("embed_chips: the native runtime embeds faces from the image (embed_faces, analyze); "
+                                "for aligned chips use runtime='python'")
+        return self.embedder.embed_chips(np.asarray(chips, np.uint8))
 
     def analyze(self, image: object, color: str | None = None) -> list[Face]:
         """Detect, align and embed every face; name it when a gallery is open."""
@@ -198,7 +201,7 @@ class FaceAnalyzer:
     @property
     def threshold(self) -> float:
         """Cosine similarity at or above which two faces are the same person."""
-        return self._require("embedder").spec.verify_threshold
+        return self._require("embedder").verify_threshold
 
     def best_face_embedding(self, image: object, color: str | None = None, name: str = "image") -> np.ndarray:
         """The embedding of the highest-scoring face; ``NoFaceError`` when there is none."""
@@ -226,7 +229,7 @@ class FaceAnalyzer:
     def _open_gallery(self, path: str | Path):
         from edgeface.gallery import Gallery
 
-        return Gallery.open(path, dim=self._require("embedder").dim)
+        return Gallery.open(path, dim=self.embedding_size)
 
     def open_gallery(self, path: str | Path):
         self._gallery = self._open_gallery(path)
@@ -242,7 +245,7 @@ class FaceAnalyzer:
         if not isinstance(gallery, Gallery):
             raise GalleryError(f"use_gallery: expected an edgeface.Gallery, got {type(gallery).__name__}: "
                                f"for a gallery file use open_gallery(PATH)")
-        dim = self._require("embedder").dim
+        dim = self.embedding_size
         if gallery.dim != dim:
             raise GalleryError(f"{gallery.path or 'the gallery'} holds {gallery.dim}-d templates but this model "
                                f"embeds {dim}-d: use a gallery made with the same model")

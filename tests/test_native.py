@@ -1,24 +1,17 @@
 """The native runtime (native/): its C++ test suites pass in the release and the
 ASan/UBSan trees, the LiteRT functions it declares are exported by the libLiteRt.so it
-links, and its inference gives the Python Interpreter's outputs bit for bit.
+links, and its inference gives the Python Interpreter's outputs bit for bit (the build:
+tests/native_support.py)."""
 
-The trees are built by scripts/native_build.py (incrementally; scripts/dev.py builds them
-first). Where the build packages are missing and cannot be installed the tests skip,
-except under CI=true, where a missing native build is a failure."""
-
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-import native_build  # noqa: E402
+from tests.native_support import ROOT, build_trees, native_build, unavailable
 
 LITERT_API = ROOT / "native" / "src" / "core" / "litert_api.h"
 EDGEFACE_H = ROOT / "native" / "include" / "edgeface.h"
@@ -27,20 +20,9 @@ FIXTURE = ROOT / "tests" / "fixtures" / "bundles" / "blob_blazeface"
 pytestmark = pytest.mark.slow
 
 
-def unavailable(reason: str):
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI must build the native runtime: {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def trees() -> dict[str, Path]:
-    try:
-        return native_build.build()
-    except native_build.NativeUnavailable as exc:
-        unavailable(str(exc))
-    except subprocess.CalledProcessError as exc:
-        pytest.fail(f"{' '.join(exc.cmd)} failed:\n{exc.stdout}\n{exc.stderr}")
+    return build_trees()
 
 
 def declared_functions(header: str, prefix: str = "LiteRt") -> list[str]:

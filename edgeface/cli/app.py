@@ -139,12 +139,12 @@ def embed(image: Image, bundle: BundleOption = None, json_out: JsonOption = Fals
     if out is not None:
         from edgeface.fsutil import atomic_write
 
-        matrix = np.stack([f.embedding for f in faces]) if faces else np.zeros((0, analyzer.embedder.dim))
+        matrix = np.stack([f.embedding for f in faces]) if faces else np.zeros((0, analyzer.embedding_size))
         atomic_write(out, lambda handle: np.save(handle, matrix.astype(np.float32)))
     if json_out:
         return print_json({"image": str(image), "faces": [
             {**f.to_dict(), "embedding": [round(float(v), 6) for v in f.embedding]} for f in faces]})
-    console().print(shown(f"{image}: {len(faces)} face(s), {analyzer.embedder.dim}-d embeddings"
+    console().print(shown(f"{image}: {len(faces)} face(s), {analyzer.embedding_size}-d embeddings"
                           + (f", saved to {out}" if out else "")))
     for i, face in enumerate(faces):
         head = " ".join(f"{v:+.3f}" for v in face.embedding[:6])

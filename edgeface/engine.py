@@ -1,0 +1,106 @@
+"""What runs a ``FaceAnalyzer``'s models: the one seam between the SDK's verbs and the
+runtime under them (``FaceAnalyzerOptions.runtime``).
+
+- ``PythonEngine`` (``runtime="python"``, the default): the numpy path, the SDK's
+  ``Detector``, ``Aligner`` and ``Embedder`` over a backend model (LiteRT, ONNX Runtime,
+  QNN for ``soc=``).
+- ``NativeEngine`` (``runtime="native"``, ``edgeface.runtime.native_core``): the C++ core
+  that phones run, through its C interface.
+- ``runtime="auto"``: native where the library is built and the bundle suits it (a
+  directory of TFLite models, no ``soc``), else python.
+
+An engine gives ``keypoint_names``, ``detect(rgb) -> Detections`` and
+``embed(rgb, keypoints, dim) -> (N, dim)`` unit vectors, with the options' score
+threshold, face limit and flip averaging applied.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from edgeface.errors import BackendUnavailableError, EdgefaceError
+from edgeface.results import Detections
+
+if TYPE_CHECKING:
+    from edgeface.analyzer import FaceAnalyzerOptions
+    from edgeface.bundle import Bundle
+
+RUNTIMES = ("python", "native", "auto")
+
+
+class Engine(Protocol):
+    keypoint_names: tuple[str, ...]  # () without a detector
+
+    def detect(self, rgb: np.ndarray) -> Detections:
+        """(H, W, 3) uint8 RGB -> its faces in image pixels, best first."""
+
+    def embed(self, rgb: np.ndarray, keypoints: np.ndarray, dim: int) -> np.ndarray:
+        """(N, dim) unit embeddings of the faces with these (N, P, 2) keypoints."""
+
+
+class PythonEngine:
+    """The numpy path over backend models; ``detector``, ``embedder`` and ``aligner`` are
+    the SDK objects (None where the bundle has no such model)."""
+
+    def __init__(self, bundle: Bundle, options: FaceAnalyzerOptions):
+        from edgeface.align import Aligner
+        from edgeface.detect import Detector
+        from edgeface.embed import Embedder
+        from edgeface.runtime.model import Model
+
+        manifest, threads = bundle.manifest, options.num_threads
+        soc = None
+        if options.soc is not None:
+            from edgeface.socs import find_soc
+
+            soc = find_soc(options.soc).part
+        self.options = options
+        self.detector = Detector(Model.from_bundle(bundle, manifest.detector, threads, soc),
+                                 manifest.detector) if manifest.detector else None
+        self.embedder = Embedder(Model.from_bundle(bundle, manifest.embedder, threads, soc),
+                                 manifest.embedder, options.flip_average) if manifest.embedder else None
+        self.aligner = Aligner(manifest.embedder.alignment, self.detector.keypoint_names) \
+            if self.detector and self.embedder else None
+        self.keypoint_names = self.detector.keypoint_names if self.detector else ()
+
+    def detect(self, rgb: np.ndarray) -> Detections:
+        return self.detector.detect(rgb, self.options.score_threshold, self.options.max_faces)
+
+    def embed(self, rgb: np.ndarray, keypoints: np.ndarray, dim: int) -> np.ndarray:
+        return self.embedder.embed_chips(self.aligner.chips(rgb, keypoints))
+
+
+def create_engine(bundle: Bundle, options: FaceAnalyzerOptions) -> Engine:
+    """The engine ``options.runtime`` asks for (see the module's docstring)."""
+    if options.runtime not in RUNTIMES:
+        raise EdgefaceError(f"runtime={options.runtime!r}: choose {', '.join(RUNTIMES)}")
+    if options.runtime == "python":
+        return PythonEngine(bundle, options)
+    problem = _native_unsuitable(bundle, options)
+    if options.runtime == "auto" and problem is not None:
+        return PythonEngine(bundle, options)
+    if problem is not None:
+        raise BackendUnavailableError(f"runtime='native': {problem}")
+    from edgeface.runtime.native_core import NativeEngine
+
+    return NativeEngine(bundle.location, options.num_threads, options.score_threshold, options.max_faces,
+                        options.flip_average)
+
+
+def _native_unsuitable(bundle: Bundle, options: FaceAnalyzerOptions) -> str | None:
+    """Why the native core cannot run this bundle with these options, or None."""
+    from edgeface.runtime import native_core
+
+    if not native_core.available():
+        return (f"the native library {native_core.library_path()} is not built: build it with "
+                f"python3 scripts/native_build.py, or use runtime='python'")
+    if options.soc is not None:
+        return f"soc={options.soc!r} runs Hexagon builds, which the native core does not yet: use runtime='python'"
+    if not bundle.location.is_dir():
+        return f"{bundle.location} is a zip: the native core opens bundle directories; unzip it"
+    formats = {m.format for m in bundle.manifest.models()}
+    if formats != {"tflite"}:
+        return f"{bundle.location} holds {', '.join(sorted(formats))} models; the native core runs tflite only"
+    return None
