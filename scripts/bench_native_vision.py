@@ -17,6 +17,7 @@ import argparse
 import os
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -26,15 +27,14 @@ from edgeface.bundle import InputSpec
 from edgeface.preprocess import Preprocessor
 
 ROOT = Path(__file__).resolve().parent.parent
-BUILD = ROOT / "native" / "build" / "bench"
 
 
 def build() -> Path:
-    subprocess.run(["cmake", "-S", str(ROOT / "native"), "-B", str(BUILD), "-G", "Ninja",
-                    "-DCMAKE_BUILD_TYPE=Release"], check=True, capture_output=True)
-    subprocess.run(["cmake", "--build", str(BUILD), "-j", "1", "--target", "edgeface_vision_bench"],
-                   check=True, capture_output=True)
-    return BUILD / "tests" / "vision" / "edgeface_vision_bench"
+    """The release tree's vision bench (scripts/native_build.py builds it with the rest)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from native_build import build as build_trees
+
+    return build_trees(sys.executable)["release"] / "tests" / "vision" / "edgeface_vision_bench"
 
 
 def python_preprocess_us(runs: int) -> float:

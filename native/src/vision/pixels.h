@@ -11,10 +11,34 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "edgeface/vision/image.h"
 
 namespace edgeface::vision::detail {
+
+// Four floats in one SIMD register (SSE on x86-64, NEON on arm64) through the compilers'
+// vector extension: a pixel's R, G, B and one value to ignore.
+using Float4 = float __attribute__((vector_size(16)));
+using Byte4 = std::uint8_t __attribute__((vector_size(4)));
+
+// The four bytes of `word`, in memory order, as floats (SSE2 has no direct conversion
+// that GCC finds from the vector extension alone).
+inline Float4 to_floats(std::uint32_t word) {
+#if defined(__SSE2__)
+  const __m128i zero = _mm_setzero_si128();
+  const __m128i wide = _mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(static_cast<int>(word)), zero), zero);
+  return _mm_cvtepi32_ps(wide);
+#else
+  Byte4 bytes;
+  std::memcpy(&bytes, &word, 4);
+  return __builtin_convertvector(bytes, Float4);
+#endif
+}
 
 // Where upright pixel (x, y) is stored: stored_x = x0 + xx * x + xy * y, likewise y; one of
 // xx and xy is zero, and one of yx and yy.
@@ -97,7 +121,24 @@ class Placed {
 template <PixelFormat F>
 class Pixels : public Placed<F> {
  public:
-  explicit Pixels(const ImageView& image) : Placed<F>(image), data_(image.pixels) {}
+  explicit Pixels(const ImageView& image) : Placed<F>(image), data_(image.pixels), size_(image.size) {}
+
+  // The pixel's R, G, B (and a fourth value to ignore) as floats: RGB and RGBA from one
+  // 4-byte load where that stays inside the buffer (the last pixel of an RGB image is
+  // read bytewise), BGR byte by byte.
+  Float4 quad(Offsets column, Offsets row) const {
+    const std::size_t at = column.pixel + row.pixel;
+    const std::uint8_t* p = data_ + at;
+    std::uint32_t word = 0;
+    if constexpr (Interleaved<F>::r != 0) {
+      word = p[Interleaved<F>::r] | p[Interleaved<F>::g] << 8 | static_cast<std::uint32_t>(p[Interleaved<F>::b]) << 16;
+    } else if (at + 4 <= size_) {
+      std::memcpy(&word, p, 4);
+    } else {
+      std::memcpy(&word, p, 3);
+    }
+    return to_floats(word);
+  }
 
   void read(Offsets column, Offsets row, float rgb[3]) const {
     const std::uint8_t* p = data_ + column.pixel + row.pixel;
@@ -108,11 +149,11 @@ class Pixels : public Placed<F> {
   void read(int x, int y, float rgb[3]) const { read(this->column(x), this->row(y), rgb); }
 
   // Interleaved pixels are sampled as RGB already: nothing to convert.
-  void raw(Offsets column, Offsets row, float rgb[3]) const { read(column, row, rgb); }
   void finish_row(float*, std::size_t) const {}
 
  private:
   const std::uint8_t* data_;
+  std::size_t size_;
 };
 
 // NV21/NV12: each 2x2 block of Y shares one chroma pair.
@@ -128,6 +169,13 @@ class YuvPixels : public Placed<F> {
     yuv[0] = luma_[column.pixel + row.pixel];
     yuv[1] = pair[Interleaved<F>::u];
     yuv[2] = pair[Interleaved<F>::v];
+  }
+
+  // The pixel's Y, U, V (and a fourth value to ignore) as floats.
+  Float4 quad(Offsets column, Offsets row) const {
+    const std::uint8_t* pair = chroma_ + column.chroma + row.chroma;
+    const std::uint32_t y = luma_[column.pixel + row.pixel], u = pair[Interleaved<F>::u], v = pair[Interleaved<F>::v];
+    return to_floats(y | u << 8 | v << 16);
   }
 
   // `count` pixels of Y, U, V values (blends of raw ones) to RGB 0..255, in place.

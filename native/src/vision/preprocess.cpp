@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "pixels.h"
 #include "tensor.h"
@@ -102,33 +103,14 @@ void axis_taps(int src, int dst, At at, std::vector<Tap>& taps) {
 template <class Pixels, class Writer>
 void Preprocessor::resize_row(const Pixels& pixels, const AxisTap& row, int width, const Writer& out,
                               std::size_t first) {
-  for (int x = 0; x < width; ++x) {
-    const AxisTap& col = columns_[x];
-    pixels.raw({col.lo_pixel, col.lo_chroma}, {row.lo_pixel, row.lo_chroma}, &top_left_[3 * x]);
-    pixels.raw({col.hi_pixel, col.hi_chroma}, {row.lo_pixel, row.lo_chroma}, &top_right_[3 * x]);
-    pixels.raw({col.lo_pixel, col.lo_chroma}, {row.hi_pixel, row.hi_chroma}, &bottom_left_[3 * x]);
-    pixels.raw({col.hi_pixel, col.hi_chroma}, {row.hi_pixel, row.hi_chroma}, &bottom_right_[3 * x]);
-  }
-  // numpy's order: each row blended across, then the two rows down. A YUV frame is blended
-  // as Y, U and V and converted once per output pixel (its one sample).
-  const float* a = top_left_.data();
-  const float* b = top_right_.data();
-  const float* c = bottom_left_.data();
-  const float* d = bottom_right_.data();
-  const float* wx = weights_.data();
-  float* result = result_.data();
-  const float wy = row.weight;
-  const std::size_t size = 3 * static_cast<std::size_t>(width);
-  for (std::size_t i = 0; i < size; ++i) {
-    const float top = a[i] + (b[i] - a[i]) * wx[i];
-    const float bottom = c[i] + (d[i] - c[i]) * wx[i];
-    result[i] = top + (bottom - top) * wy;
-  }
-  pixels.finish_row(result, width);
+  blend_row(pixels, row, width);
+  pixels.finish_row(result_.data(), width);
   // Normalised in RGB order: straight into the tensor when it is NHWC RGB, else the writer
   // puts the channels in the model's order and layout.
+  const std::size_t size = 3 * static_cast<std::size_t>(width);
+  const float* result = result_.data();
   float* target = out.rgb_row(first);
-  float* normalized = target != nullptr ? target : result;
+  float* normalized = target != nullptr ? target : result_.data();
   const float* mul = mul_.data();
   const float* add = add_.data();
   for (std::size_t i = 0; i < size; ++i) {
@@ -138,10 +120,31 @@ void Preprocessor::resize_row(const Pixels& pixels, const AxisTap& row, int widt
   if (target == nullptr) out.put_normalized(first, result, width);
 }
 
+// Each pixel's four neighbours read as whole pixels (RGB, or YUV for a camera frame) and
+// blended in SIMD lanes: numpy's float operations in its order, each row across, then the
+// two rows down.
+template <class Pixels>
+void Preprocessor::blend_row(const Pixels& pixels, const AxisTap& row, int width) {
+  using detail::Float4;
+  const detail::Offsets top{row.lo_pixel, row.lo_chroma}, bottom{row.hi_pixel, row.hi_chroma};
+  const Float4 wy = {row.weight, row.weight, row.weight, row.weight};
+  float* result = result_.data();  // 3 * width + 1 floats: each pixel's fourth lane is overwritten
+  for (int x = 0; x < width; ++x) {
+    const AxisTap& col = columns_[x];
+    const detail::Offsets left{col.lo_pixel, col.lo_chroma}, right{col.hi_pixel, col.hi_chroma};
+    const Float4 a = pixels.quad(left, top), b = pixels.quad(right, top);
+    const Float4 c = pixels.quad(left, bottom), d = pixels.quad(right, bottom);
+    const Float4 wx = {col.weight, col.weight, col.weight, col.weight};
+    const Float4 upper = a + (b - a) * wx;
+    const Float4 lower = c + (d - c) * wx;
+    const Float4 value = upper + (lower - upper) * wy;
+    std::memcpy(result + 3 * x, &value, sizeof value);
+  }
+}
+
 void Preprocessor::prepare_rows(int width, const float mul[3], const float add[3], const int source[3]) {
   const std::size_t size = 3 * static_cast<std::size_t>(width);
-  for (auto* scratch : {&top_left_, &top_right_, &bottom_left_, &bottom_right_, &weights_, &result_})
-    scratch->resize(size);
+  result_.resize(size + 1);  // blend_row writes a fourth lane past the last pixel
   mul_.resize(size);
   add_.resize(size);
   for (std::size_t i = 0; i < size; i += 3) {
@@ -167,7 +170,6 @@ Status Preprocessor::run(const ImageView& image, Span<float> tensor, Placement* 
   detail::with_pixels(image, [&](const auto& pixels) {
     axis_taps(image_width, fit.width, [&](int x) { return pixels.column(x); }, columns_);
     axis_taps(image_height, fit.height, [&](int y) { return pixels.row(y); }, rows_);
-    for (std::size_t i = 0; i < weights_.size(); ++i) weights_[i] = columns_[i / 3].weight;
     for (int ty = 0; ty < fit.height; ++ty) {
       const std::size_t first = static_cast<std::size_t>(ty + fit.offset_y) * spec_.width + fit.offset_x;
       resize_row(pixels, rows_[ty], fit.width, out, first);

@@ -69,10 +69,13 @@ class Preprocessor {
     float weight;
   };
 
-  // One output row of the resized image: gather each pixel's four neighbours, then blend
-  // and normalise them in one loop over floats (which compilers vectorise).
+  // One output row of the resized image: blend each pixel's four neighbours (SIMD lanes),
+  // then normalise the row in one loop over floats (which compilers vectorise).
   template <class Pixels, class Writer>
   void resize_row(const Pixels& pixels, const AxisTap& row, int width, const Writer& out, std::size_t first);
+  // The row's blended values (RGB, or YUV of a camera frame) into result_.
+  template <class Pixels>
+  void blend_row(const Pixels& pixels, const AxisTap& row, int width);
 
   // Sizes the row scratch for rows of `width` pixels and tiles the normalisation of
   // model channel c onto RGB channel source[c].
@@ -80,10 +83,9 @@ class Preprocessor {
 
   InputSpec spec_;
   std::vector<AxisTap> columns_, rows_;
-  // Per output row, each x 3 channels in RGB order: the top-left, top-right,
-  // bottom-left and bottom-right neighbours, the column weights, the normalised result;
-  // and the normalisation tiled along a row.
-  std::vector<float> top_left_, top_right_, bottom_left_, bottom_right_, weights_, result_, mul_, add_;
+  // One output row, each x 3 channels in RGB order (and one float of slack): the blended
+  // values; and the normalisation tiled along a row.
+  std::vector<float> result_, mul_, add_;
 };
 
 }  // namespace edgeface::vision
