@@ -27,20 +27,22 @@ Fitted fit_image(const InputSpec& spec, int image_height, int image_width) {
   return {width, height, (spec.width - width) / 2, (spec.height - height) / 2};
 }
 
-// Normalised black around a letterboxed image (as the Python SDK's canvas).
+// Normalised black around a letterboxed image (as the Python SDK's canvas), a run of
+// pixels at a time.
 void fill_padding(const InputSpec& spec, const Fitted& fit, const detail::TensorWriter& out) {
   const float black[3] = {0.f, 0.f, 0.f};
-  auto pad = [&](int y, int from, int to) {
-    for (int x = from; x < to; ++x) out.put(static_cast<std::size_t>(y) * spec.width + x, black);
+  const std::size_t width = static_cast<std::size_t>(spec.width);
+  auto pad = [&](std::size_t y, std::size_t from, std::size_t to) {
+    if (to > from) out.put_same(y * width + from, to - from, black);
   };
-  for (int y = 0; y < spec.height; ++y) {
-    if (y < fit.offset_y || y >= fit.offset_y + fit.height) {
-      pad(y, 0, spec.width);
-    } else {
-      pad(y, 0, fit.offset_x);
-      pad(y, fit.offset_x + fit.width, spec.width);
-    }
+  const std::size_t top = static_cast<std::size_t>(fit.offset_y), bottom = top + static_cast<std::size_t>(fit.height);
+  const std::size_t left = static_cast<std::size_t>(fit.offset_x), right = left + static_cast<std::size_t>(fit.width);
+  pad(0, 0, top * width);  // whole rows above and below are one run each
+  for (std::size_t y = top; y < bottom; ++y) {
+    pad(y, 0, left);
+    pad(y, right, width);
   }
+  pad(bottom, 0, (static_cast<std::size_t>(spec.height) - bottom) * width);
 }
 
 bool is_finite_positive(float value) { return std::isfinite(value) && value > 0.f; }
@@ -92,7 +94,7 @@ void axis_taps(int src, int dst, At at, std::vector<Tap>& taps) {
   const double step = static_cast<double>(src) / dst;
   for (int i = 0; i < dst; ++i) {
     const double pos = std::clamp((i + 0.5) * step - 0.5, 0.0, static_cast<double>(src - 1));
-    const int lo = static_cast<int>(std::floor(pos));
+    const int lo = static_cast<int>(pos);  // floor: pos >= 0 (a cast, where std::floor is a libm call)
     const detail::Offsets first = at(lo), second = at(std::min(lo + 1, src - 1));
     taps[i] = {first.pixel, first.chroma, second.pixel, second.chroma, static_cast<float>(pos - lo)};
   }

@@ -2,6 +2,7 @@
 // preprocessing and the chip warp. Internal to the library.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 
 #include "edgeface/vision/preprocess.h"
@@ -40,6 +41,18 @@ class TensorWriter {
   void put(std::size_t pixel, const float rgb[3]) const {
     float* out = data_ + pixel * pixel_step_;
     for (int c = 0; c < 3; ++c) out[c * channel_step_] = norm_.apply(rgb[norm_.source[c]], c);
+  }
+
+  // `count` pixels from `pixel` on, all of RGB value `rgb` (padding).
+  void put_same(std::size_t pixel, std::size_t count, const float rgb[3]) const {
+    float value[3];
+    for (int c = 0; c < 3; ++c) value[c] = norm_.apply(rgb[norm_.source[c]], c);
+    if (pixel_step_ == 1) {  // NCHW: one run per channel plane
+      for (int c = 0; c < 3; ++c) std::fill_n(data_ + pixel + c * channel_step_, count, value[c]);
+      return;
+    }
+    float* out = data_ + pixel * 3;
+    for (std::size_t i = 0; i < count; ++i, out += 3) out[0] = value[0], out[1] = value[1], out[2] = value[2];
   }
 
   // `count` pixels from `pixel` on, already normalised, in RGB order.
