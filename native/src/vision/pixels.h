@@ -179,8 +179,19 @@ class YuvPixels : public Placed<F> {
   }
 
   // `count` pixels of Y, U, V values (blends of raw ones) to RGB 0..255, in place.
+  // In SIMD lanes R, G, B: luma + u * (0, -u_to_g, u_to_b) + v * (v_to_r, -v_to_g, 0), the
+  // same float steps as yuv_to_rgb (a zero product adds an exact zero, negation is exact).
   void finish_row(float* values, std::size_t count) const {
-    for (std::size_t i = 0; i < count; ++i, values += 3) yuv_to_rgb(k_, values[0], values[1], values[2], values);
+    const Float4 u_factor = {0.f, -k_.u_to_g, k_.u_to_b, 0.f}, v_factor = {k_.v_to_r, -k_.v_to_g, 0.f, 0.f};
+    const Float4 zero = {0.f, 0.f, 0.f, 0.f}, top = {255.f, 255.f, 255.f, 255.f};
+    for (std::size_t i = 0; i < count; ++i, values += 3) {
+      const float luma = (values[0] - k_.y_offset) * k_.y_gain, u = values[1] - 128.f, v = values[2] - 128.f;
+      const Float4 l4 = {luma, luma, luma, luma}, u4 = {u, u, u, u}, v4 = {v, v, v, v};
+      Float4 rgb = (l4 + u4 * u_factor) + v4 * v_factor;
+      rgb = rgb < zero ? zero : rgb;  // clamp_byte's max(value, 0) then min(value, 255)
+      rgb = rgb > top ? top : rgb;
+      std::memcpy(values, &rgb, 3 * sizeof(float));
+    }
   }
 
   // The pixel's RGB, rounded half up to bytes as an RGB conversion of the frame stores it.
