@@ -58,19 +58,23 @@ std::vector<uint8_t> nv21_rotated(const std::vector<uint8_t>& rgb, int width, in
 class Analyzer : public ::testing::Test {
  protected:
   void open(const std::string& fixture, int max_faces = 0) {
-    ASSERT_EQ(edgeface_bundle_open(repo_path("tests/fixtures/bundles/" + fixture).c_str(), &bundle_), EDGEFACE_OK)
-        << edgeface_last_error();
-    edgeface_analyzer_options options;
-    edgeface_analyzer_options_default(&options);
-    options.max_faces = max_faces;
-    ASSERT_EQ(edgeface_analyzer_create(bundle_, &options, &analyzer_), EDGEFACE_OK) << edgeface_last_error();
-  }
-  void TearDown() override {
     edgeface_analyzer_destroy(analyzer_);
-    edgeface_bundle_close(bundle_);
+    analyzer_ = edgeface::testing::open_analyzer(fixture, max_faces);
+    ASSERT_NE(analyzer_, nullptr);
   }
-  edgeface_bundle* bundle_ = nullptr;
+  void TearDown() override { edgeface_analyzer_destroy(analyzer_); }
+  // detect (or analyze) the 640x480 frame with one square at (200, 200)
+  edgeface_faces one_square(bool analyze) {
+    frame_ = blob_rgb(640, 480, {{200, 200, 80}});
+    const edgeface_image image = rgb_image(frame_, 640, 480);
+    edgeface_faces faces{};
+    const edgeface_status status = analyze ? edgeface_analyzer_analyze(analyzer_, &image, &faces)
+                                           : edgeface_analyzer_detect(analyzer_, &image, &faces);
+    EXPECT_EQ(status, EDGEFACE_OK) << edgeface_last_error();
+    return faces;
+  }
   edgeface_analyzer* analyzer_ = nullptr;
+  std::vector<uint8_t> frame_;
 };
 
 void expect_square_face(const edgeface_faces& faces, size_t index, float cx, float cy) {
@@ -87,10 +91,7 @@ void expect_square_face(const edgeface_faces& faces, size_t index, float cx, flo
 
 TEST_F(Analyzer, DetectsTheSquareInImagePixelsWithTheManifestsKeypointNames) {
   open("blob_blazeface");
-  const auto rgb = blob_rgb(640, 480, {{200, 200, 80}});
-  const edgeface_image image = rgb_image(rgb, 640, 480);
-  edgeface_faces faces;
-  ASSERT_EQ(edgeface_analyzer_detect(analyzer_, &image, &faces), EDGEFACE_OK) << edgeface_last_error();
+  const edgeface_faces faces = one_square(false);
   ASSERT_EQ(faces.count, 1u);
   ASSERT_EQ(faces.num_keypoints, 6);
   expect_square_face(faces, 0, 200, 200);
@@ -117,7 +118,6 @@ TEST_F(Analyzer, FindsTwoFacesBestFirstNoneOnBlackAndHonoursMaxFaces) {
   const edgeface_image dark = rgb_image(black, 640, 480);
   ASSERT_EQ(edgeface_analyzer_detect(analyzer_, &dark, &faces), EDGEFACE_OK);
   EXPECT_EQ(faces.count, 0u);
-  TearDown();
   open("blob_blazeface", 1);
   ASSERT_EQ(edgeface_analyzer_detect(analyzer_, &image, &faces), EDGEFACE_OK);
   EXPECT_EQ(faces.count, 1u);
@@ -147,10 +147,7 @@ TEST_F(Analyzer, AnNv21FrameWithRotationGivesTheUprightFaces) {
 
 TEST_F(Analyzer, TheInt8BundleFindsTheSameFace) {
   open("blob_blazeface_int8");
-  const auto rgb = blob_rgb(640, 480, {{200, 200, 80}});
-  const edgeface_image image = rgb_image(rgb, 640, 480);
-  edgeface_faces faces;
-  ASSERT_EQ(edgeface_analyzer_analyze(analyzer_, &image, &faces), EDGEFACE_OK) << edgeface_last_error();
+  const edgeface_faces faces = one_square(true);
   ASSERT_EQ(faces.count, 1u);
   expect_square_face(faces, 0, 200, 200);
   ASSERT_NE(faces.embeddings, nullptr);

@@ -160,13 +160,8 @@ namespace {
 // place) through detect, analyze and embed_faces: a status every time, never a read past
 // a buffer (under ASan a crash).
 TEST(Mutation, RandomImageViewsAndKeypointsGiveAStatus) {
-  edgeface_bundle* bundle = nullptr;
-  ASSERT_EQ(edgeface_bundle_open(repo_path("tests/fixtures/bundles/blob_blazeface").c_str(), &bundle), EDGEFACE_OK);
-  edgeface_analyzer_options options;
-  edgeface_analyzer_options_default(&options);
-  edgeface_analyzer* analyzer = nullptr;
-  ASSERT_EQ(edgeface_analyzer_create(bundle, &options, &analyzer), EDGEFACE_OK);
-  edgeface_bundle_close(bundle);
+  edgeface_analyzer* analyzer = testing::open_analyzer("blob_blazeface");
+  ASSERT_NE(analyzer, nullptr);
   std::mt19937 random(kSeed);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(random); };
   const int kinds[] = {0, 1, 2, 3, 4, 5, -1};

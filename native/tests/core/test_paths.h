@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "edgeface.h"
+
 namespace edgeface::testing {
 
 inline std::string repo_path(const std::string& relative) { return std::string(EDGEFACE_REPO_ROOT) + "/" + relative; }
@@ -24,6 +26,23 @@ inline std::string read_text(const std::string& path) {
 inline std::vector<uint8_t> read_bytes(const std::string& path) {
   const std::string text = read_text(path);
   return std::vector<uint8_t>(text.begin(), text.end());
+}
+
+// An analyzer over tests/fixtures/bundles/<fixture> with default options but `max_faces`
+// (the bundle is closed again: the analyzer keeps what it needs); null after a failure.
+inline edgeface_analyzer* open_analyzer(const std::string& fixture, int max_faces = 0) {
+  edgeface_bundle* bundle = nullptr;
+  if (edgeface_bundle_open(repo_path("tests/fixtures/bundles/" + fixture).c_str(), &bundle) != EDGEFACE_OK) {
+    ADD_FAILURE() << edgeface_last_error();
+    return nullptr;
+  }
+  edgeface_analyzer_options options;
+  edgeface_analyzer_options_default(&options);
+  options.max_faces = max_faces;
+  edgeface_analyzer* analyzer = nullptr;
+  if (edgeface_analyzer_create(bundle, &options, &analyzer) != EDGEFACE_OK) ADD_FAILURE() << edgeface_last_error();
+  edgeface_bundle_close(bundle);
+  return analyzer;
 }
 
 // A writable copy of tests/fixtures/bundles/blob_blazeface, removed after the test.
