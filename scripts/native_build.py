@@ -33,6 +33,7 @@ PACKAGES = {
     "nlohmann-json3-dev": lambda: glob.glob("/usr/share/cmake/nlohmann_json/*Config.cmake")
     or glob.glob("/usr/lib/*/cmake/nlohmann_json/*Config.cmake"),
     "libgtest-dev": lambda: glob.glob("/usr/lib/*/cmake/GTest/GTestConfig.cmake"),
+    "openjdk-17-jdk-headless": lambda: shutil.which("javac"),  # the Java binding (native/java)
 }
 
 
@@ -70,6 +71,12 @@ def litert_library(python: str | Path = sys.executable) -> Path:
     return library
 
 
+def java_home() -> Path:
+    """The JDK that ``javac`` on the PATH belongs to (CMake's FindJNI does not look there)."""
+    javac = shutil.which("javac")
+    return Path(os.path.realpath(javac)).parent.parent if javac else Path("/usr/lib/jvm/default-java")
+
+
 def jobs() -> str:
     """Parallel compile jobs: EDGEFACE_NATIVE_JOBS, else every core in CI and one elsewhere
     (a shared development machine)."""
@@ -85,7 +92,7 @@ def build(python: str | Path = sys.executable) -> dict[str, Path]:
     for name, options in TREES.items():
         tree = NATIVE / "build" / name
         _run(["cmake", "-S", str(NATIVE), "-B", str(tree), "-G", "Ninja", f"-DEDGEFACE_LITERT_LIBRARY={library}",
-              *options])
+              f"-DJAVA_HOME={java_home()}", *options])
         _run(["cmake", "--build", str(tree), "-j", jobs()])
         trees[name] = tree
     return trees
