@@ -1,8 +1,11 @@
-"""Builds edgeface's native runtime (native/) for the test suite: two CMake trees inside the
+"""Builds edgeface's native runtime (native/) for the test suite: CMake trees inside the
 clone, cached between runs, linked against the libLiteRt.so of the venv's ai_edge_litert:
 
     native/build/release   optimised, what the bindings load
     native/build/asan      AddressSanitizer + UndefinedBehaviorSanitizer, for the C++ tests
+    native/build/aarch64   cross-compiled for arm64 Linux against the aarch64 wheel's
+                           libLiteRt.so (native/build/aarch64-litert), its tests run under
+                           qemu (native/cmake/run-aarch64.sh)
 
 scripts/dev.py calls ``prepare`` before the test suite; tests/test_native.py calls
 ``build`` (incremental) and runs each tree's ctest. The compilers and libraries come from
@@ -37,17 +40,24 @@ PACKAGES = {
 }
 
 
+# The arm64 tree's cross toolchain and emulator (Debian packages), as PACKAGES
+CROSS_PACKAGES = {
+    "g++-aarch64-linux-gnu": lambda: shutil.which("aarch64-linux-gnu-g++"),
+    "qemu-user": lambda: shutil.which("qemu-aarch64"),
+}
+
+
 class NativeUnavailable(Exception):
     """The native build cannot run here (packages missing and no way to install them)."""
 
 
-def missing_packages() -> list[str]:
-    return [name for name, installed in PACKAGES.items() if not installed()]
+def missing_packages(packages: dict = PACKAGES) -> list[str]:
+    return [name for name, installed in packages.items() if not installed()]
 
 
-def ensure_packages() -> None:
+def ensure_packages(packages: dict = PACKAGES) -> None:
     """Install the missing build packages with apt-get when root; else NativeUnavailable."""
-    missing = missing_packages()
+    missing = missing_packages(packages)
     if not missing:
         return
     if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
@@ -98,18 +108,62 @@ def build(python: str | Path = sys.executable) -> dict[str, Path]:
     return trees
 
 
+def build_aarch64(python: str | Path = sys.executable) -> Path:
+    """Configure and build the arm64 tree (incrementally); its tests run under qemu, in a
+    private mount namespace that needs root."""
+    if os.name != "posix" or os.geteuid() != 0:
+        raise NativeUnavailable("the arm64 tests run under qemu with a bind-mounted /proc/cpuinfo, which needs root")
+    ensure_packages(PACKAGES)
+    ensure_packages(CROSS_PACKAGES)
+    tree = NATIVE / "build" / "aarch64"
+    _run(["cmake", "-S", str(NATIVE), "-B", str(tree), "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
+          f"-DCMAKE_TOOLCHAIN_FILE={NATIVE / 'cmake' / 'aarch64-linux-gnu.cmake'}",
+          f"-DEDGEFACE_LITERT_LIBRARY={aarch64_litert(python)}"])
+    _run(["cmake", "--build", str(tree), "-j", jobs()])
+    return tree
+
+
+def aarch64_litert(python: str | Path) -> Path:
+    """libLiteRt.so of the aarch64 ai-edge-litert wheel of the venv's version, fetched with
+    pip from the package index once (the wheel's tag says glibc 2.27, its library needs
+    2.34, which Debian 12's cross libc has)."""
+    version = subprocess.run([str(python), "-c", "import importlib.metadata as m; print(m.version('ai-edge-litert'))"],
+                             capture_output=True, text=True).stdout.strip()
+    if not version:
+        raise NativeUnavailable(f"{python} has no ai-edge-litert: run python3 scripts/dev.py setup")
+    cache = NATIVE / "build" / "aarch64-litert" / version
+    library = cache / "libLiteRt.so"
+    if library.is_file():
+        return library
+    cache.mkdir(parents=True, exist_ok=True)
+    _run([str(python), "-m", "pip", "download", "-q", f"ai-edge-litert=={version}", "--platform",
+          "manylinux_2_27_aarch64", "--only-binary=:all:", "--no-deps", "-d", str(cache)])
+    import zipfile
+
+    (wheel,) = cache.glob("ai_edge_litert-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        data = archive.read("ai_edge_litert/libLiteRt.so")
+    partial = library.with_suffix(".partial")
+    partial.write_bytes(data)
+    partial.replace(library)
+    wheel.unlink()
+    return library
+
+
 def _run(command: list[str]) -> None:
     subprocess.run(command, check=True, capture_output=True, text=True)
 
 
 def prepare(python: str | Path) -> None:
-    """scripts/dev.py's step: build both trees, saying in one line why not when it cannot."""
-    try:
-        build(python)
-    except NativeUnavailable as exc:
-        print(f"skipping the native build: {exc}", flush=True)
-    except subprocess.CalledProcessError as exc:
-        print(f"the native build failed ({' '.join(exc.cmd[:3])} ...); tests/test_native.py shows why", flush=True)
+    """scripts/dev.py's step: build every tree, saying in one line why not when it cannot."""
+    for what, step in (("native", build), ("arm64", build_aarch64)):
+        try:
+            step(python)
+        except NativeUnavailable as exc:
+            print(f"skipping the {what} build: {exc}", flush=True)
+        except subprocess.CalledProcessError as exc:
+            print(f"the {what} build failed ({' '.join(map(str, exc.cmd[:3]))} ...); tests/test_native*.py show why",
+                  flush=True)
 
 
 if __name__ == "__main__":

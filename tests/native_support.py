@@ -23,9 +23,18 @@ def unavailable(reason: str):
 
 def build_trees() -> dict[str, Path]:
     """The build trees by name (release, asan), built if needed."""
+    return _built(native_build.build)
+
+
+def build_aarch64_tree() -> Path:
+    """The arm64 tree (its tests run under qemu), built if needed."""
+    return _built(native_build.build_aarch64)
+
+
+def _built(step):
     try:
-        return native_build.build()
+        return step()
     except native_build.NativeUnavailable as exc:
         unavailable(str(exc))
     except subprocess.CalledProcessError as exc:
-        pytest.fail(f"{' '.join(exc.cmd)} failed:\n{exc.stdout}\n{exc.stderr}")
+        pytest.fail(f"{' '.join(map(str, exc.cmd))} failed:\n{exc.stdout}\n{exc.stderr}")

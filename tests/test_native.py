@@ -75,28 +75,37 @@ def test_the_cpp_test_suite_passes(trees, tree):
     assert re.search(r"100% tests passed, 0 tests failed out of [1-9]", ran.stdout), ran.stdout[-2000:]
 
 
-@pytest.mark.parametrize("model", ["detector.tflite", "embedder.tflite"])  # the embedder's batch is dynamic
-def test_cpp_inference_gives_the_python_interpreters_outputs_bit_for_bit(trees, tmp_path, model):
+def run_model(tool: list[str], model: Path, out: Path, image: np.ndarray) -> dict[str, np.ndarray]:
+    """Outputs of ``edgeface_run_model`` (``tool``: its command line) on one input, by name."""
+    (out / "input.bin").write_bytes(image.tobytes())
+    ran = subprocess.run([*tool, str(model), str(out), str(out / "input.bin")], capture_output=True, text=True,
+                         timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    names = dict(line.split(" ", 1) for line in ran.stdout.splitlines())
+    return {name: np.frombuffer((out / f"{index}.bin").read_bytes(), np.float32) for index, name in names.items()}
+
+
+def python_outputs(model: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """A seeded input of the model and the Python Interpreter's outputs for it, by name."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_path=str(FIXTURE / model))
+    interpreter = Interpreter(model_path=str(model))
     interpreter.allocate_tensors()
     (spec,) = interpreter.get_input_details()
     image = np.random.default_rng(7).uniform(-1, 1, spec["shape"]).astype(np.float32)
     interpreter.set_tensor(spec["index"], image)
     interpreter.invoke()
-    python = {o["name"]: interpreter.get_tensor(o["index"]) for o in interpreter.get_output_details()}
+    return image, {o["name"]: interpreter.get_tensor(o["index"]).reshape(-1) for o in interpreter.get_output_details()}
 
-    (tmp_path / "input.bin").write_bytes(image.tobytes())
-    tool = trees["release"] / "tests" / "core" / "edgeface_run_model"
-    ran = subprocess.run([str(tool), str(FIXTURE / model), str(tmp_path), str(tmp_path / "input.bin")], capture_output=True,
-                         text=True, timeout=60)
-    assert ran.returncode == 0, ran.stderr
-    names = dict(line.split(" ", 1) for line in ran.stdout.splitlines())
-    assert sorted(names.values()) == sorted(python)
-    for index, name in names.items():
-        native = np.frombuffer((tmp_path / f"{index}.bin").read_bytes(), np.float32)
-        assert native.tobytes() == python[name].tobytes(), name
+
+@pytest.mark.parametrize("model", ["detector.tflite", "embedder.tflite"])  # the embedder's batch is dynamic
+def test_cpp_inference_gives_the_python_interpreters_outputs_bit_for_bit(trees, tmp_path, model):
+    image, python = python_outputs(FIXTURE / model)
+    native = run_model([str(trees["release"] / "tests" / "core" / "edgeface_run_model")], FIXTURE / model, tmp_path,
+                       image)
+    assert sorted(native) == sorted(python)
+    for name, values in native.items():
+        assert values.tobytes() == python[name].tobytes(), name
 
 
 def test_without_root_a_missing_package_is_named_in_one_line(monkeypatch):
