@@ -131,15 +131,22 @@ void Preprocessor::blend_row(const Pixels& pixels, const AxisTap& row, int width
   const detail::Offsets top{row.lo_pixel, row.lo_chroma}, bottom{row.hi_pixel, row.hi_chroma};
   const Float4 wy = {row.weight, row.weight, row.weight, row.weight};
   float* result = result_.data();  // 3 * width + 1 floats: each pixel's fourth lane is overwritten
+  // A sample that falls on a source pixel's centre along an axis (weight 0, as every one
+  // does when a frame is scaled down by an odd whole factor, 640 -> 128) is that pixel:
+  // a + (b - a) * 0 is a exactly, so its second neighbour is not read.
+  const bool one_row = row.weight == 0.f;
   for (int x = 0; x < width; ++x) {
     const AxisTap& col = columns_[x];
     const detail::Offsets left{col.lo_pixel, col.lo_chroma}, right{col.hi_pixel, col.hi_chroma};
-    const Float4 a = pixels.quad(left, top), b = pixels.quad(right, top);
-    const Float4 c = pixels.quad(left, bottom), d = pixels.quad(right, bottom);
     const Float4 wx = {col.weight, col.weight, col.weight, col.weight};
-    const Float4 upper = a + (b - a) * wx;
-    const Float4 lower = c + (d - c) * wx;
-    const Float4 value = upper + (lower - upper) * wy;
+    const Float4 a = pixels.quad(left, top);
+    const Float4 upper = col.weight == 0.f ? a : a + (pixels.quad(right, top) - a) * wx;
+    Float4 value = upper;
+    if (!one_row) {
+      const Float4 c = pixels.quad(left, bottom);
+      const Float4 lower = col.weight == 0.f ? c : c + (pixels.quad(right, bottom) - c) * wx;
+      value = upper + (lower - upper) * wy;
+    }
     std::memcpy(result + 3 * x, &value, sizeof value);
   }
 }

@@ -91,6 +91,15 @@ int main(int argc, char** argv) {
   nv21_frame.chroma_stride = width;
   nv21_frame.chroma_size = nv21_frame.size / 2;
   ev::ImageView nv21_upright = nv21_frame, rgb_turned = rgb_frame;
+  // 1280x720 scales by 10: every sample lies between four pixels (640x480 scales by 5, an odd
+  // factor, so every sample falls on a pixel centre and reads one)
+  const std::vector<std::uint8_t> hd = noise(1280 * 720 * 3);
+  ev::ImageView hd_frame = rgb_frame;
+  hd_frame.width = 1280;
+  hd_frame.height = 720;
+  hd_frame.pixels = hd.data();
+  hd_frame.stride = 1280 * 3;
+  hd_frame.size = hd.size();
   nv21_frame.rotation = rgb_turned.rotation = 90;
 
   ev::SsdDecoder decoder;
@@ -121,6 +130,8 @@ int main(int argc, char** argv) {
   };
   const Row rows[] = {
       {"preprocess 640x480 RGB -> 128x128", median_us(runs, [&] { pre.run(rgb_frame, {tensor.data(), tensor.size()}, &place); })},
+      {"preprocess 1280x720 RGB -> 128x128 (4 reads a sample)",
+       median_us(runs, [&] { pre.run(hd_frame, {tensor.data(), tensor.size()}, &place); })},
       {"preprocess 640x480 RGB rotated 90 -> 128x128",
        median_us(runs, [&] { pre.run(rgb_turned, {tensor.data(), tensor.size()}, &place); })},
       {"preprocess 640x480 NV21 -> 128x128",
