@@ -1,5 +1,7 @@
 #include "edgeface/vision/image.h"
 
+#include <limits>
+
 #include "pixels.h"
 
 namespace edgeface::vision {
@@ -16,8 +18,11 @@ int bytes_per_pixel(PixelFormat format) {
   }
 }
 
-// Bytes a plane of `rows` rows of `row_bytes` each spans at `stride`.
+// The bytes `rows` rows of `row_bytes` each span at `stride`; SIZE_MAX when that
+// overflows (a huge stride such as a negative one cast to size_t), which no buffer holds.
 std::size_t plane_bytes(std::size_t rows, std::size_t row_bytes, std::size_t stride) {
+  const std::size_t max = std::numeric_limits<std::size_t>::max();
+  if (rows > 1 && stride > (max - row_bytes) / (rows - 1)) return max;
   return (rows - 1) * stride + row_bytes;
 }
 

@@ -176,10 +176,10 @@ TEST(Mutation, RandomImageViewsAndKeypointsGiveAStatus) {
     image.width = width;
     image.height = height;
     image.pixels = pick(0, 9) ? pixels.data() : nullptr;
-    image.stride = static_cast<size_t>(pick(0, 400));
+    image.stride = pick(0, 9) ? static_cast<size_t>(pick(0, 400)) : static_cast<size_t>(-pick(1, 400));  // or "negative"
     image.size = pixels.size();
     image.chroma = pick(0, 9) ? chroma.data() : nullptr;
-    image.chroma_stride = static_cast<size_t>(pick(0, 120));
+    image.chroma_stride = pick(0, 9) ? static_cast<size_t>(pick(0, 120)) : static_cast<size_t>(-pick(1, 120));
     image.chroma_size = chroma.size();
     image.rotation = rotations[pick(0, 5)];
     edgeface_faces faces;

@@ -134,6 +134,9 @@ TEST(CheckImage, RefusesViewsThatDoNotHoldTheirPixels) {
   bad.size = bytes.size() - 1;
   EXPECT_FALSE(check_image(bad).ok());
   bad = view;
+  bad.stride = static_cast<std::size_t>(-1);  // a negative stride cast: height rows would wrap around
+  EXPECT_STREQ(check_image(bad).error, "image.size: the buffer is smaller than height rows of stride bytes");
+  bad = view;
   bad.rotation = 45;
   EXPECT_FALSE(check_image(bad).ok());
   bad = view;
