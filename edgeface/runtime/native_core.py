@@ -45,11 +45,10 @@ class _Options(ctypes.Structure):
                 ("flip_average", ctypes.c_int32)]
 
 
-class _Faces(ctypes.Structure):
+class _Faces(ctypes.Structure):  # the arrays as addresses: _floats copies them out
     _fields_ = [("count", ctypes.c_size_t), ("num_keypoints", ctypes.c_int32),
-                ("boxes", ctypes.POINTER(ctypes.c_float)), ("scores", ctypes.POINTER(ctypes.c_float)),
-                ("keypoints", ctypes.POINTER(ctypes.c_float)), ("embedding_size", ctypes.c_int32),
-                ("embeddings", ctypes.POINTER(ctypes.c_float))]
+                ("boxes", ctypes.c_void_p), ("scores", ctypes.c_void_p), ("keypoints", ctypes.c_void_p),
+                ("embedding_size", ctypes.c_int32), ("embeddings", ctypes.c_void_p)]
 
 
 def library_path() -> Path:
@@ -102,17 +101,19 @@ def _check(lib: ctypes.CDLL, status: int) -> None:
         raise _ERRORS.get(status, EdgefaceError)(message or f"edgeface status {status}")
 
 
-def _rgb_view(rgb: np.ndarray) -> _Image:
-    """An edgeface_image over an (H, W, 3) uint8 C-contiguous array (no copy)."""
-    height, width = rgb.shape[:2]
-    return _Image(format=_PIXEL_RGB, width=width, height=height, pixels=rgb.ctypes.data, stride=width * 3,
-                  size=rgb.nbytes, yuv_full_range=1)
+def _view_of(rgb: np.ndarray, image: _Image) -> None:
+    """Points ``image`` (an edgeface_image) at an (H, W, 3) uint8 C-contiguous array (no copy)."""
+    image.height, image.width = rgb.shape[:2]
+    image.pixels = rgb.__array_interface__["data"][0]
+    image.stride = image.width * 3
+    image.size = rgb.nbytes
 
 
-def _floats(pointer, count: int) -> np.ndarray:
+def _floats(address: int | None, count: int) -> np.ndarray:
+    """``count`` floats at ``address`` (the analyzer's result arrays), copied out."""
     if count == 0:
         return np.zeros(0, np.float32)
-    return np.ctypeslib.as_array(pointer, shape=(count,)).copy()
+    return np.frombuffer(bytearray(ctypes.string_at(address, 4 * count)), np.float32)
 
 
 class NativeEngine:
@@ -140,6 +141,10 @@ class NativeEngine:
             lib.edgeface_bundle_close(bundle)  # the analyzer keeps what it needs
         self._analyzer = analyzer
         self._release = weakref.finalize(self, lib.edgeface_analyzer_destroy, analyzer)
+        # reused by every call (under the lock): making ctypes structures costs microseconds
+        self._image = _Image(format=_PIXEL_RGB, yuv_full_range=1)
+        self._faces = _Faces()
+        self._image_ref, self._faces_ref = ctypes.byref(self._image), ctypes.byref(self._faces)
         self.keypoint_names = self._keypoint_names()
 
     def _keypoint_names(self) -> tuple[str, ...]:
@@ -151,10 +156,10 @@ class NativeEngine:
     def detect(self, rgb: np.ndarray) -> Detections:
         """(H, W, 3) uint8 RGB -> its faces in image pixels, best first."""
         rgb = np.ascontiguousarray(rgb)
-        faces = _Faces()
         with self._lock:
-            _check(self._lib, self._lib.edgeface_analyzer_detect(self._analyzer, ctypes.byref(_rgb_view(rgb)),
-                                                                  ctypes.byref(faces)))
+            _view_of(rgb, self._image)
+            _check(self._lib, self._lib.edgeface_analyzer_detect(self._analyzer, self._image_ref, self._faces_ref))
+            faces = self._faces
             n, k = faces.count, faces.num_keypoints
             boxes, scores = _floats(faces.boxes, 4 * n), _floats(faces.scores, n)
             keypoints = _floats(faces.keypoints, n * k * 2)
@@ -167,8 +172,9 @@ class NativeEngine:
         out = np.zeros((len(points), dim), np.float32)
         as_floats = ctypes.POINTER(ctypes.c_float)
         with self._lock:
+            _view_of(rgb, self._image)
             _check(self._lib, self._lib.edgeface_analyzer_embed_faces(
-                self._analyzer, ctypes.byref(_rgb_view(rgb)), points.ctypes.data_as(as_floats), len(points),
+                self._analyzer, self._image_ref, points.ctypes.data_as(as_floats), len(points),
                 out.ctypes.data_as(as_floats), out.size))
         return out
 
