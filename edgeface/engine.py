@@ -103,4 +103,10 @@ def _native_unsuitable(bundle: Bundle, options: FaceAnalyzerOptions) -> str | No
     formats = {m.format for m in bundle.manifest.models()}
     if formats != {"tflite"}:
         return f"{bundle.location} holds {', '.join(sorted(formats))} models; the native core runs tflite only"
+    embedder = bundle.manifest.embedder
+    if embedder is not None and (embedder.alignment.width, embedder.alignment.height) != \
+            (embedder.input.width, embedder.input.height):
+        return (f"{bundle.location}: its chips are aligned at {embedder.alignment.width}x{embedder.alignment.height} "
+                f"but the embedder takes {embedder.input.width}x{embedder.input.height}; the native core warps "
+                f"chips at the input size and does not resize them")
     return None

@@ -199,6 +199,24 @@ def test_a_missing_library_is_a_clear_error(monkeypatch, tmp_path):
     assert FaceAnalyzer.create_from_bundle(FIXTURES / "blob_blazeface", runtime="auto").detector is not None
 
 
+def test_auto_takes_python_for_chips_aligned_at_another_size(bundle_copy):
+    """The Python SDK resizes such chips to the embedder's input; the native core warps at
+    the input size, so "native" refuses the bundle and "auto" runs it in Python."""
+    import json
+
+    bundle = bundle_copy()
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    alignment = manifest["models"]["embedder"]["alignment"]
+    alignment["width"] *= 2
+    alignment["height"] *= 2
+    alignment["template"] = {name: [2 * x, 2 * y] for name, (x, y) in alignment["template"].items()}
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BackendUnavailableError, match="does not resize them"):
+        FaceAnalyzer.create_from_bundle(bundle, runtime="native")
+    auto = FaceAnalyzer.create_from_bundle(bundle, runtime="auto")
+    assert auto.embedder is not None and len(auto.analyze(blob_image(squares=SQUARES["one face"]))) == 1
+
+
 def test_a_broken_manifest_field_reaches_python_with_its_path(tmp_path, bundle_copy):
     import json
 
