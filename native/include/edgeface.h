@@ -192,19 +192,25 @@ EDGEFACE_API edgeface_status edgeface_analyzer_compare(const edgeface_analyzer* 
                                                        const float* b, size_t size, float* similarity,
                                                        int32_t* match);
 
-/* ---- Galleries: 1:N search over a file the Python SDK wrote (edgeface.Gallery.save) ---- */
+/* ---- Galleries: 1:N search, enrolment, and files the Python SDK reads and writes ------
+ * A gallery holds named identities with unit templates; its file is the Python SDK's
+ * (edgeface.Gallery.save / Gallery.open), so either side opens what the other saved. */
 
 typedef struct edgeface_gallery edgeface_gallery;
 
 /* One identity found by a search. */
 typedef struct edgeface_match {
-  const char* name; /* owned by the gallery */
+  const char* name; /* owned by the gallery; valid until its next enroll, remove or save */
   float score;      /* cosine similarity of the query and the identity's best template */
 } edgeface_match;
 
+/* An empty gallery of `dim`-float templates (an analyzer's embedding_size), bound to no
+ * file until it is saved. */
+EDGEFACE_API edgeface_status edgeface_gallery_create(int32_t dim, edgeface_gallery** out);
 /* Opens and checks a gallery file (format EFGALLERY1/2, its sha256, names and counts); the
- * templates are read into memory. `dim` > 0 requires that template size (an analyzer's
- * embedding_size), 0 takes the file's. Read-only: many threads may search one gallery. */
+ * templates are read into memory. `dim` > 0 requires that template size, 0 takes the
+ * file's. Threads: many may search one gallery at once; enroll, remove and save need it
+ * to themselves (no search or other change at the same time). */
 EDGEFACE_API edgeface_status edgeface_gallery_open(const char* path, int32_t dim, edgeface_gallery** out);
 EDGEFACE_API void edgeface_gallery_close(edgeface_gallery* gallery);
 EDGEFACE_API int32_t edgeface_gallery_dim(const edgeface_gallery* gallery);             /* 0 for NULL */
@@ -215,6 +221,22 @@ EDGEFACE_API size_t edgeface_gallery_template_count(const edgeface_gallery* gall
 EDGEFACE_API edgeface_status edgeface_gallery_search(const edgeface_gallery* gallery, const float* query,
                                                      size_t size, float threshold, edgeface_match* matches,
                                                      size_t capacity, size_t* count);
+/* Adds `count` templates to the identity `name` (UTF-8 printable text of at most 256
+ * characters, created when new): `embeddings` holds count x dim finite floats, `size`
+ * that many, each row not all zero (rows are normalised). `*templates` (may be NULL)
+ * receives the identity's template count. Nothing changes on the file until a save. */
+EDGEFACE_API edgeface_status edgeface_gallery_enroll(edgeface_gallery* gallery, const char* name,
+                                                     const float* embeddings, size_t size, size_t count,
+                                                     size_t* templates);
+/* Deletes the identity `name` and its templates; `*removed` (may be NULL) receives how
+ * many went. An unknown name is EDGEFACE_ERROR_ARGUMENT. */
+EDGEFACE_API edgeface_status edgeface_gallery_remove(edgeface_gallery* gallery, const char* name, size_t* removed);
+/* Writes the gallery atomically (a temporary file, then a rename; mode 0600) to `path`,
+ * or to its own file when `path` is NULL; that path becomes its file. Saving to its own
+ * file takes the Python SDK's writer lock (".NAME.lock" beside it) and, when another
+ * writer changed the file since this gallery read or saved it, merges: the file's
+ * identities with this gallery's enrolments and removals since then on top. */
+EDGEFACE_API edgeface_status edgeface_gallery_save(edgeface_gallery* gallery, const char* path);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,5 @@
-// The C interface's galleries (edgeface_gallery_*, include/edgeface.h) over Gallery.
+// The C interface's galleries (edgeface_gallery_*, include/edgeface.h) over Gallery:
+// search, enrolment and saving.
 #include <cmath>
 #include <string>
 
@@ -18,6 +19,14 @@ using edgeface::c_api::require;
 }  // namespace
 
 extern "C" {
+
+edgeface_status edgeface_gallery_create(int32_t dim, edgeface_gallery** out) {
+  return guarded([&] {
+    require(out != nullptr, "out: NULL");
+    *out = nullptr;
+    *out = new edgeface_gallery{edgeface::Gallery(dim)};
+  });
+}
 
 edgeface_status edgeface_gallery_open(const char* path, int32_t dim, edgeface_gallery** out) {
   return guarded([&] {
@@ -57,6 +66,36 @@ edgeface_status edgeface_gallery_search(const edgeface_gallery* gallery, const f
       matches[*count] = edgeface_match{g.name(identity).c_str(), score};
       ++*count;
     }
+  });
+}
+
+edgeface_status edgeface_gallery_enroll(edgeface_gallery* gallery, const char* name, const float* embeddings,
+                                        size_t size, size_t count, size_t* templates) {
+  return guarded([&] {
+    if (templates) *templates = 0;
+    require(gallery && name && embeddings, "gallery, name or embeddings: NULL");
+    const size_t dim = static_cast<size_t>(gallery->gallery.dim());
+    require(count > 0 && size / dim == count && size % dim == 0,
+            "size: " + std::to_string(count) + " templates of " + std::to_string(dim) + " values are " +
+                std::to_string(count * dim) + " floats, got " + std::to_string(size));
+    const size_t total = gallery->gallery.enroll(name, embeddings, count);
+    if (templates) *templates = total;
+  });
+}
+
+edgeface_status edgeface_gallery_remove(edgeface_gallery* gallery, const char* name, size_t* removed) {
+  return guarded([&] {
+    if (removed) *removed = 0;
+    require(gallery && name, "gallery or name: NULL");
+    const size_t count = gallery->gallery.remove(name);
+    if (removed) *removed = count;
+  });
+}
+
+edgeface_status edgeface_gallery_save(edgeface_gallery* gallery, const char* path) {
+  return guarded([&] {
+    require(gallery != nullptr, "gallery: NULL");
+    gallery->gallery.save(path ? path : "");
   });
 }
 

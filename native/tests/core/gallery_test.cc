@@ -87,22 +87,15 @@ TEST(Gallery, RefusesAnotherTemplateSizeAndBadArguments) {
   EXPECT_EQ(none, nullptr);
 }
 
-class DamagedGallery : public ::testing::Test {
+class DamagedGallery : public edgeface::testing::ScratchDir {
  protected:
   void SetUp() override {
-    char name[] = "/tmp/edgeface-gallery-XXXXXX";
-    ASSERT_NE(mkdtemp(name), nullptr);
-    dir_ = name;
+    ScratchDir::SetUp();
     original_ = read_bytes(data("v2.efg"));
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
   std::string write(const std::vector<uint8_t>& bytes) const {
-    const std::string path = (dir_ / "g.efg").string();
-    std::ofstream(path, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(bytes.data()),
-                                                                  static_cast<std::streamsize>(bytes.size()));
-    return path;
+    return ScratchDir::write("g.efg", std::string(bytes.begin(), bytes.end()));
   }
-  std::filesystem::path dir_;
   std::vector<uint8_t> original_;
 };
 

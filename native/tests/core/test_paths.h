@@ -45,20 +45,30 @@ inline edgeface_analyzer* open_analyzer(const std::string& fixture, int max_face
   return analyzer;
 }
 
-// A writable copy of tests/fixtures/bundles/blob_blazeface, removed after the test.
-class FixtureBundleCopy : public ::testing::Test {
+// A fresh folder under /tmp for each test (dir_), removed after it.
+class ScratchDir : public ::testing::Test {
  protected:
   void SetUp() override {
-    char name[] = "/tmp/edgeface-bundle-XXXXXX";
+    char name[] = "/tmp/edgeface-test-XXXXXX";
     ASSERT_NE(mkdtemp(name), nullptr);
     dir_ = name;
-    std::filesystem::copy(repo_path("tests/fixtures/bundles/blob_blazeface"), dir_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
-  void write(const std::string& member, const std::string& bytes) const {
+  // Replaces dir_/member with `bytes`; returns its path.
+  std::string write(const std::string& member, const std::string& bytes) const {
     std::ofstream(dir_ / member, std::ios::binary | std::ios::trunc) << bytes;
+    return (dir_ / member).string();
   }
   std::filesystem::path dir_;
+};
+
+// A writable copy of tests/fixtures/bundles/blob_blazeface (dir_), removed after the test.
+class FixtureBundleCopy : public ScratchDir {
+ protected:
+  void SetUp() override {
+    ScratchDir::SetUp();
+    std::filesystem::copy(repo_path("tests/fixtures/bundles/blob_blazeface"), dir_);
+  }
 };
 
 }  // namespace edgeface::testing
