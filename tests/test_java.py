@@ -3,8 +3,8 @@ exceptions, never a crashed JVM; camera frames find what RGB finds; on real face
 gives what the native core gives the Python SDK (runtime="native": the same numbers), so
 what the Python SDK finds on its own (boxes and keypoints within 0.5 px of the numpy
 path, as tests/test_native_parity.py holds the core to); and the
-Android-style sample detects, verifies and identifies against a gallery the Python SDK
-enrolled. Needs a JDK (javac), which scripts/native_build.py installs as root like the
+Android-style sample enrolls into a gallery the Python SDK made, identifies and verifies,
+and the SDK reads what it saved. Needs a JDK (javac), which scripts/native_build.py installs as root like the
 other build packages."""
 
 import json
@@ -36,12 +36,15 @@ def java(tmp_path_factory) -> list[str]:
     compiled = subprocess.run(["javac", "-Xlint:all", "-Werror", "-d", str(classes), *sources], capture_output=True,
                               text=True)
     assert compiled.returncode == 0, compiled.stderr
-    return ["java", f"-Djava.library.path={library}", "-cp", str(classes)]
+    # -Xcheck:jni: the JVM checks every JNI call (Android's CheckJNI aborts the app where
+    # HotSpot only warns, so a warning fails the test)
+    return ["java", "-Xcheck:jni", f"-Djava.library.path={library}", "-cp", str(classes)]
 
 
 def run(java: list[str], *args: str) -> str:
     ran = subprocess.run([*java, *args], capture_output=True, text=True, timeout=300)
     assert ran.returncode == 0, f"{ran.stdout[-4000:]}\n{ran.stderr[-4000:]}"
+    assert "WARNING in native method" not in ran.stdout + ran.stderr, ran.stdout + ran.stderr
     return ran.stdout
 
 
@@ -89,25 +92,41 @@ def test_java_gives_the_native_cores_numbers_and_the_python_sdks_faces(java, def
     assert faces >= 5
 
 
-def test_the_android_style_sample_detects_verifies_and_identifies(java, default_bundle, tmp_path):
+def test_the_android_style_sample_enrolls_identifies_and_verifies_with_the_python_sdks_gallery(
+        java, default_bundle, tmp_path):
+    from PIL import Image
+
     from edgeface import FaceAnalyzer, Gallery
 
     images = real_images()
     python = FaceAnalyzer.create_from_bundle(default_bundle)
     gallery = Gallery(python.embedding_size, tmp_path / "people.efg")
     python.use_gallery(gallery)
-    python.enroll("astronaut", [images["astronaut mirrored small"]])
     python.enroll("someone else", [images["lfw face 0"]])
     gallery.save()
-    frame, same = images["astronaut in a 640x480 frame"], images["astronaut"]
-    big = np.zeros((512, 640, 3), np.uint8)  # both pictures at one size, as the sample takes
-    big[:480] = frame
-    other = np.zeros((512, 640, 3), np.uint8)
-    other[:, :512] = same
-    (tmp_path / "a.rgb").write_bytes(big.tobytes())
-    (tmp_path / "b.rgb").write_bytes(other.tobytes())
+    pictures = {}
+    for key, name in (("astronaut mirrored small", "enroll"), ("astronaut in a 640x480 frame", "frame"),
+                      ("astronaut", "same")):
+        pictures[name] = tmp_path / f"{name}.ppm"
+        Image.fromarray(images[key]).save(pictures[name])
+
     out = run(java, "dev.edgeface.sample.Sample", str(default_bundle), str(tmp_path / "people.efg"),
-              str(tmp_path / "a.rgb"), str(tmp_path / "b.rgb"), "640", "512")
-    assert "faces: 1" in out, out
-    assert ": astronaut " in out, out
+              "enroll", "astronaut", str(pictures["enroll"]), "identify", str(pictures["frame"]),
+              "verify", str(pictures["frame"]), str(pictures["same"]))
+    assert "enrolled astronaut: 1 template(s)" in out, out
+    assert "faces: 1" in out and ": astronaut " in out, out
     assert "same person: true" in out, out
+    assert "saved 2 identities" in out, out
+
+    saved = Gallery.open(tmp_path / "people.efg", python.embedding_size)  # the SDK reads what Java saved
+    assert dict(saved.identities()) == {"someone else": 1, "astronaut": 1}
+    face = python.analyze(images["astronaut in a 640x480 frame"])[0]
+    assert saved.search(face.embedding, top_k=1)[0][0].identity == "astronaut"
+
+
+def test_the_sample_says_what_is_wrong_with_a_picture(java, default_bundle, tmp_path):
+    (tmp_path / "bad.ppm").write_bytes(b"P6\n2 2\n255\n" + bytes(5))
+    ran = subprocess.run([*java, "dev.edgeface.sample.Sample", str(default_bundle), str(tmp_path / "g.efg"),
+                          "identify", str(tmp_path / "bad.ppm")], capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 2 and "bad.ppm: not a binary 8-bit PPM" in ran.stderr, ran.stderr
+    assert not (tmp_path / "g.efg").exists()

@@ -23,6 +23,28 @@ struct Analyzer {
   std::vector<uint8_t> chroma;
 };
 
+// A String from the core's UTF-8 (dev.edgeface.Utf8 says why not NewStringUTF); null
+// with a pending Java exception when the JVM cannot make it.
+jstring java_string(JNIEnv* env, const char* utf8) {
+  const auto size = static_cast<jsize>(std::strlen(utf8));
+  jbyteArray bytes = env->NewByteArray(size);
+  if (bytes == nullptr) return nullptr;
+  env->SetByteArrayRegion(bytes, 0, size, reinterpret_cast<const jbyte*>(utf8));
+  jclass text = env->FindClass("dev/edgeface/Utf8");
+  jmethodID decode = text ? env->GetStaticMethodID(text, "decode", "([B)Ljava/lang/String;") : nullptr;
+  auto result = decode ? static_cast<jstring>(env->CallStaticObjectMethod(text, decode, bytes)) : nullptr;
+  if (env->ExceptionCheck()) result = nullptr;
+  env->DeleteLocalRef(bytes);
+  return result;
+}
+
+// The UTF-8 bytes Utf8.encode made, as a C++ string (its c_str() is what the core takes).
+std::string utf8_of(JNIEnv* env, jbyteArray bytes) {
+  std::string text(static_cast<size_t>(env->GetArrayLength(bytes)), '\0');
+  env->GetByteArrayRegion(bytes, 0, static_cast<jsize>(text.size()), reinterpret_cast<jbyte*>(text.data()));
+  return text;
+}
+
 void throw_java(JNIEnv* env, const char* type, const std::string& message) {
   if (env->ExceptionCheck()) return;
   jclass kind = env->FindClass(type);
@@ -34,7 +56,7 @@ void throw_status(JNIEnv* env, edgeface_status status) {
   jclass kind = env->FindClass("dev/edgeface/EdgefaceException");
   if (kind == nullptr) return;
   jmethodID make = env->GetMethodID(kind, "<init>", "(ILjava/lang/String;)V");
-  jstring message = env->NewStringUTF(edgeface_last_error());
+  jstring message = java_string(env, edgeface_last_error());
   if (make == nullptr || message == nullptr) return;
   auto error = static_cast<jthrowable>(env->NewObject(kind, make, static_cast<jint>(status), message));
   if (error != nullptr) env->Throw(error);
@@ -68,6 +90,7 @@ uint8_t* remaining(JNIEnv* env, jobject buffer, size_t* size) {
   if (base == nullptr || capacity < 0) return nullptr;
   jclass kind = env->GetObjectClass(buffer);
   const jint position = env->CallIntMethod(buffer, env->GetMethodID(kind, "position", "()I"));
+  if (env->ExceptionCheck()) return nullptr;
   const jint limit = env->CallIntMethod(buffer, env->GetMethodID(kind, "limit", "()I"));
   if (env->ExceptionCheck() || position < 0 || limit < position || limit > capacity) return nullptr;
   *size = static_cast<size_t>(limit - position);
@@ -137,15 +160,13 @@ Analyzer* analyzer_of(jlong handle) { return reinterpret_cast<Analyzer*>(handle)
 
 extern "C" {
 
-JNIEXPORT jlong JNICALL Java_dev_edgeface_FaceAnalyzer_nativeCreate(JNIEnv* env, jclass, jstring bundle_path,
+JNIEXPORT jlong JNICALL Java_dev_edgeface_FaceAnalyzer_nativeCreate(JNIEnv* env, jclass, jbyteArray bundle_path,
                                                                     jint threads, jfloat score_threshold,
                                                                     jint max_faces) {
-  const char* path = env->GetStringUTFChars(bundle_path, nullptr);
-  if (path == nullptr) return 0;
   Analyzer* result = nullptr;
   call(env, [&] {
     edgeface_bundle* bundle = nullptr;
-    edgeface_status status = edgeface_bundle_open(path, &bundle);
+    edgeface_status status = edgeface_bundle_open(utf8_of(env, bundle_path).c_str(), &bundle);
     if (status != EDGEFACE_OK) return status;
     edgeface_analyzer_options options;
     edgeface_analyzer_options_default(&options);
@@ -165,7 +186,6 @@ JNIEXPORT jlong JNICALL Java_dev_edgeface_FaceAnalyzer_nativeCreate(JNIEnv* env,
     }
     return status;
   });
-  env->ReleaseStringUTFChars(bundle_path, path);
   return reinterpret_cast<jlong>(result);
 }
 
@@ -183,8 +203,8 @@ JNIEXPORT jobjectArray JNICALL Java_dev_edgeface_FaceAnalyzer_nativeKeypointName
          EDGEFACE_OK)
     names.push_back(name);
   jobjectArray array = env->NewObjectArray(static_cast<jsize>(names.size()), env->FindClass("java/lang/String"), nullptr);
-  for (size_t i = 0; array != nullptr && i < names.size(); ++i)
-    env->SetObjectArrayElement(array, static_cast<jsize>(i), env->NewStringUTF(names[i]));
+  for (size_t i = 0; array != nullptr && i < names.size() && !env->ExceptionCheck(); ++i)
+    env->SetObjectArrayElement(array, static_cast<jsize>(i), java_string(env, names[i]));
   return array;
 }
 
@@ -262,13 +282,43 @@ JNIEXPORT jfloatArray JNICALL Java_dev_edgeface_FaceAnalyzer_nativeCompare(JNIEn
   return out;
 }
 
-JNIEXPORT jlong JNICALL Java_dev_edgeface_Gallery_nativeOpen(JNIEnv* env, jclass, jstring path, jint dim) {
-  const char* file = env->GetStringUTFChars(path, nullptr);
-  if (file == nullptr) return 0;
+JNIEXPORT jlong JNICALL Java_dev_edgeface_Gallery_nativeOpen(JNIEnv* env, jclass, jbyteArray path, jint dim) {
   edgeface_gallery* gallery = nullptr;
-  call(env, [&] { return edgeface_gallery_open(file, dim, &gallery); });
-  env->ReleaseStringUTFChars(path, file);
+  call(env, [&] { return edgeface_gallery_open(utf8_of(env, path).c_str(), dim, &gallery); });
   return reinterpret_cast<jlong>(gallery);
+}
+
+JNIEXPORT jlong JNICALL Java_dev_edgeface_Gallery_nativeCreate(JNIEnv* env, jclass, jint dim) {
+  edgeface_gallery* gallery = nullptr;
+  call(env, [&] { return edgeface_gallery_create(dim, &gallery); });
+  return reinterpret_cast<jlong>(gallery);
+}
+
+JNIEXPORT jint JNICALL Java_dev_edgeface_Gallery_nativeEnroll(JNIEnv* env, jclass, jlong handle, jbyteArray name,
+                                                              jfloatArray rows, jint count) {
+  std::vector<float> values(static_cast<size_t>(env->GetArrayLength(rows)));
+  env->GetFloatArrayRegion(rows, 0, static_cast<jsize>(values.size()), values.data());
+  size_t templates = 0;
+  call(env, [&] {
+    return edgeface_gallery_enroll(reinterpret_cast<edgeface_gallery*>(handle), utf8_of(env, name).c_str(),
+                                   values.data(), values.size(), static_cast<size_t>(count), &templates);
+  });
+  return static_cast<jint>(templates);
+}
+
+JNIEXPORT jint JNICALL Java_dev_edgeface_Gallery_nativeRemove(JNIEnv* env, jclass, jlong handle, jbyteArray name) {
+  size_t removed = 0;
+  call(env, [&] {
+    return edgeface_gallery_remove(reinterpret_cast<edgeface_gallery*>(handle), utf8_of(env, name).c_str(), &removed);
+  });
+  return static_cast<jint>(removed);
+}
+
+JNIEXPORT void JNICALL Java_dev_edgeface_Gallery_nativeSave(JNIEnv* env, jclass, jlong handle, jbyteArray path) {
+  call(env, [&] {
+    const std::string file = path ? utf8_of(env, path) : std::string();
+    return edgeface_gallery_save(reinterpret_cast<edgeface_gallery*>(handle), path ? file.c_str() : nullptr);
+  });
 }
 
 JNIEXPORT void JNICALL Java_dev_edgeface_Gallery_nativeClose(JNIEnv*, jclass, jlong handle) {
@@ -301,7 +351,10 @@ JNIEXPORT jobjectArray JNICALL Java_dev_edgeface_Gallery_nativeSearch(JNIEnv* en
   jfloatArray scores = env->NewFloatArray(static_cast<jsize>(count));
   if (names == nullptr || scores == nullptr) return nullptr;
   for (size_t i = 0; i < count; ++i) {
-    env->SetObjectArrayElement(names, static_cast<jsize>(i), env->NewStringUTF(matches[i].name));
+    jstring name = java_string(env, matches[i].name);
+    if (name == nullptr) return nullptr;
+    env->SetObjectArrayElement(names, static_cast<jsize>(i), name);
+    env->DeleteLocalRef(name);
     env->SetFloatArrayRegion(scores, static_cast<jsize>(i), 1, &matches[i].score);
   }
   jobjectArray out = env->NewObjectArray(2, env->FindClass("java/lang/Object"), nullptr);

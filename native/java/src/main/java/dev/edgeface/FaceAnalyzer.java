@@ -36,9 +36,9 @@ public final class FaceAnalyzer implements AutoCloseable {
   }
 
   public static FaceAnalyzer create(String bundleDirectory, Options options) {
-    if (bundleDirectory == null) throw new IllegalArgumentException("bundleDirectory: null");
+    byte[] path = Utf8.encode("bundleDirectory", bundleDirectory);
     Options o = options != null ? options : new Options();
-    return new FaceAnalyzer(nativeCreate(bundleDirectory, o.numThreads, o.scoreThreshold, o.maxFaces));
+    return new FaceAnalyzer(nativeCreate(path, o.numThreads, o.scoreThreshold, o.maxFaces));
   }
 
   /** The names of each face's keypoints, in order. */
@@ -118,7 +118,7 @@ public final class FaceAnalyzer implements AutoCloseable {
     handle = 0;
   }
 
-  private static native long nativeCreate(String bundle, int threads, float scoreThreshold, int maxFaces);
+  private static native long nativeCreate(byte[] bundle, int threads, float scoreThreshold, int maxFaces);
   private static native void nativeDestroy(long handle);
   private static native String[] nativeKeypointNames(long handle);
   private static native int nativeEmbeddingSize(long handle);

@@ -158,5 +158,36 @@ public final class JavaApiTest {
       expectThrows(IllegalArgumentException.class, "topK 0", () -> gallery.search(query, 0, 0f));
     }
     expectThrows(EdgefaceException.class, "a damaged gallery", () -> Gallery.open(blob + "/manifest.json", 0));
+    galleryWriting();
+  }
+
+  /** Enrolment and saving: names outside the Basic Multilingual Plane survive the round trip (JNI's
+   * modified UTF-8 would change them); names and embeddings the SDK refuses are exceptions. */
+  private static void galleryWriting() throws Exception {
+    java.nio.file.Path dir = Files.createTempDirectory("edgeface-java-gallery");
+    String file = dir.resolve("people.efg").toString(), name = "Zo\u00eb \ud83d\ude42";
+    float[] zoe = {3, 1, 0, 0, 0, 0, 0, 0}, other = {0, 0, 2, 0, 0, 0, 0, 0};
+    Gallery gallery = Gallery.create(8);
+    check(gallery.enroll(name, zoe) == 1 && gallery.enroll(name, zoe, zoe) == 3, "template counts");
+    check(gallery.enroll("other", other) == 1, "a second identity");
+    expectThrows(IllegalArgumentException.class, "a lone surrogate", () -> gallery.enroll("a\ud83d", zoe));
+    expectThrows(IllegalArgumentException.class, "a NUL in a name", () -> gallery.enroll("a\0b", zoe));
+    expectThrows(IllegalArgumentException.class, "rows of two lengths", () -> gallery.enroll("a", zoe, new float[3]));
+    try {
+      gallery.enroll("esc\u001b[31m", zoe);
+      check(false, "a control character was enrolled");
+    } catch (EdgefaceException e) {
+      check(e.status == Status.ARGUMENT && e.getMessage().contains("control"), "a control character: " + e.getMessage());
+    }
+    expectThrows(EdgefaceException.class, "another template size", () -> gallery.enroll("a", new float[4]));
+    expectThrows(EdgefaceException.class, "save with no file yet", gallery::save);
+    gallery.save(file);
+    check(gallery.remove("other") == 1 && gallery.identityCount() == 1, "remove");
+    gallery.close();
+    expectThrows(IllegalStateException.class, "save after close", gallery::save);
+    try (Gallery reopened = Gallery.open(file, 8)) {
+      List<Match> best = reopened.search(zoe, 1, 0f);
+      check(reopened.templateCount() == 4 && best.get(0).name.equals(name), "the name comes back: " + best.get(0).name);
+    }
   }
 }
