@@ -241,7 +241,8 @@ def bench_adb(target: Target, binary: Optional[Path], delegate: str = "cpu", thr
         raise BenchError("--on adb needs --benchmark-binary PATH: TFLite's benchmark_model built for Android "
                          "(bazel build -c opt --config=android_arm64 "
                          "//tensorflow/lite/tools/benchmark:benchmark_model, or a prebuilt "
-                         "android_aarch64_benchmark_model)")
+                         "android_aarch64_benchmark_model), and/or --sdk-binary PATH for the whole SDK per stage "
+                         "(edgeface_bench built for Android arm64, docs/bench.md)")
     binary = Path(binary)
     if not binary.is_file():
         raise BenchError(f"--benchmark-binary {binary}: no such file: give the path of TFLite's benchmark_model "
@@ -257,10 +258,7 @@ def bench_adb(target: Target, binary: Optional[Path], delegate: str = "cpu", thr
         raise BenchError("--threads must be >= 1, --runs >= 1 and --warmup >= 0")
 
     adb = adb or Adb(serial)
-    adb.check_device()
-    device = _device_name(adb)
-    info = {"android": adb.getprop("ro.build.version.release"), "soc": adb.getprop("ro.soc.model")
-            or adb.getprop("ro.board.platform"), "serial": serial}
+    device, info = phone_info(adb, serial)
 
     adb.run("shell", f"mkdir -p {shlex.quote(remote_dir)}")
     remote_binary = f"{remote_dir}/benchmark_model"
@@ -294,11 +292,20 @@ def bench_adb(target: Target, binary: Optional[Path], delegate: str = "cpu", thr
                         extra={**info, "command": command}))
                 except ValueError:
                     raise BenchError(f"benchmark_model printed no timings for {entry.where} on {device} "
-                                     f"({_first_error(output)}): rerun by hand with adb shell {command}") from None
+                                     f"({first_error(output)}): rerun by hand with adb shell {command}") from None
     return results
 
 
-def _device_name(adb: Adb) -> str:
+def phone_info(adb: Adb, serial: Optional[str]) -> tuple[str, dict[str, Any]]:
+    """The connected phone checked, its name ("samsung SM-S921B") and what a result records
+    of it (Android version, SoC, serial)."""
+    adb.check_device()
+    info = {"android": adb.getprop("ro.build.version.release"), "soc": adb.getprop("ro.soc.model")
+            or adb.getprop("ro.board.platform"), "serial": serial}
+    return device_name(adb), info
+
+
+def device_name(adb: Adb) -> str:
     maker = adb.getprop("ro.product.manufacturer")
     model = adb.getprop("ro.product.model")
     name = " ".join(part for part in (maker, model) if part)
@@ -324,7 +331,7 @@ _DELEGATE_FAILURES = ("failed to apply", "failed to load delegate", "failed to c
                       "could not create", "unable to create", "failed to initialize")
 
 
-def _first_error(output: str) -> str:
+def first_error(output: str) -> str:
     for line in output.splitlines():
         if "ERROR" in line or "error" in line.lower() or "failed" in line.lower():
             return line.strip()[:200]
@@ -336,7 +343,7 @@ def _raise_for_run(output: str, returncode: int, delegate: str, device: str, whe
     low = output.lower()
     if "inference timings in us" in low and returncode == 0 and "benchmarking failed" not in low:
         return
-    error = _first_error(output)
+    error = first_error(output)
     if ("not found" in low or "no such file" in low) and "benchmark_model" in low and "graph" not in error.lower():
         raise BenchError(f"benchmark_model is not on {device} ({error}): the push failed or the folder was "
                          f"cleared; rerun, and check --benchmark-binary")

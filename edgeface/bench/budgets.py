@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from edgeface.bench.result import BenchResult
+from edgeface.bench.sdk_report import SDK_ROLE
 from edgeface.bench.target import BenchError
 
 MODEL_STAGES = ("detector", "embedder")
@@ -117,7 +118,8 @@ def check_budgets(results: Sequence[BenchResult], profiles: Mapping[str, Any],
             shared.setdefault(role_of(r), r)
     groups: dict[tuple, list[BenchResult]] = {}
     for r in results:
-        if role_of(r) in HOST_STAGES or r.profile is None or r.profile not in profiles:
+        # the whole SDK's frame (role "sdk") sits beside the budgets (edgeface/bench/sdk_report.py), not in them
+        if role_of(r) in HOST_STAGES or role_of(r) == SDK_ROLE or r.profile is None or r.profile not in profiles:
             continue
         key = (r.profile, r.device, r.backend, r.compute_unit, r.threads)
         groups.setdefault(key, []).append(r)

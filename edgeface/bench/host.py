@@ -285,10 +285,17 @@ def _time_loop(step, runs: int, warmup: int) -> dict[str, Any]:
 
     first = timed()
     warm = [timed() for _ in range(warmup)]
-    times = np.array([timed() for _ in range(runs)])
-    return dict(runs=int(times.size), first_inference_ms=first,
-                warmup_avg_ms=float(np.mean(warm)) if warm else None,
-                inference_avg_ms=float(times.mean()), median_ms=float(np.median(times)),
+    return dict(first_inference_ms=first, warmup_avg_ms=float(np.mean(warm)) if warm else None,
+                **timing_summary([timed() for _ in range(runs)]))
+
+
+def timing_summary(times_ms: Sequence[float]) -> dict[str, Any]:
+    """The BenchResult fields of a list of timed runs (ms): their count, average, median,
+    p90, p99, min, max and standard deviation."""
+    import numpy as np
+
+    times = np.asarray(times_ms, dtype=np.float64)
+    return dict(runs=int(times.size), inference_avg_ms=float(times.mean()), median_ms=float(np.median(times)),
                 p90_ms=float(np.percentile(times, 90)), p99_ms=float(np.percentile(times, 99)),
                 min_ms=float(times.min()), max_ms=float(times.max()), std_ms=float(times.std()))
 
@@ -351,16 +358,26 @@ def measure_search(dim: int, gallery_size: int, runs: int = 50, warmup: int = 5)
     """Time one 1:N query (top 5) against a gallery of ``gallery_size`` random templates."""
     import numpy as np
 
-    from edgeface.gallery import Gallery
-
-    rng = np.random.default_rng(0)
-    gallery = Gallery(dim)
-    templates = rng.standard_normal((gallery_size, dim)).astype(np.float32)
-    for i in range(gallery_size):
-        gallery.enroll(f"id{i}", templates[i])
-    query = rng.standard_normal(dim).astype(np.float32)
+    gallery = random_gallery(dim, gallery_size)
+    query = np.random.default_rng(1).standard_normal(dim).astype(np.float32)
     timing = _time_loop(lambda: gallery.search(query, top_k=5), runs, warmup)
     return f"one 1:N query, top 5, over {gallery_size} templates of {dim}-d", timing
+
+
+def random_gallery(dim: int, size: int, path: Optional[Path] = None):
+    """A gallery of ``size`` identities with one random (seeded) template each: search time
+    depends on the gallery's size, not on what it holds. Saved to ``path`` when given."""
+    import numpy as np
+
+    from edgeface.gallery import Gallery
+
+    gallery = Gallery(dim)
+    templates = np.random.default_rng(0).standard_normal((size, dim)).astype(np.float32)
+    for i in range(size):
+        gallery.enroll(f"id{i}", templates[i])
+    if path is not None:
+        gallery.save(path)
+    return gallery
 
 
 if __name__ == "__main__":  # pragma: no cover - run by _measure_isolated

@@ -4,7 +4,8 @@ as a line). Every file is written atomically.
 
 ``bench.json`` is the document :func:`edgeface.bench.result.save_results` writes
 (``{"results": [...]}``, readable by ``load_results``) with two more keys: ``budgets``
-(one entry per check) and ``passed``.
+(one entry per check) and ``passed``; and ``sdk_overhead`` when the whole SDK was timed on
+a phone (edgeface/bench/sdk_report.py: per profile, the SDK overhead next to the model time).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Optional, Sequence
 
 from edgeface.bench.budgets import BudgetCheck
 from edgeface.bench.result import BenchResult
+from edgeface.bench.sdk_report import OVERHEAD_HEADERS, OVERHEAD_NOTE, overhead_cells, sdk_overhead
 from edgeface.fsutil import atomic_write_bytes, write_json
 
 MPL_MISSING = ("bench.png skipped: matplotlib is not installed (pip install 'edgeface[toolchain]' or "
@@ -74,9 +76,11 @@ def check_rows(checks: Sequence[BudgetCheck]) -> list[list[str]]:
 
 def report_document(results: Sequence[BenchResult], checks: Sequence[BudgetCheck],
                     meta: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    overhead = sdk_overhead(results)
     return {"results": [r.to_dict() for r in results],
             "budgets": [_finite(c.to_dict()) for c in checks],
             "passed": not any(c.failed for c in checks),
+            **({"sdk_overhead": overhead} if overhead else {}),
             **({"run": meta} if meta else {})}
 
 
@@ -107,6 +111,10 @@ def markdown(results: Sequence[BenchResult], checks: Sequence[BudgetCheck],
         lines += ["No budget was checked (a lone model is checked only against the use cases named with "
                   "`--use-case`; results need a device profile).", ""]
     lines += ["## Latency", "", *table(RESULT_HEADERS, result_rows(results)), ""]
+    overhead = sdk_overhead(results)
+    if overhead:
+        lines += ["## The whole SDK next to the models", "", OVERHEAD_NOTE + ".", "",
+                  *table(OVERHEAD_HEADERS, [overhead_cells(row) for row in overhead]), ""]
     if checks:
         lines += ["## Budgets", "", "A use case adds up its stages (docs/bench.md); latency is the median "
                   "(the average where a tool gives no median).", "",

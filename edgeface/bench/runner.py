@@ -80,7 +80,9 @@ class HostBench:
 
 @dataclass(frozen=True)
 class AdbBench:
-    """TFLite's ``benchmark_model`` on the phone connected over adb."""
+    """The phone connected over adb: TFLite's ``benchmark_model`` on each model
+    (``binary``), and with ``sdk_binary`` the whole SDK per stage (edgeface_bench built for
+    Android, with ``litert_lib``, over ``images`` and a gallery; edgeface/bench/sdk_adb.py)."""
 
     name: ClassVar[str] = "adb"
     includes_host_stages: ClassVar[bool] = False
@@ -89,6 +91,10 @@ class AdbBench:
     serial: Optional[str] = None
     qnn_libs: Optional[Path] = None
     extra_args: tuple[str, ...] = ()
+    sdk_binary: Optional[Path] = None
+    litert_lib: Optional[Path] = None
+    images: tuple[Path, ...] = ()
+    gallery: Optional[Path] = None
 
     def profiles(self, names: list[str]) -> list:
         from edgeface.bench.profiles import load_profile
@@ -101,9 +107,24 @@ class AdbBench:
     def measure(self, target, profiles: list, settings: BenchSettings) -> list:
         from edgeface.bench.adb import bench_adb
 
-        return bench_adb(target, self.binary, delegate=self.delegate, threads=settings.threads, runs=settings.runs,
-                         warmup=settings.warmup, serial=self.serial, qnn_libs=self.qnn_libs,
-                         extra_args=self.extra_args, profile=profiles[0].id if profiles else None)
+        profile = profiles[0].id if profiles else None
+        wants_sdk = self.sdk_binary is not None or self.litert_lib is not None or self.images or self.gallery
+        if wants_sdk:
+            from edgeface.bench.sdk_adb import sdk_files
+
+            sdk_files(self.sdk_binary, self.litert_lib, self.images, self.gallery)  # before anything is pushed
+        results = []
+        if self.binary is not None or not wants_sdk:
+            results += bench_adb(target, self.binary, delegate=self.delegate, threads=settings.threads,
+                                 runs=settings.runs, warmup=settings.warmup, serial=self.serial,
+                                 qnn_libs=self.qnn_libs, extra_args=self.extra_args, profile=profile)
+        if wants_sdk:
+            from edgeface.bench.sdk_adb import bench_sdk_adb
+
+            results += bench_sdk_adb(target, self.sdk_binary, self.litert_lib, self.images, self.gallery,
+                                     threads=settings.threads, runs=settings.runs, warmup=settings.warmup,
+                                     gallery_size=settings.gallery_size, serial=self.serial, profile=profile)
+        return results
 
 
 @dataclass(frozen=True)

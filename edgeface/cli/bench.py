@@ -123,6 +123,21 @@ def run(
         help="host: measure each model in a fresh process (peak RSS is then its own).")] = True,
     gallery_size: Annotated[int, typer.Option(
         "--gallery-size", min=0, help="Templates in the gallery the 1:N search stage is timed on (0: skip).")] = 10_000,
+    sdk_binary: Annotated[Optional[Path], typer.Option(
+        "--sdk-binary", show_default=False,
+        help="adb: edgeface_bench built for Android arm64 (docs/bench.md): the whole SDK per stage (preprocess, "
+             "detect, align, embed, search) and its peak memory, next to benchmark_model's model-only "
+             "figures.")] = None,
+    litert_lib: Annotated[Optional[Path], typer.Option(
+        "--litert-lib", show_default=False,
+        help="adb with --sdk-binary: libLiteRt.so for Android arm64 (jni/arm64-v8a of LiteRT's Android "
+             "package).")] = None,
+    images: Annotated[Optional[list[Path]], typer.Option(
+        "--images", show_default=False,
+        help="adb with --sdk-binary: photos with faces, or folders of them (repeatable): the frames timed.")] = None,
+    gallery: Annotated[Optional[Path], typer.Option(
+        "--gallery", show_default=False,
+        help="adb with --sdk-binary: a saved gallery to search (default: --gallery-size random identities).")] = None,
 ) -> None:
     """Benchmark MODEL_OR_BUNDLE and check it against device budgets (exit code 1 when one is broken)."""
     from edgeface.bench.budgets import check_budgets, validate_use_cases
@@ -131,7 +146,8 @@ def run(
 
     backend = _backend(on, HostBench(isolate=isolate),
                        AdbBench(binary=benchmark_binary, delegate=delegate.value, serial=serial, qnn_libs=qnn_libs,
-                                extra_args=tuple(benchmark_arg or ())),
+                                extra_args=tuple(benchmark_arg or ()), sdk_binary=sdk_binary, litert_lib=litert_lib,
+                                images=tuple(images or ()), gallery=gallery),
                        HubBench(runtime=hub_runtime, compute_unit=compute_unit))
     names = list(profile or [])
     settings = BenchSettings(threads=tuple(parse_threads(threads)), runs=runs, warmup=warmup,
@@ -142,6 +158,10 @@ def run(
     if not json_out:
         typer.echo(f"benchmarking {model} on {on.value}...", err=True)
     results = measure_target(backend, target, profiles, settings)
+    if on is On.adb and sdk_binary is None:
+        from edgeface.bench.sdk_adb import sdk_not_run_note
+
+        typer.echo(f"note: {sdk_not_run_note()}", err=True)
     checks = check_budgets(results, {p.id: p for p in profiles}, use_case or None, target.is_bundle,
                            target.roles())
     meta = _meta(model, on.value, names, list(settings.threads), runs, warmup, use_case)
@@ -151,7 +171,8 @@ def run(
 
 # the flags of one backend's options, as (flag, field of its options dataclass), in the order they are reported
 ADB_FLAGS = (("--benchmark-binary", "binary"), ("--serial", "serial"), ("--qnn-libs", "qnn_libs"),
-             ("--benchmark-arg", "extra_args"), ("--delegate", "delegate"))
+             ("--benchmark-arg", "extra_args"), ("--delegate", "delegate"), ("--sdk-binary", "sdk_binary"),
+             ("--litert-lib", "litert_lib"), ("--images", "images"), ("--gallery", "gallery"))
 HUB_FLAGS = (("--runtime", "runtime"), ("--compute-unit", "compute_unit"))
 
 
@@ -245,6 +266,7 @@ def _print_tables(results, checks, target, on: str, profiles, use_cases) -> None
             "-" if r.peak_memory_mb is None else f"{r.peak_memory_mb:.1f}"]
         table.add_row(*row)
     out.print(table)
+    _print_sdk_overhead(results)
     if checks:
         budgets = Table("profile", "use case", "where", "stages", "total", "budget", "verdict",
                         title="budgets in ms (median latency; docs/bench.md)")
@@ -264,6 +286,22 @@ def _print_tables(results, checks, target, on: str, profiles, use_cases) -> None
                   "(face_unlock, ar_camera, gallery_identify)[/]")
     elif not profiles:
         out.print(f"[dim]no budget checked: --on {on} was given no --profile for the device[/]")
+
+
+def _print_sdk_overhead(results) -> None:
+    """The whole SDK's frame next to its models' time, per profile (edgeface/bench/sdk_report.py)."""
+    from edgeface.bench.sdk_report import OVERHEAD_HEADERS, OVERHEAD_NOTE, overhead_cells, sdk_overhead
+
+    rows = sdk_overhead(results)
+    if not rows:
+        return
+    from rich.table import Table
+
+    table = Table(*OVERHEAD_HEADERS, title="the whole SDK per frame next to the models (means, ms)",
+                  caption=shown(OVERHEAD_NOTE, "dim"))
+    for row in rows:
+        table.add_row(*(shown(cell) for cell in overhead_cells(row)))
+    console().print(table)
 
 
 @bench_app.command("validate-estimator")

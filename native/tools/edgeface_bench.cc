@@ -1,15 +1,24 @@
 // edgeface_bench: times what an app runs per frame through the C interface (detect,
-// analyze, embed, search) beside the bare run call of the same models, in one process.
-// scripts/bench_native.py drives it as a worker, the way it drives MediaPipe's, so that
-// the sides take turns within one run:
+// analyze, embed, search) beside the bare run call of the same models, in one process,
+// and splits a frame into its stages. scripts/bench_native.py drives it as a worker, the
+// way it drives MediaPipe's, so that the sides take turns within one run; `edgeface bench
+// --on adb --sdk-binary` runs its Android build on a phone (edgeface/bench/sdk_adb.py):
 //
 //   edgeface_bench BUNDLE FRAMES.json [GALLERY]
 //
 // FRAMES.json lists raw frames: [{"name", "file", "format": "rgb"|"rgba"|"bgr"|"nv21"|"nv12",
 // "width", "height", "rotation"}] (NV21/NV12: the Y plane then the chroma plane, rows
-// packed). Each stdin line {"runs": N, "warmup": W, "threads": T} is answered with one line
-// "bench-json: {...}": per case the milliseconds of each timed call, the process CPU time
-// and the wall time of the timed loop, the faces found, and the peak resident memory.
+// packed; a relative file is read from the working directory). Each stdin line {"runs": N,
+// "warmup": W, "threads": T} is answered with one line "bench-json: {...}":
+//   "cases": per case the milliseconds of each timed call, the process CPU time and the
+//            wall time of the timed loop;
+//   "stages": per frame (bundles with a detector) the faces found and, per timed call, the
+//            milliseconds of each stage: preprocess, detect (of which detect_invoke: the
+//            model's run), align, embed (of which embed_invoke), search (with a gallery:
+//            the first face's 1:N query) and total (the whole call). They are timed
+//            inside the core's Analyzer, the code the C interface's analyze runs
+//            (src/core/stage_times.h), so their sum is the frame's time;
+//   "faces": the boxes found per frame; "peak_rss_kb": the process's peak resident memory.
 #include <sys/resource.h>
 
 #include <chrono>
@@ -26,9 +35,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "analyzer.h"
 #include "bundle.h"
 #include "edgeface.h"
+#include "edgeface/vision/image.h"
 #include "litert.h"
+#include "stage_times.h"
 
 namespace {
 
@@ -68,18 +80,32 @@ json time_calls(const std::function<void()>& call, int runs, int warmup) {
           {"wall_s", std::chrono::duration<double>(clock::now() - wall).count()}};
 }
 
+// A frame as the C interface takes it (`image`) and as the core's Analyzer does (`view`),
+// over the same bytes.
 struct Frame {
   std::string name;
   std::vector<uint8_t> bytes;
   edgeface_image image{};
+  edgeface::vision::ImageView view{};
 };
 
-edgeface_pixel_format format_of(const std::string& name) {
-  if (name == "rgb") return EDGEFACE_PIXEL_RGB;
-  if (name == "rgba") return EDGEFACE_PIXEL_RGBA;
-  if (name == "bgr") return EDGEFACE_PIXEL_BGR;
-  if (name == "nv21") return EDGEFACE_PIXEL_NV21;
-  if (name == "nv12") return EDGEFACE_PIXEL_NV12;
+struct FormatName {
+  const char* name;
+  edgeface_pixel_format format;
+  edgeface::vision::PixelFormat pixels;
+};
+
+constexpr FormatName kFormats[] = {
+    {"rgb", EDGEFACE_PIXEL_RGB, edgeface::vision::PixelFormat::rgb},
+    {"rgba", EDGEFACE_PIXEL_RGBA, edgeface::vision::PixelFormat::rgba},
+    {"bgr", EDGEFACE_PIXEL_BGR, edgeface::vision::PixelFormat::bgr},
+    {"nv21", EDGEFACE_PIXEL_NV21, edgeface::vision::PixelFormat::nv21},
+    {"nv12", EDGEFACE_PIXEL_NV12, edgeface::vision::PixelFormat::nv12},
+};
+
+const FormatName& format_of(const std::string& name) {
+  for (const FormatName& format : kFormats)
+    if (name == format.name) return format;
   throw std::runtime_error("format " + name + ": expected rgb, rgba, bgr, nv21 or nv12");
 }
 
@@ -91,7 +117,9 @@ std::vector<Frame> read_frames(const std::string& path) {
     frame.name = entry.at("name").get<std::string>();
     frame.bytes = read_file(entry.at("file").get<std::string>());
     edgeface_image& image = frame.image;
-    image.format = format_of(entry.at("format").get<std::string>());
+    const FormatName& format = format_of(entry.at("format").get<std::string>());
+    image.format = format.format;
+    frame.view.format = format.pixels;
     image.width = entry.at("width").get<int32_t>();
     image.height = entry.at("height").get<int32_t>();
     image.rotation = entry.value("rotation", 0);
@@ -107,8 +135,20 @@ std::vector<Frame> read_frames(const std::string& path) {
     frames.push_back(std::move(frame));
   }
   for (Frame& frame : frames) {  // the vector no longer moves: point into each frame's bytes
-    frame.image.pixels = frame.bytes.data();
-    if (frame.image.chroma_size) frame.image.chroma = frame.bytes.data() + frame.image.size;
+    edgeface_image& image = frame.image;
+    image.pixels = frame.bytes.data();
+    if (image.chroma_size) image.chroma = frame.bytes.data() + image.size;
+    edgeface::vision::ImageView& view = frame.view;
+    view.width = image.width;
+    view.height = image.height;
+    view.pixels = image.pixels;
+    view.stride = image.stride;
+    view.size = image.size;
+    view.chroma = image.chroma;
+    view.chroma_stride = image.chroma_stride;
+    view.chroma_size = image.chroma_size;
+    view.rotation = image.rotation;
+    view.range = edgeface::vision::YuvRange::full;
   }
   return frames;
 }
@@ -147,10 +187,11 @@ class Bench {
     json cases;
     if (detector_) cases["detector_run"] = time_calls([&] { detector_->compiled->run(); }, runs, warmup);
     if (embedder_) cases["embedder_run"] = time_calls([&] { embedder_->compiled->run(); }, runs, warmup);
-    json faces;
+    json faces, stages;
     for (const Frame& frame : frames_) {
       edgeface_faces found{};
       if (info_.has_detector) {
+        stages[frame.name] = time_stages(frame, runs, warmup);
         cases["detect " + frame.name] = time_calls([&] { check(edgeface_analyzer_detect(analyzer_, &frame.image, &found), "detect"); }, runs, warmup);
         faces[frame.name] = boxes(found);
       }
@@ -161,7 +202,7 @@ class Bench {
     }
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
-    return {{"cases", cases}, {"faces", faces}, {"peak_rss_kb", usage.ru_maxrss}};
+    return {{"cases", cases}, {"stages", stages}, {"faces", faces}, {"peak_rss_kb", usage.ru_maxrss}};
   }
 
  private:
@@ -169,6 +210,7 @@ class Bench {
     if (analyzer_ && threads == threads_) return;
     edgeface_analyzer_destroy(analyzer_);
     analyzer_ = nullptr;
+    core_.reset();
     edgeface_analyzer_options options;
     edgeface_analyzer_options_default(&options);
     options.num_threads = threads;
@@ -177,7 +219,63 @@ class Bench {
     const edgeface::Manifest& manifest = bundle.manifest();
     if (manifest.detector) detector_ = std::make_unique<BareModel>(bundle, *manifest.detector, threads);
     if (manifest.embedder) embedder_ = std::make_unique<BareModel>(bundle, *manifest.embedder, threads);
+    if (manifest.detector) {
+      edgeface::AnalyzerOptions core_options;
+      core_options.num_threads = threads;
+      core_ = std::make_unique<edgeface::Analyzer>(bundle, core_options);
+    }
     threads_ = threads;
+  }
+
+  // One frame's stages, per timed call: the core's Analyzer (what edgeface_analyzer_analyze
+  // runs, the results left where the C interface points to them) analyses it with stage
+  // times kept, then with a gallery the first face's embedding is searched for.
+  json time_stages(const Frame& frame, int runs, int warmup) {
+    using clock = std::chrono::steady_clock;
+    edgeface::Analyzer& analyzer = *core_;
+    double search_ms = 0;
+    auto call = [&] {
+      if (analyzer.has_embedder()) {
+        analyzer.analyze(frame.view);
+      } else {
+        analyzer.detect(frame.view);
+      }
+      if (gallery_ && analyzer.faces().size() > 0 && !analyzer.embeddings().empty()) {
+        const edgeface::StageTimer timer(&search_ms);
+        edgeface_match matches[5];
+        size_t count = 0;
+        check(edgeface_gallery_search(gallery_, analyzer.embeddings().data(),
+                                      static_cast<size_t>(analyzer.embedding_size()), 0.0f, matches, 5, &count),
+              "search");
+      }
+    };
+    for (int i = 0; i < warmup; ++i) call();
+    std::vector<double> preprocess, detect, detect_invoke, align, embed, embed_invoke, search, total;
+    edgeface::StageTimes times;
+    analyzer.set_stage_times(&times);
+    for (int i = 0; i < runs; ++i) {
+      times = edgeface::StageTimes{};
+      search_ms = 0;
+      const auto start = clock::now();
+      call();
+      total.push_back(std::chrono::duration<double, std::milli>(clock::now() - start).count());
+      preprocess.push_back(times.preprocess_ms);
+      detect.push_back(times.detect_ms);
+      detect_invoke.push_back(times.detect_invoke_ms);
+      align.push_back(times.align_ms);
+      embed.push_back(times.embed_ms);
+      embed_invoke.push_back(times.embed_invoke_ms);
+      search.push_back(search_ms);
+    }
+    analyzer.set_stage_times(nullptr);
+    json ms = {{"preprocess", preprocess}, {"detect", detect}, {"detect_invoke", detect_invoke}, {"total", total}};
+    if (analyzer.has_embedder()) {
+      ms["align"] = align;
+      ms["embed"] = embed;
+      ms["embed_invoke"] = embed_invoke;
+      if (gallery_) ms["search"] = search;
+    }
+    return {{"faces", analyzer.faces().size()}, {"ms", ms}};
   }
 
   // embed_faces on the faces analyze found (alignment + embedder), and a gallery search
@@ -213,6 +311,7 @@ class Bench {
   edgeface_gallery* gallery_ = nullptr;
   edgeface_analyzer* analyzer_ = nullptr;
   std::unique_ptr<BareModel> detector_, embedder_;
+  std::unique_ptr<edgeface::Analyzer> core_;  // the same pipeline as analyzer_, for its stage times
   int threads_ = 0;
 };
 

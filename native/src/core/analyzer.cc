@@ -36,6 +36,11 @@ int Analyzer::embedding_size() const { return embedder_ ? embedder_->dim() : 0; 
 
 double Analyzer::verify_threshold() const { return embedder_ ? embedder_->verify_threshold() : 0.0; }
 
+void Analyzer::set_stage_times(StageTimes* times) {
+  if (detector_) detector_->set_stage_times(times);
+  if (embedder_) embedder_->set_stage_times(times);
+}
+
 void Analyzer::detect(const vision::ImageView& image) {
   embeddings_.clear();
   detector().detect(image, options_.score_threshold, options_.max_faces, faces_);

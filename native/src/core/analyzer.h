@@ -11,6 +11,7 @@
 #include "edgeface/vision/detections.h"
 #include "edgeface/vision/image.h"
 #include "embedder.h"
+#include "stage_times.h"
 
 namespace edgeface {
 
@@ -36,6 +37,9 @@ class Analyzer {
   void embed(const vision::ImageView& image, const float* keypoints, size_t count, float* out);
   const vision::Detections& faces() const { return faces_; }
   const std::vector<float>& embeddings() const { return embeddings_; }
+  // Where the detector and embedder add each stage's time (null: nowhere; the times must
+  // outlive the analyzer's calls). tools/edgeface_bench's per-stage breakdown.
+  void set_stage_times(StageTimes* times);
 
  private:
   Detector& detector();

@@ -78,10 +78,17 @@ Detector::Detector(const Bundle& bundle, int num_threads)
 
 void Detector::detect(const vision::ImageView& image, double score_threshold, int max_faces,
                       vision::Detections& faces) {
-  require_image(vision::check_image(image));
   vision::Placement placement;
-  require_image(preprocess_.run(image, model_.input(), &placement));
-  model_.run();
+  {
+    const StageTimer timer(stage_slot(times_, &StageTimes::preprocess_ms));
+    require_image(vision::check_image(image));
+    require_image(preprocess_.run(image, model_.input(), &placement));
+  }
+  const StageTimer timer(stage_slot(times_, &StageTimes::detect_ms));
+  {
+    const StageTimer invoke(stage_slot(times_, &StageTimes::detect_invoke_ms));
+    model_.run();
+  }
   decode(static_cast<float>(score_threshold < 0 ? spec_.score_threshold : score_threshold), candidates_);
   const int limit = max_faces > 0 ? max_faces : static_cast<int>(spec_.max_faces);
   vision::suppress(candidates_, vision_nms(spec_.nms), static_cast<float>(spec_.nms_iou), limit, faces);

@@ -16,6 +16,7 @@
 #include "edgeface/vision/preprocess.h"
 #include "edgeface/vision/scrfd.h"
 #include "edgeface/vision/ssd.h"
+#include "stage_times.h"
 
 namespace edgeface {
 
@@ -30,6 +31,8 @@ class Detector {
   // most `max_faces` (<= 0: the manifest's). Throws kImage for a view that does not hold
   // its pixels.
   void detect(const vision::ImageView& image, double score_threshold, int max_faces, vision::Detections& faces);
+  // Where detect adds its preprocess and detect times (null: nowhere; see stage_times.h).
+  void set_stage_times(StageTimes* times) { times_ = times; }
 
  private:
   void decode(float threshold, vision::Detections& out);
@@ -43,6 +46,7 @@ class Detector {
   std::vector<size_t> boxes_, scores_, keypoints_;
   std::vector<std::string> keypoint_names_;
   vision::Detections candidates_;
+  StageTimes* times_ = nullptr;
 };
 
 // Throws kImage with the vision library's message unless `status` is ok.

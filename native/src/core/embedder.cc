@@ -48,12 +48,19 @@ Embedder::Embedder(const Bundle& bundle, const std::vector<std::string>& keypoin
 }
 
 void Embedder::embed(const vision::ImageView& image, const float* keypoints, size_t count, float* out) {
-  require_image(vision::check_image(image));
+  {
+    const StageTimer timer(stage_slot(times_, &StageTimes::align_ms));
+    require_image(vision::check_image(image));
+  }
   const size_t dim = static_cast<size_t>(spec_.embedding_size);
   for (size_t face = 0; face < count; ++face) {
     float* vector = out + face * dim;
     std::fill(vector, vector + dim, 0.f);
-    require_image(aligner_.warp(image, keypoints + face * num_keypoints_ * 2, input_, model_.input()));
+    {
+      const StageTimer timer(stage_slot(times_, &StageTimes::align_ms));
+      require_image(aligner_.warp(image, keypoints + face * num_keypoints_ * 2, input_, model_.input()));
+    }
+    const StageTimer timer(stage_slot(times_, &StageTimes::embed_ms));
     run_into(vector);
     if (flip_average_) {
       mirror_input();
@@ -64,7 +71,10 @@ void Embedder::embed(const vision::ImageView& image, const float* keypoints, siz
 }
 
 void Embedder::run_into(float* sum) {
-  model_.run();
+  {
+    const StageTimer invoke(stage_slot(times_, &StageTimes::embed_invoke_ms));
+    model_.run();
+  }
   const vision::Span<const float> got = model_.output(output_);
   for (size_t i = 0; i < got.size; ++i) sum[i] += got[i];
 }

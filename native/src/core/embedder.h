@@ -12,6 +12,7 @@
 #include "edgeface/vision/align.h"
 #include "edgeface/vision/image.h"
 #include "edgeface/vision/preprocess.h"
+#include "stage_times.h"
 
 namespace edgeface {
 
@@ -24,6 +25,8 @@ class Embedder {
   // `count` faces' unit embeddings (count x dim floats into `out`) from their keypoints
   // (count x keypoint_names.size() x 2, upright image pixels).
   void embed(const vision::ImageView& image, const float* keypoints, size_t count, float* out);
+  // Where embed adds its align and embed times (null: nowhere; see stage_times.h).
+  void set_stage_times(StageTimes* times) { times_ = times; }
 
  private:
   void run_into(float* sum);
@@ -36,6 +39,7 @@ class Embedder {
   size_t output_ = 0;
   size_t num_keypoints_;
   bool flip_average_;
+  StageTimes* times_ = nullptr;
 };
 
 }  // namespace edgeface

@@ -9,7 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "analyzer.h"
+#include "bundle.h"
 #include "edgeface.h"
+#include "stage_times.h"
 #include "test_paths.h"
 
 namespace {
@@ -221,6 +224,44 @@ TEST(AnalyzerCreate, RefusesAnOnnxBundleAndBadOptions) {
   EXPECT_EQ(edgeface_analyzer_create(bundle, &options, &analyzer), EDGEFACE_ERROR_ARGUMENT);
   EXPECT_EQ(edgeface_analyzer_create(bundle, nullptr, &analyzer), EDGEFACE_ERROR_ARGUMENT);
   edgeface_bundle_close(bundle);
+}
+
+
+// The core analyzer's stage times (tools/edgeface_bench's breakdown): every stage of a call
+// is timed, each model's run within its stage; without times given nothing is kept and the
+// results are the same.
+TEST(AnalyzerStageTimes, EachStageOfAnAnalyzeIsTimedAndTheResultsDoNotChange) {
+  const edgeface::Bundle bundle = edgeface::Bundle::open(repo_path("tests/fixtures/bundles/blob_blazeface"));
+  edgeface::Analyzer analyzer(bundle, edgeface::AnalyzerOptions{});
+  const auto rgb = blob_rgb(640, 480, {{200, 200, 80}, {440, 280, 80}});
+  edgeface::vision::ImageView view;
+  view.width = 640;
+  view.height = 480;
+  view.pixels = rgb.data();
+  view.stride = 640 * 3;
+  view.size = rgb.size();
+  analyzer.analyze(view);
+  const std::vector<float> untimed = analyzer.embeddings();
+  edgeface::StageTimes times;
+  analyzer.set_stage_times(&times);
+  analyzer.analyze(view);
+  ASSERT_EQ(analyzer.faces().size(), 2u);
+  EXPECT_EQ(analyzer.embeddings(), untimed);
+  for (double ms : {times.preprocess_ms, times.detect_ms, times.detect_invoke_ms, times.align_ms, times.embed_ms,
+                    times.embed_invoke_ms})
+    EXPECT_GT(ms, 0.0);
+  EXPECT_LE(times.detect_invoke_ms, times.detect_ms);
+  EXPECT_LE(times.embed_invoke_ms, times.embed_ms);
+  const edgeface::StageTimes after_one = times;
+  analyzer.detect(view);  // adds to the same times: preprocess and detect only
+  EXPECT_GT(times.detect_ms, after_one.detect_ms);
+  EXPECT_EQ(times.align_ms, after_one.align_ms);
+  const edgeface::StageTimes after_detect = times;
+  analyzer.set_stage_times(nullptr);
+  analyzer.analyze(view);
+  EXPECT_EQ(times.preprocess_ms, after_detect.preprocess_ms);
+  EXPECT_EQ(times.detect_ms, after_detect.detect_ms);
+  EXPECT_EQ(times.embed_ms, after_detect.embed_ms);
 }
 
 }  // namespace
