@@ -48,9 +48,12 @@ def run(java: list[str], *args: str) -> str:
     return ran.stdout
 
 
-def test_misuse_gives_java_exceptions_and_camera_frames_find_the_face(java):
-    out = run(java, "dev.edgeface.JavaApiTest", "misuse", str(ROOT))
+def test_misuse_gives_java_exceptions_and_camera_frames_find_the_face(java, tmp_path):
+    temp = tmp_path / "java-tmp"
+    temp.mkdir()
+    out = run([java[0], f"-Djava.io.tmpdir={temp}", *java[1:]], "dev.edgeface.JavaApiTest", "misuse", str(ROOT))
     assert out.strip().splitlines()[-1].endswith(" passed, 0 failed")
+    assert not list(temp.glob("edgeface-bundle*")), "zipped bundles' temporary folders are deleted once loaded"
 
 
 def write_rgb(out: Path, images: dict[str, np.ndarray]) -> Path:

@@ -7,7 +7,7 @@ import java.util.List;
 /**
  * Faces in pictures and camera frames through edgeface's native core (libedgeface_jni over
  * libedgeface): detect, analyze (detect + align + embed), verify. Create one from a bundle
- * directory; close it (or use try-with-resources) to free its native memory. Methods are
+ * directory or zip; close it (or use try-with-resources) to free its native memory. Methods are
  * synchronized: calls from several threads take turns (for parallel work create one
  * analyzer per thread). Any call after close() throws IllegalStateException.
  */
@@ -35,10 +35,21 @@ public final class FaceAnalyzer implements AutoCloseable {
     this.embeddingSize = nativeEmbeddingSize(handle);
   }
 
-  public static FaceAnalyzer create(String bundleDirectory, Options options) {
-    byte[] path = Utf8.encode("bundleDirectory", bundleDirectory);
+  /** An analyzer over a bundle folder, or a bundle zip (unpacked to a temporary folder, deleted once loaded). */
+  public static FaceAnalyzer create(String bundle, Options options) {
+    Utf8.encode("bundle", bundle);
     Options o = options != null ? options : new Options();
-    return new FaceAnalyzer(nativeCreate(path, o.numThreads, o.scoreThreshold, o.maxFaces));
+    if (!BundleZip.isZip(bundle)) return create(Utf8.encode("bundle", bundle), o);
+    java.nio.file.Path folder = BundleZip.extract(bundle);
+    try {
+      return create(Utf8.encode("bundle", folder.toString()), o);
+    } finally {
+      BundleZip.delete(folder);
+    }
+  }
+
+  private static FaceAnalyzer create(byte[] folder, Options o) {
+    return new FaceAnalyzer(nativeCreate(folder, o.numThreads, o.scoreThreshold, o.maxFaces));
   }
 
   /** The names of each face's keypoints, in order. */

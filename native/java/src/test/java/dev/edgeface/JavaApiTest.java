@@ -159,6 +159,40 @@ public final class JavaApiTest {
     }
     expectThrows(EdgefaceException.class, "a damaged gallery", () -> Gallery.open(blob + "/manifest.json", 0));
     galleryWriting();
+    zippedBundles(blob, frame, faces.get(0));
+  }
+
+  /** A bundle zip loads as its folder does; a member pointing outside it, or a file that is no zip, is refused. */
+  private static void zippedBundles(String blob, Image frame, Face expected) throws Exception {
+    java.nio.file.Path dir = Files.createTempDirectory("edgeface-java-zip");
+    java.nio.file.Path zip = dir.resolve("blob.zip"), evil = dir.resolve("evil.zip");
+    try (java.util.zip.ZipOutputStream out = new java.util.zip.ZipOutputStream(Files.newOutputStream(zip))) {
+      for (java.io.File member : new java.io.File(blob).listFiles()) {
+        out.putNextEntry(new java.util.zip.ZipEntry(member.getName()));
+        out.write(Files.readAllBytes(member.toPath()));
+      }
+    }
+    try (FaceAnalyzer zipped = FaceAnalyzer.create(zip.toString(), null)) {
+      List<Face> found = zipped.analyze(frame);
+      check(found.size() == 1 && Math.abs(found.get(0).x1 - expected.x1) < 1e-3f, "a zipped bundle finds the face");
+    }
+    try (java.util.zip.ZipOutputStream out = new java.util.zip.ZipOutputStream(Files.newOutputStream(evil))) {
+      out.putNextEntry(new java.util.zip.ZipEntry("../escaped.txt"));
+      out.write(new byte[] {1, 2, 3});
+    }
+    try {
+      FaceAnalyzer.create(evil.toString(), null);
+      check(false, "a member outside the bundle was accepted");
+    } catch (EdgefaceException e) {
+      check(e.status == Status.BUNDLE && e.getMessage().contains("outside"), "zip slip: " + e.getMessage());
+    }
+    check(!Files.exists(Paths.get(System.getProperty("java.io.tmpdir"), "escaped.txt")), "nothing written outside");
+    try {
+      FaceAnalyzer.create(blob + "/manifest.json", null);
+      check(false, "a file that is no zip was accepted");
+    } catch (EdgefaceException e) {
+      check(e.status == Status.BUNDLE && e.getMessage().contains("manifest.json"), "no zip: " + e.getMessage());
+    }
   }
 
   /** Enrolment and saving: names outside the Basic Multilingual Plane survive the round trip (JNI's
