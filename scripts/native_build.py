@@ -6,6 +6,10 @@ clone, cached between runs, linked against the libLiteRt.so of the venv's ai_edg
     native/build/aarch64   cross-compiled for arm64 Linux against the aarch64 wheel's
                            libLiteRt.so (native/build/aarch64-litert), its tests run under
                            qemu (native/cmake/run-aarch64.sh)
+    native/build/android-clang
+                           native/android's CMake entry (what Gradle's NDK build runs)
+                           built with clang for arm64 Linux: the NDK's compiler and ABI,
+                           where this machine has no NDK
 
 scripts/dev.py calls ``prepare`` before the test suite; tests/test_native.py calls
 ``build`` (incremental) and runs each tree's ctest. The compilers and libraries come from
@@ -45,6 +49,10 @@ CROSS_PACKAGES = {
     "g++-aarch64-linux-gnu": lambda: shutil.which("aarch64-linux-gnu-g++"),
     "qemu-user": lambda: shutil.which("qemu-aarch64"),
 }
+
+
+# The android-clang tree's compiler (the NDK's is clang too)
+CLANG_PACKAGES = {"clang": lambda: shutil.which("clang++")}
 
 
 class NativeUnavailable(Exception):
@@ -123,6 +131,29 @@ def build_aarch64(python: str | Path = sys.executable) -> Path:
     return tree
 
 
+def build_android_entry(python: str | Path = sys.executable) -> Path:
+    """Configure and build native/android/src/main/cpp (incrementally) with clang for arm64
+    Linux; returns the tree. nlohmann-json comes from the Debian package, copied into a
+    folder of its own (the entry's EDGEFACE_JSON_INCLUDE_DIR, as a Gradle user may give);
+    jni.h from the host JDK (the same on every Linux; FindJNI also wants a libjvm, which
+    nothing links)."""
+    ensure_packages(PACKAGES)
+    ensure_packages(CROSS_PACKAGES)
+    ensure_packages(CLANG_PACKAGES)
+    json = NATIVE / "build" / "android-json"
+    if not (json / "nlohmann" / "json.hpp").is_file():
+        shutil.copytree("/usr/include/nlohmann", json / "nlohmann", dirs_exist_ok=True)
+    jdk = java_home()
+    tree = NATIVE / "build" / "android-clang"
+    _run(["cmake", "-S", str(NATIVE / "android" / "src" / "main" / "cpp"), "-B", str(tree), "-G", "Ninja",
+          f"-DCMAKE_TOOLCHAIN_FILE={NATIVE / 'cmake' / 'clang-aarch64-linux-gnu.cmake'}",
+          f"-DEDGEFACE_JSON_INCLUDE_DIR={json}", f"-DEDGEFACE_LITERT_LIBRARY={aarch64_litert(python)}",
+          f"-DJAVA_INCLUDE_PATH={jdk / 'include'}", f"-DJAVA_INCLUDE_PATH2={jdk / 'include' / 'linux'}",
+          f"-DJAVA_JVM_LIBRARY={jdk / 'lib' / 'server' / 'libjvm.so'}"])
+    _run(["cmake", "--build", str(tree), "-j", jobs()])
+    return tree
+
+
 def aarch64_litert(python: str | Path) -> Path:
     """libLiteRt.so of the aarch64 ai-edge-litert wheel of the venv's version, fetched with
     pip from the package index once (the wheel's tag says glibc 2.27, its library needs
@@ -156,7 +187,7 @@ def _run(command: list[str]) -> None:
 
 def prepare(python: str | Path) -> None:
     """scripts/dev.py's step: build every tree, saying in one line why not when it cannot."""
-    for what, step in (("native", build), ("arm64", build_aarch64)):
+    for what, step in (("native", build), ("arm64", build_aarch64), ("Android entry", build_android_entry)):
         try:
             step(python)
         except NativeUnavailable as exc:

@@ -31,6 +31,11 @@ def build_aarch64_tree() -> Path:
     return _built(native_build.build_aarch64)
 
 
+def build_android_tree() -> Path:
+    """native/android's CMake entry built with clang for arm64, if needed."""
+    return _built(native_build.build_android_entry)
+
+
 def _built(step):
     try:
         return step()
