@@ -42,7 +42,7 @@ class _Image(ctypes.Structure):
 
 class _Options(ctypes.Structure):
     _fields_ = [("num_threads", ctypes.c_int32), ("score_threshold", ctypes.c_double), ("max_faces", ctypes.c_int32),
-                ("flip_average", ctypes.c_int32)]
+                ("flip_average", ctypes.c_int32), ("accelerator", ctypes.c_int32)]
 
 
 class _Faces(ctypes.Structure):  # the arrays as addresses: _floats copies them out

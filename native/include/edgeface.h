@@ -144,12 +144,24 @@ typedef struct edgeface_image {
 
 typedef struct edgeface_analyzer edgeface_analyzer;
 
+/* Where the models run. The GPU and NPU accelerators must be in the LiteRT library the app
+ * ships (LiteRT's Android packages; the Python wheel's has the CPU only): asking for one it
+ * lacks is EDGEFACE_ERROR_MODEL_LOAD at creation, never a silent fallback to the CPU. */
+typedef enum edgeface_accelerator {
+  EDGEFACE_ACCELERATOR_CPU = 0, /* XNNPACK */
+  EDGEFACE_ACCELERATOR_GPU = 1,
+  EDGEFACE_ACCELERATOR_NPU = 2,
+  EDGEFACE_ACCELERATOR_INT32_MIN = -2147483647 - 1, /* not accelerators: any int32 is a valid value */
+  EDGEFACE_ACCELERATOR_INT32_MAX = 0x7fffffff
+} edgeface_accelerator;
+
 /* How to create an analyzer; fill with edgeface_analyzer_options_default first. */
 typedef struct edgeface_analyzer_options {
   int32_t num_threads;     /* >= 1; default 1 */
   double score_threshold;  /* keep faces scoring at least this; < 0: the manifest's (default) */
   int32_t max_faces;       /* at most this many faces, best first; <= 0: the manifest's (default) */
   int32_t flip_average;    /* 1: average each chip's embedding with its mirror image's; default 0 */
+  edgeface_accelerator accelerator; /* default EDGEFACE_ACCELERATOR_CPU */
 } edgeface_analyzer_options;
 
 /* Faces found in one image, all in upright image pixels, best first. The arrays belong to

@@ -161,7 +161,7 @@ struct BareModel {
   std::unique_ptr<edgeface::CompiledModel> compiled;
   BareModel(const edgeface::Bundle& bundle, const edgeface::ModelSpec& spec, int threads) {
     auto model = std::make_shared<const edgeface::Model>(edgeface::Model::from_bytes(*env, bundle.read_model(spec)));
-    compiled = std::make_unique<edgeface::CompiledModel>(*env, model, threads);
+    compiled = std::make_unique<edgeface::CompiledModel>(*env, model, edgeface::CompileOptions{threads});
   }
 };
 
@@ -221,7 +221,7 @@ class Bench {
     if (manifest.embedder) embedder_ = std::make_unique<BareModel>(bundle, *manifest.embedder, threads);
     if (manifest.detector) {
       edgeface::AnalyzerOptions core_options;
-      core_options.num_threads = threads;
+      core_options.compile.num_threads = threads;
       core_ = std::make_unique<edgeface::Analyzer>(bundle, core_options);
     }
     threads_ = threads;

@@ -6,10 +6,10 @@ namespace edgeface {
 
 Analyzer::Analyzer(const Bundle& bundle, const AnalyzerOptions& options) : location_(bundle.location()), options_(options) {
   const Manifest& manifest = bundle.manifest();
-  if (manifest.detector) detector_ = std::make_unique<Detector>(bundle, options.num_threads);
+  if (manifest.detector) detector_ = std::make_unique<Detector>(bundle, options.compile);
   // An embedder aligns faces by the detector's keypoints: without a detector it has none to take.
   if (manifest.embedder && detector_)
-    embedder_ = std::make_unique<Embedder>(bundle, detector_->keypoint_names(), options.num_threads, options.flip_average);
+    embedder_ = std::make_unique<Embedder>(bundle, detector_->keypoint_names(), options.compile, options.flip_average);
 }
 
 Detector& Analyzer::detector() {

@@ -16,7 +16,7 @@
 namespace edgeface {
 
 struct AnalyzerOptions {
-  int num_threads = 1;
+  CompileOptions compile;       // threads and accelerator of both models
   double score_threshold = -1;  // < 0: the manifest's
   int max_faces = 0;            // <= 0: the manifest's
   bool flip_average = false;

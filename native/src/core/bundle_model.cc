@@ -42,7 +42,7 @@ void check_input(const Model& model, const ModelSpec& spec, const std::string& w
 
 }  // namespace
 
-LoadedModel load_model(const Bundle& bundle, const ModelSpec& spec, int num_threads) {
+LoadedModel load_model(const Bundle& bundle, const ModelSpec& spec, const CompileOptions& options) {
   const std::string where = bundle.location() + "/" + spec.file;
   if (spec.format != "tflite")
     throw Error(Category::kModelLoad, where + ": the native runtime runs tflite models, this one is " + spec.format +
@@ -52,7 +52,7 @@ LoadedModel load_model(const Bundle& bundle, const ModelSpec& spec, int num_thre
   try {
     loaded.environment = std::make_shared<Environment>();
     loaded.model = std::make_shared<const Model>(Model::from_bytes(*loaded.environment, std::move(bytes)));
-    loaded.compiled = std::make_unique<CompiledModel>(*loaded.environment, loaded.model, num_threads);
+    loaded.compiled = std::make_unique<CompiledModel>(*loaded.environment, loaded.model, options);
   } catch (const LiteRtError& e) {
     throw Error(Category::kModelLoad, where + ": cannot be loaded (" + e.what() + "): rebuild or re-download the bundle");
   }
@@ -67,8 +67,8 @@ void run_model(CompiledModel& compiled) {
   }
 }
 
-BundleModel::BundleModel(const Bundle& bundle, const ModelSpec& spec, int num_threads)
-    : loaded_(load_model(bundle, spec, num_threads)) {
+BundleModel::BundleModel(const Bundle& bundle, const ModelSpec& spec, const CompileOptions& options)
+    : loaded_(load_model(bundle, spec, options)) {
   check_input(*loaded_.model, spec, bundle.location() + "/" + spec.file);
   input_ = std::make_unique<FloatInput>(loaded_.model->inputs()[0], loaded_.compiled->input(0));
   outputs_ = float_outputs(*loaded_.compiled);

@@ -20,7 +20,7 @@ struct LoadedModel {
 };
 
 // Reads, checks and compiles `spec`'s file (kBundle, kChecksum, kModelLoad).
-LoadedModel load_model(const Bundle& bundle, const ModelSpec& spec, int num_threads);
+LoadedModel load_model(const Bundle& bundle, const ModelSpec& spec, const CompileOptions& options);
 
 // Runs the compiled model (a LiteRT failure becomes kInference).
 void run_model(CompiledModel& compiled);
@@ -29,7 +29,7 @@ void run_model(CompiledModel& compiled);
 // Model checks it), its outputs read as floats.
 class BundleModel {
  public:
-  BundleModel(const Bundle& bundle, const ModelSpec& spec, int num_threads);
+  BundleModel(const Bundle& bundle, const ModelSpec& spec, const CompileOptions& options);
   const std::vector<TensorInfo>& outputs() const { return loaded_.model->outputs(); }
   // Where preprocessing writes the input's floats.
   vision::Span<float> input() { return input_->floats(); }

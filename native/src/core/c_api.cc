@@ -131,7 +131,7 @@ edgeface_status edgeface_model_create(const edgeface_bundle* bundle, edgeface_ro
     require(bundle != nullptr, "bundle: NULL");
     require(num_threads >= 1, "num_threads: must be at least 1, got " + std::to_string(num_threads));
     const edgeface::ModelSpec& spec = model_of(bundle->bundle.manifest(), role);
-    auto result = std::make_unique<edgeface_model>(edgeface_model{edgeface::load_model(bundle->bundle, spec, num_threads)});
+    auto result = std::make_unique<edgeface_model>(edgeface_model{edgeface::load_model(bundle->bundle, spec, edgeface::CompileOptions{num_threads})});
     *out = result.release();
   });
 }

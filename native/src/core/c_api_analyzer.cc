@@ -72,6 +72,7 @@ void edgeface_analyzer_options_default(edgeface_analyzer_options* options) {
   options->score_threshold = -1.0;
   options->max_faces = 0;
   options->flip_average = 0;
+  options->accelerator = EDGEFACE_ACCELERATOR_CPU;
 }
 
 edgeface_status edgeface_analyzer_create(const edgeface_bundle* bundle, const edgeface_analyzer_options* options,
@@ -86,8 +87,14 @@ edgeface_status edgeface_analyzer_create(const edgeface_bundle* bundle, const ed
     require(std::isfinite(options->score_threshold) && options->score_threshold < 1.0,
             "options.score_threshold: must be below 1 (negative: the manifest's)");
     require(options->max_faces <= 10000, "options.max_faces: must be at most 10000 (0: the manifest's)");
+    require(options->accelerator >= EDGEFACE_ACCELERATOR_CPU && options->accelerator <= EDGEFACE_ACCELERATOR_NPU,
+            "options.accelerator: must be EDGEFACE_ACCELERATOR_CPU, _GPU or _NPU, got " +
+                std::to_string(static_cast<int32_t>(options->accelerator)));
     edgeface::AnalyzerOptions settings;
-    settings.num_threads = options->num_threads;
+    settings.compile.num_threads = options->num_threads;
+    settings.compile.accelerator = options->accelerator == EDGEFACE_ACCELERATOR_GPU   ? edgeface::Accelerator::kGpu
+                                   : options->accelerator == EDGEFACE_ACCELERATOR_NPU ? edgeface::Accelerator::kNpu
+                                                                                      : edgeface::Accelerator::kCpu;
     settings.score_threshold = options->score_threshold;
     settings.max_faces = options->max_faces;
     settings.flip_average = options->flip_average != 0;

@@ -48,9 +48,9 @@ void require_image(vision::Status status) {
   if (!status.ok()) throw Error(Category::kImage, std::string("image: ") + status.error);
 }
 
-Detector::Detector(const Bundle& bundle, int num_threads)
+Detector::Detector(const Bundle& bundle, const CompileOptions& options)
     : spec_(*bundle.manifest().detector),
-      model_(bundle, spec_, num_threads),
+      model_(bundle, spec_, options),
       preprocess_(vision_input(spec_.input)) {
   const DecoderSpec& decoder = spec_.decoder;
   const auto& outputs = model_.outputs();

@@ -24,7 +24,7 @@ class Detector {
  public:
   // Loads the bundle's detector and binds its decoder to the model's outputs (kManifest
   // naming the decoder's output field when one is missing or of the wrong size).
-  Detector(const Bundle& bundle, int num_threads);
+  Detector(const Bundle& bundle, const CompileOptions& options);
   const std::vector<std::string>& keypoint_names() const { return keypoint_names_; }
   int num_keypoints() const { return static_cast<int>(keypoint_names_.size()); }
   // The faces in `image`, best first, at `score_threshold` (< 0: the manifest's) and at

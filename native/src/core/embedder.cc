@@ -26,10 +26,10 @@ size_t embedding_output(const EmbedderSpec& spec, const std::vector<TensorInfo>&
 
 }  // namespace
 
-Embedder::Embedder(const Bundle& bundle, const std::vector<std::string>& keypoint_names, int num_threads,
+Embedder::Embedder(const Bundle& bundle, const std::vector<std::string>& keypoint_names, const CompileOptions& options,
                    bool flip_average)
     : spec_(*bundle.manifest().embedder),
-      model_(bundle, spec_, num_threads),
+      model_(bundle, spec_, options),
       input_(vision_input(spec_.input)),
       num_keypoints_(keypoint_names.size()),
       flip_average_(flip_average) {

@@ -19,7 +19,8 @@ namespace edgeface {
 class Embedder {
  public:
   // Loads the bundle's embedder for faces with the detector's `keypoint_names`.
-  Embedder(const Bundle& bundle, const std::vector<std::string>& keypoint_names, int num_threads, bool flip_average);
+  Embedder(const Bundle& bundle, const std::vector<std::string>& keypoint_names, const CompileOptions& options,
+           bool flip_average);
   int dim() const { return static_cast<int>(spec_.embedding_size); }
   double verify_threshold() const { return spec_.verify_threshold; }
   // `count` faces' unit embeddings (count x dim floats into `out`) from their keypoints

@@ -177,20 +177,36 @@ AlignedBuffer::AlignedBuffer(size_t size) : size_(size) {
   data_.reset(memory);
 }
 
-CompiledModel::CompiledModel(const Environment& env, std::shared_ptr<const Model> model, int num_threads)
+const char* accelerator_name(Accelerator accelerator) {
+  switch (accelerator) {
+    case Accelerator::kGpu: return "gpu";
+    case Accelerator::kNpu: return "npu";
+    default: return "cpu";
+  }
+}
+
+CompiledModel::CompiledModel(const Environment& env, std::shared_ptr<const Model> model, const CompileOptions& compile)
     : model_(std::move(model)), handle_(nullptr, LiteRtDestroyCompiledModel) {
+  const int num_threads = compile.num_threads;
   if (num_threads < 1) throw LiteRtError("the thread count must be at least 1", kLiteRtStatusErrorInvalidArgument);
   std::unique_ptr<LiteRtOptionsT, void (*)(LiteRtOptions)> options(nullptr, LiteRtDestroyOptions);
   LiteRtOptions raw_options = nullptr;
   check(LiteRtCreateOptions(&raw_options), "creating compilation options");
   options.reset(raw_options);
-  check(LiteRtSetOptionsHardwareAccelerators(options.get(), kLiteRtHwAcceleratorCpu), "choosing the CPU");
+  const LiteRtHwAcceleratorSet accelerators = compile.accelerator == Accelerator::kGpu   ? kLiteRtHwAcceleratorGpu
+                                              : compile.accelerator == Accelerator::kNpu ? kLiteRtHwAcceleratorNpu
+                                                                                         : kLiteRtHwAcceleratorCpu;
+  check(LiteRtSetOptionsHardwareAccelerators(options.get(), accelerators), "choosing the accelerator");
   std::unique_ptr<LiteRtOpaqueOptionsT, void (*)(LiteRtOpaqueOptions)> threads(cpu_options(num_threads),
                                                                              LiteRtDestroyOpaqueOptions);
   check(LiteRtAddOpaqueOptions(options.get(), threads.get()), "setting the thread count");
   threads.release();  // owned by options now
   LiteRtCompiledModel compiled = nullptr;
-  check(LiteRtCreateCompiledModel(env.get(), model_->get(), options.get(), &compiled), "compiling the model");
+  check(LiteRtCreateCompiledModel(env.get(), model_->get(), options.get(), &compiled),
+        compile.accelerator == Accelerator::kCpu
+            ? "compiling the model"
+            : std::string("compiling the model for the ") + accelerator_name(compile.accelerator) +
+                  " accelerator (this LiteRT may lack it: the Python wheel's has the CPU only)");
   handle_.reset(compiled);
   add_buffers(model_->inputs(), input_memory_, buffer_owners_, inputs_);
   add_buffers(model_->outputs(), output_memory_, buffer_owners_, outputs_);

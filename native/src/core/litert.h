@@ -83,11 +83,24 @@ class AlignedBuffer {
   size_t size_;
 };
 
-// A model compiled for the CPU with its own input and output buffers. Not thread-safe:
-// use one per thread (LiteRT serialises model creation anyway).
+// Where LiteRT runs a model: on the CPU (XNNPACK), or on the GPU or NPU accelerator, which
+// the LiteRT build must carry (a phone's LiteRT; the Python wheel's has the CPU only).
+// Asking for one it lacks fails compilation: never a silent fallback to the CPU.
+enum class Accelerator { kCpu, kGpu, kNpu };
+
+// "cpu", "gpu", "npu": for messages.
+const char* accelerator_name(Accelerator accelerator);
+
+struct CompileOptions {
+  int num_threads = 1;  // CPU threads (also for the ops an accelerator leaves to the CPU)
+  Accelerator accelerator = Accelerator::kCpu;
+};
+
+// A compiled model with its own input and output buffers. Not thread-safe: use one per
+// thread (LiteRT serialises model creation anyway).
 class CompiledModel {
  public:
-  CompiledModel(const Environment& env, std::shared_ptr<const Model> model, int num_threads);
+  CompiledModel(const Environment& env, std::shared_ptr<const Model> model, const CompileOptions& options);
   const Model& model() const { return *model_; }
   // Where to write input i / read output i (byte_size() of its TensorInfo).
   void* input(size_t i) const { return input_memory_.at(i).data(); }

@@ -31,7 +31,7 @@ enum LiteRtStatus : int {
   kLiteRtStatusErrorRuntimeFailure = 3,
 };
 
-enum { kLiteRtHwAcceleratorCpu = 1 };
+enum { kLiteRtHwAcceleratorCpu = 1, kLiteRtHwAcceleratorGpu = 2, kLiteRtHwAcceleratorNpu = 4 };
 
 // Element types: the values of TfLiteType.
 enum LiteRtElementType : int {

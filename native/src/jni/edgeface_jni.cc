@@ -162,7 +162,7 @@ extern "C" {
 
 JNIEXPORT jlong JNICALL Java_dev_edgeface_FaceAnalyzer_nativeCreate(JNIEnv* env, jclass, jbyteArray bundle_path,
                                                                     jint threads, jfloat score_threshold,
-                                                                    jint max_faces) {
+                                                                    jint max_faces, jint accelerator) {
   Analyzer* result = nullptr;
   call(env, [&] {
     edgeface_bundle* bundle = nullptr;
@@ -173,6 +173,7 @@ JNIEXPORT jlong JNICALL Java_dev_edgeface_FaceAnalyzer_nativeCreate(JNIEnv* env,
     options.num_threads = threads;
     options.score_threshold = score_threshold;
     options.max_faces = max_faces;
+    options.accelerator = static_cast<edgeface_accelerator>(accelerator);
     edgeface_analyzer* analyzer = nullptr;
     status = edgeface_analyzer_create(bundle, &options, &analyzer);
     edgeface_bundle_info info{};

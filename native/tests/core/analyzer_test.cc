@@ -222,6 +222,12 @@ TEST(AnalyzerCreate, RefusesAnOnnxBundleAndBadOptions) {
   edgeface_analyzer_options_default(&options);
   options.score_threshold = NAN;
   EXPECT_EQ(edgeface_analyzer_create(bundle, &options, &analyzer), EDGEFACE_ERROR_ARGUMENT);
+  edgeface_analyzer_options_default(&options);
+  options.accelerator = static_cast<edgeface_accelerator>(3);
+  EXPECT_EQ(edgeface_analyzer_create(bundle, &options, &analyzer), EDGEFACE_ERROR_ARGUMENT);
+  options.accelerator = EDGEFACE_ACCELERATOR_NPU;  // the test's LiteRT (the wheel's) has no NPU accelerator
+  EXPECT_EQ(edgeface_analyzer_create(bundle, &options, &analyzer), EDGEFACE_ERROR_MODEL_LOAD);
+  EXPECT_NE(std::string(edgeface_last_error()).find("npu accelerator"), std::string::npos) << edgeface_last_error();
   EXPECT_EQ(edgeface_analyzer_create(bundle, nullptr, &analyzer), EDGEFACE_ERROR_ARGUMENT);
   edgeface_bundle_close(bundle);
 }

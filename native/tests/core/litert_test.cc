@@ -40,7 +40,7 @@ TEST(LiteRt, RunsTheSameFromBytesAsFromAFile) {
   Environment env;
   auto from_file = std::make_shared<const Model>(Model::from_file(env, kDetector));
   auto from_bytes = std::make_shared<const Model>(Model::from_bytes(env, read_bytes(kDetector)));
-  CompiledModel a(env, from_file, 1), b(env, from_bytes, 2);
+  CompiledModel a(env, from_file, CompileOptions{1}), b(env, from_bytes, CompileOptions{2});
   const size_t n = from_file->inputs()[0].element_count();
   for (size_t i = 0; i < n; ++i) {
     static_cast<float*>(a.input(0))[i] = static_cast<float>(i % 255) / 127.5f - 1.0f;
@@ -101,7 +101,24 @@ TEST(LiteRt, RefusesAMissingFile) {
 TEST(LiteRt, RefusesZeroThreads) {
   Environment env;
   auto model = std::make_shared<const Model>(Model::from_file(env, kDetector));
-  EXPECT_THROW(CompiledModel(env, model, 0), LiteRtError);
+  EXPECT_THROW(CompiledModel(env, model, CompileOptions{0}), LiteRtError);
+}
+
+// The Python wheel's LiteRT (what these tests link) has no GPU or NPU accelerator: asking
+// for one is an error naming it, not a model quietly compiled for the CPU.
+TEST(LiteRt, AnAcceleratorThisLiteRtLacksIsAnErrorNamingIt) {
+  Environment env;
+  auto model = std::make_shared<const Model>(Model::from_file(env, kDetector));
+  for (Accelerator accelerator : {Accelerator::kGpu, Accelerator::kNpu}) {
+    try {
+      CompiledModel compiled(env, model, CompileOptions{1, accelerator});
+      ADD_FAILURE() << accelerator_name(accelerator) << " compiled with a LiteRT that has no such accelerator";
+    } catch (const LiteRtError& error) {
+      EXPECT_NE(std::string(error.what()).find(std::string(accelerator_name(accelerator)) + " accelerator"),
+                std::string::npos)
+          << error.what();
+    }
+  }
 }
 
 }  // namespace

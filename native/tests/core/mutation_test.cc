@@ -88,7 +88,7 @@ TEST(Mutation, DamagedManifestsGiveAManifestErrorOrLoad) {
 // A damaged model that LiteRT still loads must then compile and run, or fail with an error.
 void load_compile_and_run(const Environment& env, const std::string& bytes) {
   auto model = std::make_shared<const Model>(Model::from_bytes(env, std::vector<uint8_t>(bytes.begin(), bytes.end())));
-  CompiledModel compiled(env, model, 1);
+  CompiledModel compiled(env, model, CompileOptions{});
   compiled.run();
 }
 

@@ -23,7 +23,7 @@ std::vector<char> read_file(const char* path) {
 int run(int argc, char** argv) {
   edgeface::Environment env;
   auto model = std::make_shared<const edgeface::Model>(edgeface::Model::from_file(env, argv[1]));
-  edgeface::CompiledModel compiled(env, model, 1);
+  edgeface::CompiledModel compiled(env, model, edgeface::CompileOptions{});
   const auto& inputs = model->inputs();
   if (static_cast<size_t>(argc - 3) != inputs.size()) {
     std::cerr << "the model takes " << inputs.size() << " inputs\n";

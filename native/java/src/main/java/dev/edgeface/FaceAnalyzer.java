@@ -23,6 +23,8 @@ public final class FaceAnalyzer implements AutoCloseable {
     public float scoreThreshold = -1f;
     /** At most this many faces, best first; 0: the bundle's own limit. */
     public int maxFaces = 0;
+    /** Where the models run (CPU by default). */
+    public Accelerator accelerator = Accelerator.CPU;
   }
 
   private long handle;
@@ -49,7 +51,8 @@ public final class FaceAnalyzer implements AutoCloseable {
   }
 
   private static FaceAnalyzer create(byte[] folder, Options o) {
-    return new FaceAnalyzer(nativeCreate(folder, o.numThreads, o.scoreThreshold, o.maxFaces));
+    if (o.accelerator == null) throw new IllegalArgumentException("options.accelerator: null");
+    return new FaceAnalyzer(nativeCreate(folder, o.numThreads, o.scoreThreshold, o.maxFaces, o.accelerator.code));
   }
 
   /** The names of each face's keypoints, in order. */
@@ -129,7 +132,8 @@ public final class FaceAnalyzer implements AutoCloseable {
     handle = 0;
   }
 
-  private static native long nativeCreate(byte[] bundle, int threads, float scoreThreshold, int maxFaces);
+  private static native long nativeCreate(byte[] bundle, int threads, float scoreThreshold, int maxFaces,
+                                          int accelerator);
   private static native void nativeDestroy(long handle);
   private static native String[] nativeKeypointNames(long handle);
   private static native int nativeEmbeddingSize(long handle);

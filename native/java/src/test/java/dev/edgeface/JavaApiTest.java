@@ -125,6 +125,14 @@ public final class JavaApiTest {
                  () -> Image.yuv420(ByteBuffer.allocate(10), 640, u, v, 640, 2, 640, 480, 0));
     expectThrows(IllegalArgumentException.class, "a null image", () -> analyzer.detect(null));
     expectThrows(EdgefaceException.class, "a folder that is no bundle", () -> FaceAnalyzer.create(fixtures, null));
+    FaceAnalyzer.Options gpu = new FaceAnalyzer.Options();
+    gpu.accelerator = Accelerator.GPU;
+    try {
+      FaceAnalyzer.create(blob, gpu).close();
+      check(false, "the GPU accelerator compiled with a LiteRT that has none");
+    } catch (EdgefaceException e) {
+      check(e.status == Status.MODEL_LOAD && e.getMessage().contains("gpu accelerator"), "no GPU: " + e.getMessage());
+    }
     try {
       FaceAnalyzer.create(fixtures + "/missing", null);
     } catch (EdgefaceException e) {
