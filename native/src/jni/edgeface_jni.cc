@@ -156,6 +156,52 @@ jfloatArray packed(JNIEnv* env, const edgeface_faces& faces) {
 
 Analyzer* analyzer_of(jlong handle) { return reinterpret_cast<Analyzer*>(handle); }
 
+// An Image's fields (dev.edgeface.Image) as the core's view, for one call: a byte[] is
+// pinned until the end of the call, a planar YUV frame interleaved into the analyzer's
+// scratch. ok() false: a Java exception is pending.
+class JavaImage {
+ public:
+  JavaImage(JNIEnv* env, Analyzer* analyzer, jint format, jint width, jint height, jint rotation, jbyteArray array,
+            jobject pixels, jint stride, jobject u, jobject v, jint chroma_stride, jint chroma_pixel_stride)
+      : env_(env), array_(array) {
+    image_.width = width;
+    image_.height = height;
+    image_.rotation = rotation;
+    image_.yuv_full_range = 1;
+    image_.stride = static_cast<size_t>(stride);
+    if (format == 5) {  // Image.YUV420
+      ok_ = yuv_image(env, pixels, u, v, stride, chroma_stride, chroma_pixel_stride, image_, analyzer->chroma);
+      if (!ok_) throw_java(env, "java/lang/IllegalArgumentException", "yuv420: the planes are not direct buffers the frame fits");
+      return;
+    }
+    image_.format = format == 1 ? EDGEFACE_PIXEL_RGBA : EDGEFACE_PIXEL_RGB;
+    if (array != nullptr) {
+      image_.size = static_cast<size_t>(env->GetArrayLength(array));
+      bytes_ = env->GetByteArrayElements(array, nullptr);
+      ok_ = bytes_ != nullptr;
+      image_.pixels = reinterpret_cast<const uint8_t*>(bytes_);
+      return;
+    }
+    image_.pixels = remaining(env, pixels, &image_.size);
+    ok_ = image_.pixels != nullptr;
+    if (!ok_) throw_java(env, "java/lang/IllegalArgumentException", "pixels: not a direct buffer");
+  }
+  ~JavaImage() {
+    if (bytes_ != nullptr) env_->ReleaseByteArrayElements(array_, bytes_, JNI_ABORT);
+  }
+  JavaImage(const JavaImage&) = delete;
+  JavaImage& operator=(const JavaImage&) = delete;
+  bool ok() const { return ok_; }
+  const edgeface_image& view() const { return image_; }
+
+ private:
+  JNIEnv* env_;
+  jbyteArray array_;
+  jbyte* bytes_ = nullptr;
+  edgeface_image image_{};
+  bool ok_ = false;
+};
+
 }  // namespace
 
 extern "C" {
@@ -224,40 +270,39 @@ JNIEXPORT jfloatArray JNICALL Java_dev_edgeface_FaceAnalyzer_nativeRun(JNIEnv* e
                                                                        jobject v, jint chroma_stride,
                                                                        jint chroma_pixel_stride) {
   Analyzer* analyzer = analyzer_of(handle);
-  edgeface_image image{};
-  image.width = width;
-  image.height = height;
-  image.rotation = rotation;
-  image.yuv_full_range = 1;
-  image.stride = static_cast<size_t>(stride);
-  jbyte* bytes = nullptr;
-  if (format == 5) {  // Image.YUV420
-    if (!yuv_image(env, pixels, u, v, stride, chroma_stride, chroma_pixel_stride, image, analyzer->chroma)) {
-      throw_java(env, "java/lang/IllegalArgumentException", "yuv420: the planes are not direct buffers the frame fits");
-      return nullptr;
-    }
-  } else {
-    image.format = format == 1 ? EDGEFACE_PIXEL_RGBA : EDGEFACE_PIXEL_RGB;
-    if (array != nullptr) {
-      image.size = static_cast<size_t>(env->GetArrayLength(array));
-      bytes = env->GetByteArrayElements(array, nullptr);
-      if (bytes == nullptr) return nullptr;
-      image.pixels = reinterpret_cast<const uint8_t*>(bytes);
-    } else {
-      image.pixels = remaining(env, pixels, &image.size);
-      if (image.pixels == nullptr) {
-        throw_java(env, "java/lang/IllegalArgumentException", "pixels: not a direct buffer");
-        return nullptr;
-      }
-    }
-  }
+  JavaImage image(env, analyzer, format, width, height, rotation, array, pixels, stride, u, v, chroma_stride,
+                  chroma_pixel_stride);
+  if (!image.ok()) return nullptr;
   edgeface_faces faces{};
   const bool ok = call(env, [&] {
-    return analyze ? edgeface_analyzer_analyze(analyzer->analyzer, &image, &faces)
-                   : edgeface_analyzer_detect(analyzer->analyzer, &image, &faces);
+    return analyze ? edgeface_analyzer_analyze(analyzer->analyzer, &image.view(), &faces)
+                   : edgeface_analyzer_detect(analyzer->analyzer, &image.view(), &faces);
   });
-  if (bytes != nullptr) env->ReleaseByteArrayElements(array, bytes, JNI_ABORT);
   return ok ? packed(env, faces) : nullptr;
+}
+
+JNIEXPORT jfloatArray JNICALL Java_dev_edgeface_FaceAnalyzer_nativeEmbed(JNIEnv* env, jclass, jlong handle, jint format,
+                                                                         jint width, jint height, jint rotation,
+                                                                         jbyteArray array, jobject pixels, jint stride,
+                                                                         jobject u, jobject v, jint chroma_stride,
+                                                                         jint chroma_pixel_stride,
+                                                                         jfloatArray keypoints, jint count) {
+  Analyzer* analyzer = analyzer_of(handle);
+  JavaImage image(env, analyzer, format, width, height, rotation, array, pixels, stride, u, v, chroma_stride,
+                  chroma_pixel_stride);
+  if (!image.ok()) return nullptr;
+  std::vector<float> points(static_cast<size_t>(env->GetArrayLength(keypoints)));
+  env->GetFloatArrayRegion(keypoints, 0, static_cast<jsize>(points.size()), points.data());
+  std::vector<float> out;
+  const bool ok = call(env, [&] {
+    out.resize(static_cast<size_t>(count) * static_cast<size_t>(analyzer->embedding_size));
+    return edgeface_analyzer_embed_faces(analyzer->analyzer, &image.view(), points.data(), static_cast<size_t>(count),
+                                         out.data(), out.size());
+  });
+  if (!ok) return nullptr;
+  jfloatArray result = env->NewFloatArray(static_cast<jsize>(out.size()));
+  if (result != nullptr) env->SetFloatArrayRegion(result, 0, static_cast<jsize>(out.size()), out.data());
+  return result;
 }
 
 JNIEXPORT jfloatArray JNICALL Java_dev_edgeface_FaceAnalyzer_nativeCompare(JNIEnv* env, jclass, jlong handle,

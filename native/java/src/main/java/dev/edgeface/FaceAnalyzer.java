@@ -80,6 +80,33 @@ public final class FaceAnalyzer implements AutoCloseable {
     return faces(run(image, true));
   }
 
+  /**
+   * The unit embedding of each face from its keypoints in this picture: faces detect found
+   * (on this frame, or an earlier one while the face has not moved), or placed by the app.
+   */
+  public synchronized List<float[]> embed(Image image, List<Face> faces) {
+    if (image == null || faces == null) throw new IllegalArgumentException("image or faces: null");
+    int points = keypointNames.length;
+    float[] keypoints = new float[Math.multiplyExact(faces.size(), points * 2)];
+    for (int i = 0; i < faces.size(); ++i) {
+      Face face = faces.get(i);
+      if (face == null || face.keypoints.length != points)
+        throw new IllegalArgumentException("faces[" + i + "]: null, or not " + points + " keypoints of this detector");
+      for (int k = 0; k < points; ++k) {
+        keypoints[(i * points + k) * 2] = face.keypoints[k][0];
+        keypoints[(i * points + k) * 2 + 1] = face.keypoints[k][1];
+      }
+    }
+    if (faces.isEmpty()) return new ArrayList<>();
+    float[] packed = nativeEmbed(open(), image.format, image.width, image.height, image.rotation, image.array,
+                                 image.pixels, image.stride, image.u, image.v, image.chromaStride,
+                                 image.chromaPixelStride, keypoints, faces.size());
+    List<float[]> embeddings = new ArrayList<>(faces.size());
+    for (int i = 0; i < faces.size(); ++i)
+      embeddings.add(java.util.Arrays.copyOfRange(packed, i * embeddingSize, (i + 1) * embeddingSize));
+    return embeddings;
+  }
+
   /** 1:1: the best face of each picture, compared with the bundle's threshold. */
   public synchronized Verification verify(Image a, Image b) {
     float[] first = best(a, "image a"), second = best(b, "image b");
@@ -141,6 +168,10 @@ public final class FaceAnalyzer implements AutoCloseable {
                                           int rotation, byte[] array, java.nio.ByteBuffer pixels, int stride,
                                           java.nio.ByteBuffer u, java.nio.ByteBuffer v, int chromaStride,
                                           int chromaPixelStride);
+  private static native float[] nativeEmbed(long handle, int format, int width, int height, int rotation,
+                                            byte[] array, java.nio.ByteBuffer pixels, int stride,
+                                            java.nio.ByteBuffer u, java.nio.ByteBuffer v, int chromaStride,
+                                            int chromaPixelStride, float[] keypoints, int count);
   private static native float[] nativeCompare(long handle, float[] a, float[] b);
   private static native float nativeThreshold(long handle);
 }

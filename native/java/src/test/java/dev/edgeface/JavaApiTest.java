@@ -104,6 +104,12 @@ public final class JavaApiTest {
     check(analyzer.keypointNames().get(0).equals("right_eye"), "keypoint names");
     Verification same = analyzer.verify(frame, frame);
     check(same.isSame && same.similarity > 0.999f, "verify a frame with itself");
+    float[] again = analyzer.embed(frame, analyzer.detect(frame)).get(0);
+    check(java.util.Arrays.equals(again, faces.get(0).embedding), "embed from detect's keypoints gives analyze's embedding");
+    check(analyzer.embed(frame, new ArrayList<Face>()).isEmpty(), "embed no faces");
+    Face partial = new Face(new float[4], 1f, new float[1][2], null);
+    expectThrows(IllegalArgumentException.class, "a face with too few keypoints",
+                 () -> analyzer.embed(frame, java.util.Collections.singletonList(partial)));
 
     // camera frames: the same picture as NV21 with the planes one byte apart, and as planar I420
     ByteBuffer y = ByteBuffer.allocateDirect(640 * 480), chroma = ByteBuffer.allocateDirect(640 * 240);
