@@ -3,9 +3,6 @@ whole adb path (device check, pushes, the command line per delegate, failures) a
 fake ``adb`` on PATH that replays benchmark_model text from tests/fixtures/benchmark_model."""
 
 import json
-import os
-import stat
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,20 +11,14 @@ from typer.testing import CliRunner
 from edgeface.bench.adb import (Adb, bench_adb, delegate_flags, parse_benchmark_output, result_from_output)
 from edgeface.bench.target import BenchError, open_target
 from edgeface.cli.app import app
+from tests.fake_adb import put_fake_adb_on_path
 from tests.test_bench_cli import tight_profile
 
 FIXTURES = Path(__file__).parent / "fixtures" / "benchmark_model"
 runner = CliRunner()
 
-FAKE_ADB = r'''#!{python}
-"""A fake adb: logs its argv, answers like a phone with one device, replays benchmark_model text."""
-import json, os, sys
-from pathlib import Path
-
-args = sys.argv[1:]
-with open(os.environ["FAKE_ADB_LOG"], "a") as log:
-    log.write(json.dumps(args) + "\n")
-mode = os.environ.get("FAKE_ADB_MODE", "ok")
+# After the shared prelude: answers like a phone with one device, replays benchmark_model text.
+FAKE_ADB = r'''
 fixtures = Path(os.environ["FAKE_ADB_FIXTURES"])
 if args[:1] == ["-s"]:
     if args[1] != "R5CX12345AB":
@@ -53,10 +44,7 @@ if cmd == "push":
     print(f"{{args[1]}}: 1 file pushed, 0 skipped. 41.3 MB/s (6608 bytes in 0.000s)"); sys.exit(0)
 if cmd == "shell":
     command = " ".join(args[1:])
-    if command.startswith("getprop "):
-        props = {{"ro.product.model": "SM-S921B", "ro.product.manufacturer": "samsung",
-                  "ro.build.version.release": "14", "ro.soc.model": "SM8650"}}
-        print(props.get(command.split()[1], "")); sys.exit(0)
+    answer_getprop(command)
     if "benchmark_model" in command and "--graph=" in command:
         if mode == "binary_missing":
             print("/system/bin/sh: /data/local/tmp/edgeface/benchmark_model: inaccessible or not found")
@@ -80,36 +68,12 @@ sys.stderr.write(f"fake adb: unexpected {{args}}\n"); sys.exit(2)
 @pytest.fixture
 def fake_adb(tmp_path, monkeypatch):
     """Put a fake adb first on PATH; returns a helper with the log and a mode switch."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "adb"
-    script.write_text(FAKE_ADB.format(python=sys.executable))
-    script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    log = tmp_path / "adb.log"
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
-    monkeypatch.delenv("ADB", raising=False)
-    monkeypatch.setenv("FAKE_ADB_LOG", str(log))
+    fake = put_fake_adb_on_path(tmp_path, monkeypatch, FAKE_ADB)
     monkeypatch.setenv("FAKE_ADB_FIXTURES", str(FIXTURES))
-    binary = tmp_path / "benchmark_model"
-    binary.write_bytes(b"\x7fELF fake benchmark_model")
-
-    class Fake:
-        path = script
-        benchmark_binary = binary
-
-        @staticmethod
-        def calls():
-            return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-
-        @staticmethod
-        def mode(name):
-            monkeypatch.setenv("FAKE_ADB_MODE", name)
-
-        @staticmethod
-        def shell_runs():
-            return [c[-1] for c in Fake.calls() if "shell" in c and "--graph=" in c[-1]]
-
-    return Fake
+    fake.benchmark_binary = tmp_path / "benchmark_model"
+    fake.benchmark_binary.write_bytes(b"\x7fELF fake benchmark_model")
+    fake.shell_runs = lambda: fake.shell_commands("--graph=")
+    return fake
 
 
 # ----------------------------------------------------------------------------- parsing

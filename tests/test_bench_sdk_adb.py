@@ -10,8 +10,6 @@ bundle, unreadable output).
 """
 
 import json
-import os
-import stat
 import sys
 from pathlib import Path
 
@@ -24,20 +22,14 @@ from edgeface.bench.sdk_adb import bench_sdk_adb, parse_bench_json, sdk_files
 from edgeface.bench.sdk_report import sdk_overhead
 from edgeface.bench.target import BenchError, open_target
 from edgeface.cli.app import app
+from tests.fake_adb import put_fake_adb_on_path
 
 FIXTURES = Path(__file__).parent / "fixtures" / "benchmark_model"
 REMOTE_ROOT = "/data/local/tmp"
 runner = CliRunner()
 
-FAKE_ADB = r'''#!{python}
-"""A fake adb: one phone whose storage is $FAKE_PHONE_ROOT; shell commands run there."""
-import json, os, shutil, subprocess, sys
-from pathlib import Path
-
-args = sys.argv[1:]
-with open(os.environ["FAKE_ADB_LOG"], "a") as log:
-    log.write(json.dumps(args) + "\n")
-mode = os.environ.get("FAKE_ADB_MODE", "ok")
+# After the shared prelude: one phone whose storage is $FAKE_PHONE_ROOT; shell commands run there.
+FAKE_ADB = r'''
 root = Path(os.environ["FAKE_PHONE_ROOT"])
 if args[:1] == ["-s"]:
     args = args[2:]
@@ -62,10 +54,7 @@ if cmd == "push":
     print(f"{{args[1]}}: 1 file pushed, 0 skipped."); sys.exit(0)
 if cmd == "shell":
     command = " ".join(args[1:])
-    if command.startswith("getprop "):
-        props = {{"ro.product.model": "SM-S921B", "ro.product.manufacturer": "samsung",
-                  "ro.build.version.release": "14", "ro.soc.model": "SM8650"}}
-        print(props.get(command.split()[1], "")); sys.exit(0)
+    answer_getprop(command)
     if "benchmark_model" in command and "--graph=" in command:
         sys.stdout.write((Path(os.environ["FAKE_ADB_FIXTURES"]) / "cpu.txt").read_text()); sys.exit(0)
     if "./edgeface_bench" in command:
@@ -86,37 +75,14 @@ sys.stderr.write(f"fake adb: unexpected {{args}}\n"); sys.exit(2)
 @pytest.fixture
 def phone(tmp_path, monkeypatch):
     """A fake adb first on PATH over a phone folder; returns a helper with its log and modes."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "adb"
-    script.write_text(FAKE_ADB.format(python=sys.executable, remote=REMOTE_ROOT))
-    script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    phone = put_fake_adb_on_path(tmp_path, monkeypatch, FAKE_ADB, remote=REMOTE_ROOT)
     root = tmp_path / "phone"
     root.mkdir()
-    log = tmp_path / "adb.log"
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
-    monkeypatch.delenv("ADB", raising=False)
-    monkeypatch.setenv("FAKE_ADB_LOG", str(log))
     monkeypatch.setenv("FAKE_ADB_FIXTURES", str(FIXTURES))
     monkeypatch.setenv("FAKE_PHONE_ROOT", str(root))
-    monkeypatch.delenv("FAKE_ADB_MODE", raising=False)
-
-    class Phone:
-        folder = root / "data/local/tmp/edgeface/sdk"
-
-        @staticmethod
-        def calls():
-            return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-
-        @staticmethod
-        def mode(name):
-            monkeypatch.setenv("FAKE_ADB_MODE", name)
-
-        @staticmethod
-        def sdk_runs():
-            return [c[-1] for c in Phone.calls() if c[0] == "shell" and "./edgeface_bench" in c[-1]]
-
-    return Phone
+    phone.folder = root / "data/local/tmp/edgeface/sdk"
+    phone.sdk_runs = lambda: phone.shell_commands("./edgeface_bench")
+    return phone
 
 
 @pytest.fixture
@@ -277,7 +243,7 @@ def test_what_the_sdk_cannot_time(phone, fixture_bundle, stand_ins, tmp_path):
     files = (stand_ins["binary"], stand_ins["litert"], [stand_ins["image"]])
     with pytest.raises(BenchError, match="is a lone model: give a bundle"):
         bench_sdk_adb(open_target(fixture_bundle("blob_detector_only") / "detector.tflite"), *files)
-    with pytest.raises(BenchError, match="the native core runs .tflite models"):
+    with pytest.raises(BenchError, match=r"the native core \(--sdk-binary\) runs .tflite models and this one is onnx"):
         bench_sdk_adb(open_target(fixture_bundle("blob_scrfd_onnx")), *files)
     (tmp_path / "some.efg").write_bytes(b"x")
     with pytest.raises(BenchError, match="--gallery: .* has no embedder, so nothing is searched"):

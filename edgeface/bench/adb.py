@@ -247,10 +247,7 @@ def bench_adb(target: Target, binary: Optional[Path], delegate: str = "cpu", thr
     if not binary.is_file():
         raise BenchError(f"--benchmark-binary {binary}: no such file: give the path of TFLite's benchmark_model "
                          f"built for Android arm64")
-    for entry in target.models:
-        if entry.format != "tflite":
-            raise BenchError(f"{entry.where}: benchmark_model runs .tflite models and this one is "
-                             f"{entry.format}: convert it (edgeface convert ... --to tflite) or use --on hub")
+    require_tflite(target, "benchmark_model runs", " or use --on hub")
     libs = _qnn_libs(qnn_libs) if delegate == "qnn" else []
     if qnn_libs is not None and delegate != "qnn":
         raise BenchError("--qnn-libs is only used with --delegate qnn")
@@ -294,6 +291,15 @@ def bench_adb(target: Target, binary: Optional[Path], delegate: str = "cpu", thr
                     raise BenchError(f"benchmark_model printed no timings for {entry.where} on {device} "
                                      f"({first_error(output)}): rerun by hand with adb shell {command}") from None
     return results
+
+
+def require_tflite(target: Target, runner: str, alternative: str = "") -> None:
+    """BenchError naming the first model of ``target`` that is not .tflite, which ``runner``
+    ("benchmark_model runs") cannot take."""
+    for entry in target.models:
+        if entry.format != "tflite":
+            raise BenchError(f"{entry.where}: {runner} .tflite models and this one is {entry.format}: convert it "
+                             f"(edgeface convert ... --to tflite){alternative}")
 
 
 def phone_info(adb: Adb, serial: Optional[str]) -> tuple[str, dict[str, Any]]:

@@ -33,7 +33,7 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any, Optional, Sequence
 
-from edgeface.bench.adb import REMOTE_DIR, Adb, first_error, phone_info
+from edgeface.bench.adb import REMOTE_DIR, Adb, first_error, phone_info, require_tflite
 from edgeface.bench.result import BenchResult
 from edgeface.bench.sdk_report import SDK_ROLE, STAGES
 from edgeface.bench.target import BenchError, Target
@@ -164,10 +164,7 @@ def _check_target(target: Target) -> None:
     if manifest.detector is None:
         raise BenchError(f"--sdk-binary: {target.path} has no detector, which the SDK's per-frame pipeline "
                          f"starts with: give a bundle with models.detector")
-    for entry in target.models:
-        if entry.format != "tflite":
-            raise BenchError(f"--sdk-binary: {entry.where} is {entry.format} and the native core runs .tflite "
-                             f"models: convert it (edgeface convert ... --to tflite)")
+    require_tflite(target, "the native core (--sdk-binary) runs")
 
 
 # --------------------------------------------------------------------------- the answer
