@@ -419,6 +419,23 @@ def test_cli_runs_a_config_and_bad_input_is_one_line(tmp_path):
     assert bad.exit_code == 2 and bad.stderr.strip() == f"error: {path}: queue_size: must be >= 1, got -1"
 
 
+def test_cli_exits_with_a_user_error_when_every_feed_failed(tmp_path):
+    from edgeface.cli.app import app
+
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    feeds = [{"id": "door", "source": "broken.mp4"}, {"id": "lobby", "source": "broken.mp4"}]
+    path = _write_yaml(tmp_path / "feeds.yaml", {"bundle": str(BLOB), "metrics_every_s": 0, "feeds": feeds,
+                                                 "reconnect": {"max_attempts": 1, "initial_s": 0.05, "max_s": 0.05}})
+    result = CliRunner().invoke(app, ["serve-feeds", str(path)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[-1].startswith("error: every feed failed (door: "), result.stderr
+
+    good = {"id": "synthetic", "source": "synthetic:faces=1,seconds=0.2,style=blob", "realtime": False}
+    _write_yaml(path, {"bundle": str(BLOB), "metrics_every_s": 0, "feeds": [*feeds, good],
+                       "reconnect": {"max_attempts": 1, "initial_s": 0.05, "max_s": 0.05}})
+    assert CliRunner().invoke(app, ["serve-feeds", str(path)]).exit_code == 0, "one working feed is a run"
+
+
 def test_import_stays_light():
     code = ("import sys, edgeface.feeds.processor, edgeface.feeds.ray_scale, edgeface.cli.feeds; "
             "print(sorted(m for m in ('av', 'ray', 'cv2', 'tensorflow') if m in sys.modules))")

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Optional
 import typer
 from typer.core import TyperGroup
 
+from edgeface.cli import exit_codes
 from edgeface.cli.common import JsonOption, console, print_json, shown, user_errors
 
 
@@ -222,7 +223,7 @@ def _exit_on_broken_budgets(checks) -> None:
         failed = [c for c in checks if c.failed]
         typer.echo(f"budget broken: {len(failed)} of {len(checks)} checks failed "
                    f"({', '.join(sorted({f'{c.profile}/{c.use_case}' for c in failed}))})", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(exit_codes.GATE_FAILED)
 
 
 def _meta(model: Path, on: str, profiles: list[str], threads: list[int], runs: int, warmup: int,

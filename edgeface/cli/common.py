@@ -46,12 +46,15 @@ def native_stdout_to_stderr() -> Iterator[None]:
 
 
 def user_errors(command: Callable) -> Callable:
-    """Turn ``EdgefaceError`` into one line on stderr and exit code 2, anything else into
-    exit code 1 with a short note (the traceback with EDGEFACE_DEBUG=1). Control characters
-    in the message (from a name or path in it) are shown as escapes, not sent to the terminal."""
+    """Turn ``EdgefaceError`` and a missing optional dependency into one line on stderr
+    (with the fix, or the install command) and exit code USER_ERROR, anything else into
+    INTERNAL_ERROR with a short note (the traceback with EDGEFACE_DEBUG=1): exit_codes.py.
+    Control characters in the message (from a name or path in it) are shown as escapes,
+    not sent to the terminal."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from edgeface.cli import exit_codes
         from edgeface.errors import EdgefaceError
         from edgeface.safetext import visible_controls
 
@@ -59,18 +62,35 @@ def user_errors(command: Callable) -> Callable:
             return command(*args, **kwargs)
         except EdgefaceError as exc:
             typer.echo(f"error: {visible_controls(str(exc))}", err=True)
-            raise typer.Exit(2) from None
+            raise typer.Exit(exit_codes.USER_ERROR) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
-            raise typer.Exit(130) from None
+            raise typer.Exit(exit_codes.INTERRUPTED) from None
         except (typer.Exit, typer.Abort):
             raise
+        except ModuleNotFoundError as exc:
+            hint = exit_codes.install_hint(exc)
+            if hint is None:
+                raise_internal(exc)
+            typer.echo(f"error: this needs {exc.name}, an optional dependency that is not installed: {hint}",
+                       err=True)
+            raise typer.Exit(exit_codes.USER_ERROR) from None
         except Exception as exc:  # a bug, not a user error: say so without a traceback
-            if os.environ.get("EDGEFACE_DEBUG"):
-                raise
-            typer.echo(f"internal error: {type(exc).__name__}: {visible_controls(str(exc))} "
-                       f"(rerun with EDGEFACE_DEBUG=1 for the traceback, and please report it)", err=True)
-            raise typer.Exit(1) from None
+            raise_internal(exc)
+
+    return wrapper
+
+
+def raise_internal(exc: Exception) -> None:
+    """Report ``exc`` as a bug: one line and INTERNAL_ERROR (EDGEFACE_DEBUG=1: re-raise it)."""
+    from edgeface.cli import exit_codes
+    from edgeface.safetext import visible_controls
+
+    if os.environ.get("EDGEFACE_DEBUG"):
+        raise exc
+    typer.echo(f"internal error: {type(exc).__name__}: {visible_controls(str(exc))} "
+               f"(rerun with EDGEFACE_DEBUG=1 for the traceback, and please report it)", err=True)
+    raise typer.Exit(exit_codes.INTERNAL_ERROR) from None
 
     return wrapper
 

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from edgeface.cli import exit_codes
 from edgeface.cli.common import JsonOption, console, native_stdout_to_stderr, print_json, shown, user_errors
 from edgeface.cli.convert import (Bgr, Calib, CalibSize, Family, InputShape, MaxDrop, Mean, MinIou, Out, Role,
                                   ScalarThreshold, Seed, Std, Threshold, input_shapes)
@@ -76,7 +77,7 @@ def compile_model(model: Model, out: Out = Path("compiled"), soc: Socs = None, p
     if failures:
         typer.echo("fidelity gate failed: " + "; ".join(failures), err=True)
     if failures or refused:
-        raise typer.Exit(1)
+        raise typer.Exit(exit_codes.GATE_FAILED)
 
 
 @contextmanager

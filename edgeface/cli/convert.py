@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from edgeface.cards.presets import PRESETS
+from edgeface.cli import exit_codes
 from edgeface.cli.common import JsonOption, console, print_json, shown, user_errors
 
 Source = Annotated[Path, typer.Argument(help="Keras (.keras/.h5), SavedModel dir, frozen .pb, .onnx "
@@ -93,7 +94,7 @@ def _run(source, out, precisions, calib, calib_size, seed, io_type, role, family
         out_console.print(shown(f"report: {result.report_json} and {result.report_md}"))
     if result.failures:
         typer.echo("fidelity gate failed: " + "; ".join(result.failures), err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(exit_codes.GATE_FAILED)
 
 
 @user_errors

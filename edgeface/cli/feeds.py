@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from edgeface.cli import exit_codes
 from edgeface.cli.common import BUNDLE_ENV, print_json, require_bundle, user_errors
 
 
@@ -42,6 +43,19 @@ def serve_feeds_command(
     final = serve_feeds(settings, callbacks, log=lambda line: typer.echo(line, err=True))  # logs the metrics
     if json_out:
         print_json(final)
+    _exit_if_every_feed_failed(final)
+
+
+def _exit_if_every_feed_failed(final: dict | None) -> None:
+    """A run in which no feed ever worked is an error for whoever started it (a service
+    manager restarts it, a script stops): USER_ERROR with each feed's last error."""
+    feeds = (final or {}).get("feeds") or {}
+    if feeds and all(row["state"] == "failed" for row in feeds.values()):
+        from edgeface.safetext import visible_controls
+
+        reasons = "; ".join(f"{fid}: {visible_controls(str(row['last_error']))}" for fid, row in feeds.items())
+        typer.echo(f"error: every feed failed ({reasons}): check the sources in the config", err=True)
+        raise typer.Exit(exit_codes.USER_ERROR)
 
 
 def _print_event(record: dict) -> None:

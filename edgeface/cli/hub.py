@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from edgeface.cli import exit_codes
 from edgeface.cli.common import JsonOption, console, print_json, shown, user_errors
 
 hub_app = typer.Typer(
@@ -175,4 +176,4 @@ def infer_cmd(model: ModelArg, device: DeviceOpt,
             out_console.print(shown(f"saved to {report}"))
     if result.failures:
         typer.echo("fidelity gate failed: " + "; ".join(result.failures), err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(exit_codes.GATE_FAILED)
