@@ -366,8 +366,6 @@ def load_profile(name: str | Path) -> Profile:
 
 # ----------------------------------------------------------------------------- this host
 
-_HOST_FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8",
-                  "asimd", "asimddp", "i8mm", "sve", "sve2", "bf16", "fphp")
 
 
 def _read(path: str) -> str:
@@ -376,32 +374,6 @@ def _read(path: str) -> str:
             return handle.read()
     except OSError:
         return ""
-
-
-def _host_cpu() -> tuple[str, float, list[str], str]:
-    """(model name, max GHz, features, where the clock came from) of this machine's CPU."""
-    model, mhz, flags = platform.processor() or platform.machine(), 0.0, set()
-    for line in _read("/proc/cpuinfo").splitlines():
-        key, _, value = line.partition(":")
-        key, value = key.strip(), value.strip()
-        if key in ("model name", "Model", "Hardware") and value and model in ("", platform.machine()):
-            model = value
-        elif key == "cpu MHz" and not mhz:
-            try:
-                mhz = float(value)
-            except ValueError:
-                pass
-        elif key in ("flags", "Features"):
-            flags.update(value.split())
-    clock_source = "/proc/cpuinfo (cpu MHz)"
-    max_khz = _read("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").strip()
-    if max_khz.isdigit():
-        mhz, clock_source = int(max_khz) / 1000, "/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq"
-    if not mhz:
-        mhz, clock_source = 2000.0, "unknown (2.0 GHz assumed)"
-    features = [f for f in _HOST_FEATURES if f in flags]
-    features = ["dotprod" if f == "asimddp" else f for f in features]
-    return model, round(mhz / 1000, 2), features, clock_source
 
 
 def _host_ram_gb() -> Optional[float]:
@@ -416,17 +388,19 @@ def _host_ram_gb() -> Optional[float]:
 
 @functools.cache
 def host_profile() -> Profile:
-    """This machine as a profile, from /proc/cpuinfo, the cpufreq files and /proc/meminfo."""
-    model, ghz, features, clock_source = _host_cpu()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """This machine as a profile (edgeface.hostcpu, and /proc/meminfo or sysconf for RAM)."""
+    from edgeface.hostcpu import host_cpu
+
+    cpu = host_cpu()
+    features = tuple("dotprod" if f == "asimddp" else f for f in cpu.features)
     return Profile(
-        id="host", name=f"this host ({model}, {cores} cores)", kind="host", chipset=model, soc=None,
+        id="host", name=f"this host ({cpu.model}, {cpu.cores} cores)", kind="host", chipset=cpu.model, soc=None,
         hub_device=None, hub_attributes=(), calibration_device=None, compute_units=("cpu",),
-        cpu_clusters=(CpuCluster(model, cores, ghz),), cpu_features=tuple(features), gpu=None,
+        cpu_clusters=(CpuCluster(cpu.model, cpu.cores, cpu.max_ghz),), cpu_features=features, gpu=None,
         ram_gb=_host_ram_gb(), budgets=dict(DEFAULT_BUDGETS_MS),
-        sources={"chipset": "/proc/cpuinfo (model name)",
-                 "cpu_clusters": f"os.sched_getaffinity (usable cores); clock: {clock_source}",
-                 "cpu_features": "/proc/cpuinfo (flags)", "ram_gb": "/proc/meminfo (MemTotal)",
+        sources={"chipset": cpu.sources["model"],
+                 "cpu_clusters": f"usable cores (affinity mask); clock: {cpu.sources['clock']}",
+                 "cpu_features": cpu.sources["features"], "ram_gb": "/proc/meminfo (MemTotal)",
                  "budgets_ms": BUDGETS_SOURCE},
         notes=f"generated at run time on {platform.node() or 'this machine'} "
               f"({platform.system()} {platform.machine()})")

@@ -5,7 +5,6 @@ Versions come from package metadata, so diagnosing never imports TensorFlow & co
 
 from __future__ import annotations
 
-import os
 import platform
 from importlib import metadata
 
@@ -41,10 +40,6 @@ CAPABILITIES = [
     ("Qualcomm AI Hub jobs", ["qai-hub"], "pip install 'edgeface[hub]'"),
 ]
 
-CPU_FEATURES = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8",
-                "asimd", "asimddp", "i8mm", "sve")
-
-
 def installed_version(names: list[str]) -> str | None:
     for name in names:
         try:
@@ -55,20 +50,10 @@ def installed_version(names: list[str]) -> str | None:
 
 
 def cpu_info() -> dict:
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key in ("model name", "Model") and value.strip():
-                    model = value.strip()
-                elif key in ("flags", "Features"):
-                    flags.update(value.split())
-    except OSError:
-        pass
-    return {"model": model, "cores": os.cpu_count() or 1,
-            "features": [f for f in CPU_FEATURES if f in flags]}
+    from edgeface.hostcpu import host_cpu
+
+    cpu = host_cpu()
+    return {"model": cpu.model, "cores": cpu.cores, "features": list(cpu.features)}
 
 
 def diagnose() -> dict:
