@@ -37,10 +37,11 @@ def setup() -> None:
     if not PYTHON.exists():
         print(f"creating {VENV.relative_to(ROOT)} ...", flush=True)
         venv.create(VENV, with_pip=True)
-    print("installing edgeface[dev] (first time: a few minutes) ...", flush=True)
+    print("installing edgeface[all] and the dev group (first time: a few minutes) ...", flush=True)
     pip = [str(PYTHON), "-m", "pip", "--disable-pip-version-check", "--no-input"]
     subprocess.run([*pip, "install", "-q", "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "install", "-q", "-e", f"{ROOT}[dev]"], check=True)
+    subprocess.run([*pip, "install", "-q", "-e", f"{ROOT}[all]", "--group", f"{ROOT / 'pyproject.toml'}:dev"],
+                   check=True)
     # onnx2tf & co. go in without their pinned dependencies (see edgeface/cli/toolchain.py)
     subprocess.run([str(PYTHON), "-m", "edgeface.cli.toolchain", "install"], check=True)
     STAMP.write_text(want + "\n")
