@@ -212,6 +212,11 @@ def test_estimate_backend_sums_ranges_per_profile(fixture_bundle, tmp_path, monk
     assert unlock["status"] == "pass"
     roles = {(r["profile"], r["extra"]["role"]) for r in doc["results"]}
     assert ("galaxy-s24", "detector") in roles and ("tight-phone", "embedder") in roles
+    comma = bench(bundle, "--on", "estimate", "--profile", f"galaxy-s24,{tight}", "--json", *FAST)
+    def verdicts(budgets):  # align is measured on this host each run: compare what was checked and how it went
+        return sorted((c["profile"], c["use_case"], c["status"]) for c in budgets)
+
+    assert verdicts(json.loads(comma.stdout)["budgets"]) == verdicts(doc["budgets"]), "comma-separated = repeated"
 
 
 def test_hub_backend_calls_profile_on_hub_per_model_and_profile(fixture_bundle, monkeypatch):

@@ -17,7 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from edgeface.cli import exit_codes
-from edgeface.cli.common import JsonOption, console, print_json, shown, user_errors
+from edgeface.cli.common import JsonOption, console, listed, print_json, shown, user_errors
 
 
 class DefaultCommandGroup(TyperGroup):
@@ -88,15 +88,18 @@ def run(
                                    "benchmark_model), hub (Qualcomm AI Hub), estimate (every profile).")] = On.host,
     profile: Annotated[Optional[list[str]], typer.Option(
         "--profile", "-p", show_default=False,
-        help="Device profile(s) whose budgets apply (edgeface profiles list). host: 'host' (default); adb: the "
-             "phone's profile (no budget check without); hub: required; estimate: 'all' (default).")] = None,
-    threads: Annotated[str, typer.Option("--threads", help="CPU thread counts: 1 / 1,2,4 / 1-4.")] = "1",
+        help="Device profiles whose budgets apply, repeatable or comma-separated (edgeface profiles list). host: "
+             "'host' (default); adb: the phone's profile (no budget check without); hub: required; estimate: "
+             "'all' (default).")] = None,
+    threads: Annotated[Optional[list[str]], typer.Option(
+        "--threads", show_default=False,
+        help="CPU thread counts: 1 / 1,2,4 / 1-4, repeatable (default 1).")] = None,
     runs: Annotated[int, typer.Option("--runs", min=1, help="Timed runs (benchmark_model's num_runs).")] = 50,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Warm-up runs before timing.")] = 5,
     use_case: Annotated[Optional[list[str]], typer.Option(
         "--use-case", "-u", show_default=False,
-        help="Check only these use cases (face_unlock, ar_camera, gallery_identify); a lone model file is "
-             "checked only against the use cases named here.")] = None,
+        help="Check only these use cases, repeatable or comma-separated (face_unlock, ar_camera, "
+             "gallery_identify); a lone model file is checked only against the use cases named here.")] = None,
     report: Annotated[Optional[Path], typer.Option(
         "--report", show_default=False, help="Write bench.json, bench.md and bench.png into this folder.")] = None,
     json_out: JsonOption = False,
@@ -150,12 +153,13 @@ def run(
                                 extra_args=tuple(benchmark_arg or ()), sdk_binary=sdk_binary, litert_lib=litert_lib,
                                 images=tuple(images or ()), gallery=gallery),
                        HubBench(runtime=hub_runtime, compute_unit=compute_unit))
-    names = list(profile or [])
-    settings = BenchSettings(threads=tuple(parse_threads(threads)), runs=runs, warmup=warmup,
-                             gallery_size=gallery_size)
+    names = listed(profile)
+    counts = parse_threads(",".join(listed(threads, ["1"])))
+    settings = BenchSettings(threads=tuple(counts), runs=runs, warmup=warmup, gallery_size=gallery_size)
     target = open_target(model)
     profiles = backend.profiles(names)
-    validate_use_cases(use_case or None, target.is_bundle, target.roles())
+    use_cases = listed(use_case) or None
+    validate_use_cases(use_cases, target.is_bundle, target.roles())
     if not json_out:
         typer.echo(f"benchmarking {model} on {on.value}...", err=True)
     results = measure_target(backend, target, profiles, settings)
@@ -163,10 +167,10 @@ def run(
         from edgeface.bench.sdk_adb import sdk_not_run_note
 
         typer.echo(f"note: {sdk_not_run_note()}", err=True)
-    checks = check_budgets(results, {p.id: p for p in profiles}, use_case or None, target.is_bundle,
+    checks = check_budgets(results, {p.id: p for p in profiles}, use_cases, target.is_bundle,
                            target.roles())
-    meta = _meta(model, on.value, names, list(settings.threads), runs, warmup, use_case)
-    _show_and_write(results, checks, meta, report, json_out, target, on.value, profiles, use_case)
+    meta = _meta(model, on.value, names, list(settings.threads), runs, warmup, use_cases)
+    _show_and_write(results, checks, meta, report, json_out, target, on.value, profiles, use_cases)
     _exit_on_broken_budgets(checks)
 
 

@@ -29,6 +29,15 @@ SocOption = Annotated[Optional[str], typer.Option(
                   "makes them; needs the qnn extra, and on x86_64 runs the HTP simulator).")]
 
 
+def listed(values: Optional[Iterable[str]], default: Iterable[str] = ()) -> list[str]:
+    """A multi-value option's values: every option takes them repeated (--soc A --soc B),
+    comma-separated (--soc A,B) or both, in order, blanks and repeats dropped; ``default``
+    when none was given."""
+    items = [part.strip() for value in (values or ()) for part in value.split(",")]
+    unique = list(dict.fromkeys(item for item in items if item))
+    return unique or list(default)
+
+
 @contextlib.contextmanager
 def native_stdout_to_stderr() -> Iterator[None]:
     """Send what native libraries write to file descriptor 1 (the QNN library's

@@ -9,18 +9,20 @@ from typing import Annotated, Optional
 import typer
 
 from edgeface.cli import exit_codes
-from edgeface.cli.common import JsonOption, console, native_stdout_to_stderr, print_json, shown, user_errors
+from edgeface.cli.common import (JsonOption, console, listed, native_stdout_to_stderr, print_json, shown,
+                                  user_errors)
 from edgeface.cli.convert import (Bgr, Calib, CalibSize, Family, InputShape, MaxDrop, Mean, MinIou, Out, Role,
                                   ScalarThreshold, Seed, Std, Threshold, input_shapes)
 
 Model = Annotated[Path, typer.Argument(help="A bundle (directory or .zip), or a model: .onnx, .tflite, "
                                             ".keras, SavedModel dir.", show_default=False)]
 Socs = Annotated[Optional[list[str]], typer.Option(
-    "--soc", help="SoC part number (repeat for several): SM8450, SM8550, SM8650, SM8750, SM8850, SM7750, "
+    "--soc", show_default=False, help="SoC part numbers (repeatable or comma-separated): SM8450, SM8550, SM8650, SM8750, SM8850, SM7750, "
                   "QCS6490, QCS8550, ... (edgeface profiles socs); default SM8650 and SM8750.")]
-Precision = Annotated[str, typer.Option(
-    help="Comma-separated: w8a8, w8a16, fp16. For a bundle, the order is the preference: each model gets "
-         "the first precision that passes its gate.")]
+Precision = Annotated[Optional[list[str]], typer.Option(
+    show_default=False,
+    help="w8a8, w8a16, fp16 (repeatable or comma-separated; default w8a8). For a bundle, the order is the "
+         "preference: each model gets the first precision that passes its gate.")]
 AllowFallback = Annotated[bool, typer.Option(
     "--allow-fallback", help="Keep contexts whose graph partly runs on the CPU (reported by op).")]
 CheckImages = Annotated[Optional[int], typer.Option(
@@ -31,7 +33,7 @@ CheckImages = Annotated[Optional[int], typer.Option(
 
 
 @user_errors
-def compile_model(model: Model, out: Out = Path("compiled"), soc: Socs = None, precision: Precision = "w8a8",
+def compile_model(model: Model, out: Out = Path("compiled"), soc: Socs = None, precision: Precision = None,
             calib: Calib = None, calib_size: CalibSize = 100, seed: Seed = 0, role: Role = None,
             family: Family = None, mean: Mean = None, std: Std = None, bgr: Bgr = False,
             verify_threshold: Threshold = 0.5, max_cosine_drop: MaxDrop = None, min_iou: MinIou = None,
@@ -41,8 +43,8 @@ def compile_model(model: Model, out: Out = Path("compiled"), soc: Socs = None, p
     """Compile for Qualcomm Hexagon NPUs offline: QNN context binaries per SoC, checked in the HTP simulator."""
     from edgeface.converters.hexagon import DEFAULT_SOCS, CompileRequest, compile_bundle, compile_hexagon
 
-    socs = soc or list(DEFAULT_SOCS)
-    precisions = [p.strip() for p in precision.split(",") if p.strip()]
+    socs = listed(soc, DEFAULT_SOCS)
+    precisions = listed(precision, ["w8a8"])
     with native_stdout_to_stderr(), _progress_display(quiet=json_out) as (progress, on_check):
         options = dict(calibration=calib, calibration_size=calib_size, seed=seed, allow_fallback=allow_fallback,
                        check_images=check_images, on_check=on_check)

@@ -9,7 +9,7 @@ import typer
 
 from edgeface.cards.presets import PRESETS
 from edgeface.cli import exit_codes
-from edgeface.cli.common import JsonOption, console, print_json, shown, user_errors
+from edgeface.cli.common import JsonOption, console, listed, print_json, shown, user_errors
 
 Source = Annotated[Path, typer.Argument(help="Keras (.keras/.h5), SavedModel dir, frozen .pb, .onnx "
                                               "(or .tflite for --to onnx).", show_default=False)]
@@ -44,9 +44,10 @@ ScalarThreshold = Annotated[Optional[float], typer.Option(
     "--scalar-threshold", show_default=False,
     help="Gate: the decision threshold of outputs with one number per input (a face-presence logit), in the "
          "output's own units; default: 0.5 when the source's values lie in [0, 1], else 0 (docs/conversion.md).")]
-Outputs = Annotated[Optional[str], typer.Option(
-    "--outputs", help="Cut the graph at these comma-separated tensors (frozen graph: node names; ONNX: tensor "
-                      "names; Keras: layer names), before post-processing such as NMS that the SDK does.")]
+Outputs = Annotated[Optional[list[str]], typer.Option(
+    "--outputs", show_default=False,
+    help="Cut the graph at these tensors (repeatable or comma-separated; frozen graph: node names; ONNX: "
+         "tensor names; Keras: layer names), before post-processing such as NMS that the SDK does.")]
 
 
 def input_shapes(values: list[str] | None) -> dict | None:
@@ -56,9 +57,9 @@ def input_shapes(values: list[str] | None) -> dict | None:
     return parse_input_shapes(values) if values else None
 
 
-def _names(outputs: str | None) -> list[str] | None:
-    """The --outputs value as a list of names (None when not given)."""
-    return [name.strip() for name in outputs.split(",") if name.strip()] if outputs else None
+def _names(outputs: list[str] | None) -> list[str] | None:
+    """The --outputs values as a list of names (None when not given)."""
+    return listed(outputs) or None
 
 
 def _warn(message: str) -> None:
@@ -71,7 +72,7 @@ def _run(source, out, precisions, calib, calib_size, seed, io_type, role, family
     from edgeface.converters.job import ConvertRequest, convert
 
     request = ConvertRequest(
-        source=source, out=out, precisions=[p.strip() for p in precisions.split(",") if p.strip()],
+        source=source, out=out, precisions=precisions,
         calibration=calib, calibration_size=calib_size, seed=seed, io_type=io_type, role=role,
         family=family, mean=mean, std=std, channel_order="BGR" if bgr else "RGB",
         verify_threshold=verify_threshold, max_cosine_drop=max_cosine_drop, min_iou=min_iou,
@@ -100,8 +101,9 @@ def _run(source, out, precisions, calib, calib_size, seed, io_type, role, family
 @user_errors
 def convert(source: Source, out: Out = Path("converted"),
             to: Annotated[str, typer.Option(help="Target: tflite or onnx.")] = "tflite",
-            precision: Annotated[str, typer.Option(
-                help="Comma-separated: fp32, fp16, dynamic, int8, int16x8.")] = "fp32,fp16,int8",
+            precision: Annotated[Optional[list[str]], typer.Option(
+                show_default=False, help="fp32, fp16, dynamic, int8, int16x8 (repeatable or comma-separated; "
+                                         "default fp32,fp16,int8).")] = None,
             nchw: Annotated[bool, typer.Option(help="--to onnx: make the ONNX input NCHW.")] = False,
             calib: Calib = None, calib_size: CalibSize = 100, seed: Seed = 0, io_type: IoType = "float32",
             role: Role = None, family: Family = None, mean: Mean = None, std: Std = None, bgr: Bgr = False,
@@ -119,23 +121,23 @@ def convert(source: Source, out: Out = Path("converted"),
         from edgeface.errors import EdgefaceError
 
         raise EdgefaceError(f"--to {to}: choose tflite or onnx (Hexagon targets: edgeface compile)")
-    _run(source, out, precision, calib, calib_size, seed, io_type, role, family, mean, std, bgr,
-         verify_threshold, max_cosine_drop, min_iou, json_out, input_shape=input_shape, outputs=outputs,
-         scalar_threshold=scalar_threshold)
+    _run(source, out, listed(precision, ["fp32", "fp16", "int8"]), calib, calib_size, seed, io_type, role, family,
+         mean, std, bgr, verify_threshold, max_cosine_drop, min_iou, json_out, input_shape=input_shape,
+         outputs=outputs, scalar_threshold=scalar_threshold)
 
 
 @user_errors
 def quantize(source: Source, out: Out = Path("quantized"),
-             precision: Annotated[str, typer.Option(
-                 help="Comma-separated: int8, int8-qat (quantization-aware training), int16x8, "
-                      "dynamic, fp16.")] = "int8",
+             precision: Annotated[Optional[list[str]], typer.Option(
+                 show_default=False, help="int8, int8-qat (quantization-aware training), int16x8, dynamic, fp16 "
+                                          "(repeatable or comma-separated; default int8).")] = None,
              calib: Calib = None, calib_size: CalibSize = 100, seed: Seed = 0, io_type: IoType = "float32",
              role: Role = None, family: Family = None, mean: Mean = None, std: Std = None, bgr: Bgr = False,
              verify_threshold: Threshold = 0.5, max_cosine_drop: MaxDrop = None, min_iou: MinIou = None,
              arch: Arch = None, qat_steps: QatSteps = 200, input_shape: InputShape = None, outputs: Outputs = None,
              scalar_threshold: ScalarThreshold = None, json_out: JsonOption = False) -> None:
     """Quantize to TFLite (post-training int8 by default, or int8-qat), checked against the float source."""
-    _run(source, out, precision, calib, calib_size, seed, io_type, role, family, mean, std, bgr,
+    _run(source, out, listed(precision, ["int8"]), calib, calib_size, seed, io_type, role, family, mean, std, bgr,
          verify_threshold, max_cosine_drop, min_iou, json_out, arch, qat_steps, input_shape, outputs,
          scalar_threshold)
 
