@@ -255,6 +255,7 @@ def require_toolchain(model: str, why: str, instead: str, modules: Sequence[str]
 
     missing = [m for m in modules if not has_module(m)]
     if missing:
+        are = "is" if len(missing) == 1 else "are"
         raise BackendUnavailableError(
-            f"{model} is {why}, and {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed: pip install 'edgeface[toolchain]' "
+            f"{model} is {why}, and {' and '.join(missing)} {are} not installed: pip install 'edgeface[toolchain]' "
             f"(then python -m edgeface.cli.toolchain install), or use what a base install makes: {instead}")
