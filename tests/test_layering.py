@@ -33,7 +33,7 @@ TOOLCHAIN_PACKAGES = ("edgeface.models", "edgeface.train", "edgeface.data", "edg
 CLI_PACKAGES = ("edgeface.cli",)
 
 # Third-party packages an SDK module may import: the base dependencies (pyproject.toml)...
-SDK_LIBRARIES = {"numpy", "ai_edge_litert", "PIL", "yaml", "cryptography"}
+SDK_LIBRARIES = {"numpy", "ai_edge_litert", "flatbuffers", "PIL", "yaml", "cryptography"}
 # ... and the optional backends, each imported only where its feature is used.
 OPTIONAL_BACKENDS = {
     "onnxruntime": "ONNX bundles (onnx extra)",

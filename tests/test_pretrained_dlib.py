@@ -112,7 +112,8 @@ def test_fetch_writes_an_embedder_bundle_with_dlibs_geometry(fp32_bundle, cache)
     assert e.verify_threshold == pytest.approx(1 - 0.36 / (2 * DLIB_DESCRIPTOR_NORM ** 2), abs=1e-3)
     assert e.verify_far is None  # not calibrated
     source = bundle.manifest.raw["source"]
-    assert source == dm.provenance()
+    assert source == dm.provenance("fp32")
+    assert source["build"]["tool"].startswith("edgeface.pretrained.dlib_tflite")  # written directly
     assert source["dlib_rule"]["same_person_below"] == 0.6
 
 
@@ -163,7 +164,8 @@ def test_fp16_embedder_is_half_the_size_and_matches_dlib_on_dlib_chips(fp16_bund
     assert embedder["alignment"]["template"] == DLIB_CHIP_TEMPLATE
     quantization = manifest["source"]["quantization"]
     assert quantization["gate_failures"] == []
-    assert quantization["fidelity_vs_float"]["embedder"]["cosine_worst"] >= 0.999  # vs the Keras source
+    assert quantization["route"] == dm.BUILDS["fp16"]["route"] and "written directly" in quantization["route"]
+    assert quantization["fidelity_vs_float"]["embedder"]["cosine_worst"] >= 0.999  # vs the fp32 file
     ratio = (fp16_bundle / dm.model_file("fp16")).stat().st_size / (fp32_bundle / dm.model_file("fp32")).stat().st_size
     assert 0.45 <= ratio <= 0.55, ratio
     chips, descriptors = dlib_chips

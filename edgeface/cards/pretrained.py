@@ -117,23 +117,28 @@ _DLIB_FACTS = {
 }
 
 
-def _dlib_description(variant: str) -> str:
+def _dlib_description(variant: str, how: str) -> str:
     return (f"dlib's face recognition ResNet (dlib_face_recognition_resnet_model_v1){variant}: 150x150 "
-            f"chips -> 128-d descriptors; embedder only, built here (needs edgeface[toolchain])")
+            f"chips -> 128-d descriptors; embedder only, built here ({how})")
 
 
-register_card(ModelCard(name="dlib-resnet", description=_dlib_description(""), bundle="dlib-resnet", **_DLIB_FACTS))
+_DIRECT = "written directly as TFLite, no TensorFlow needed"
+register_card(ModelCard(name="dlib-resnet", description=_dlib_description("", _DIRECT), bundle="dlib-resnet",
+                        **_DLIB_FACTS))
 register_card(ModelCard(
-    name="dlib-resnet-fp16", description=_dlib_description(" with fp16 weights (float input/output, half the size)"),
+    name="dlib-resnet-fp16",
+    description=_dlib_description(" with fp16 weights (float input/output, half the size)", _DIRECT),
     bundle="dlib-resnet-fp16", precision="fp16", **_DLIB_FACTS))
 register_card(ModelCard(
-    name="dlib-resnet-int8", description=_dlib_description(" quantised to int8 (float input/output)"),
+    name="dlib-resnet-int8",
+    description=_dlib_description(" quantised to int8 (float input/output)", "needs edgeface[toolchain]"),
     bundle="dlib-resnet-int8", precision="int8", **_DLIB_FACTS))
 
 # -- the default bundle --------------------------------------------------------------------------
 
 register_card(CombinedCard(
     name="default", description="BlazeFace short-range + dlib ResNet, each in int8 where its fidelity gate "
-                                "passed: detect, align, embed, match (needs edgeface[toolchain] to build)",
+                                "passed and the toolchain can quantise it, else in float (a base install): "
+                                "detect, align, embed, match",
     detector=("blazeface", "blazeface-int8"), embedder=("dlib-resnet", "dlib-resnet-int8"),
     fetcher="edgeface.pretrained.default:fetch_default", bundle="default"))

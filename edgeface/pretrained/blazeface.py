@@ -83,17 +83,20 @@ def fetch_int8(card: ModelCard, out_dir: str | Path | None = None,
     calibrated on real faces), with the fidelity against the float model in the manifest's
     ``source.quantization``. TFLite cannot be re-quantised directly: TFLiteConverter needs
     a TensorFlow model, hence the round trip. Needs the toolchain (TensorFlow, tf2onnx,
-    onnx2tf); takes about 20 s. Reused when a bundle made from the pinned file is there."""
+    onnx2tf: :class:`BackendUnavailableError` when one is missing); takes about 20 s. Reused
+    when a bundle made from the pinned file is there."""
     import shutil
     import tempfile
 
     from edgeface.bundle import Manifest, check_replaceable, load_bundle, write_bundle
     from edgeface.pretrained import get_model
-    from edgeface.pretrained.fetch import bundle_target, toolchain_versions
+    from edgeface.pretrained.fetch import bundle_target, require_toolchain, toolchain_versions
 
     out = bundle_target(card, out_dir)
     if _is_current_int8(out, card):
         return out
+    require_toolchain(card.name, "re-quantised through ONNX and TensorFlow", "blazeface (float, as MediaPipe "
+                      "ships it)", modules=("tensorflow", "tf2onnx", "onnx2tf"))
     check_replaceable(out)
     float_model = get_model("blazeface")
     float_bundle = float_model.fetch(progress=progress)

@@ -3,7 +3,10 @@ card, ``default`` in ``edgeface.cards.pretrained``, names the two).
 
 Each half is taken in int8 when its int8 variant passed edgeface's fidelity gate against
 the float model (the manifest's ``source.quantization.gate_failures`` is empty), else
-in float. It is what the CLI uses when no ``--bundle`` is given.
+in float. The int8 variants are quantised by TensorFlow: on a base install (no toolchain)
+both halves are taken in float (BlazeFace as MediaPipe ships it, dlib's ResNet written
+directly as fp32 TFLite), unless an int8 bundle is already in the cache. It is what the
+CLI uses when no ``--bundle`` is given.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Callable
 
 from edgeface.bundle import load_bundle
 from edgeface.cards import CombinedCard
-from edgeface.errors import EdgefaceError
+from edgeface.errors import BackendUnavailableError, EdgefaceError
 
 
 def _passed_gate(bundle_dir: Path) -> bool:
@@ -22,11 +25,16 @@ def _passed_gate(bundle_dir: Path) -> bool:
     return not quantization.get("gate_failures")
 
 
-def _pick(float_name: str, int8_name: str) -> Path:
-    """The int8 bundle if its fidelity gate passed, else the float one."""
+def _pick(float_name: str, int8_name: str, progress: Callable[[str], None]) -> Path:
+    """The int8 bundle if it can be made here (or is cached) and its fidelity gate passed,
+    else the float one."""
     from edgeface.pretrained import fetch_model
 
-    int8 = fetch_model(int8_name)
+    try:
+        int8 = fetch_model(int8_name)
+    except BackendUnavailableError as exc:  # no toolchain: the float model, which needs none
+        progress(f"taking {float_name}: {exc}")
+        return fetch_model(float_name)
     return int8 if _passed_gate(int8) else fetch_model(float_name)
 
 
@@ -42,8 +50,8 @@ def fetch_default(card: CombinedCard, out_dir: str | Path | None = None,
     check_replaceable(out)
     progress(f"fetching the detector ({' or '.join(card.detector)}) and the embedder "
              f"({' or '.join(card.embedder)})")
-    detector = _pick(*card.detector)
-    embedder = _pick(*card.embedder)
+    detector = _pick(*card.detector, progress)
+    embedder = _pick(*card.embedder, progress)
     if _is_current(out, detector, embedder):
         return out
     return combined_bundle(detector, embedder, out)

@@ -221,15 +221,41 @@ def bundle_target(card: ModelCard | CombinedCard, out_dir: str | Path | None) ->
     return Path(out_dir) if out_dir is not None else bundles_dir() / card.bundle
 
 
-def toolchain_versions() -> dict:
-    """The versions of the tools that converted or quantised a pretrained model, for its
-    manifest's ``source.quantization``."""
+TOOLCHAIN_VERSIONS = ("edgeface", "tensorflow-cpu", "tensorflow", "tf2onnx", "onnx2tf")
+
+
+def toolchain_versions(names: Sequence[str] = TOOLCHAIN_VERSIONS) -> dict:
+    """The versions of the tools that converted or quantised a pretrained model (those of
+    ``names`` that are installed), for its manifest's ``source.quantization``."""
     from importlib.metadata import PackageNotFoundError, version
 
     found = {}
-    for name in ("edgeface", "tensorflow-cpu", "tensorflow", "tf2onnx", "onnx2tf"):
+    for name in names:
         try:
             found[name] = version(name)
         except PackageNotFoundError:
             pass
     return found
+
+
+def has_module(name: str) -> bool:
+    """Whether ``name`` can be imported here (without importing it)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a finder that refuses the name, or a broken half-install
+        return False
+
+
+def require_toolchain(model: str, why: str, instead: str, modules: Sequence[str] = ("tensorflow",)) -> None:
+    """Refuse, before anything is downloaded, to make ``model`` without the toolchain
+    modules it needs: a :class:`BackendUnavailableError` saying why and what works instead."""
+    from edgeface.errors import BackendUnavailableError
+
+    missing = [m for m in modules if not has_module(m)]
+    if missing:
+        are = "is" if len(missing) == 1 else "are"
+        raise BackendUnavailableError(
+            f"{model} is {why}, and {' and '.join(missing)} {are} not installed: pip install 'edgeface[toolchain]' "
+            f"(then python -m edgeface.cli.toolchain install), or use what a base install makes: {instead}")
