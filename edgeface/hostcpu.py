@@ -1,4 +1,4 @@
-"""This machine's CPU as edgeface reports it (``edgeface doctor``, the ``host`` device
+"""This machine's CPU (and memory) as edgeface reports it (``edgeface doctor``, the ``host`` device
 profile): model name, usable cores, top clock and the SIMD features XNNPACK picks its
 kernels by. One helper for Linux (``/proc/cpuinfo``, cpufreq), macOS (``sysctl``) and
 anything else (the ``platform`` module), so no caller parses ``/proc`` itself."""
@@ -51,6 +51,17 @@ def _read(path: str) -> str:
             return handle.read()
     except OSError:
         return ""
+
+
+def ram_gb() -> float | None:
+    """Physical memory in GiB: /proc/meminfo, else sysconf (macOS and other Unixes), else None."""
+    for line in _read("/proc/meminfo").splitlines():
+        if line.startswith("MemTotal:"):
+            return round(int(line.split()[1]) / 1024 / 1024, 1)
+    try:
+        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024 ** 3, 1)
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def _linux(cpuinfo: str | None = None, max_khz: str | None = None) -> HostCpu:

@@ -57,3 +57,7 @@ def test_this_machine():
     cpu = host_cpu()
     assert isinstance(cpu, HostCpu) and cpu.model and cpu.cores >= 1 and cpu.max_ghz > 0
     assert set(cpu.features) <= set(FEATURES)
+
+
+def test_ram_is_read():
+    assert hostcpu.ram_gb() > 0

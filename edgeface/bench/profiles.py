@@ -367,29 +367,10 @@ def load_profile(name: str | Path) -> Profile:
 # ----------------------------------------------------------------------------- this host
 
 
-
-def _read(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
-    except OSError:
-        return ""
-
-
-def _host_ram_gb() -> Optional[float]:
-    for line in _read("/proc/meminfo").splitlines():
-        if line.startswith("MemTotal:"):
-            return round(int(line.split()[1]) / 1024 / 1024, 1)
-    try:
-        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024 ** 3, 1)
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 @functools.cache
 def host_profile() -> Profile:
-    """This machine as a profile (edgeface.hostcpu, and /proc/meminfo or sysconf for RAM)."""
-    from edgeface.hostcpu import host_cpu
+    """This machine as a profile (edgeface.hostcpu)."""
+    from edgeface.hostcpu import host_cpu, ram_gb
 
     cpu = host_cpu()
     features = tuple("dotprod" if f == "asimddp" else f for f in cpu.features)
@@ -397,7 +378,7 @@ def host_profile() -> Profile:
         id="host", name=f"this host ({cpu.model}, {cpu.cores} cores)", kind="host", chipset=cpu.model, soc=None,
         hub_device=None, hub_attributes=(), calibration_device=None, compute_units=("cpu",),
         cpu_clusters=(CpuCluster(cpu.model, cpu.cores, cpu.max_ghz),), cpu_features=features, gpu=None,
-        ram_gb=_host_ram_gb(), budgets=dict(DEFAULT_BUDGETS_MS),
+        ram_gb=ram_gb(), budgets=dict(DEFAULT_BUDGETS_MS),
         sources={"chipset": cpu.sources["model"],
                  "cpu_clusters": f"usable cores (affinity mask); clock: {cpu.sources['clock']}",
                  "cpu_features": cpu.sources["features"], "ram_gb": "/proc/meminfo (MemTotal)",
