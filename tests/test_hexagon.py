@@ -5,6 +5,7 @@ installed; the dev set-up (and CI) installs it.
 """
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -216,3 +217,17 @@ def test_asking_for_a_soc_the_bundle_was_not_built_for_says_how_to_build_it(fixt
 
     with pytest.raises(ModelLoadError, match="no build for SM8750.*edgeface compile.*--soc SM8750"):
         FaceAnalyzer.create_from_bundle(fixture_bundle(), soc="SM8750")
+
+
+def test_on_macos_the_missing_qnn_library_says_where_to_compile_instead(monkeypatch):
+    import edgeface.runtime.qnn as qnn_runtime
+    from edgeface.errors import BackendUnavailableError
+
+    monkeypatch.setattr(qnn_runtime.sys, "platform", "darwin")
+    monkeypatch.setitem(sys.modules, "onnxruntime_qnn", None)  # as on a Mac: the extra cannot bring it
+    qnn_runtime.qnn_devices.cache_clear()
+    try:
+        with pytest.raises(BackendUnavailableError, match="no macOS build: compile on Linux or Windows"):
+            qnn_runtime.qnn_devices()
+    finally:
+        qnn_runtime.qnn_devices.cache_clear()

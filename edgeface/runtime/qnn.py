@@ -9,6 +9,7 @@ library is registered with onnxruntime once per process.
 from __future__ import annotations
 
 import functools
+import sys
 
 from edgeface.errors import BackendUnavailableError
 
@@ -23,6 +24,10 @@ def qnn_devices() -> tuple:
         import onnxruntime as ort
         import onnxruntime_qnn
     except ImportError:
+        if sys.platform == "darwin":
+            raise BackendUnavailableError("the Qualcomm HTP compiler and simulator (onnxruntime-qnn) have no macOS "
+                                          "build: compile on Linux or Windows, or use Qualcomm AI Hub "
+                                          "(edgeface hub)") from None
         raise BackendUnavailableError(f"the Qualcomm HTP needs the qnn extra: {INSTALL_HINT}") from None
     if PROVIDER not in ort.get_available_providers():
         ort.register_execution_provider_library(PROVIDER, onnxruntime_qnn.get_library_path())
