@@ -54,7 +54,8 @@ Gallery Gallery::open(const std::string& path, int dim) {
   gallery.templates_ = std::move(contents.templates);
   for (size_t identity = 0; identity < contents.names.size(); ++identity) {
     gallery.ids_[contents.names[identity]] = identity;
-    gallery.owner_.insert(gallery.owner_.end(), static_cast<size_t>(contents.counts[identity]), identity);
+    gallery.counts_.push_back(static_cast<size_t>(contents.counts[identity]));
+    gallery.owner_.insert(gallery.owner_.end(), gallery.counts_.back(), identity);
   }
   gallery.names_ = std::move(contents.names);
   gallery.path_ = path;
@@ -91,12 +92,16 @@ size_t Gallery::enroll(const std::string& name, const float* rows, size_t count)
   append(name, unit.data(), count);
   if (added_[name] == 0) added_order_.push_back(name);
   added_[name] += count;
-  return static_cast<size_t>(std::count(owner_.begin(), owner_.end(), ids_.at(name)));
+  return counts_[ids_.at(name)];
 }
 
 void Gallery::append(const std::string& name, const float* unit_rows, size_t count) {
   auto [found, inserted] = ids_.emplace(name, names_.size());
-  if (inserted) names_.push_back(name);
+  if (inserted) {
+    names_.push_back(name);
+    counts_.push_back(0);
+  }
+  counts_[found->second] += count;
   templates_.insert(templates_.end(), unit_rows, unit_rows + count * static_cast<size_t>(dim_));
   owner_.insert(owner_.end(), count, found->second);
 }
@@ -115,6 +120,7 @@ size_t Gallery::remove(const std::string& name) {
   owner_.resize(kept);
   templates_.resize(kept * dim);
   names_.erase(names_.begin() + static_cast<std::ptrdiff_t>(identity));
+  counts_.erase(counts_.begin() + static_cast<std::ptrdiff_t>(identity));
   ids_.clear();
   for (size_t i = 0; i < names_.size(); ++i) ids_[names_[i]] = i;
   removed_.insert(name);
@@ -134,8 +140,11 @@ GalleryContents Gallery::contents() const {
   GalleryContents contents;
   contents.dim = dim_;
   contents.names = names_;
-  contents.counts.assign(names_.size(), 0);
-  for (size_t owner : owner_) ++contents.counts[owner];
+  contents.counts.assign(counts_.begin(), counts_.end());
+  if (std::is_sorted(owner_.begin(), owner_.end())) {  // already grouped (as read, or enrolled in order)
+    contents.templates = templates_;
+    return contents;
+  }
   std::vector<size_t> order(owner_.size());
   for (size_t row = 0; row < order.size(); ++row) order[row] = row;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return owner_[a] < owner_[b]; });
@@ -162,6 +171,7 @@ void Gallery::take_file_changes(const std::string& path) {
   }
   names_ = std::move(merged.names_);
   ids_ = std::move(merged.ids_);
+  counts_ = std::move(merged.counts_);
   owner_ = std::move(merged.owner_);
   templates_ = std::move(merged.templates_);
 }

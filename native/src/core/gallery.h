@@ -57,6 +57,7 @@ class Gallery {
   int dim_ = 0;
   std::vector<std::string> names_;
   std::map<std::string, size_t> ids_;  // name -> identity index
+  std::vector<size_t> counts_;         // per identity: its template count
   std::vector<size_t> owner_;     // per template: its identity
   std::vector<float> templates_;  // template_count x dim, unit rows
   std::string path_;              // "" when bound to no file
