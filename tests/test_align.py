@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from edgeface import align
-from edgeface.align import ARCFACE_TEMPLATE, Aligner, similarity_transform, warp_affine_numpy
+from edgeface.align import ARCFACE_TEMPLATE, Aligner, similarity_transform, warp_affine_numpy, warp_affine_pillow
 from edgeface.bundle import AlignmentSpec
 from edgeface.errors import ManifestError
 
@@ -65,6 +65,32 @@ def test_numpy_warp_agrees_with_opencv_within_one_level():
         diff = np.abs(ref.astype(int) - ours.astype(int))[inside]
         worst = max(worst, int(diff.max()) if diff.size else 0)
     assert worst <= 1
+
+
+def test_pillow_warp_agrees_with_numpy_within_one_level_away_from_the_edges():
+    cv2 = pytest.importorskip("cv2")  # only to build the mask of chip pixels well inside the image
+    rng = np.random.default_rng(5)
+    image = cv2.GaussianBlur(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8), (5, 5), 2)
+    worst = 0
+    for _ in range(20):
+        m = random_similarity(rng)
+        m[:, 2] += 60
+        inside = cv2.warpAffine(np.full(image.shape[:2], 255, np.uint8), m, (112, 112), flags=cv2.INTER_NEAREST)
+        inside = cv2.erode((inside == 255).astype(np.uint8), np.ones((3, 3), np.uint8),
+                           borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
+        diff = np.abs(warp_affine_pillow(image, m, 112, 112).astype(int)
+                      - warp_affine_numpy(image, m, 112, 112).astype(int))[inside]
+        worst = max(worst, int(diff.max()) if diff.size else 0)
+    assert worst <= 1
+    translation = np.array([[1.0, 0, -10], [0, 1.0, -5]])
+    np.testing.assert_array_equal(warp_affine_pillow(image, translation, 40, 30), image[5:35, 10:50])
+
+
+def test_without_opencv_the_sdk_warps_with_pillow(monkeypatch):
+    monkeypatch.setattr(align, "_cv2", None)
+    image = np.random.default_rng(6).integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    m = np.array([[0.9, 0.1, -3], [-0.1, 0.9, 2]])
+    np.testing.assert_array_equal(align.warp_affine(image, m, 40, 30), warp_affine_pillow(image, m, 40, 30))
 
 
 def test_aligner_maps_keypoints_onto_template():

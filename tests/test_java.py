@@ -73,7 +73,7 @@ def test_java_gives_the_native_cores_numbers_and_the_python_sdks_faces(java, def
     import edgeface.preprocess
     from edgeface import FaceAnalyzer
 
-    monkeypatch.setattr(edgeface.align, "_cv2", None)  # the numpy path, as the parity suite
+    monkeypatch.setattr(edgeface.align, "warp_affine", edgeface.align.warp_affine_numpy)  # as the parity suite
     monkeypatch.setattr(edgeface.preprocess, "_cv2", None)
     images = real_images()
     out = run(java, "dev.edgeface.JavaApiTest", "parity", str(default_bundle), str(write_rgb(tmp_path, images)))

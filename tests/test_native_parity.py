@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from edgeface import FaceAnalyzer, Gallery
+from edgeface.align import warp_affine as sdk_warp_affine  # before the fixture below swaps it
 from edgeface.errors import BackendUnavailableError, ChecksumError, EdgefaceError, ImageError, ManifestError
 from tests.conftest import FIXTURES, blob_image
 from tests.native_support import build_trees
@@ -35,11 +36,12 @@ def native_library():
 
 @pytest.fixture(autouse=True)
 def numpy_paths(monkeypatch):
-    """The Python SDK's numpy resize and warp, whether or not OpenCV is installed."""
+    """The Python SDK's numpy resize and warp (the reference the native core mirrors),
+    whether or not OpenCV is installed."""
     import edgeface.align
     import edgeface.preprocess
 
-    monkeypatch.setattr(edgeface.align, "_cv2", None)
+    monkeypatch.setattr(edgeface.align, "warp_affine", edgeface.align.warp_affine_numpy)
     monkeypatch.setattr(edgeface.preprocess, "_cv2", None)
 
 
@@ -159,6 +161,7 @@ def test_with_opencv_the_native_core_is_as_close_as_the_sdks_own_numpy_path(defa
     image = real_images()["astronaut"]
     faces = python.detect_arrays(image)
     numpy_path, native_path = python.embed_faces(image, faces), native.embed_faces(image, faces)
+    monkeypatch.setattr(edgeface.align, "warp_affine", sdk_warp_affine)
     monkeypatch.setattr(edgeface.align, "_cv2", cv2)
     opencv_path = python.embed_faces(image, faces)
     assert np.sum(native_path * numpy_path) >= MIN_COSINE
