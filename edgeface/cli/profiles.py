@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from edgeface.cli.common import JsonOption, console, print_json, shown, user_errors
+from edgeface.cli.common import JsonOption, console, keep_whole, print_json, shown, user_errors
 
 profiles_app = typer.Typer(
     no_args_is_help=True,
@@ -27,6 +27,7 @@ def list_command(json_out: JsonOption = False) -> None:
 
     table = Table("id", "device", "chipset", "SoC", "Hexagon", "CPU", "RAM", "units",
                   *(f"{u} ms" for u in USE_CASES), title="device profiles")
+    keep_whole(table.columns[0], (p.id for p in profiles))
     for p in profiles:
         cpu = " + ".join(f"{c.count}x{c.ghz:g}" for c in p.cpu_clusters)
         table.add_row(shown(p.id), shown(p.name), shown(p.chipset), p.soc.part if p.soc else "-",
