@@ -9,4 +9,4 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from edgeface.cli.app import app
 
-    app()
+    app(prog_name="edgeface")  # also when run as python -m or -c: usage lines and completion name it

@@ -12,7 +12,7 @@ from edgeface.cli.common import (BundleOption, JsonOption, SocOption, ThreadsOpt
                                  check_output_file, console, load_images, print_json, shown, user_errors)
 
 app = typer.Typer(
-    name="edgeface", no_args_is_help=True, add_completion=False,
+    name="edgeface", no_args_is_help=True,
     help="Face models from data to phones: detect, embed and match faces with a bundle "
          "(models + settings), and check what this machine can run.")
 
