@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from edgeface.bench.profiles import list_profiles
 from edgeface.cli.app import app
 from edgeface.pretrained import known_models
+from edgeface.socs import load_socs
 
 
 def cells(output: str) -> set[str]:
@@ -18,6 +19,7 @@ def cells(output: str) -> set[str]:
 @pytest.mark.parametrize("command, names", [
     (["models", "list"], lambda: list(known_models())),
     (["profiles", "list"], lambda: [p.id for p in list_profiles()]),
+    (["profiles", "socs"], lambda: list(load_socs())),
 ])
 def test_names_appear_whole_at_60_columns(command, names):
     result = CliRunner().invoke(app, command, env={"COLUMNS": "60"})
