@@ -18,7 +18,8 @@ app = typer.Typer(
 
 Images = Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, ...).", show_default=False)]
 Image = Annotated[Path, typer.Argument(help="An image file.", show_default=False)]
-GalleryOption = Annotated[Path, typer.Option("--gallery", "-g", help="Gallery file (created if missing).")]
+EnrollGallery = Annotated[Path, typer.Option("--gallery", "-g", help="Gallery file (created if missing).")]
+SearchGallery = Annotated[Path, typer.Option("--gallery", "-g", help="Gallery file to search (edgeface enroll makes it).")]
 
 
 def _register_toolchain_commands() -> None:
@@ -168,7 +169,7 @@ def verify(image_a: Image, image_b: Image, bundle: BundleOption = None, json_out
 @app.command()
 @user_errors
 def enroll(name: Annotated[str, typer.Argument(help="The identity's name.")], images: Images,
-           gallery: GalleryOption, bundle: BundleOption = None, json_out: JsonOption = False,
+           gallery: EnrollGallery, bundle: BundleOption = None, json_out: JsonOption = False,
            threads: ThreadsOption = 1, soc: SocOption = None) -> None:
     """Add a person to a gallery: the best face of each image becomes a template."""
     analyzer = analyzer_for(bundle, threads, soc=soc, gallery=gallery)
@@ -183,7 +184,7 @@ def enroll(name: Annotated[str, typer.Argument(help="The identity's name.")], im
 
 @app.command()
 @user_errors
-def identify(image: Image, gallery: GalleryOption, bundle: BundleOption = None, json_out: JsonOption = False,
+def identify(image: Image, gallery: SearchGallery, bundle: BundleOption = None, json_out: JsonOption = False,
              threads: ThreadsOption = 1, soc: SocOption = None,
              top_k: Annotated[int, typer.Option("--top-k", min=1, help="Candidates per face.")] = 5) -> None:
     """Who is in the image? (1:N search of each face against a gallery)"""
