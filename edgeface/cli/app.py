@@ -44,10 +44,13 @@ def _register_toolchain_commands() -> None:
     app.add_typer(hub_app, name="hub")
     app.add_typer(bench_app, name="bench")
     app.add_typer(train_app, name="train")
-    app.command(name="eval")(eval_command)
+    app.command(name="eval", short_help="Evaluate a bundle through the SDK: detection AP, keypoint NME, "
+                                        "verification accuracy and ROC.")(eval_command)
     app.command()(track)
-    app.command(name="serve-feeds")(serve_feeds_command)
-    app.command(name="pipeline")(pipeline)
+    app.command(name="serve-feeds", short_help="Process many video feeds at once: track faces, match them "
+                                               "against the watch-list.")(serve_feeds_command)
+    app.command(name="pipeline", short_help="From data to a benchmarked bundle: train, quantize, convert, "
+                                            "evaluate, bundle, benchmark, report.")(pipeline)
 
 
 _register_toolchain_commands()

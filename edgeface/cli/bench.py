@@ -308,7 +308,8 @@ def _print_sdk_overhead(results) -> None:
     console().print(table)
 
 
-@bench_app.command("validate-estimator")
+@bench_app.command("validate-estimator", short_help="How far the latency estimator is from published "
+                                                           "real-device measurements.")
 @user_errors
 def validate_estimator(
         reference: Annotated[str, typer.Option(
