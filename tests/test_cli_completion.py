@@ -26,5 +26,5 @@ def test_show_completion_prints_the_script():
 
 def test_completes_commands_and_choices():
     assert complete("edgeface mod") == ["models"]
-    assert complete("edgeface profiles ") == ["list", "show"]
+    assert complete("edgeface bundle s") == ["sign"]
     assert complete("edgeface convert model.onnx --to ") == ["tflite", "onnx"]
