@@ -296,8 +296,11 @@ def _resolved_shapes(data: bytes, model, graph, schema) -> dict[int, tuple[int, 
 
         import numpy as np
 
-        interpreter = Interpreter(model_content=data)
-        interpreter.allocate_tensors()
+        from edgeface.runtime.native_log import without_native_info
+
+        with without_native_info():
+            interpreter = Interpreter(model_content=data)
+            interpreter.allocate_tensors()
         for detail in interpreter.get_input_details():   # dynamic tensors get their shape when run
             interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], dtype=detail["dtype"]))
         interpreter.invoke()

@@ -12,13 +12,14 @@ from edgeface.cli.common import (BundleOption, JsonOption, SocOption, ThreadsOpt
                                  check_output_file, console, load_images, print_json, shown, user_errors)
 
 app = typer.Typer(
-    name="edgeface", no_args_is_help=True, add_completion=False,
+    name="edgeface", no_args_is_help=True,
     help="Face models from data to phones: detect, embed and match faces with a bundle "
          "(models + settings), and check what this machine can run.")
 
 Images = Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, ...).", show_default=False)]
 Image = Annotated[Path, typer.Argument(help="An image file.", show_default=False)]
-GalleryOption = Annotated[Path, typer.Option("--gallery", "-g", help="Gallery file (created if missing).")]
+EnrollGallery = Annotated[Path, typer.Option("--gallery", "-g", help="Gallery file (created if missing).")]
+SearchGallery = Annotated[Path, typer.Option("--gallery", "-g", help="Gallery file to search (edgeface enroll makes it).")]
 
 
 def _register_toolchain_commands() -> None:
@@ -43,10 +44,13 @@ def _register_toolchain_commands() -> None:
     app.add_typer(hub_app, name="hub")
     app.add_typer(bench_app, name="bench")
     app.add_typer(train_app, name="train")
-    app.command(name="eval")(eval_command)
+    app.command(name="eval", short_help="Evaluate a bundle through the SDK: detection AP, keypoint NME, "
+                                        "verification accuracy and ROC.")(eval_command)
     app.command()(track)
-    app.command(name="serve-feeds")(serve_feeds_command)
-    app.command(name="pipeline")(pipeline)
+    app.command(name="serve-feeds", short_help="Process many video feeds at once: track faces, match them "
+                                               "against the watch-list.")(serve_feeds_command)
+    app.command(name="pipeline", short_help="From data to a benchmarked bundle: train, quantize, convert, "
+                                            "evaluate, bundle, benchmark, report.")(pipeline)
 
 
 _register_toolchain_commands()
@@ -168,7 +172,7 @@ def verify(image_a: Image, image_b: Image, bundle: BundleOption = None, json_out
 @app.command()
 @user_errors
 def enroll(name: Annotated[str, typer.Argument(help="The identity's name.")], images: Images,
-           gallery: GalleryOption, bundle: BundleOption = None, json_out: JsonOption = False,
+           gallery: EnrollGallery, bundle: BundleOption = None, json_out: JsonOption = False,
            threads: ThreadsOption = 1, soc: SocOption = None) -> None:
     """Add a person to a gallery: the best face of each image becomes a template."""
     analyzer = analyzer_for(bundle, threads, soc=soc, gallery=gallery)
@@ -183,7 +187,7 @@ def enroll(name: Annotated[str, typer.Argument(help="The identity's name.")], im
 
 @app.command()
 @user_errors
-def identify(image: Image, gallery: GalleryOption, bundle: BundleOption = None, json_out: JsonOption = False,
+def identify(image: Image, gallery: SearchGallery, bundle: BundleOption = None, json_out: JsonOption = False,
              threads: ThreadsOption = 1, soc: SocOption = None,
              top_k: Annotated[int, typer.Option("--top-k", min=1, help="Candidates per face.")] = 5) -> None:
     """Who is in the image? (1:N search of each face against a gallery)"""

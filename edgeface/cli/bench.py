@@ -17,6 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from edgeface.cli import exit_codes
+from edgeface.cli.choices import ComputeUnit, HubRuntime
 from edgeface.cli.common import JsonOption, console, listed, print_json, shown, user_errors
 
 
@@ -116,12 +117,10 @@ def run(
     benchmark_arg: Annotated[Optional[list[str]], typer.Option(
         "--benchmark-arg", show_default=False,
         help="adb: one more benchmark_model flag, e.g. --benchmark-arg=--use_fp16=true (repeatable).")] = None,
-    hub_runtime: Annotated[Optional[str], typer.Option(
-        "--runtime", show_default=False,
-        help="hub: tflite, qnn_context_binary, qnn_dlc or onnx (default: the file's own format).")] = None,
-    compute_unit: Annotated[Optional[str], typer.Option(
-        "--compute-unit", show_default=False,
-        help="hub: npu, gpu, cpu or all (AI Hub's default: the fastest).")] = None,
+    hub_runtime: Annotated[Optional[HubRuntime], typer.Option(
+        "--runtime", show_default=False, help="hub: the target runtime (default: the file's own format).")] = None,
+    compute_unit: Annotated[Optional[ComputeUnit], typer.Option(
+        "--compute-unit", show_default=False, help="hub: the compute unit (AI Hub's default: the fastest).")] = None,
     isolate: Annotated[bool, typer.Option(
         "--isolate/--in-process",
         help="host: measure each model in a fresh process (peak RSS is then its own).")] = True,
@@ -309,7 +308,8 @@ def _print_sdk_overhead(results) -> None:
     console().print(table)
 
 
-@bench_app.command("validate-estimator")
+@bench_app.command("validate-estimator", short_help="How far the latency estimator is from published "
+                                                           "real-device measurements.")
 @user_errors
 def validate_estimator(
         reference: Annotated[str, typer.Option(

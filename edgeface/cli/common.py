@@ -192,6 +192,14 @@ def console():
     return Console()
 
 
+def keep_whole(column, values: Iterable[str]) -> None:
+    """Never cut a column of names that users type back (model names, profile ids): Rich
+    shrinks and ellipsizes columns to fit a narrow terminal, so the column is made at least as
+    wide as its longest value, and folds (not cuts) on a terminal narrower still."""
+    column.min_width = max((len(value) for value in values), default=0)
+    column.overflow = "fold"
+
+
 def shown(value: Any, style: str = ""):
     """``value`` (a name, a path, a message quoting them) as literal console text: a
     ``rich.text.Text``, so Rich never reads it as markup (``ann[/]``, ``[link=...]``,

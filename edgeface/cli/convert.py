@@ -9,19 +9,20 @@ import typer
 
 from edgeface.cards.presets import PRESETS
 from edgeface.cli import exit_codes
+from edgeface.cli.choices import ConvertTarget, IoType, ModelRole
 from edgeface.cli.common import JsonOption, console, listed, print_json, shown, user_errors
 
-Source = Annotated[Path, typer.Argument(help="Keras (.keras/.h5), SavedModel dir, frozen .pb, .onnx "
-                                              "(or .tflite for --to onnx).", show_default=False)]
+Source = Annotated[Path, typer.Argument(help="Keras (.keras/.h5), SavedModel dir, frozen .pb or .onnx "
+                                              "(convert --to onnx: also .tflite).", show_default=False)]
 Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
 Calib = Annotated[Optional[Path], typer.Option(
     "--calib", help="Calibration images (a folder) or a .npy of normalised NHWC inputs; "
                     "default: real face images from scikit-image.")]
 CalibSize = Annotated[int, typer.Option("--calib-size", min=1, help="Calibration samples.")]
 Seed = Annotated[int, typer.Option(help="Seed for sampling calibration data (reproducible runs).")]
-IoType = Annotated[str, typer.Option("--io-type", help="int8 models' input/output: float32, int8 or uint8.")]
-Role = Annotated[Optional[str], typer.Option(
-    help="detector or embedder: adds role metrics to the report and writes a bundle per file.")]
+IoTypeOption = Annotated[IoType, typer.Option("--io-type", help="int8 models' input/output type.")]
+Role = Annotated[Optional[ModelRole], typer.Option(
+    show_default=False, help="Adds the role's metrics to the report and writes a bundle per file.")]
 Family = Annotated[Optional[str], typer.Option(
     help=f"Detector family (a preset of the model cards): {', '.join(PRESETS)}.")]
 Mean = Annotated[Optional[float], typer.Option(help="Input normalisation mean (default 127.5 or the family's).")]
@@ -100,27 +101,24 @@ def _run(source, out, precisions, calib, calib_size, seed, io_type, role, family
 
 @user_errors
 def convert(source: Source, out: Out = Path("converted"),
-            to: Annotated[str, typer.Option(help="Target: tflite or onnx.")] = "tflite",
+            to: Annotated[ConvertTarget, typer.Option(
+                help="Target format (Hexagon targets: edgeface compile).")] = ConvertTarget.tflite,
             precision: Annotated[Optional[list[str]], typer.Option(
                 show_default=False, help="fp32, fp16, dynamic, int8, int16x8 (repeatable or comma-separated; "
                                          "default fp32,fp16,int8).")] = None,
             nchw: Annotated[bool, typer.Option(help="--to onnx: make the ONNX input NCHW.")] = False,
-            calib: Calib = None, calib_size: CalibSize = 100, seed: Seed = 0, io_type: IoType = "float32",
+            calib: Calib = None, calib_size: CalibSize = 100, seed: Seed = 0, io_type: IoTypeOption = IoType.float32,
             role: Role = None, family: Family = None, mean: Mean = None, std: Std = None, bgr: Bgr = False,
             verify_threshold: Threshold = 0.5, max_cosine_drop: MaxDrop = None, min_iou: MinIou = None,
             input_shape: InputShape = None, outputs: Outputs = None, scalar_threshold: ScalarThreshold = None,
             json_out: JsonOption = False) -> None:
     """Convert a face model to TFLite at each precision (or to ONNX), with a fidelity report."""
-    if to == "onnx":
+    if to is ConvertTarget.onnx:
         from edgeface.converters.job import ConvertRequest
 
         return _to_onnx(ConvertRequest(source=source, out=out, role=role, family=family, mean=mean, std=std,
                                        channel_order="BGR" if bgr else "RGB", input_shapes=input_shapes(input_shape),
                                        outputs=_names(outputs)), nchw, json_out)
-    if to != "tflite":
-        from edgeface.errors import EdgefaceError
-
-        raise EdgefaceError(f"--to {to}: choose tflite or onnx (Hexagon targets: edgeface compile)")
     _run(source, out, listed(precision, ["fp32", "fp16", "int8"]), calib, calib_size, seed, io_type, role, family,
          mean, std, bgr, verify_threshold, max_cosine_drop, min_iou, json_out, input_shape=input_shape,
          outputs=outputs, scalar_threshold=scalar_threshold)
@@ -131,7 +129,7 @@ def quantize(source: Source, out: Out = Path("quantized"),
              precision: Annotated[Optional[list[str]], typer.Option(
                  show_default=False, help="int8, int8-qat (quantization-aware training), int16x8, dynamic, fp16 "
                                           "(repeatable or comma-separated; default int8).")] = None,
-             calib: Calib = None, calib_size: CalibSize = 100, seed: Seed = 0, io_type: IoType = "float32",
+             calib: Calib = None, calib_size: CalibSize = 100, seed: Seed = 0, io_type: IoTypeOption = IoType.float32,
              role: Role = None, family: Family = None, mean: Mean = None, std: Std = None, bgr: Bgr = False,
              verify_threshold: Threshold = 0.5, max_cosine_drop: MaxDrop = None, min_iou: MinIou = None,
              arch: Arch = None, qat_steps: QatSteps = 200, input_shape: InputShape = None, outputs: Outputs = None,

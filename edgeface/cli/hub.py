@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from edgeface.cli import exit_codes
+from edgeface.cli.choices import ComputeUnit, HubRuntime
 from edgeface.cli.common import JsonOption, console, print_json, shown, user_errors
 
 hub_app = typer.Typer(
@@ -37,7 +38,7 @@ TimeoutOpt = Annotated[float, typer.Option(
     "--timeout", min=1.0, help="Seconds to wait for the AI Hub jobs of this command, all together.")]
 OptionsOpt = Annotated[str, typer.Option(
     "--options", help="Extra AI Hub compile options, e.g. \"--quantize_full_type int8\" (not --target_runtime).")]
-RuntimeHelp = "Target runtime: tflite, qnn_context_binary, qnn_dlc or onnx."
+RuntimeHelp = "Target runtime."
 
 
 def _runtime_help(default_note: str) -> str:
@@ -62,8 +63,8 @@ def _token(api_token: Optional[str], api_token_file: Optional[str]) -> dict:
 @hub_app.command("compile")
 @user_errors
 def compile_cmd(model: ModelArg, device: DeviceOpt,
-                runtime: Annotated[str, typer.Option("--runtime", "-r", help=RuntimeHelp)]
-                = "qnn_context_binary",
+                runtime: Annotated[HubRuntime, typer.Option("--runtime", "-r", help=RuntimeHelp)]
+                = HubRuntime.qnn_context_binary,
                 out: Annotated[Optional[Path], typer.Option(
                     "--out", "-o", help="Where to save the compiled model (a file, or an existing folder; "
                                         "default ./<name>_<runtime>.<ext>).")] = None,
@@ -88,13 +89,13 @@ def _fmt(value, unit: str = "") -> str:
 @hub_app.command("profile")
 @user_errors
 def profile_cmd(model: ModelArg, device: DeviceOpt,
-                runtime: Annotated[Optional[str], typer.Option(
+                runtime: Annotated[Optional[HubRuntime], typer.Option(
                     "--runtime", "-r", show_default=False,
                     help=_runtime_help("Default: the file's own format, uploaded as it is; another runtime "
                                        "compiles the ONNX model first."))] = None,
-                compute_unit: Annotated[Optional[str], typer.Option(
+                compute_unit: Annotated[Optional[ComputeUnit], typer.Option(
                     "--compute-unit", show_default=False,
-                    help="npu, gpu, cpu or all (default: AI Hub's choice, the fastest it can use).")] = None,
+                    help="Default: AI Hub's choice, the fastest it can use.")] = None,
                 report: Annotated[Optional[Path], typer.Option(
                     "--report", help="Also save the result as a benchmark results JSON (edgeface bench "
                                      "format).")] = None,
@@ -129,7 +130,7 @@ def profile_cmd(model: ModelArg, device: DeviceOpt,
 @hub_app.command("infer")
 @user_errors
 def infer_cmd(model: ModelArg, device: DeviceOpt,
-              runtime: Annotated[Optional[str], typer.Option(
+              runtime: Annotated[Optional[HubRuntime], typer.Option(
                   "--runtime", "-r", show_default=False,
                   help=_runtime_help("Default: the file's own format; another runtime compiles the ONNX "
                                      "model first."))] = None,

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from edgeface.cli.common import JsonOption, console, print_json, shown, user_errors
+from edgeface.cli.common import JsonOption, console, keep_whole, print_json, shown, user_errors
 
 models_app = typer.Typer(
     name="models", no_args_is_help=True, add_completion=False,
@@ -62,6 +62,7 @@ def list_models(json_out: JsonOption = False) -> None:
     table = Table("name", "cached", "source package", "licence", "description")
     for column in table.columns[:4]:
         column.no_wrap = True
+    keep_whole(table.columns[0], (row["name"] for row in rows))
     for row in rows:
         table.add_row(row["name"], "[green]yes[/]" if row["cached"] else "no",
                       f"{row['package']}=={row['version']}", row["licence"], shown(row["description"]))

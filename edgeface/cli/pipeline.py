@@ -55,7 +55,6 @@ def pipeline(
     a report. Stages are cached: a rerun skips what has not changed, and an interrupted run resumes."""
     from edgeface.pipeline import default_config_text, load_config, run_pipeline
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ warnings would bury the stage lines
     if print_default_config:
         typer.echo(default_config_text(), nl=False)
         return

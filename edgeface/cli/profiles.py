@@ -1,4 +1,5 @@
-"""``edgeface profiles list|show``: the device profiles the benchmark harness checks against."""
+"""``edgeface profiles list|show|socs``: the device profiles the benchmark harness checks against,
+and the Snapdragon SoCs that --soc takes."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from edgeface.cli.common import JsonOption, console, print_json, shown, user_errors
+from edgeface.cli.common import JsonOption, console, keep_whole, print_json, shown, user_errors
 
 profiles_app = typer.Typer(
     no_args_is_help=True,
@@ -27,12 +28,34 @@ def list_command(json_out: JsonOption = False) -> None:
 
     table = Table("id", "device", "chipset", "SoC", "Hexagon", "CPU", "RAM", "units",
                   *(f"{u} ms" for u in USE_CASES), title="device profiles")
+    keep_whole(table.columns[0], (p.id for p in profiles))
     for p in profiles:
         cpu = " + ".join(f"{c.count}x{c.ghz:g}" for c in p.cpu_clusters)
         table.add_row(shown(p.id), shown(p.name), shown(p.chipset), p.soc.part if p.soc else "-",
                       f"{p.hexagon} (soc {p.soc_model})" if p.soc else "-", f"{cpu} GHz",
                       f"{p.ram_gb:g} GB" if p.ram_gb else "-", ",".join(p.compute_units),
                       *(f"{p.budgets[u]:g}" for u in USE_CASES))
+    console().print(table)
+
+
+@profiles_app.command("socs")
+@user_errors
+def socs_command(json_out: JsonOption = False) -> None:
+    """The Snapdragon SoCs edgeface knows (device_profiles/socs.yaml): the part numbers --soc takes."""
+    from dataclasses import asdict
+
+    from edgeface.socs import load_socs
+
+    socs = load_socs().values()
+    if json_out:
+        return print_json([{**asdict(soc), "hexagon": soc.hexagon} for soc in socs])
+    from rich.table import Table
+
+    table = Table("part", "name", "chipset", "Hexagon", "soc_model", "fp16 on HTP", title="Snapdragon SoCs")
+    keep_whole(table.columns[0], (soc.part for soc in socs))
+    for soc in socs:
+        table.add_row(soc.part, soc.marketing_name, soc.chipset, soc.hexagon, str(soc.soc_model),
+                      "yes" if soc.supports_fp16 else "no")
     console().print(table)
 
 

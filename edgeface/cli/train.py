@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from edgeface.cli.choices import NmeNormaliser
 from edgeface.cli.common import JsonOption, SocOption, ThreadsOption, console, print_json, shown, user_errors
 from edgeface.train.config import DetectorConfig, RecognizerConfig, TrainConfig
 
@@ -139,8 +140,8 @@ def eval_command(bundle: Annotated[Path, typer.Argument(help="Bundle directory o
                                          "verify_far).")] = False,
                  iou: Annotated[float, typer.Option("--iou", min=0.05, max=0.95, help="Detection match IoU.")]
                  = 0.5,
-                 nme: Annotated[str, typer.Option(
-                     "--nme", help="Keypoint NME normaliser: inter_ocular or box.")] = "inter_ocular",
+                 nme: Annotated[NmeNormaliser, typer.Option(
+                     "--nme", help="Keypoint NME normaliser.")] = NmeNormaliser.inter_ocular,
                  report: Annotated[Optional[Path], typer.Option(
                      "--report", help="Folder for report .md/.json and plots (ROC, precision-recall).")] = None,
                  json_out: JsonOption = False) -> None:
@@ -153,8 +154,6 @@ def eval_command(bundle: Annotated[Path, typer.Argument(help="Bundle directory o
         raise EdgefaceError("edgeface eval: give --data (detection set) and/or --pairs (verification pairs)")
     if wider_mat is not None and data is None:
         raise EdgefaceError("--wider-mat: give the WIDER FACE annotation file with --data too")
-    if nme not in ("inter_ocular", "box"):
-        raise EdgefaceError(f"--nme {nme}: choose inter_ocular or box")
     if not 0 < far < 1:
         raise EdgefaceError(f"--far {far}: must be between 0 and 1, e.g. 1e-3")
     import edgeface.eval as ev

@@ -8,6 +8,7 @@ import numpy as np
 
 from edgeface.errors import BackendUnavailableError, InferenceError, ModelLoadError
 from edgeface.runtime import TensorInfo, first_line
+from edgeface.runtime.native_log import without_native_info
 
 
 def _info(detail: dict) -> TensorInfo:
@@ -29,8 +30,9 @@ class LiteRTBackend:
             raise ModelLoadError(f"{where}: not a TFLite model (no TFL3 identifier): "
                                  f"check the file or the manifest's format field")
         try:
-            self._interpreter = Interpreter(model_content=data, num_threads=num_threads)
-            self._interpreter.allocate_tensors()
+            with without_native_info():
+                self._interpreter = Interpreter(model_content=data, num_threads=num_threads)
+                self._interpreter.allocate_tensors()
         except Exception as exc:  # LiteRT raises ValueError, RuntimeError, UnicodeDecodeError...
             raise ModelLoadError(f"{where}: LiteRT cannot load this model ({first_line(exc)}): "
                                  f"the file is corrupt or uses ops this LiteRT lacks") from None

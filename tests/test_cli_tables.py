@@ -1,0 +1,28 @@
+"""The tables list names that users type back (edgeface models fetch NAME, --profile ID):
+on a narrow terminal Rich shrinks columns, but never cuts or ellipsizes those names."""
+
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from edgeface.bench.profiles import list_profiles
+from edgeface.cli.app import app
+from edgeface.pretrained import known_models
+from edgeface.socs import load_socs
+
+
+def cells(output: str) -> set[str]:
+    return {cell.strip() for line in output.splitlines() for cell in re.split(r"[│┃]", line)}
+
+
+@pytest.mark.parametrize("command, names", [
+    (["models", "list"], lambda: list(known_models())),
+    (["profiles", "list"], lambda: [p.id for p in list_profiles()]),
+    (["profiles", "socs"], lambda: list(load_socs())),
+])
+def test_names_appear_whole_at_60_columns(command, names):
+    result = CliRunner().invoke(app, command, env={"COLUMNS": "60"})
+    assert result.exit_code == 0, result.output
+    missing = [name for name in names() if name not in cells(result.stdout)]
+    assert not missing, result.stdout
