@@ -9,7 +9,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Iterator, NoReturn, Optional
 
 import typer
 
@@ -90,7 +90,7 @@ def user_errors(command: Callable) -> Callable:
     return wrapper
 
 
-def raise_internal(exc: Exception) -> None:
+def raise_internal(exc: Exception) -> NoReturn:
     """Report ``exc`` as a bug: one line and INTERNAL_ERROR (EDGEFACE_DEBUG=1: re-raise it)."""
     from edgeface.cli import exit_codes
     from edgeface.safetext import visible_controls

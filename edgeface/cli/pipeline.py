@@ -3,32 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 from pathlib import Path
-from typing import Annotated, Iterator, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from edgeface.cli.common import JsonOption, console, print_json, shown, user_errors
-
-
-@contextlib.contextmanager
-def _stdout_to_stderr(active: bool) -> Iterator[None]:
-    """Point file descriptor 1 at stderr while ``active`` (TensorFlow and the QNN tools write
-    to it from C++, past sys.stdout)."""
-    if not active:
-        yield
-        return
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+from edgeface.cli.common import JsonOption, console, native_stdout_to_stderr, print_json, shown, user_errors
 
 
 @user_errors
@@ -65,7 +45,7 @@ def pipeline(
         if not json_out:
             out_console.print(shown(message), highlight=False)
 
-    with _stdout_to_stderr(json_out):  # native libraries print to fd 1; --json keeps stdout for the JSON
+    with native_stdout_to_stderr() if json_out else contextlib.nullcontext():  # --json keeps stdout for the JSON
         result = run_pipeline(settings, out, from_stage, until, bars=not (quiet or json_out), say=say)
     report, bundle = (str(p) if p.exists() else None for p in (result.report, result.bundle))
     summary = {"run": str(result.run), "report": report, "bundle": bundle,
