@@ -127,7 +127,7 @@ def fetch_without_network(monkeypatch, fixture_bundle):
     import edgeface.pretrained.default as default
     from edgeface.cards import get_pretrained_card
 
-    monkeypatch.setattr(default, "_pick", lambda float_name, int8_name: fixture_bundle())
+    monkeypatch.setattr(default, "_pick", lambda float_name, int8_name, progress: fixture_bundle())
     return functools.partial(default.fetch_default, get_pretrained_card("default"))
 
 
