@@ -39,9 +39,9 @@ public final class FaceAnalyzer implements AutoCloseable {
 
   /** An analyzer over a bundle folder, or a bundle zip (unpacked to a temporary folder, deleted once loaded). */
   public static FaceAnalyzer create(String bundle, Options options) {
-    Utf8.encode("bundle", bundle);
+    byte[] path = Utf8.encode("bundle", bundle);
     Options o = options != null ? options : new Options();
-    if (!BundleZip.isZip(bundle)) return create(Utf8.encode("bundle", bundle), o);
+    if (!BundleZip.isZip(bundle)) return create(path, o);
     java.nio.file.Path folder = BundleZip.extract(bundle);
     try {
       return create(Utf8.encode("bundle", folder.toString()), o);
