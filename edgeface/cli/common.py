@@ -196,16 +196,6 @@ def console(stderr: bool = False):
     return Console(stderr=stderr, soft_wrap=True)
 
 
-def progress_lines(quiet: bool) -> Callable[[str], None]:
-    """A ``progress`` callback for a long wait (a download, an AI Hub job, a video): each
-    message one line on stderr, so that stdout keeps only the command's result; nothing
-    when ``quiet`` (--json: a script reads the result, not the commentary)."""
-    if quiet:
-        return lambda message: None
-    err = console(stderr=True)
-    return lambda message: err.print(shown(message), highlight=False)
-
-
 def keep_whole(column, values: Iterable[str]) -> None:
     """Never cut a column of names that users type back (model names, profile ids): Rich
     shrinks and ellipsizes columns to fit a narrow terminal, so the column is made at least as

@@ -9,7 +9,8 @@ import typer
 
 from edgeface.cli import exit_codes
 from edgeface.cli.choices import ComputeUnit, HubRuntime
-from edgeface.cli.common import JsonOption, console, print_json, progress_lines, shown, user_errors
+from edgeface.cli.common import JsonOption, console, print_json, shown, user_errors
+from edgeface.cli.progress import progress_lines
 
 hub_app = typer.Typer(
     name="hub", no_args_is_help=True, add_completion=False,
