@@ -5,9 +5,9 @@ the service keeps the job; :func:`wait_for` polls with a short, growing interval
 stops at a deadline shared by every job of a command, saying (through a ``progress``
 callback) where the job can be followed on the web as soon as it is submitted, and each
 change of its state: a job can wait in AI Hub's queue for many minutes, and a user who
-sees nothing until the end cannot tell a queued job from a hung command. :func:`hub_errors` turns the
-client's ``UserError`` / ``InternalError`` (multi-line boxes) and ``requests`` exceptions
-into one-line :class:`~edgeface.hub.HubError` messages.
+sees nothing until the end cannot tell a queued job from a hung command.
+:func:`hub_errors` turns the client's ``UserError`` / ``InternalError`` (multi-line boxes)
+and ``requests`` exceptions into one-line :class:`~edgeface.hub.HubError` messages.
 """
 
 from __future__ import annotations
