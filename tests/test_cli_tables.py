@@ -26,3 +26,13 @@ def test_names_appear_whole_at_60_columns(command, names):
     assert result.exit_code == 0, result.output
     missing = [name for name in names() if name not in cells(result.stdout)]
     assert not missing, result.stdout
+
+
+def test_a_long_path_in_a_log_line_is_never_broken(tmp_path, monkeypatch):
+    """Not a terminal (CliRunner), so Rich would wrap at 80 columns: the path stays on one line."""
+    cache = tmp_path / ("a-folder-with-a-long-name-" * 6) / "cache"
+    assert len(str(cache)) > 120
+    monkeypatch.setenv("EDGEFACE_CACHE", str(cache))
+    result = CliRunner().invoke(app, ["models", "list"])
+    assert result.exit_code == 0, result.output
+    assert f"cache: {cache} " in result.stdout

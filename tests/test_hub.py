@@ -11,6 +11,7 @@ codes and one-line messages.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import sys
 import time
@@ -76,10 +77,14 @@ def cli(*args):
     return runner.invoke(app, ["hub", *[str(a) for a in args]])
 
 
+PROGRESS = re.compile(r"(compile|profile|inference) job j\d+(: | submitted: )")
+
+
 def one_line_error(result, *needles):
+    """The command failed with exit code 2 and one line of error (after the jobs' progress lines)."""
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
-    lines = result.stderr.strip().splitlines()
+    lines = [line for line in result.stderr.strip().splitlines() if not PROGRESS.match(line)]
     assert len(lines) == 1, result.stderr
     for needle in needles:
         assert needle in lines[0], lines[0]
@@ -126,6 +131,17 @@ def test_compile_for_a_soc_downloads_the_context_binary(hub, tmp_path):
     assert hub.models[job.model_id].data == ONNX.read_bytes()        # the upload arrived whole
     assert ("PUT", f"/storage/models/{job.model_id}/part0") in hub.calls   # through the presigned URL
     json.dumps(result.to_dict())                                      # serialisable
+
+
+def test_the_job_url_is_told_as_soon_as_the_job_is_submitted(hub, tmp_path):
+    told = []                           # (message, whether each job had finished by then)
+    compile_on_hub(ONNX, S24, "onnx", out=tmp_path, timeout=60,
+                   progress=lambda message: told.append((message, {j.job_id: j.done for j in hub.jobs.values()})))
+    (job,) = jobs_of(hub, "compile")
+    first, finished = told[0]
+    assert first.startswith(f"compile job {job.job_id} submitted: http") and first.endswith(f"/jobs/{job.job_id}/")
+    assert finished == {job.job_id: False}
+    assert told[-1][0].startswith(f"compile job {job.job_id}: SUCCESS after ")
 
 
 def test_compile_to_onnx_round_trips_the_model(hub, tmp_path):
@@ -383,6 +399,14 @@ def test_cli_profile_table(hub):
     result = runner.invoke(app, ["hub", "profile", str(TFLITE), "-d", "SM8650"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert S24 in result.stdout and "28/0/2" in result.stdout
+    (job,) = jobs_of(hub, "inference")
+    assert f"profile job {job.job_id} submitted: {hub.url}" in result.stderr.splitlines()[0]  # the progress
+
+
+def test_cli_json_has_no_progress_lines(hub):
+    result = cli("profile", TFLITE, "--device", S24, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["backend"] == "hub" and result.stderr == ""
 
 
 def test_cli_compile_and_infer(hub, tmp_path):

@@ -252,6 +252,43 @@ def test_choose_artifacts_takes_the_smallest_within_the_drop_whose_gate_passed()
     assert choose_artifacts(rows, max_drop=0.0)["embedder"]["precision"] == "fp32"
 
 
+def test_cli_every_stage_says_its_start_and_end_with_its_time_on_stderr(tmp_path, monkeypatch):
+    """Two stand-in stages: run, then up to date, then the second failing; the stage lines are
+    progress (stderr), the summary is the result (stdout), and --json says nothing but JSON."""
+    import edgeface.pipeline.runner as pipeline_runner
+    from edgeface.errors import EdgefaceError
+    from edgeface.pipeline.stages import Stage
+
+    broken = []
+
+    def make_b(context):
+        if broken:
+            raise EdgefaceError("b broke")
+        return {}
+
+    monkeypatch.setattr(pipeline_runner, "STAGES", (Stage("a", (), lambda c: None, lambda context: {}, "make a"),
+                                                    Stage("b", ("a",), lambda c: None, make_b, "make b")))
+
+    def run(*args):
+        result = runner.invoke(app, ["pipeline", "--out", str(tmp_path / "run"), *args])
+        return result, re.sub(r"\d+\.\d s", "T", result.stderr).splitlines()
+
+    first, lines = run()
+    assert first.exit_code == 0, first.output
+    assert lines == ["[1/2] a: make a", "[1/2] a: done in T", "[2/2] b: make b", "[2/2] b: done in T"]
+    assert first.stdout.startswith("pipeline finished: 2 of 2 stages ran in ")
+    again, lines = run()
+    assert lines == ["[1/2] a: up to date, skipped", "[2/2] b: up to date, skipped"], again.output
+    broken.append(True)
+    failed, lines = run("--from", "b")
+    assert failed.exit_code == 2 and failed.stdout == ""
+    assert lines[:3] == ["[1/2] a: up to date, skipped", "[2/2] b: make b", "[2/2] b: failed after T"]
+    assert lines[3].startswith("error: stage b failed: b broke")
+    broken.clear()
+    quiet, lines = run("--json")
+    assert quiet.exit_code == 0 and lines == [] and len(json.loads(quiet.stdout)["stages"]) == 2
+
+
 # ----------------------------------------------------------- end to end
 
 def _pipeline_cmd(config: Path, out: Path, *extra: str) -> list[str]:

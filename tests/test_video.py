@@ -541,6 +541,26 @@ def test_track_cli_on_a_video_file(tmp_path, default_bundle, gallery_path):
     assert sorted(e["kind"] for e in appended[len(lines):]) == ["track_ended"] * 2 + ["track_started"] * 2
 
 
+def test_track_cli_shows_frames_and_fps_on_stderr_but_not_with_json(tmp_path, fixture_bundle, monkeypatch):
+    import re
+
+    from edgeface.cli import progress
+    from edgeface.cli.app import app
+
+    monkeypatch.setattr(progress, "LOG_EVERY_S", 0.0)  # not a terminal: a line per update, not every 10 s
+    clip = vf.write_mp4(vf.single_face_video(n_frames=3), tmp_path / "clip.mp4")
+    args = ["track", str(clip), "--bundle", str(fixture_bundle())]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert [re.sub(r"[\d.]+ fps", "F fps", line) for line in lines[:3]] == [
+        f"tracking: frame {n}/3, F fps" for n in (1, 2, 3)]
+    assert re.fullmatch(r"tracked 3 frames in [\d.]+ s, [\d.]+ fps", lines[3]), lines
+    quiet = CliRunner().invoke(app, [*args, "--json"])
+    assert quiet.exit_code == 0 and quiet.stderr == "", quiet.output
+    assert json.loads(quiet.stdout)["frames"] == 3
+
+
 def test_track_cli_bad_input_is_one_line(tmp_path, fixture_bundle):
     from edgeface.cli.app import app
 

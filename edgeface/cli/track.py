@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,6 +11,7 @@ import typer
 
 from edgeface.cli.common import (BundleOption, JsonOption, ThreadsOption, analyzer_for, check_output_file, console,
                                  print_json, shown, user_errors)
+from edgeface.cli.progress import Meter, progress_lines
 
 
 @user_errors
@@ -57,20 +59,30 @@ def track(video: Annotated[str, typer.Argument(
                 if sink is not None:
                     sink(all_events[-1])
 
+        meter = stack.enter_context(Meter(json_out))
+        of = f"/{source.frames}" if source.frames else ""
+        started = time.monotonic()
         for timestamp_ms, frame in source:
             result = tracker.process(frame, timestamp_ms)
+            meter.update(f"tracking: frame {tracker.frames}{of}, {_rate(tracker.frames, started)}")
             emit(result.events)
             if writer is not None:
                 writer.write(annotate(frame, result.tracks), timestamp_ms)
             if max_frames is not None and tracker.frames >= max_frames:
                 break
         emit(tracker.finish())
+    progress_lines(json_out)(f"tracked {tracker.frames} frames in {time.monotonic() - started:.1f} s, "
+                             f"{_rate(tracker.frames, started)}")
     summaries = [s.to_dict() for s in tracker.summaries()]
     report = {"video": video, "frames": tracker.frames, "detector_runs": tracker.detector_runs,
               "recognitions": tracker.recognitions, "tracks": summaries, "events": all_events}
     if json_out:
         return print_json(report)
     _print_table(report, out_video, events)
+
+
+def _rate(frames: int, started: float) -> str:
+    return f"{frames / max(time.monotonic() - started, 1e-6):.1f} fps"
 
 
 def _print_table(report: dict, out_video: Optional[Path], events: Optional[Path]) -> None:

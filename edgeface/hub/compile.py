@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 from edgeface.hub import HubError, require_client
 from edgeface.hub.devices import DeviceChoice, resolve_device
-from edgeface.hub.jobs import Deadline, hub_errors, wait_for
+from edgeface.hub.jobs import Deadline, Progress, hub_errors, wait_for
 
 # target runtime -> the file suffix of a model in it
 RUNTIMES = {"tflite": ".tflite", "qnn_context_binary": ".bin", "qnn_dlc": ".dlc", "onnx": ".onnx"}
@@ -150,8 +150,9 @@ def default_out(path: Path, runtime: str) -> Path:
 
 
 def submit_compile(client, path: Path, choice: DeviceChoice, runtime: str, options: str,
-                   deadline: Deadline) -> CompileResult:
-    """Compile ``path`` for ``runtime`` on the device, and wait for the job."""
+                   deadline: Deadline, progress: Progress = None) -> CompileResult:
+    """Compile ``path`` for ``runtime`` on the device, and wait for the job (``progress``:
+    see :func:`~edgeface.hub.jobs.wait_for`)."""
     hub = require_client()
     opts = compile_options(runtime, options)
     start = time.monotonic()
@@ -160,7 +161,7 @@ def submit_compile(client, path: Path, choice: DeviceChoice, runtime: str, optio
                                         name=f"edgeface {path.stem} {runtime}", retry=False)
         if isinstance(job, list):  # several devices matched and single_compile made one each
             job = job[0]
-    wait_for(job, deadline, "compile job")
+    wait_for(job, deadline, "compile job", progress)
     with hub_errors(f"reading compile job {job.job_id}"):
         target = job.get_target_model()
     if target is None or not isinstance(target, hub.Model):
@@ -173,12 +174,12 @@ def submit_compile(client, path: Path, choice: DeviceChoice, runtime: str, optio
 
 
 def prepare_model(client, path: Path, choice: DeviceChoice, runtime: Optional[str], options: str,
-                  deadline: Deadline) -> tuple[Any, str, Optional[CompileResult]]:
+                  deadline: Deadline, progress: Progress = None) -> tuple[Any, str, Optional[CompileResult]]:
     """``(hub model, runtime, compile result or None)``: the model uploaded as it is when it is
     already in the runtime's format, else compiled to it."""
     runtime, needs_compile = choose_runtime(path, runtime)
     if needs_compile:
-        result = submit_compile(client, path, choice, runtime, options, deadline)
+        result = submit_compile(client, path, choice, runtime, options, deadline, progress)
         return result.target_model, runtime, result
     if options:
         raise HubError(f"--options are compile options, and {path.name} is already a {runtime} model "
@@ -191,11 +192,12 @@ def prepare_model(client, path: Path, choice: DeviceChoice, runtime: Optional[st
 def compile_on_hub(model_path: str | Path, device_name: str, runtime: str = "qnn_context_binary", *,
                    out: Optional[str | Path] = None, options: str = "", api_token: Optional[str] = None,
                    timeout: Optional[float] = None, download: bool = True, client=None,
-                   token_source: str = "--api-token") -> CompileResult:
+                   token_source: str = "--api-token", progress: Progress = None) -> CompileResult:
     """Compile a model on AI Hub for ``runtime`` and a device, and download the result
     (to ``out``, default ``./<stem>_<runtime>.<ext>``). ``api_token`` (default: the
     environment or the client's configuration, :mod:`edgeface.hub.config`) is named
-    ``token_source`` in messages."""
+    ``token_source`` in messages. ``progress`` is told the job's URL as soon as it is
+    submitted, and its states (:func:`~edgeface.hub.jobs.wait_for`)."""
     from edgeface.hub.config import connect
 
     path = model_file(model_path)
@@ -210,7 +212,7 @@ def compile_on_hub(model_path: str | Path, device_name: str, runtime: str = "qnn
     if client is None:
         client, _ = connect(api_token, token_source=token_source)
     check_device(client, choice)
-    result = submit_compile(client, path, choice, runtime, options, deadline)
+    result = submit_compile(client, path, choice, runtime, options, deadline, progress)
     if download:
         dest = Path(out) if out is not None else default_out(path, runtime)
         got = download_target(result.target_model, runtime, dest, f"downloading the {runtime} model")

@@ -21,7 +21,7 @@ import numpy as np
 from edgeface.hub import HubError
 from edgeface.hub.compile import check_device, device_info, download_target, model_file, prepare_model
 from edgeface.hub.devices import resolve_device
-from edgeface.hub.jobs import Deadline, hub_errors, wait_for
+from edgeface.hub.jobs import Deadline, Progress, hub_errors, wait_for
 
 LOCAL_FORMATS = {".tflite": "tflite", ".onnx": "onnx"}
 
@@ -159,7 +159,8 @@ def infer_on_hub(model_path: str | Path, device_name: str, *, runtime: Optional[
                  inputs=None, samples: int = 4, seed: int = 0, layout: str = "auto",
                  max_cosine_drop: Optional[float] = None, precision: Optional[str] = None,
                  api_token: Optional[str] = None, timeout: Optional[float] = None, options: str = "",
-                 out: Optional[str | Path] = None, client=None, token_source: str = "--api-token") -> InferResult:
+                 out: Optional[str | Path] = None, client=None, token_source: str = "--api-token",
+                 progress: Progress = None) -> InferResult:
     """Run a model on a real device through AI Hub and compare its outputs with the local run.
 
     ``inputs``: a ``.npy`` path or an (N, H, W, 3) float32 array of normalised inputs
@@ -181,7 +182,7 @@ def infer_on_hub(model_path: str | Path, device_name: str, *, runtime: Optional[
         client, _ = connect(api_token, token_source=token_source)
     backend, info, layout, batch, where, ref, ref_specs = _local_reference(path, inputs, samples, seed, layout)
     check_device(client, choice)
-    model, runtime, compiled = prepare_model(client, path, choice, runtime, options, deadline)
+    model, runtime, compiled = prepare_model(client, path, choice, runtime, options, deadline, progress)
     target_specs: dict = {}
     if compiled is not None:
         with hub_errors(f"reading compile job {compiled.job_id}"):
@@ -196,7 +197,7 @@ def infer_on_hub(model_path: str | Path, device_name: str, *, runtime: Optional[
                                           profile=False, name=f"edgeface infer {path.stem}", retry=False)
         if isinstance(job, list):
             job = job[0]
-    wait_for(job, deadline, "inference job")
+    wait_for(job, deadline, "inference job", progress)
     with hub_errors(f"downloading the outputs of job {job.job_id}"):
         outputs = job.download_output_data()
     if not outputs:

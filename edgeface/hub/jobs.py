@@ -2,9 +2,12 @@
 
 The client's own ``Job.wait`` polls every 10 s and, without a timeout, waits as long as
 the service keeps the job; :func:`wait_for` polls with a short, growing interval and
-stops at a deadline shared by every job of a command. :func:`hub_errors` turns the
-client's ``UserError`` / ``InternalError`` (multi-line boxes) and ``requests`` exceptions
-into one-line :class:`~edgeface.hub.HubError` messages.
+stops at a deadline shared by every job of a command, saying (through a ``progress``
+callback) where the job can be followed on the web as soon as it is submitted, and each
+change of its state: a job can wait in AI Hub's queue for many minutes, and a user who
+sees nothing until the end cannot tell a queued job from a hung command.
+:func:`hub_errors` turns the client's ``UserError`` / ``InternalError`` (multi-line boxes)
+and ``requests`` exceptions into one-line :class:`~edgeface.hub.HubError` messages.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import contextlib
 import io
 import re
 import time
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from edgeface.hub import (TOKEN_ENV, HubAuthError, HubError, HubJobFailedError, HubTimeoutError,
                           HubUnreachableError, require_client)
@@ -83,13 +86,22 @@ def hub_errors(what: str) -> Iterator[None]:
         raise HubError(f"{what}: {type(exc).__name__}: {one_line(exc)}") from None
 
 
-def wait_for(job, deadline: Deadline, what: str) -> None:
+Progress = Optional[Callable[[str], None]]
+
+
+def wait_for(job, deadline: Deadline, what: str, progress: Progress = None) -> None:
     """Poll ``job`` until it finishes; raise ``HubJobFailedError`` with the service's reason
-    if it failed, ``HubTimeoutError`` when the deadline passes first."""
-    poll = FIRST_POLL_S
+    if it failed, ``HubTimeoutError`` when the deadline passes first. ``progress`` is told
+    the job's URL before the first poll, then each new state and the time it took."""
+    say = progress or (lambda message: None)
+    say(f"{what} {job.job_id} submitted: {job.url}")
+    poll, state, start = FIRST_POLL_S, None, time.monotonic()
     while True:
         with hub_errors(what):
             status = job.get_status()
+        if status.code != state:
+            state = status.code
+            say(f"{what} {job.job_id}: {state} after {time.monotonic() - start:.0f} s")
         if status.finished:
             if status.failure:
                 reason = (status.message or "no reason given").strip()

@@ -20,7 +20,7 @@ from edgeface.bench.result import BenchResult
 from edgeface.hub import HubError
 from edgeface.hub.compile import check_device, device_info, download_target, model_file, prepare_model
 from edgeface.hub.devices import resolve_device
-from edgeface.hub.jobs import Deadline, hub_errors, wait_for
+from edgeface.hub.jobs import Deadline, Progress, hub_errors, wait_for
 
 COMPUTE_UNITS = ("npu", "gpu", "cpu")
 _MIB = 1024.0 * 1024.0
@@ -116,7 +116,8 @@ def profile_on_hub(model_path: str | Path, device_name: str, *, runtime: Optiona
                    compute_unit: Optional[str] = None, precision: Optional[str] = None,
                    profile: Optional[str] = None, api_token: Optional[str] = None,
                    timeout: Optional[float] = None, options: str = "", profile_extra: str = "",
-                   out: Optional[str | Path] = None, client=None, token_source: str = "--api-token") -> BenchResult:
+                   out: Optional[str | Path] = None, client=None, token_source: str = "--api-token",
+                   progress: Progress = None) -> BenchResult:
     """Profile a model on a real device through Qualcomm AI Hub.
 
     ``device_name``: an AI Hub device name, a SoC part number (SM8650) or a device profile id
@@ -126,7 +127,8 @@ def profile_on_hub(model_path: str | Path, device_name: str, *, runtime: Optiona
     model). ``compute_unit``: npu, gpu, cpu or all (AI Hub's default: the fastest it can use).
     ``timeout``: seconds for all job waits together (default 1800). ``api_token`` (default: the
     environment or the client's configuration, :mod:`edgeface.hub.config`) is named
-    ``token_source`` in messages.
+    ``token_source`` in messages. ``progress`` is told each job's URL as soon as it is
+    submitted, and its states (:func:`~edgeface.hub.jobs.wait_for`).
     Raises :class:`~edgeface.hub.HubError` subclasses with one-line messages.
     """
     from edgeface.hub.config import connect
@@ -138,7 +140,7 @@ def profile_on_hub(model_path: str | Path, device_name: str, *, runtime: Optiona
     if client is None:
         client, _ = connect(api_token, token_source=token_source)
     check_device(client, choice)
-    model, runtime, compiled = prepare_model(client, path, choice, runtime, options, deadline)
+    model, runtime, compiled = prepare_model(client, path, choice, runtime, options, deadline, progress)
     if compiled is not None and out is not None:
         got = download_target(compiled.target_model, runtime, Path(out), f"downloading the {runtime} model")
         compiled.target_path, compiled.target_size = str(got), got.stat().st_size
@@ -149,7 +151,7 @@ def profile_on_hub(model_path: str | Path, device_name: str, *, runtime: Optiona
                                           retry=False)
         if isinstance(job, list):
             job = job[0]
-    wait_for(job, deadline, "profile job")
+    wait_for(job, deadline, "profile job", progress)
     with hub_errors(f"downloading the profile of job {job.job_id}"):
         result = job.download_profile()
     if not isinstance(result, dict) or not result.get("execution_summary"):

@@ -83,7 +83,8 @@ def run_pipeline(config: PipelineConfig, run: Path, from_stage: Optional[str] = 
                  bars: bool = True, say: Callable[[str], None] = print) -> PipelineResult:
     """Run the stages into ``run/stages``, up to ``until`` (default: all); a stage whose
     inputs are unchanged since it last finished is skipped; ``from_stage`` and every stage
-    after it are recomputed."""
+    after it are recomputed. ``say`` is told each stage's start and end with its time (done
+    or failed), and one line for a stage skipped: a run of hours shows where it is."""
     first_forced = _stage_index("--from", from_stage, len(STAGES))
     last = _stage_index("--until", until, len(STAGES) - 1)
     if from_stage is not None and first_forced > last:
@@ -112,7 +113,12 @@ def run_pipeline(config: PipelineConfig, run: Path, from_stage: Optional[str] = 
                                    {n: records[n] for n in stage.needs}, lambda m, s=stage.name: say(f"  {s}: {m}"),
                                    bars)
             started = time.perf_counter()
-            summary = _run_stage(stage, context, work)
+            try:
+                summary = _run_stage(stage, context, work)
+            except BaseException as exc:  # Ctrl-C too: the stage's line ends with the time it had run
+                ended = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                say(f"{label}: {ended} after {_duration(time.perf_counter() - started)}")
+                raise
             seconds = round(time.perf_counter() - started, 2)
             folder.commit(key, {"name": stage.name, "title": stage.title, "seconds": seconds, "summary": summary})
             records[stage.name] = summary

@@ -13,10 +13,15 @@ Layout of the cache (``$EDGEFACE_CACHE``, default ``~/.cache/edgeface``)::
 
 A download lands in ``downloads/`` only after its sha256 matched the pin; a cached file
 is checked again every time it is used.
+
+A download of tens of megabytes can take minutes: inside :func:`download_progress`, the
+bytes pip has received so far are reported once a second (pip runs with its temporary
+folder in the staging folder, where its partial download can be watched).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -24,15 +29,21 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import zipfile
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 from edgeface.cards import CombinedCard, ModelCard, Source
 from edgeface.errors import EdgefaceError
 
 CACHE_ENV = "EDGEFACE_CACHE"
 PIP_TIMEOUT_S = 900  # a 100 MB sdist on a slow line; pip's own socket timeout applies too
+WATCH_EVERY_S = 1.0  # how often a download's progress is reported
+
+# a context, not an argument: downloads happen deep inside every model's fetcher
+_download_listener: ContextVar[Optional[Callable[[str], None]]] = ContextVar("download_listener", default=None)
 
 
 def cache_dir() -> Path:
@@ -49,6 +60,50 @@ def downloads_dir() -> Path:
 
 def bundles_dir() -> Path:
     return cache_dir() / "bundles"
+
+
+@contextlib.contextmanager
+def download_progress(report: Callable[[str], None]) -> Iterator[None]:
+    """While the block runs, tell ``report`` how each download goes ("downloading X: 12.5 MB
+    so far", once a second)."""
+    token = _download_listener.set(report)
+    try:
+        yield
+    finally:
+        _download_listener.reset(token)
+
+
+@contextlib.contextmanager
+def _growth_reported(folder: Path, what: str) -> Iterator[None]:
+    """Report the size of the largest file in ``folder`` (pip's partial download; what else
+    pip writes there, copies and unpacked files, is no bigger) to the download listener, if
+    any, every ``WATCH_EVERY_S`` while the block runs, from a thread (the block waits for pip)."""
+    report = _download_listener.get()
+    if report is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(WATCH_EVERY_S):
+            report(f"downloading {what}: {_largest_file(folder) / 1e6:.1f} MB so far")
+
+    thread = threading.Thread(target=watch, name="download-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _largest_file(folder: Path) -> int:
+    largest = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):  # pip renames and deletes as it goes
+                largest = max(largest, os.stat(os.path.join(root, name)).st_size)
+    return largest
 
 
 def sha256_file(path: Path) -> str:
@@ -81,9 +136,12 @@ def download_package(requirement: str, *, binary: bool, sha256: str | None, file
     downloads.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".pip-", dir=downloads))
     try:
-        _pip_download(requirement, staging, binary=binary, platforms=platforms,
-                      python_version=python_version, abi=abi, implementation=implementation,
-                      timeout_s=timeout_s)
+        pip_temp = staging / "pip-temp"
+        pip_temp.mkdir()
+        with _growth_reported(pip_temp, filename or requirement):
+            _pip_download(requirement, staging, pip_temp, binary=binary, platforms=platforms,
+                          python_version=python_version, abi=abi, implementation=implementation,
+                          timeout_s=timeout_s)
         got = [p for p in staging.iterdir() if p.is_file()]
         if len(got) != 1:
             raise EdgefaceError(f"pip download {requirement} gave {len(got)} files "
@@ -120,7 +178,7 @@ def _check_cached(path: Path, sha256: str | None) -> None:
             f"{sha256.lower()}; it was not used: delete {path} and retry")
 
 
-def _pip_download(requirement: str, dest: Path, *, binary: bool, platforms: Sequence[str],
+def _pip_download(requirement: str, dest: Path, temp: Path, *, binary: bool, platforms: Sequence[str],
                   python_version: str | None, abi: str | None, implementation: str | None,
                   timeout_s: float) -> None:
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-input", "--progress-bar", "off",
@@ -138,7 +196,7 @@ def _pip_download(requirement: str, dest: Path, *, binary: bool, platforms: Sequ
     cmd.append(requirement)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
-                              stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL, env={**os.environ, "TMPDIR": str(temp)})
     except subprocess.TimeoutExpired:
         raise EdgefaceError(f"downloading {requirement} with pip took longer than {timeout_s:.0f} s: "
                             f"check the network and the package index (pip config list), then retry") from None

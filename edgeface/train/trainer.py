@@ -743,4 +743,4 @@ class _Progress:
         if self.enabled:
             from rich.console import Console
 
-            Console(stderr=True).print(f"[dim]{message}[/]")
+            Console(stderr=True, soft_wrap=True).print(f"[dim]{message}[/]")  # a path in it stays whole

@@ -68,6 +68,7 @@ class VideoSource:
         self._stream.thread_type = "AUTO"
         rate = self._stream.average_rate or self._stream.guessed_rate
         self.fps = float(rate) if rate else None
+        self.frames = self._stream.frames or None  # as the container declares it; None for a stream
         self.width = self._stream.codec_context.width
         self.height = self._stream.codec_context.height
         self.skipped_packets = 0  # packets that failed to decode (corrupt or lost data)
