@@ -252,9 +252,10 @@ def test_choose_artifacts_takes_the_smallest_within_the_drop_whose_gate_passed()
     assert choose_artifacts(rows, max_drop=0.0)["embedder"]["precision"] == "fp32"
 
 
-def test_cli_every_stage_says_its_start_and_end_with_its_time_on_stderr(tmp_path, monkeypatch):
-    """Two stand-in stages: run, then up to date, then the second failing; the stage lines are
-    progress (stderr), the summary is the result (stdout), and --json says nothing but JSON."""
+@pytest.fixture
+def two_stages(monkeypatch):
+    """Two stand-in stages, a then b (which reads a); b fails while the returned list is
+    not empty."""
     import edgeface.pipeline.runner as pipeline_runner
     from edgeface.errors import EdgefaceError
     from edgeface.pipeline.stages import Stage
@@ -268,25 +269,50 @@ def test_cli_every_stage_says_its_start_and_end_with_its_time_on_stderr(tmp_path
 
     monkeypatch.setattr(pipeline_runner, "STAGES", (Stage("a", (), lambda c: None, lambda context: {}, "make a"),
                                                     Stage("b", ("a",), lambda c: None, make_b, "make b")))
+    return broken
 
-    def run(*args):
-        result = runner.invoke(app, ["pipeline", "--out", str(tmp_path / "run"), *args])
-        return result, re.sub(r"\d+\.\d s", "T", result.stderr).splitlines()
 
-    first, lines = run()
+def _pipeline_lines(out: Path, *args):
+    """The CLI's result and its stderr lines, times written as T."""
+    result = runner.invoke(app, ["pipeline", "--out", str(out), *args])
+    return result, re.sub(r"\d+\.\d s", "T", result.stderr).splitlines()
+
+
+def test_cli_every_stage_says_its_start_and_end_with_its_time_on_stderr(tmp_path, two_stages):
+    """Run, then up to date, then the second stage failing; the stage lines are progress
+    (stderr), the summary is the result (stdout), and --json says nothing but JSON."""
+    run = tmp_path / "run"
+    first, lines = _pipeline_lines(run)
     assert first.exit_code == 0, first.output
     assert lines == ["[1/2] a: make a", "[1/2] a: done in T", "[2/2] b: make b", "[2/2] b: done in T"]
     assert first.stdout.startswith("pipeline finished: 2 of 2 stages ran in ")
-    again, lines = run()
+    again, lines = _pipeline_lines(run)
     assert lines == ["[1/2] a: up to date, skipped", "[2/2] b: up to date, skipped"], again.output
-    broken.append(True)
-    failed, lines = run("--from", "b")
+    two_stages.append(True)
+    failed, lines = _pipeline_lines(run, "--from", "b")
     assert failed.exit_code == 2 and failed.stdout == ""
     assert lines[:3] == ["[1/2] a: up to date, skipped", "[2/2] b: make b", "[2/2] b: failed after T"]
-    assert lines[3].startswith("error: stage b failed: b broke")
-    broken.clear()
-    quiet, lines = run("--json")
+    assert lines[3].startswith("error: stage b failed: b broke; the finished stages are kept in ")
+    assert len(lines) == 4 and "\\n" not in lines[3]  # one line, no escaped newline in it
+    two_stages.clear()
+    quiet, lines = _pipeline_lines(run, "--json")
     assert quiet.exit_code == 0 and lines == [] and len(json.loads(quiet.stdout)["stages"]) == 2
+
+
+def test_a_stage_forced_by_from_that_failed_is_not_skipped_by_the_next_run(tmp_path, two_stages):
+    """--from b asked for b to be recomputed; when that attempt fails, the outputs of b's
+    earlier run must not count as up to date on the next run without --from."""
+    run = tmp_path / "run"
+    assert _pipeline_lines(run)[0].exit_code == 0
+    two_stages.append(True)
+    assert _pipeline_lines(run, "--from", "b")[0].exit_code == 2
+    assert (run / "stages" / "b" / "stage.json").exists()  # the earlier outputs are kept meanwhile
+    failed, lines = _pipeline_lines(run)
+    assert failed.exit_code == 2 and lines[1].startswith("[2/2] b: make b") and lines[2] == "[2/2] b: failed after T"
+    two_stages.clear()
+    fixed, lines = _pipeline_lines(run)  # (the failed attempt's folder is resumed: same key)
+    assert fixed.exit_code == 0 and lines[1].startswith("[2/2] b: make b") and lines[2] == "[2/2] b: done in T"
+    assert _pipeline_lines(run)[1] == ["[1/2] a: up to date, skipped", "[2/2] b: up to date, skipped"]
 
 
 # ----------------------------------------------------------- end to end

@@ -61,9 +61,15 @@ class StageDir:
         record = self.finished()
         return record is not None and record.get("key") == key
 
-    def discard(self) -> None:
-        """Forget an interrupted attempt."""
+    def force(self) -> None:
+        """Make the stage run again (``--from``): forget an interrupted attempt, and stop the
+        finished outputs counting as fresh, so that if this attempt fails the next run does
+        not skip the stage the user asked to recompute. The outputs stay until the new ones
+        replace them."""
         shutil.rmtree(self.partial, ignore_errors=True)
+        record = self.finished()
+        if record is not None:
+            write_json(self.final / MARKER, {**record, "key": None, "forced": True}, default=str)
 
     def begin(self, key: str) -> tuple[Path, bool]:
         """The folder to work in, and whether it holds an interrupted attempt at ``key``."""

@@ -106,7 +106,7 @@ def run_pipeline(config: PipelineConfig, run: Path, from_stage: Optional[str] = 
                 say(f"{label}: up to date, skipped")
                 continue
             if index >= first_forced:
-                folder.discard()  # --from: an interrupted attempt is redone too
+                folder.force()
             work, resume = folder.begin(key)
             say(f"{label}: {stage.title}" + (" (resuming an interrupted attempt)" if resume else ""))
             context = StageContext(config, work, resume, {n: root / n for n in stage.needs},
@@ -137,11 +137,11 @@ def _run_stage(stage, context: StageContext, work: Path) -> dict:
         json.dumps(summary, default=str)  # a summary that cannot be stored is a bug: fail here, not at commit
         return summary
     except EdgefaceError as exc:
-        raise PipelineError(f"stage {stage.name} failed: {exc}\n{kept}") from None
+        raise PipelineError(f"stage {stage.name} failed: {exc}; {kept}") from None
     except Exception as exc:  # a bug or a library failure: keep the details, say where they are
         log = work / "error.log"
         atomic_write_bytes(log, traceback.format_exc().encode())
-        raise PipelineError(f"stage {stage.name} failed: {type(exc).__name__}: {exc} (traceback in {log})\n"
+        raise PipelineError(f"stage {stage.name} failed: {type(exc).__name__}: {exc} (traceback in {log}); "
                             f"{kept}") from None
 
 
