@@ -738,9 +738,3 @@ class _Progress:
     def end_epoch(self, row: dict, headline: str) -> None:
         if self.progress is not None and row.get(headline) is not None:
             self.progress.update(self.task, info=f"loss {row['loss']:.4f} {headline} {row[headline]:.4f}")
-
-    def note(self, message: str) -> None:
-        if self.enabled:
-            from rich.console import Console
-
-            Console(stderr=True, soft_wrap=True).print(f"[dim]{message}[/]")  # a path in it stays whole
