@@ -38,7 +38,7 @@ import itertools
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -67,11 +67,14 @@ DEFAULT_BUNDLES = ("blazeface", "blazeface-full", "default")
 
 @dataclass
 class Photo:
-    """An image and the boxes (x1, y1, x2, y2 pixels) of the faces in it."""
+    """An image, the boxes (x1, y1, x2, y2 pixels) of the faces in it, and where each
+    face came from ("LFW" or "astronaut"), since grey tight crops and a colour face with
+    its hair and shoulders are not equally hard."""
 
     name: str
     image: np.ndarray
     faces: list[tuple[float, float, float, float]]
+    kinds: list[str] = field(default_factory=list)
 
 
 # -- building the photos -------------------------------------------------------------------------
@@ -105,6 +108,7 @@ class Source:
 
     pixels: np.ndarray
     face: tuple[float, float, float, float]
+    kind: str
 
 
 def face_sources() -> list[Source]:
@@ -112,13 +116,13 @@ def face_sources() -> list[Source]:
     from skimage import data
 
     m = LFW_MARGIN
-    sources = [Source(rgb(crop), (m, m, 1 - m, 1 - m)) for crop in data.lfw_subset()[:LFW_FACES]]
+    sources = [Source(rgb(crop), (m, m, 1 - m, 1 - m), "LFW") for crop in data.lfw_subset()[:LFW_FACES]]
     x1, y1, x2, y2 = ASTRONAUT_FACE
     pad = ASTRONAUT_MARGIN * (x2 - x1)
     cx1, cy1, cx2, cy2 = (round(v) for v in (x1 - pad, y1 - pad, x2 + pad, y2 + pad))
     w, h = cx2 - cx1, cy2 - cy1
     sources.append(Source(data.astronaut()[cy1:cy2, cx1:cx2],
-                          ((x1 - cx1) / w, (y1 - cy1) / h, (x2 - cx1) / w, (y2 - cy1) / h)))
+                          ((x1 - cx1) / w, (y1 - cy1) / h, (x2 - cx1) / w, (y2 - cy1) / h), "astronaut"))
     return sources
 
 
@@ -132,7 +136,7 @@ def composite(rng: np.random.Generator, sources: list[Source], scene: np.ndarray
     finds no free place in 200 tries is left out (the big ones, on crowded images)."""
     image = scene.copy()
     count = int(rng.integers(FACES_PER_IMAGE[0], FACES_PER_IMAGE[1] + 1))
-    pasted, faces = [], []
+    pasted, faces, kinds = [], [], []
     for _ in range(count):
         # every fifth face, on average, the astronaut's colour face; the others from LFW
         source = sources[-1] if rng.random() < 0.2 else sources[int(rng.integers(len(sources) - 1))]
@@ -154,7 +158,8 @@ def composite(rng: np.random.Generator, sources: list[Source], scene: np.ndarray
         image[y:y + height, x:x + width] = pixels
         pasted.append(box)
         faces.append((x + fx1 * width, y + fy1 * height, x + fx2 * width, y + fy2 * height))
-    return Photo(name, image, faces)
+        kinds.append(source.kind)
+    return Photo(name, image, faces, kinds)
 
 
 def composites(count: int, seed: int) -> list[Photo]:
@@ -213,14 +218,15 @@ def band_of(box) -> str | None:
 
 
 def accuracy(photos: list[Photo], detect) -> dict[str, dict]:
-    """Per band and over all the photos: faces, found, recall, false faces per image."""
+    """Per band, per kind of face and over all the photos: faces, found, recall; false
+    faces per image over all (a false face belongs to no band)."""
     counts: dict[str, list[int]] = {}
     false = 0
     for photo in photos:
         found, extra = match(photo.faces, boxes(detect(photo.image)))
         false += extra
-        for box, hit in zip(photo.faces, found):
-            for key in (band_of(box), "all"):
+        for box, kind, hit in zip(photo.faces, photo.kinds or [None] * len(photo.faces), found):
+            for key in (band_of(box), f"{kind} faces", "all"):
                 counts.setdefault(key, [0, 0])
                 counts[key][0] += 1
                 counts[key][1] += hit
@@ -244,7 +250,7 @@ def cycling(detect, images: list[np.ndarray]):
 
 def measure(args: argparse.Namespace, photos: list[Photo], singles: list[Photo]) -> list[dict]:
     """Accuracy per bundle, then the latency cases with the bundles taking turns; one row
-    per bundle and set (the bands, all composites, each single-face photo)."""
+    per bundle and set (the bands, the kinds of face, all composites, each single-face photo)."""
     from edgeface import FaceAnalyzer
 
     analyzers = {name: FaceAnalyzer.create_from_bundle(bundle(name), num_threads=args.threads)
@@ -259,6 +265,9 @@ def measure(args: argparse.Namespace, photos: list[Photo], singles: list[Photo])
         for low, high in BANDS:
             key = f"{low}-{high} px"
             rows.append({"bundle": name, "set": f"composites, faces {key}", **got.get(key, empty()), "ms": None})
+        for kind in ("LFW", "astronaut"):
+            rows.append({"bundle": name, "set": f"composites, {kind} faces", **got.get(f"{kind} faces", empty()),
+                         "ms": None})
         rows.append({"bundle": name, "set": f"composites, all ({len(photos)} images)", **got["all"],
                      "ms": timed[name, "composites"]})
         for photo in singles:

@@ -39,6 +39,7 @@ def test_composites_are_deterministic_with_faces_inside_and_apart():
         assert photo.image.shape == (bench_photos.HEIGHT, bench_photos.WIDTH, 3) and photo.image.dtype == np.uint8
         assert np.array_equal(photo.image, same.image) and photo.faces == same.faces
         assert 1 <= len(photo.faces) <= bench_photos.FACES_PER_IMAGE[1]
+        assert len(photo.kinds) == len(photo.faces) and set(photo.kinds) <= {"LFW", "astronaut"}
         for i, (x1, y1, x2, y2) in enumerate(photo.faces):
             assert 0 <= x1 < x2 <= bench_photos.WIDTH and 0 <= y1 < y2 <= bench_photos.HEIGHT
             assert bench_photos.band_of((x1, y1, x2, y2)) is not None, x2 - x1
@@ -58,10 +59,11 @@ def test_main_prints_every_promised_row(cache, capsys, tmp_path):
     assert bench_photos.main(["--images", "2", "--bundles", "blazeface", "--runs", "3",
                               "--rounds", "1", "--warmup", "0", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    for row in ("40-80 px", "80-150 px", "150-300 px", "all (2 images)", "astronaut 512x512", "selfie 1280x960"):
+    for row in ("40-80 px", "80-150 px", "150-300 px", "LFW faces", "astronaut faces", "all (2 images)",
+                "astronaut 512x512", "selfie 1280x960"):
         assert row in printed
     assert "load average" in printed
     rows = json.loads(out.read_text())["rows"]
-    assert len(rows) == 6 and {r["bundle"] for r in rows} == {"blazeface"}
+    assert len(rows) == 8 and {r["bundle"] for r in rows} == {"blazeface"}
     selfie = rows[-1]
     assert selfie["faces"] == selfie["found"] == 1 and selfie["ms"]["median_ms"] > 0
