@@ -56,6 +56,12 @@ class FaceAnalyzerOptions:
     # core phones run; build it with scripts/native_build.py), or "auto" (native where it
     # is built and the bundle suits it).
     runtime: str = "python"
+    # Where to look for faces (edgeface.tiled_search): "whole" runs the detector once on
+    # the whole image; "all" also on a pyramid of tiles, to find faces down to
+    # ``min_face`` pixels wide in large photos; "auto" as "all" unless the whole-image
+    # pass found a face a fifth of the image wide or more (a selfie stays one pass).
+    search: str = "whole"
+    min_face: int = 40
 
 
 def required_keys(options: FaceAnalyzerOptions) -> list[PublicKey] | None:

@@ -22,6 +22,7 @@ import numpy as np
 
 from edgeface.errors import BackendUnavailableError, EdgefaceError
 from edgeface.results import Detections
+from edgeface.tiled_search import SearchSettings, search_faces
 
 if TYPE_CHECKING:
     from edgeface.analyzer import FaceAnalyzerOptions
@@ -64,9 +65,14 @@ class PythonEngine:
         self.aligner = Aligner(manifest.embedder.alignment, self.detector.keypoint_names) \
             if self.detector and self.embedder else None
         self.keypoint_names = self.detector.keypoint_names if self.detector else ()
+        self.search = SearchSettings(options.search, options.min_face)
 
     def detect(self, rgb: np.ndarray) -> Detections:
-        return self.detector.detect(rgb, self.options.score_threshold, self.options.max_faces)
+        spec, options = self.detector.spec, self.options
+        threshold = spec.score_threshold if options.score_threshold is None else options.score_threshold
+        max_faces = options.max_faces or spec.max_faces
+        return search_faces(rgb, lambda image, at: self.detector.detect(image, at, max_faces), self.search,
+                            threshold, spec.nms, spec.nms_iou, max_faces)
 
     def embed(self, rgb: np.ndarray, keypoints: np.ndarray, dim: int) -> np.ndarray:
         return self.embedder.embed_chips(self.aligner.chips(rgb, keypoints))
@@ -93,6 +99,9 @@ def _native_unsuitable(bundle: Bundle, options: FaceAnalyzerOptions) -> str | No
     """Why the native core cannot run this bundle with these options, or None."""
     from edgeface.runtime import native_core
 
+    if options.search != "whole":
+        return (f"search={options.search!r} (tiles for small faces) runs in the Python runtime so far: use "
+                f"runtime='python', or search='whole'")
     if not native_core.available():
         return (f"the native library {native_core.library_path()} is not built: build it with "
                 f"python3 scripts/native_build.py, or use runtime='python'")

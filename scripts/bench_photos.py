@@ -23,12 +23,14 @@ are); pairs are taken greedily, highest IoU first, each detection and each face 
 once. A face without a pair is missed; a detection without one is a false face.
 
 Each bundle of ``--bundles`` runs ``FaceAnalyzer.detect()`` (its manifest's score
-threshold, ``--threads`` interpreter threads) on every image. Latency: the median of
+threshold, ``--threads`` interpreter threads) on every image; ``NAME:SEARCH`` runs it
+with the SDK's ``search`` option (edgeface.tiled_search: "auto" or "all" add a pyramid of
+tiles for small faces). Latency: the median of
 ``--runs`` timed calls per case in ``--rounds`` rounds in which the bundles take turns
 (``interleaved`` from bench_pretrained.py), the composites case cycling through the
 composites. The script prints a table.
 
-    .venv/bin/python scripts/bench_photos.py [--images 30] [--seed 0] [--bundles blazeface blazeface-full default] [--json PATH]
+    .venv/bin/python scripts/bench_photos.py [--images 30] [--seed 0] [--bundles blazeface blazeface-full default default:auto default:all] [--json PATH]
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ ASTRONAUT_MARGIN = 0.4  # of her face's side, around it, in the crop that is pas
 SELFIE_FACE_HEIGHT = 0.4  # of the selfie frame's height
 BACKGROUNDS = ("coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina",
                "grass", "gravel", "brick", "coins", "moon")
-DEFAULT_BUNDLES = ("blazeface", "blazeface-full", "default")
+DEFAULT_BUNDLES = ("blazeface", "blazeface-full", "default", "default:auto", "default:all")
 
 
 @dataclass
@@ -253,7 +255,8 @@ def measure(args: argparse.Namespace, photos: list[Photo], singles: list[Photo])
     per bundle and set (the bands, the kinds of face, all composites, each single-face photo)."""
     from edgeface import FaceAnalyzer
 
-    analyzers = {name: FaceAnalyzer.create_from_bundle(bundle(name), num_threads=args.threads)
+    analyzers = {name: FaceAnalyzer.create_from_bundle(bundle(name.partition(":")[0]), num_threads=args.threads,
+                                                       search=name.partition(":")[2] or "whole")
                  for name in args.bundles}
     sides = [side(name, {"composites": cycling(a.detect, [p.image for p in photos]),
                          **{p.name: partial(a.detect, p.image) for p in singles}})
@@ -314,7 +317,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--images", type=int, default=30, help="composites to build (default 30)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the composites (default 0)")
     parser.add_argument("--bundles", nargs="+", default=list(DEFAULT_BUNDLES),
-                        help=f"pretrained bundles to run (default {' '.join(DEFAULT_BUNDLES)})")
+                        help=f"pretrained bundles to run, each NAME or NAME:SEARCH (the SDK's search option: "
+                             f"whole, auto or all; default whole) (default {' '.join(DEFAULT_BUNDLES)})")
     parser.add_argument("--runs", type=int, default=60, help="timed calls per bundle and case (default 60)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="the bundles take turns this many times, each timing runs/rounds calls (default 3)")

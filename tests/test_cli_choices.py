@@ -15,11 +15,13 @@ def test_choice_sets_match_their_owners():
     from edgeface.converters.tflite import IO_TYPES
     from edgeface.hub.compile import RUNTIMES
     from edgeface.hub.profile import COMPUTE_UNITS
+    from edgeface.tiled_search import SEARCHES
 
     assert tuple(choices.ModelRole) == ROLES
     assert tuple(choices.IoType) == IO_TYPES
     assert tuple(choices.HubRuntime) == tuple(RUNTIMES)
     assert tuple(choices.ComputeUnit) == (*COMPUTE_UNITS, "all")
+    assert tuple(choices.Search) == SEARCHES
 
 
 @pytest.mark.parametrize("command, listed", [
@@ -30,6 +32,8 @@ def test_choice_sets_match_their_owners():
     (["hub", "compile"], ("qnn_context_binary",)),
     (["hub", "profile"], ("npu|gpu|cpu|all",)),
     (["bench", "run"], ("npu|gpu|cpu|all", "qnn_dlc")),
+    (["detect"], ("whole|auto|all",)),
+    (["identify"], ("whole|auto|all",)),
 ])
 def test_help_lists_the_choices(command, listed):
     result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})

@@ -46,3 +46,10 @@ class ComputeUnit(StrEnum):
     gpu = "gpu"
     cpu = "cpu"
     all = "all"
+
+
+class Search(StrEnum):
+    """Where the detector looks (edgeface.tiled_search.SEARCHES)."""
+    whole = "whole"
+    auto = "auto"
+    all = "all"
