@@ -96,7 +96,7 @@ def _candidates() -> dict:
                 idx = ui.Index(ndim=g.shape[1], metric="ip", dtype=dtype, connectivity=M,
                                expansion_add=EF_CONSTRUCTION, expansion_search=EF_SEARCH)
                 idx.add(np.arange(len(g)), g)
-                return (lambda q, k, th: idx.search(q, k, threads=th).keys.astype(np.int64)), idx.memory_usage
+                return (lambda q, k, th: idx.search(q, k, threads=th).keys.astype(np.int64)), len(idx.save())  # serialized size, like faiss (memory_usage counts reserved arenas)
             return build
         out["usearch-hnsw-f16"] = usearch_kind("f16")
         out["usearch-hnsw-i8"] = usearch_kind("i8")
