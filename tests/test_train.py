@@ -424,3 +424,12 @@ def test_training_runs_under_a_two_replica_mirrored_strategy(tmp_path):
     # a global batch of 2 x 4 images per step
     assert out["history"][-1]["step"] == 8
     assert (tmp_path / "run" / "checkpoints" / "checkpoint").is_file()
+
+
+def test_progress_note_shows_a_bracketed_path_and_control_characters_literally(capsys):
+    from edgeface.train.trainer import _Progress
+
+    _Progress(enabled=True, epochs=1, steps=1).note("exported runs/[v2]/bundle\x1b[31m")
+    shown = capsys.readouterr().err
+    assert "runs/[v2]/bundle" in shown  # Rich markup would have eaten "[v2]"
+    assert "\\x1b[31m" in shown and "\x1b[31m" not in shown

@@ -738,3 +738,14 @@ class _Progress:
     def end_epoch(self, row: dict, headline: str) -> None:
         if self.progress is not None and row.get(headline) is not None:
             self.progress.update(self.task, info=f"loss {row['loss']:.4f} {headline} {row[headline]:.4f}")
+
+    def note(self, message: str) -> None:
+        """A line on stderr; its text is literal (a path such as ``runs/[v2]`` is not Rich
+        markup, a control character in it is shown escaped) and never wrapped."""
+        if self.enabled:
+            from rich.console import Console
+            from rich.text import Text
+
+            from edgeface.safetext import visible_controls
+
+            Console(stderr=True, soft_wrap=True).print(Text(visible_controls(message), style="dim"))
