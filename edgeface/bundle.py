@@ -34,6 +34,7 @@ except ImportError:  # pragma: no cover - a Python built without it; zipfile the
 from edgeface.errors import BundleError, ChecksumError, ManifestError, SignatureError, clip
 from edgeface.fsutil import atomic_write_bytes, current_umask, directory_lock, exchange_paths
 from edgeface.schema import Fields
+from edgeface.tiled_search import SEARCHES
 
 if TYPE_CHECKING:  # pragma: no cover
     from edgeface.signing import KeySources, PublicKey
@@ -204,13 +205,16 @@ class DetectorSpec(ModelSpec):
     nms_iou: float
     nms: str  # "weighted" (MediaPipe's blending) or "hard"
     max_faces: int
+    # Where the SDK looks for faces unless told (edgeface.tiled_search): "whole", or "auto"
+    # for a detector whose tiled search was measured (the default bundle's BlazeFace).
+    search: str
 
-    KEYS = ModelSpec.KEYS + ("decoder", "keypoint_names", "score_threshold", "nms_iou", "nms", "max_faces")
+    KEYS = ModelSpec.KEYS + ("decoder", "keypoint_names", "score_threshold", "nms_iou", "nms", "max_faces", "search")
 
     def _role_fields(self) -> dict[str, Any]:
         return {"decoder": self.decoder.to_dict(), "keypoint_names": list(self.keypoint_names) or None,
                 "score_threshold": self.score_threshold, "nms_iou": self.nms_iou, "nms": self.nms,
-                "max_faces": self.max_faces}
+                "max_faces": self.max_faces, "search": self.search}
 
 
 @dataclass(frozen=True)
@@ -345,6 +349,7 @@ def _parse_detector(f: Fields) -> DetectorSpec:
         nms_iou=f.number("nms_iou", above=0.0, hi=1.0),
         nms=f.string("nms", "hard", choices=("hard", "weighted")),
         max_faces=f.integer("max_faces", 100, lo=1, hi=MAX_FACES),
+        search=f.string("search", "whole", choices=SEARCHES),
     )
 
 

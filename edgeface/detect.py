@@ -80,4 +80,5 @@ def detector_spec(entry: dict, input_spec: InputSpec) -> DetectorSpec:
                         decoder=DecoderSpec.parse(Fields(entry["decoder"], "decoder"), input_spec),
                         keypoint_names=tuple(entry.get("keypoint_names", ())),
                         score_threshold=entry["score_threshold"], nms_iou=entry["nms_iou"],
-                        nms=entry.get("nms", "hard"), max_faces=entry.get("max_faces", 100))
+                        nms=entry.get("nms", "hard"), max_faces=entry.get("max_faces", 100),
+                        search=entry.get("search", "whole"))

@@ -234,6 +234,7 @@ DetectorSpec parse_detector(const Fields& f) {
   d.nms_iou = f.number("nms_iou", std::nullopt, {{}, 1.0, 0.0, {}});
   d.nms = f.string("nms", "hard", {"hard", "weighted"});
   d.max_faces = f.integer("max_faces", 100, 1, kMaxFaces);
+  d.search = f.string("search", "whole", {"whole", "auto", "all"});
   return d;
 }
 

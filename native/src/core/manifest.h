@@ -92,6 +92,7 @@ struct DetectorSpec : ModelSpec {
   double score_threshold = 0, nms_iou = 0;
   std::string nms;  // hard|weighted
   int64_t max_faces = 100;
+  std::string search = "whole";  // whole|auto|all: the analyzer's search unless its options choose
 };
 
 struct AlignmentSpec {
