@@ -36,7 +36,9 @@ from edgeface.decoders.ssd import SsdDecoder
 from edgeface.embed import l2_normalize
 from edgeface.fsutil import atomic_write_bytes, write_json
 from edgeface.preprocess import Preprocessor, placement_for
+from edgeface.results import Detections
 from edgeface.schema import Fields
+from edgeface.tiled_search import Tile, _moved, _uncut, tile_levels
 
 DATA = Path(__file__).resolve().parent.parent / "native" / "tests" / "vision" / "data"
 SEED = 16  # the issue's number: any fixed seed will do
@@ -249,6 +251,42 @@ def align_cases(g: Goldens, rng: np.random.Generator) -> None:
            cosine=[float(units[0] @ units[1]), float(units[0] @ units[2])])
 
 
+# (width, height, min_face): a landscape and a portrait photo, a large one, sides that are
+# not multiples of the tile, an image too small for any tile
+TILE_PLANS = ((1280, 960, 40), (960, 1280, 40), (4000, 3000, 40), (1001, 333, 8), (640, 480, 160), (100, 100, 40))
+
+
+def tile_cases(g: Goldens, rng: np.random.Generator) -> None:
+    """The tiled search's plan for images of several shapes (rows of level, x, y, width,
+    height), and the faces a tile keeps (a
+    face its inner border cuts is dropped) moved into image pixels."""
+    for width, height, min_face in TILE_PLANS:
+        rows = [(n, t.x, t.y, t.width, t.height) for n, level in enumerate(tile_levels(width, height, min_face))
+                for t in level]
+        name = f"plan{width}x{height}_{min_face}"
+        g.case("tile_plan", width=width, height=height, min_face=min_face,
+               tiles=g.array(name, np.array(rows, np.float64).reshape(-1, 5)))
+    width, height = 1280, 960
+    for tile in (Tile(320, 240, 320, 320), Tile(0, 0, 640, 640), Tile(640, 320, 640, 640)):
+        starts = rng.uniform(-1, tile.width - 40, (24, 2))
+        starts[:8] = [[0, 50], [1.99, 60], [2.0, 70], [2.01, 80], [50, 0], [60, 2.0], [70, 2.01], [80, 100]]
+        sides = rng.uniform(20, 60, (24, 1))
+        sides[:8] = 30
+        boxes = np.concatenate([starts, starts + sides], axis=1).astype(np.float32)
+        boxes[8:12, 2] = tile.width - rng.uniform(0, 4, 4)  # at and off the right border
+        boxes[12:16, 3] = tile.height - rng.uniform(0, 4, 4)
+        found = Detections(boxes, rng.uniform(0.5, 1, 24).astype(np.float32),
+                           rng.uniform(0, tile.width, (24, 2, 2)).astype(np.float32), ("a", "b"))
+        kept = _moved(found.take(_uncut(found, tile, width, height)), tile)
+        name = f"tile{tile.x}_{tile.y}"
+        g.case("tile_keep", name=name, tile=[tile.x, tile.y, tile.width, tile.height], width=width, height=height,
+               boxes=g.array(f"{name}.boxes", found.boxes), scores=g.array(f"{name}.scores", found.scores),
+               keypoints=g.array(f"{name}.keypoints", found.keypoints),
+               kept_boxes=g.array(f"{name}.kept_boxes", kept.boxes),
+               kept_scores=g.array(f"{name}.kept_scores", kept.scores),
+               kept_keypoints=g.array(f"{name}.kept_keypoints", kept.keypoints))
+
+
 def make(out: Path) -> None:
     rng = np.random.default_rng(SEED)
     g = Goldens()
@@ -258,6 +296,7 @@ def make(out: Path) -> None:
         ssd_cases(g, rng)
         scrfd_case(g, rng)
         align_cases(g, rng)
+        tile_cases(g, rng)
     g.write(out)
 
 

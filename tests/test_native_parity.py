@@ -15,6 +15,9 @@ about 0.9998 between the SDK's own two paths; the native core stays as close to 
 OpenCV path as the numpy path is (the last test here).
 """
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -23,6 +26,8 @@ from edgeface.align import warp_affine as sdk_warp_affine  # before the fixture 
 from edgeface.errors import BackendUnavailableError, ChecksumError, EdgefaceError, ImageError, ManifestError
 from tests.conftest import FIXTURES, blob_image
 from tests.native_support import build_trees
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 pytestmark = pytest.mark.slow
 BOX_PX = 0.5
@@ -121,6 +126,20 @@ def test_default_bundle_finds_and_embeds_real_faces_alike(default_pair):
     python, native = default_pair
     found = sum(assert_same_faces(python, native, image, name) for name, image in real_images().items())
     assert found >= 5
+
+
+def test_the_tiled_search_finds_the_same_faces_in_group_photos(default_bundle):
+    """search="all" over bench_photos' composites (real faces 40-300 px on 1280x960
+    scenes): the native pyramid of tiles is the Python one, and finds what one pass misses."""
+    import bench_photos
+
+    python, native = both(default_bundle, search="all")
+    one_pass = FaceAnalyzer.create_from_bundle(default_bundle, runtime="native", search="whole")
+    found = missed_by_one_pass = 0
+    for i, photo in enumerate(bench_photos.composites(2, seed=3)):
+        found += assert_same_faces(python, native, photo.image, f"composite {i}")
+        missed_by_one_pass += len(photo.faces) - len(one_pass.detect_arrays(photo.image))
+    assert found >= 6 and missed_by_one_pass >= 4, (found, missed_by_one_pass)
 
 
 def test_default_bundle_verifies_and_identifies_alike(default_pair, tmp_path):

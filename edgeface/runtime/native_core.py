@@ -31,6 +31,7 @@ BUILT_LIBRARY = Path(__file__).resolve().parents[2] / "native" / "build" / "rele
 _ERRORS = {2: BundleError, 3: ManifestError, 4: ChecksumError, 5: ModelLoadError, 6: InferenceError, 9: ImageError,
            10: GalleryError}
 _PIXEL_RGB = 0
+_SEARCH = {None: 0, "whole": 1, "auto": 2, "all": 3}  # edgeface_search; None: the bundle's
 
 
 class _Image(ctypes.Structure):
@@ -42,7 +43,8 @@ class _Image(ctypes.Structure):
 
 class _Options(ctypes.Structure):
     _fields_ = [("num_threads", ctypes.c_int32), ("score_threshold", ctypes.c_double), ("max_faces", ctypes.c_int32),
-                ("flip_average", ctypes.c_int32), ("accelerator", ctypes.c_int32)]
+                ("flip_average", ctypes.c_int32), ("accelerator", ctypes.c_int32), ("search", ctypes.c_int32),
+                ("min_face", ctypes.c_int32)]
 
 
 class _Faces(ctypes.Structure):  # the arrays as addresses: _floats copies them out
@@ -122,7 +124,8 @@ class NativeEngine:
     turns (the native analyzer is one per thread)."""
 
     def __init__(self, bundle_dir: Path, num_threads: int = 1, score_threshold: float | None = None,
-                 max_faces: int | None = None, flip_average: bool = False):
+                 max_faces: int | None = None, flip_average: bool = False, search: str | None = None,
+                 min_face: int = 40):
         lib = library()
         self._lib = lib
         self._lock = threading.Lock()
@@ -135,6 +138,8 @@ class NativeEngine:
             options.score_threshold = -1.0 if score_threshold is None else score_threshold
             options.max_faces = max_faces or 0
             options.flip_average = int(flip_average)
+            options.search = _SEARCH[search]
+            options.min_face = min_face
             analyzer = ctypes.c_void_p()
             _check(lib, lib.edgeface_analyzer_create(bundle, ctypes.byref(options), ctypes.byref(analyzer)))
         finally:

@@ -155,6 +155,16 @@ typedef enum edgeface_accelerator {
   EDGEFACE_ACCELERATOR_INT32_MAX = 0x7fffffff
 } edgeface_accelerator;
 
+/* Where the detector looks for faces (docs/sdk.md, "Small faces in large photos"). */
+typedef enum edgeface_search {
+  EDGEFACE_SEARCH_BUNDLE = 0, /* the bundle's models.detector.search (default) */
+  EDGEFACE_SEARCH_WHOLE = 1,  /* one pass over the whole image: camera frames, video */
+  EDGEFACE_SEARCH_AUTO = 2,   /* also tiles for small faces, unless the whole image holds a large one */
+  EDGEFACE_SEARCH_ALL = 3,    /* always the whole image and every level of tiles */
+  EDGEFACE_SEARCH_INT32_MIN = -2147483647 - 1, /* not searches: any int32 is a valid value */
+  EDGEFACE_SEARCH_INT32_MAX = 0x7fffffff
+} edgeface_search;
+
 /* How to create an analyzer; fill with edgeface_analyzer_options_default first. */
 typedef struct edgeface_analyzer_options {
   int32_t num_threads;     /* >= 1; default 1 */
@@ -162,6 +172,8 @@ typedef struct edgeface_analyzer_options {
   int32_t max_faces;       /* at most this many faces, best first; <= 0: the manifest's (default) */
   int32_t flip_average;    /* 1: average each chip's embedding with its mirror image's; default 0 */
   edgeface_accelerator accelerator; /* default EDGEFACE_ACCELERATOR_CPU */
+  edgeface_search search;  /* default EDGEFACE_SEARCH_BUNDLE */
+  int32_t min_face;        /* the narrowest face (pixels, 8..4096) tiles look for; default 40 */
 } edgeface_analyzer_options;
 
 /* Faces found in one image, all in upright image pixels, best first. The arrays belong to

@@ -7,6 +7,8 @@ namespace edgeface {
 Analyzer::Analyzer(const Bundle& bundle, const AnalyzerOptions& options) : location_(bundle.location()), options_(options) {
   const Manifest& manifest = bundle.manifest();
   if (manifest.detector) detector_ = std::make_unique<Detector>(bundle, options.compile);
+  if (manifest.detector) search_.search = options.search.value_or(search_named(manifest.detector->search));
+  search_.min_face = options.min_face;
   // An embedder aligns faces by the detector's keypoints: without a detector it has none to take.
   if (manifest.embedder && detector_)
     embedder_ = std::make_unique<Embedder>(bundle, detector_->keypoint_names(), options.compile, options.flip_average);
@@ -43,7 +45,7 @@ void Analyzer::set_stage_times(StageTimes* times) {
 
 void Analyzer::detect(const vision::ImageView& image) {
   embeddings_.clear();
-  detector().detect(image, options_.score_threshold, options_.max_faces, faces_);
+  tiled_search_.run(detector(), image, search_, options_.score_threshold, options_.max_faces, faces_);
 }
 
 void Analyzer::analyze(const vision::ImageView& image) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "edgeface/vision/image.h"
 #include "embedder.h"
 #include "stage_times.h"
+#include "tiled_search.h"
 
 namespace edgeface {
 
@@ -20,6 +22,8 @@ struct AnalyzerOptions {
   double score_threshold = -1;  // < 0: the manifest's
   int max_faces = 0;            // <= 0: the manifest's
   bool flip_average = false;
+  std::optional<Search> search;  // where to look for faces; none: the manifest's detector.search
+  int min_face = 40;             // the narrowest face a tiled search looks for, in pixels
 };
 
 class Analyzer {
@@ -49,6 +53,8 @@ class Analyzer {
   AnalyzerOptions options_;
   std::unique_ptr<Detector> detector_;
   std::unique_ptr<Embedder> embedder_;
+  SearchSettings search_;
+  TiledSearch tiled_search_;
   vision::Detections faces_;
   std::vector<float> embeddings_;
 };

@@ -73,6 +73,8 @@ void edgeface_analyzer_options_default(edgeface_analyzer_options* options) {
   options->max_faces = 0;
   options->flip_average = 0;
   options->accelerator = EDGEFACE_ACCELERATOR_CPU;
+  options->search = EDGEFACE_SEARCH_BUNDLE;
+  options->min_face = 40;
 }
 
 edgeface_status edgeface_analyzer_create(const edgeface_bundle* bundle, const edgeface_analyzer_options* options,
@@ -90,6 +92,11 @@ edgeface_status edgeface_analyzer_create(const edgeface_bundle* bundle, const ed
     require(options->accelerator >= EDGEFACE_ACCELERATOR_CPU && options->accelerator <= EDGEFACE_ACCELERATOR_NPU,
             "options.accelerator: must be EDGEFACE_ACCELERATOR_CPU, _GPU or _NPU, got " +
                 std::to_string(static_cast<int32_t>(options->accelerator)));
+    require(options->search >= EDGEFACE_SEARCH_BUNDLE && options->search <= EDGEFACE_SEARCH_ALL,
+            "options.search: must be EDGEFACE_SEARCH_BUNDLE, _WHOLE, _AUTO or _ALL, got " +
+                std::to_string(static_cast<int32_t>(options->search)));
+    require(options->min_face >= 8 && options->min_face <= 4096,
+            "options.min_face: a face width in pixels, 8..4096, got " + std::to_string(options->min_face));
     edgeface::AnalyzerOptions settings;
     settings.compile.num_threads = options->num_threads;
     settings.compile.accelerator = options->accelerator == EDGEFACE_ACCELERATOR_GPU   ? edgeface::Accelerator::kGpu
@@ -98,6 +105,11 @@ edgeface_status edgeface_analyzer_create(const edgeface_bundle* bundle, const ed
     settings.score_threshold = options->score_threshold;
     settings.max_faces = options->max_faces;
     settings.flip_average = options->flip_average != 0;
+    if (options->search != EDGEFACE_SEARCH_BUNDLE)
+      settings.search = options->search == EDGEFACE_SEARCH_WHOLE  ? edgeface::Search::whole
+                        : options->search == EDGEFACE_SEARCH_AUTO ? edgeface::Search::automatic
+                                                                  : edgeface::Search::all;
+    settings.min_face = options->min_face;
     *out = new edgeface_analyzer{edgeface::Analyzer(bundle->bundle, settings)};
   });
 }

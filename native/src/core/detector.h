@@ -27,6 +27,7 @@ class Detector {
   Detector(const Bundle& bundle, const CompileOptions& options);
   const std::vector<std::string>& keypoint_names() const { return keypoint_names_; }
   int num_keypoints() const { return static_cast<int>(keypoint_names_.size()); }
+  const DetectorSpec& spec() const { return spec_; }
   // The faces in `image`, best first, at `score_threshold` (< 0: the manifest's) and at
   // most `max_faces` (<= 0: the manifest's). Throws kImage for a view that does not hold
   // its pixels.

@@ -208,7 +208,8 @@ extern "C" {
 
 JNIEXPORT jlong JNICALL Java_dev_edgeface_FaceAnalyzer_nativeCreate(JNIEnv* env, jclass, jbyteArray bundle_path,
                                                                     jint threads, jfloat score_threshold,
-                                                                    jint max_faces, jint accelerator) {
+                                                                    jint max_faces, jint accelerator, jint search,
+                                                                    jint min_face) {
   Analyzer* result = nullptr;
   call(env, [&] {
     edgeface_bundle* bundle = nullptr;
@@ -220,6 +221,8 @@ JNIEXPORT jlong JNICALL Java_dev_edgeface_FaceAnalyzer_nativeCreate(JNIEnv* env,
     options.score_threshold = score_threshold;
     options.max_faces = max_faces;
     options.accelerator = static_cast<edgeface_accelerator>(accelerator);
+    options.search = static_cast<edgeface_search>(search);
+    options.min_face = min_face;
     edgeface_analyzer* analyzer = nullptr;
     status = edgeface_analyzer_create(bundle, &options, &analyzer);
     edgeface_bundle_info info{};

@@ -60,9 +60,9 @@ std::vector<uint8_t> nv21_rotated(const std::vector<uint8_t>& rgb, int width, in
 
 class Analyzer : public ::testing::Test {
  protected:
-  void open(const std::string& fixture, int max_faces = 0) {
+  void open(const std::string& fixture, int max_faces = 0, edgeface_search search = EDGEFACE_SEARCH_BUNDLE) {
     edgeface_analyzer_destroy(analyzer_);
-    analyzer_ = edgeface::testing::open_analyzer(fixture, max_faces);
+    analyzer_ = edgeface::testing::open_analyzer(fixture, max_faces, search);
     ASSERT_NE(analyzer_, nullptr);
   }
   void TearDown() override { edgeface_analyzer_destroy(analyzer_); }
@@ -148,6 +148,38 @@ TEST_F(Analyzer, AnNv21FrameWithRotationGivesTheUprightFaces) {
   expect_square_face(faces, 0, 200, 200);
 }
 
+// The tiles of a search are views of the upright image: a sensor's NV21 frame turned 90
+// degrees gives the faces its upright RGB twin gives, tiles and all.
+TEST_F(Analyzer, ATiledSearchOfARotatedNv21FrameGivesTheUprightFrames) {
+  const int width = 1280, height = 960;
+  const auto rgb = blob_rgb(width, height, {{200, 200, 80}, {700, 500, 48}, {1000, 800, 36}});
+  const auto yuv = nv21_rotated(rgb, width, height);
+  edgeface_image frame{};
+  frame.format = EDGEFACE_PIXEL_NV21;
+  frame.width = height;
+  frame.height = width;
+  frame.pixels = yuv.data();
+  frame.stride = static_cast<size_t>(height);
+  frame.size = static_cast<size_t>(width) * height;
+  frame.chroma = yuv.data() + frame.size;
+  frame.chroma_stride = frame.stride;
+  frame.chroma_size = yuv.size() - frame.size;
+  frame.rotation = 90;
+  frame.yuv_full_range = 1;
+  const edgeface_image upright = rgb_image(rgb, width, height);
+  open("blob_blazeface", 0, EDGEFACE_SEARCH_WHOLE);
+  edgeface_faces faces;
+  ASSERT_EQ(edgeface_analyzer_detect(analyzer_, &upright, &faces), EDGEFACE_OK) << edgeface_last_error();
+  const size_t whole = faces.count;
+  open("blob_blazeface", 0, EDGEFACE_SEARCH_ALL);
+  ASSERT_EQ(edgeface_analyzer_detect(analyzer_, &upright, &faces), EDGEFACE_OK) << edgeface_last_error();
+  const std::vector<float> expected(faces.boxes, faces.boxes + 4 * faces.count);
+  EXPECT_GT(faces.count, whole);  // the tiles find squares too small for the whole-image pass
+  ASSERT_EQ(edgeface_analyzer_detect(analyzer_, &frame, &faces), EDGEFACE_OK) << edgeface_last_error();
+  ASSERT_EQ(faces.count * 4, expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) EXPECT_NEAR(faces.boxes[i], expected[i], 0.5) << i;
+}
+
 TEST_F(Analyzer, TheInt8BundleFindsTheSameFace) {
   open("blob_blazeface_int8");
   const edgeface_faces faces = one_square(true);
@@ -225,6 +257,14 @@ TEST(AnalyzerCreate, RefusesAnOnnxBundleAndBadOptions) {
   edgeface_analyzer_options_default(&options);
   options.accelerator = static_cast<edgeface_accelerator>(3);
   EXPECT_EQ(edgeface_analyzer_create(bundle, &options, &analyzer), EDGEFACE_ERROR_ARGUMENT);
+  edgeface_analyzer_options_default(&options);
+  options.search = static_cast<edgeface_search>(4);
+  EXPECT_EQ(edgeface_analyzer_create(bundle, &options, &analyzer), EDGEFACE_ERROR_ARGUMENT);
+  edgeface_analyzer_options_default(&options);
+  options.min_face = 7;
+  EXPECT_EQ(edgeface_analyzer_create(bundle, &options, &analyzer), EDGEFACE_ERROR_ARGUMENT);
+  EXPECT_NE(std::string(edgeface_last_error()).find("min_face"), std::string::npos) << edgeface_last_error();
+  edgeface_analyzer_options_default(&options);
   options.accelerator = EDGEFACE_ACCELERATOR_NPU;  // the test's LiteRT (the wheel's) has no NPU accelerator
   EXPECT_EQ(edgeface_analyzer_create(bundle, &options, &analyzer), EDGEFACE_ERROR_MODEL_LOAD);
   EXPECT_NE(std::string(edgeface_last_error()).find("npu accelerator"), std::string::npos) << edgeface_last_error();

@@ -30,7 +30,8 @@ inline std::vector<uint8_t> read_bytes(const std::string& path) {
 
 // An analyzer over tests/fixtures/bundles/<fixture> with default options but `max_faces`
 // (the bundle is closed again: the analyzer keeps what it needs); null after a failure.
-inline edgeface_analyzer* open_analyzer(const std::string& fixture, int max_faces = 0) {
+inline edgeface_analyzer* open_analyzer(const std::string& fixture, int max_faces = 0,
+                                        edgeface_search search = EDGEFACE_SEARCH_BUNDLE) {
   edgeface_bundle* bundle = nullptr;
   if (edgeface_bundle_open(repo_path("tests/fixtures/bundles/" + fixture).c_str(), &bundle) != EDGEFACE_OK) {
     ADD_FAILURE() << edgeface_last_error();
@@ -39,6 +40,7 @@ inline edgeface_analyzer* open_analyzer(const std::string& fixture, int max_face
   edgeface_analyzer_options options;
   edgeface_analyzer_options_default(&options);
   options.max_faces = max_faces;
+  options.search = search;
   edgeface_analyzer* analyzer = nullptr;
   if (edgeface_analyzer_create(bundle, &options, &analyzer) != EDGEFACE_OK) ADD_FAILURE() << edgeface_last_error();
   edgeface_bundle_close(bundle);

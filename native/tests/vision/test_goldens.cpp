@@ -17,6 +17,7 @@
 #include "edgeface/vision/preprocess.h"
 #include "edgeface/vision/scrfd.h"
 #include "edgeface/vision/ssd.h"
+#include "edgeface/vision/tiles.h"
 #include "helpers.h"
 
 namespace edgeface::vision {
@@ -51,7 +52,7 @@ class Goldens {
     const std::size_t offset = entry.at("offset");
     EXPECT_LE(offset + count * sizeof(T), blob_.size()) << name;
     std::vector<T> values(count);
-    std::memcpy(values.data(), blob_.data() + offset, count * sizeof(T));
+    if (count > 0) std::memcpy(values.data(), blob_.data() + offset, count * sizeof(T));  // an empty vector has no data
     return values;
   }
   std::vector<float> floats(const std::string& name) const { return array<float>(name, "float32"); }
@@ -272,6 +273,43 @@ TEST(Goldens, L2NormalisationAndCosineMatchPython) {
   EXPECT_LE(max_difference(vectors, g.floats(c.at("units"))), 1e-6f);
   for (int k = 0; k < 2; ++k)
     EXPECT_NEAR(cosine_similarity(vectors.data(), vectors.data() + (k + 1) * dim, dim), c.at("cosine")[k].get<double>(), 1e-6);
+}
+
+}  // namespace
+}  // namespace edgeface::vision
+
+namespace edgeface::vision {
+namespace {
+
+TEST(Goldens, TilePlansMatchPython) {
+  Goldens& g = goldens();
+  for (const json& c : g.cases("tile_plan")) {
+    const auto levels = tile_levels(c.at("width"), c.at("height"), c.at("min_face"));
+    std::vector<double> got;  // rows of level, x, y, width, height
+    for (std::size_t n = 0; n < levels.size(); ++n)
+      for (const Tile& t : levels[n])
+        got.insert(got.end(), {double(n), double(t.x), double(t.y), double(t.width), double(t.height)});
+    EXPECT_EQ(got, g.array<double>(c.at("tiles"), "float64")) << c.at("width") << "x" << c.at("height");
+  }
+}
+
+TEST(Goldens, TilesKeepUncutFacesInImagePixelsAsPython) {
+  Goldens& g = goldens();
+  for (const json& c : g.cases("tile_keep")) {
+    const std::vector<int> t = c.at("tile").get<std::vector<int>>();
+    Detections found;
+    found.reset(2);
+    found.boxes = g.floats(c.at("boxes"));
+    found.scores = g.floats(c.at("scores"));
+    found.keypoints = g.floats(c.at("keypoints"));
+    Detections kept;
+    kept.reset(2);
+    keep_uncut(found, {t[0], t[1], t[2], t[3]}, c.at("width"), c.at("height"), kept);
+    const std::string name = c.at("name");
+    EXPECT_EQ(kept.boxes, g.floats(c.at("kept_boxes"))) << name;
+    EXPECT_EQ(kept.scores, g.floats(c.at("kept_scores"))) << name;
+    EXPECT_EQ(kept.keypoints, g.floats(c.at("kept_keypoints"))) << name;
+  }
 }
 
 }  // namespace

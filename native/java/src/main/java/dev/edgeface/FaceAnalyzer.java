@@ -25,6 +25,10 @@ public final class FaceAnalyzer implements AutoCloseable {
     public int maxFaces = 0;
     /** Where the models run (CPU by default). */
     public Accelerator accelerator = Accelerator.CPU;
+    /** Where to look for faces (the bundle's choice by default). */
+    public Search search = Search.BUNDLE;
+    /** The narrowest face, in pixels (8..4096), that a search with tiles looks for. */
+    public int minFace = 40;
   }
 
   private long handle;
@@ -52,7 +56,9 @@ public final class FaceAnalyzer implements AutoCloseable {
 
   private static FaceAnalyzer create(byte[] folder, Options o) {
     if (o.accelerator == null) throw new IllegalArgumentException("options.accelerator: null");
-    return new FaceAnalyzer(nativeCreate(folder, o.numThreads, o.scoreThreshold, o.maxFaces, o.accelerator.code));
+    if (o.search == null) throw new IllegalArgumentException("options.search: null");
+    return new FaceAnalyzer(
+        nativeCreate(folder, o.numThreads, o.scoreThreshold, o.maxFaces, o.accelerator.code, o.search.code, o.minFace));
   }
 
   /** The names of each face's keypoints, in order. */
@@ -160,7 +166,7 @@ public final class FaceAnalyzer implements AutoCloseable {
   }
 
   private static native long nativeCreate(byte[] bundle, int threads, float scoreThreshold, int maxFaces,
-                                          int accelerator);
+                                          int accelerator, int search, int minFace);
   private static native void nativeDestroy(long handle);
   private static native String[] nativeKeypointNames(long handle);
   private static native int nativeEmbeddingSize(long handle);

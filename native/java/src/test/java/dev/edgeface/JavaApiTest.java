@@ -139,6 +139,17 @@ public final class JavaApiTest {
     } catch (EdgefaceException e) {
       check(e.status == Status.MODEL_LOAD && e.getMessage().contains("gpu accelerator"), "no GPU: " + e.getMessage());
     }
+    FaceAnalyzer.Options tiny = new FaceAnalyzer.Options();
+    tiny.minFace = 4;
+    try {
+      FaceAnalyzer.create(blob, tiny).close();
+      check(false, "a 4-pixel min_face accepted");
+    } catch (EdgefaceException e) {
+      check(e.status == Status.ARGUMENT && e.getMessage().contains("min_face"), "min_face 4: " + e.getMessage());
+    }
+    FaceAnalyzer.Options noSearch = new FaceAnalyzer.Options();
+    noSearch.search = null;
+    expectThrows(IllegalArgumentException.class, "a null search", () -> FaceAnalyzer.create(blob, noSearch));
     try {
       FaceAnalyzer.create(fixtures + "/missing", null);
     } catch (EdgefaceException e) {
