@@ -59,8 +59,9 @@ class FaceAnalyzerOptions:
     # Where to look for faces (edgeface.tiled_search): "whole" runs the detector once on
     # the whole image; "all" also on a pyramid of tiles, to find faces down to
     # ``min_face`` pixels wide in large photos; "auto" as "all" unless the whole-image
-    # pass found a face a fifth of the image wide or more (a selfie stays one pass).
-    search: str = "whole"
+    # pass found a face over 35 % of the image's shorter side (a selfie stays one pass).
+    # None: the bundle's ``models.detector.search`` ("auto" in the default bundle).
+    search: str | None = None
     min_face: int = 40
 
 

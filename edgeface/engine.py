@@ -65,7 +65,8 @@ class PythonEngine:
         self.aligner = Aligner(manifest.embedder.alignment, self.detector.keypoint_names) \
             if self.detector and self.embedder else None
         self.keypoint_names = self.detector.keypoint_names if self.detector else ()
-        self.search = SearchSettings(options.search, options.min_face)
+        search = options.search or (self.detector.spec.search if self.detector else "whole")
+        self.search = SearchSettings(search, options.min_face)
 
     def detect(self, rgb: np.ndarray) -> Detections:
         spec, options = self.detector.spec, self.options
@@ -82,6 +83,7 @@ def create_engine(bundle: Bundle, options: FaceAnalyzerOptions) -> Engine:
     """The engine ``options.runtime`` asks for (see the module's docstring)."""
     if options.runtime not in RUNTIMES:
         raise EdgefaceError(f"runtime={options.runtime!r}: choose {', '.join(RUNTIMES)}")
+    SearchSettings(options.search or "whole", options.min_face)  # a bad search or min_face, before any runtime
     if options.runtime == "python":
         return PythonEngine(bundle, options)
     problem = _native_unsuitable(bundle, options)
@@ -92,16 +94,13 @@ def create_engine(bundle: Bundle, options: FaceAnalyzerOptions) -> Engine:
     from edgeface.runtime.native_core import NativeEngine
 
     return NativeEngine(bundle.location, options.num_threads, options.score_threshold, options.max_faces,
-                        options.flip_average)
+                        options.flip_average, options.search, options.min_face)
 
 
 def _native_unsuitable(bundle: Bundle, options: FaceAnalyzerOptions) -> str | None:
     """Why the native core cannot run this bundle with these options, or None."""
     from edgeface.runtime import native_core
 
-    if options.search != "whole":
-        return (f"search={options.search!r} (tiles for small faces) runs in the Python runtime so far: use "
-                f"runtime='python', or search='whole'")
     if not native_core.available():
         return (f"the native library {native_core.library_path()} is not built: build it with "
                 f"python3 scripts/native_build.py, or use runtime='python'")

@@ -55,7 +55,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench_feeds.") as tmp:
         tmp = Path(tmp)
         gallery = _watch_list(bundle, tmp / "watch.efg")
-        analyzer = FaceAnalyzer.create_from_bundle(bundle, gallery=gallery)
+        analyzer = FaceAnalyzer.create_from_bundle(bundle, gallery=gallery, search="whole")
         clips = _clips(tmp, args.clip_s)
         results["per_frame"] = [_naive_vs_video(analyzer, clip, args.detect_every) for clip in clips[:3]]
         _print_per_frame(results["per_frame"])
@@ -76,7 +76,7 @@ def _watch_list(bundle: Path, path: Path) -> Path:
     from edgeface import FaceAnalyzer
     from edgeface.feeds.synthetic import PHOTO_FACES, face_still
 
-    analyzer = FaceAnalyzer.create_from_bundle(bundle, gallery=path)
+    analyzer = FaceAnalyzer.create_from_bundle(bundle, gallery=path, search="whole")
     for name in PHOTO_FACES:
         analyzer.enroll(name, [face_still("photo", name)])
     analyzer.gallery.save()

@@ -141,8 +141,9 @@ def detection_table(tool: Path, frames: list[dict], rgb: np.ndarray, args) -> tu
 
     detector_dir = bundle("blazeface")
     model = detector_dir / load_bundle(detector_dir).manifest.detector.file
-    python = FaceAnalyzer.create_from_bundle(detector_dir, num_threads=1)
-    through_native = FaceAnalyzer.create_from_bundle(detector_dir, num_threads=1, runtime="native")
+    python = FaceAnalyzer.create_from_bundle(detector_dir, num_threads=1, search="whole")
+    through_native = FaceAnalyzer.create_from_bundle(detector_dir, num_threads=1, runtime="native",
+                                                    search="whole")
     sdk = side("sdk", {"python": partial(python.detect_arrays, rgb), "native": partial(through_native.detect_arrays, rgb)})
     python.detect_arrays(rgb)  # leaves the interpreter's input set for the bare invoke
     invoke = side("invoke", {"run": python.detector.model.backend._interpreter.invoke})
@@ -191,8 +192,9 @@ def analyze_table(tool: Path, frames: list[dict], rgb: np.ndarray, args) -> tupl
     from edgeface import FaceAnalyzer, Gallery
 
     default_dir = bundle("default")
-    python = FaceAnalyzer.create_from_bundle(default_dir, num_threads=1)
-    native_sdk = FaceAnalyzer.create_from_bundle(default_dir, num_threads=1, runtime="native")
+    python = FaceAnalyzer.create_from_bundle(default_dir, num_threads=1, search="whole")
+    native_sdk = FaceAnalyzer.create_from_bundle(default_dir, num_threads=1, runtime="native",
+                                                search="whole")
     detections = python.detect_arrays(rgb)
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory(prefix="bench-native-gallery-") as tmp:

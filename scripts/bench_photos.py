@@ -23,14 +23,17 @@ are); pairs are taken greedily, highest IoU first, each detection and each face 
 once. A face without a pair is missed; a detection without one is a false face.
 
 Each bundle of ``--bundles`` runs ``FaceAnalyzer.detect()`` (its manifest's score
-threshold, ``--threads`` interpreter threads) on every image; ``NAME:SEARCH`` runs it
-with the SDK's ``search`` option (edgeface.tiled_search: "auto" or "all" add a pyramid of
-tiles for small faces). Latency: the median of
+threshold and search, ``--threads`` interpreter threads) on every image; ``NAME:SEARCH``
+runs it with the SDK's ``search`` option instead (edgeface.tiled_search: "whole" is one
+pass, "auto" or "all" add a pyramid of tiles for small faces), ``NAME@native`` on the
+native core (build it with scripts/native_build.py). ``--downscale area`` is a what-if:
+the SDK's bilinear resize replaced, where it shrinks, by OpenCV's area averaging, to
+measure what antialiasing would change. Latency: the median of
 ``--runs`` timed calls per case in ``--rounds`` rounds in which the bundles take turns
 (``interleaved`` from bench_pretrained.py), the composites case cycling through the
 composites. The script prints a table.
 
-    .venv/bin/python scripts/bench_photos.py [--images 30] [--seed 0] [--bundles blazeface blazeface-full default default:auto default:all] [--json PATH]
+    .venv/bin/python scripts/bench_photos.py [--images 30] [--seed 0] [--bundles blazeface:whole default:whole default default@native ...] [--downscale area] [--json PATH]
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ ASTRONAUT_MARGIN = 0.4  # of her face's side, around it, in the crop that is pas
 SELFIE_FACE_HEIGHT = 0.4  # of the selfie frame's height
 BACKGROUNDS = ("coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina",
                "grass", "gravel", "brick", "coins", "moon")
-DEFAULT_BUNDLES = ("blazeface", "blazeface-full", "default", "default:auto", "default:all")
+DEFAULT_BUNDLES = ("blazeface:whole", "blazeface-full", "default:whole", "default", "default@native", "default:all")
 
 
 @dataclass
@@ -250,14 +253,37 @@ def cycling(detect, images: list[np.ndarray]):
     return lambda: detect(next(order))
 
 
+def make_analyzer(spec: str, threads: int):
+    """The analyzer ``NAME[:SEARCH][@RUNTIME]`` names (no search: the bundle's; no runtime: python)."""
+    from edgeface import FaceAnalyzer
+
+    name, _, runtime = spec.partition("@")
+    name, _, search = name.partition(":")
+    return FaceAnalyzer.create_from_bundle(bundle(name), num_threads=threads, search=search or None,
+                                           runtime=runtime or "python")
+
+
+def area_downscale() -> None:
+    """The what-if of ``--downscale area``: the SDK's resize, where it shrinks both sides,
+    becomes OpenCV's INTER_AREA (the native core keeps its bilinear resize)."""
+    import cv2
+
+    import edgeface.preprocess as preprocess
+
+    bilinear = preprocess.resize_bilinear
+
+    def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+        if width < image.shape[1] and height < image.shape[0]:
+            return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        return bilinear(image, width, height)
+
+    preprocess.resize_bilinear = resize
+
+
 def measure(args: argparse.Namespace, photos: list[Photo], singles: list[Photo]) -> list[dict]:
     """Accuracy per bundle, then the latency cases with the bundles taking turns; one row
     per bundle and set (the bands, the kinds of face, all composites, each single-face photo)."""
-    from edgeface import FaceAnalyzer
-
-    analyzers = {name: FaceAnalyzer.create_from_bundle(bundle(name.partition(":")[0]), num_threads=args.threads,
-                                                       search=name.partition(":")[2] or "whole")
-                 for name in args.bundles}
+    analyzers = {name: make_analyzer(name, args.threads) for name in args.bundles}
     sides = [side(name, {"composites": cycling(a.detect, [p.image for p in photos]),
                          **{p.name: partial(a.detect, p.image) for p in singles}})
              for name, a in analyzers.items()]
@@ -317,8 +343,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--images", type=int, default=30, help="composites to build (default 30)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the composites (default 0)")
     parser.add_argument("--bundles", nargs="+", default=list(DEFAULT_BUNDLES),
-                        help=f"pretrained bundles to run, each NAME or NAME:SEARCH (the SDK's search option: "
-                             f"whole, auto or all; default whole) (default {' '.join(DEFAULT_BUNDLES)})")
+                        help=f"pretrained bundles to run, each NAME[:SEARCH][@native] (SEARCH: the SDK's search "
+                             f"option, whole, auto or all; default the bundle's) (default {' '.join(DEFAULT_BUNDLES)})")
+    parser.add_argument("--downscale", choices=("bilinear", "area"), default="bilinear",
+                        help="the Python SDK's resize where it shrinks: as it is (bilinear), or a what-if with "
+                             "OpenCV's area averaging (default bilinear)")
     parser.add_argument("--runs", type=int, default=60, help="timed calls per bundle and case (default 60)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="the bundles take turns this many times, each timing runs/rounds calls (default 3)")
@@ -330,6 +359,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.downscale == "area":
+        area_downscale()
     load = os.getloadavg()[0]
     log(f"building {args.images} composites (seed {args.seed})")
     photos = composites(args.images, args.seed)
@@ -339,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows, args, load)
     print(f"match: greedy one-to-one, IoU >= {MIN_IOU}; goal: recall >= {GOAL_RECALL} and <= {GOAL_FALSE:g} "
           f"false face per image; machine: {os.cpu_count()} cores, 1-minute load average {load:.2f} before, "
-          f"{os.getloadavg()[0]:.2f} after")
+          f"{os.getloadavg()[0]:.2f} after; Python SDK downscale: {args.downscale}")
     if args.json:
         args.json.write_text(json.dumps({"load_before": load, "rows": rows}, indent=1, default=str))
         log(f"wrote {args.json}")

@@ -266,7 +266,7 @@ def detection_rows(images: dict, args: argparse.Namespace) -> tuple[list[dict], 
 
     detector_dir = bundle(DETECTOR)
     model = detector_dir / load_bundle(detector_dir).manifest.detector.file
-    analyzer = FaceAnalyzer.create_from_bundle(detector_dir, num_threads=args.threads)
+    analyzer = FaceAnalyzer.create_from_bundle(detector_dir, num_threads=args.threads, search="whole")
     sdk = side("sdk", {name: partial(analyzer.detect, image) for name, image in images.items()})
     # The floor under detect(): the bare interpreter's invoke() on the input detect() left set.
     invoke = side("invoke", {name: analyzer.detector.model.backend._interpreter.invoke for name in images})

@@ -54,7 +54,7 @@ def one_face_frame() -> np.ndarray:
 def detector_rows(runs: int) -> list[dict]:
     from edgeface import FaceAnalyzer, preprocess
 
-    analyzer = FaceAnalyzer.create_from_bundle(BUNDLE, num_threads=1)
+    analyzer = FaceAnalyzer.create_from_bundle(BUNDLE, num_threads=1, search="whole")
     model = analyzer.detector.model
     interpreter = model.backend._interpreter
     rows = []

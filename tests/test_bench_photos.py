@@ -67,3 +67,21 @@ def test_main_prints_every_promised_row(cache, capsys, tmp_path):
     assert len(rows) == 8 and {r["bundle"] for r in rows} == {"blazeface"}
     selfie = rows[-1]
     assert selfie["faces"] == selfie["found"] == 1 and selfie["ms"]["median_ms"] > 0
+
+
+def test_a_bundle_spec_names_its_search_and_runtime(cache):
+    analyzer = bench_photos.make_analyzer("blazeface:all@python", 1)
+    assert analyzer.options.search == "all" and analyzer.options.runtime == "python"
+    assert bench_photos.make_analyzer("blazeface", 1).options.search is None  # the bundle's own
+
+
+def test_the_area_downscale_what_if_shrinks_by_averaging(monkeypatch):
+    import edgeface.preprocess as preprocess
+
+    monkeypatch.setattr(preprocess, "resize_bilinear", preprocess.resize_bilinear)  # undone after the test
+    stripes = np.zeros((64, 64, 3), np.uint8)
+    stripes[:, ::2] = 255  # one-pixel stripes: bilinear at 1/8 samples them, averaging gives grey
+    bench_photos.area_downscale()
+    grey = preprocess.resize_bilinear(stripes, 8, 8)
+    assert np.abs(grey.astype(float) - 127.5).max() <= 1
+    assert preprocess.resize_bilinear(stripes, 128, 128).shape == (128, 128, 3)  # enlarging: bilinear as before

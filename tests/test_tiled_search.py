@@ -155,16 +155,40 @@ def test_auto_keeps_the_selfie_to_the_whole_pass(blazeface):
     assert len(a) == 1 and np.array_equal(a.boxes, w.boxes)
 
 
-def test_the_native_runtime_refuses_a_tiled_search_and_auto_runs_it_in_python(blazeface):
-    from edgeface import FaceAnalyzer
-    from edgeface.errors import BackendUnavailableError
+def test_the_blazeface_bundle_chooses_auto_and_the_analyzer_follows_it(blazeface):
+    from edgeface import FaceAnalyzer, load_bundle
 
-    with pytest.raises(BackendUnavailableError, match="search='auto'.*runtime='python'"):
-        FaceAnalyzer.create_from_bundle(blazeface, runtime="native", search="auto")
-    assert FaceAnalyzer.create_from_bundle(blazeface, runtime="auto", search="all").detector is not None
+    assert load_bundle(blazeface).manifest.detector.search == "auto"
+    (photo,) = bench_photos.composites(1, seed=2)
+    default = FaceAnalyzer.create_from_bundle(blazeface).detect_arrays(photo.image)
+    auto = FaceAnalyzer.create_from_bundle(blazeface, search="auto").detect_arrays(photo.image)
+    whole = FaceAnalyzer.create_from_bundle(blazeface, search="whole").detect_arrays(photo.image)
+    assert np.array_equal(default.boxes, auto.boxes) and len(default) > len(whole)
 
 
-def test_cli_detect_search_auto_finds_the_faces_of_a_group_photo(blazeface, tmp_path):
+def test_a_bundle_an_older_edgeface_fetched_gets_the_cards_search_without_a_download(blazeface, tmp_path,
+                                                                                        monkeypatch):
+    import dataclasses
+
+    import edgeface.pretrained.fetch as fetch
+    from edgeface import load_bundle
+    from edgeface.bundle import write_bundle
+    from edgeface.cards import get_pretrained_card
+    from edgeface.pretrained.blazeface import fetch_float
+
+    old = load_bundle(blazeface)
+    detector = old.manifest.detector
+    model = old.read_model(detector)
+    out = tmp_path / "blazeface-short"
+    write_bundle(out, dataclasses.replace(old.manifest, detector=dataclasses.replace(detector, search="whole")),
+                 {detector.file: model})
+    monkeypatch.setattr(fetch, "model_file_bytes", lambda source: pytest.fail("downloaded again"))
+    assert fetch_float(get_pretrained_card("blazeface"), out) == out
+    again = load_bundle(out)
+    assert again.manifest.detector.search == "auto" and again.read_model(again.manifest.detector) == model
+
+
+def test_cli_detect_finds_the_faces_of_a_group_photo_by_the_bundles_auto_search(blazeface, tmp_path):
     import json
 
     from PIL import Image
@@ -176,9 +200,11 @@ def test_cli_detect_search_auto_finds_the_faces_of_a_group_photo(blazeface, tmp_
     path = tmp_path / "group.png"
     Image.fromarray(photo.image).save(path)
     found = {}
-    for search in ("whole", "auto"):
-        result = CliRunner().invoke(app, ["detect", str(path), "--bundle", str(blazeface), "--search", search, "--json"])
+    for search in ("whole", "auto", None):  # None: the bundle's, which is auto
+        chosen = ["--search", search] if search else []
+        result = CliRunner().invoke(app, ["detect", str(path), "--bundle", str(blazeface), *chosen, "--json"])
         assert result.exit_code == 0, result.output
         found[search] = len(json.loads(result.stdout)[0]["faces"])
     faces = len(photo.faces)  # 8, one found by the single pass
     assert found["whole"] <= faces / 4 and 0.85 * faces <= found["auto"] <= faces + 1, (found, faces)
+    assert found[None] == found["auto"]

@@ -418,17 +418,18 @@ def gallery_path(default_bundle, tmp_path_factory):
 def analyzer(default_bundle, gallery_path):
     from edgeface import FaceAnalyzer
 
-    return FaceAnalyzer.create_from_bundle(default_bundle, gallery=gallery_path)
+    return FaceAnalyzer.create_from_bundle(default_bundle, gallery=gallery_path, search="whole")  # video: one pass
 
 
 @pytest.fixture(scope="module")
 def still_analyzer(default_bundle):
     """The default bundle with an in-memory watch-list of one still per person, as the
-    synthetic feeds suggest enrolling (edgeface.feeds.synthetic.face_still)."""
+    synthetic feeds suggest enrolling (edgeface.feeds.synthetic.face_still); one detector
+    pass per detection frame, as video is run."""
     from edgeface import FaceAnalyzer, Gallery
     from edgeface.feeds.synthetic import face_still
 
-    analyzer = FaceAnalyzer.create_from_bundle(default_bundle)
+    analyzer = FaceAnalyzer.create_from_bundle(default_bundle, search="whole")
     analyzer.use_gallery(Gallery(analyzer.embedder.dim))
     for identity in vf.IDENTITIES:
         analyzer.enroll(identity, [face_still("photo", identity)])

@@ -69,6 +69,9 @@ class ModelCard:
     calibration: str  # what int8 calibration and fidelity checks feed it
     evaluation: str  # how a trained model is scored
     preset: str | None = None  # detector: its decoder preset in edgeface.cards.presets.PRESETS
+    # detector: its bundle's default search (edgeface.tiled_search); "auto" only where the
+    # tiled search was measured on real photos (scripts/bench_photos.py)
+    search: str = "whole"
     alignment_template: dict = field(default_factory=dict)  # embedder: keypoint -> (x, y) in its input-size chip
     # pretrained models only:
     source: Source | None = None  # the pinned package file its weights come from

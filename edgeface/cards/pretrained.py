@@ -65,7 +65,7 @@ register_card(ModelCard(
     name="blazeface", description="MediaPipe BlazeFace short-range face detector: faces within about 2 m "
                                   "(selfies, video calls), 128x128 input, box + 6 keypoints",
     source=SHORT_RANGE_SOURCE, fetcher="edgeface.pretrained.blazeface:fetch_float", bundle="blazeface-short",
-    **detector_facts("blazeface-short"), **_BLAZEFACE_FACTS))
+    search="auto", **detector_facts("blazeface-short"), **_BLAZEFACE_FACTS))
 register_card(ModelCard(
     name="blazeface-full", description="MediaPipe BlazeFace full-range (sparse) face detector: faces up to "
                                        "about 5 m, 192x192 input, box + 6 keypoints",
@@ -75,7 +75,7 @@ register_card(ModelCard(
     name="blazeface-int8", description="MediaPipe BlazeFace short-range, quantised to int8 (float input/output) "
                                        "on this machine by edgeface's quantizer (needs edgeface[toolchain]; ~20 s)",
     source=SHORT_RANGE_SOURCE, fetcher="edgeface.pretrained.blazeface:fetch_int8", bundle="blazeface-int8",
-    precision="int8", **detector_facts("blazeface-short"), **_BLAZEFACE_FACTS))
+    precision="int8", search="auto", **detector_facts("blazeface-short"), **_BLAZEFACE_FACTS))
 
 # -- dlib's face recognition ResNet ------------------------------------------------------------
 

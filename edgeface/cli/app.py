@@ -8,7 +8,6 @@ from typing import Annotated, Optional
 import typer
 
 from edgeface import __version__
-from edgeface.cli.choices import Search
 from edgeface.cli.common import (BundleOption, JsonOption, SearchOption, SocOption, ThreadsOption, analyzer_for,
                                  check_output_file, console, load_images, print_json, shown, user_errors)
 
@@ -98,12 +97,13 @@ def doctor(json_out: JsonOption = False) -> None:
 @app.command()
 @user_errors
 def detect(images: Images, bundle: BundleOption = None, json_out: JsonOption = False,
-           threads: ThreadsOption = 1, soc: SocOption = None, search: SearchOption = Search.whole,
+           threads: ThreadsOption = 1, soc: SocOption = None, search: SearchOption = None,
            score_threshold: Annotated[Optional[float], typer.Option(
                min=0.0, max=1.0, help="Override the bundle's score threshold.")] = None) -> None:
     """Find faces: boxes, scores and keypoints in original-image pixels."""
     decoded = load_images(images)
-    analyzer = analyzer_for(bundle, threads, soc=soc, score_threshold=score_threshold, search=search.value)
+    analyzer = analyzer_for(bundle, threads, soc=soc, score_threshold=score_threshold,
+                            search=search.value if search else None)
     results = []
     for path in images:
         rgb = next(decoded)
@@ -129,7 +129,7 @@ def detect(images: Images, bundle: BundleOption = None, json_out: JsonOption = F
 @app.command()
 @user_errors
 def embed(image: Image, bundle: BundleOption = None, json_out: JsonOption = False,
-          threads: ThreadsOption = 1, soc: SocOption = None, search: SearchOption = Search.whole,
+          threads: ThreadsOption = 1, soc: SocOption = None, search: SearchOption = None,
           out: Annotated[Optional[Path], typer.Option(help="Also save the (N, D) embeddings as .npy.")] = None,
           flip: Annotated[bool, typer.Option(help="Average with the mirrored face.")] = False) -> None:
     """Embed every face in an image (unit vectors, one per face)."""
@@ -138,7 +138,7 @@ def embed(image: Image, bundle: BundleOption = None, json_out: JsonOption = Fals
     if out is not None:
         check_output_file(out, "--out", inputs=[image], atomic=True)
     decoded = load_images([image])
-    analyzer = analyzer_for(bundle, threads, soc=soc, flip_average=flip, search=search.value)
+    analyzer = analyzer_for(bundle, threads, soc=soc, flip_average=flip, search=search.value if search else None)
     (rgb,) = decoded
     faces = analyzer.analyze(rgb)
     if out is not None:
@@ -189,7 +189,7 @@ def enroll(name: Annotated[str, typer.Argument(help="The identity's name.")], im
 @app.command()
 @user_errors
 def identify(image: Image, gallery: SearchGallery, bundle: BundleOption = None, json_out: JsonOption = False,
-             threads: ThreadsOption = 1, soc: SocOption = None, search: SearchOption = Search.whole,
+             threads: ThreadsOption = 1, soc: SocOption = None, search: SearchOption = None,
              top_k: Annotated[int, typer.Option("--top-k", min=1, help="Candidates per face.")] = 5) -> None:
     """Who is in the image? (1:N search of each face against a gallery)"""
     if not gallery.exists():
@@ -197,7 +197,7 @@ def identify(image: Image, gallery: SearchGallery, bundle: BundleOption = None, 
 
         raise GalleryError(f"{gallery}: no such gallery: enroll people first (edgeface enroll NAME IMAGE "
                            f"--gallery {gallery})")
-    analyzer = analyzer_for(bundle, threads, soc=soc, gallery=gallery, search=search.value)
+    analyzer = analyzer_for(bundle, threads, soc=soc, gallery=gallery, search=search.value if search else None)
     (rgb,) = load_images([image])
     faces = analyzer.identify(rgb, top_k=top_k)
     rows = [{**face.to_dict(), "candidates": [{"identity": m.identity, "similarity": round(m.similarity, 4)}

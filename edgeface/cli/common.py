@@ -26,10 +26,13 @@ BundleOption = Annotated[Optional[Path], typer.Option(
          f"'edgeface models fetch default' caches).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of a table.")]
 ThreadsOption = Annotated[int, typer.Option("--threads", min=1, max=64, help="Interpreter threads.")]
-SearchOption = Annotated[Search, typer.Option(
-    "--search", help="Where to look for faces: 'whole' runs the detector once on the whole image; 'all' also on "
-                     "a pyramid of tiles, finding faces down to 40 px wide in large photos (group photos, crowds); 'auto' as "
-                     "'all' unless the whole image holds a face over a third of its shorter side (a selfie: one pass).")]
+SearchOption = Annotated[Optional[Search], typer.Option(
+    "--search", show_default=False,
+    help="Where to look for faces (default: the bundle's choice, 'auto' in the default bundle; for track, "
+         "'whole'): 'whole' runs the "
+         "detector once on the whole image; 'all' also on a pyramid of tiles, finding faces down to 40 px wide in "
+         "large photos (group photos, crowds); 'auto' as 'all' unless the whole image holds a face over a third of "
+         "its shorter side (a selfie: one pass).")]
 SocOption = Annotated[Optional[str], typer.Option(
     "--soc", help="Run the bundle's Hexagon builds for this Snapdragon SoC (e.g. SM8650; edgeface compile "
                   "makes them; needs the qnn extra, and on x86_64 runs the HTP simulator).")]

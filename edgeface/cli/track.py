@@ -9,8 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from edgeface.cli.common import (BundleOption, JsonOption, ThreadsOption, analyzer_for, check_output_file, console,
-                                 print_json, shown, user_errors)
+from edgeface.cli.common import (BundleOption, JsonOption, SearchOption, ThreadsOption, analyzer_for,
+                                 check_output_file, console, print_json, shown, user_errors)
 from edgeface.cli.progress import Meter, progress_lines
 
 
@@ -31,8 +31,9 @@ def track(video: Annotated[str, typer.Argument(
                                "JSON lines, written as they happen.")] = None,
           max_frames: Annotated[Optional[int], typer.Option(
               "--max-frames", min=1, help="Stop after this many frames (for live streams).")] = None,
-          threads: ThreadsOption = 1) -> None:
-    """Track faces through a video: stable track ids, one identity per track, a summary per track."""
+          threads: ThreadsOption = 1, search: SearchOption = None) -> None:
+    """Track faces through a video: stable track ids, one identity per track, a summary per track.
+    Each detection frame is one pass of the detector unless --search asks for tiles."""
     from edgeface.feeds.events import JsonlSink
     from edgeface.video import VideoAnalyzer, VideoOptions, open_video
     from edgeface.video.annotate import annotate
@@ -51,7 +52,8 @@ def track(video: Annotated[str, typer.Argument(
         source = stack.enter_context(open_video(video))
         writer = stack.enter_context(VideoWriter(out_video, fps=source.fps or 25.0)) if out_video else None
         sink = stack.enter_context(JsonlSink(events)) if events else None
-        tracker = VideoAnalyzer(analyzer_for(bundle, threads, gallery=gallery), VideoOptions(detect_every=detect_every))
+        analyzer = analyzer_for(bundle, threads, gallery=gallery, search=search.value if search else "whole")
+        tracker = VideoAnalyzer(analyzer, VideoOptions(detect_every=detect_every))
 
         def emit(new_events) -> None:
             for event in new_events:

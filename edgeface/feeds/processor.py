@@ -177,7 +177,9 @@ def load_analyzer(config: FeedsConfig, gallery=None):
     if config.bundle is None:
         raise FeedsConfigError(f"{config.source}: bundle: missing: give a bundle path (the edgeface CLI "
                                f"uses the cached default bundle when there is none)")
-    analyzer = FaceAnalyzer.create_from_bundle(config.bundle, num_threads=config.threads)
+    # one pass per detection frame: a tiled search (FaceAnalyzerOptions.search) costs about
+    # a hundred passes on a 1280x960 frame with no large face in it
+    analyzer = FaceAnalyzer.create_from_bundle(config.bundle, num_threads=config.threads, search="whole")
     if gallery is None and config.gallery is not None:
         gallery = open_watch_list(config.gallery)
     if gallery is not None:

@@ -28,7 +28,7 @@ def fetch_float(card: ModelCard, out_dir: str | Path | None = None,
 
     out = bundle_target(card, out_dir)
     if _is_current(out, card):
-        return out
+        return _with_card_search(out, card)
     check_replaceable(out)
     progress(f"downloading {card.source.distribution}")
     return _write(out, card, model_file_bytes(card.source))
@@ -49,7 +49,8 @@ def _write(out: Path, card: ModelCard, data: bytes) -> Path:
                             f"of the {card.preset} preset")
     detector = {"file": file, "format": "tflite",
                 "input": {"layout": "NHWC", "dtype": "float32", "channel_order": "RGB", **preset_input},
-                **detector_entry(card.preset, [(o.name, o.shape) for o in backend.outputs], height, width)}
+                **detector_entry(card.preset, [(o.name, o.shape) for o in backend.outputs], height, width),
+                "search": card.search}
     manifest = {"name": card.bundle, "description": card.description,
                 "models": {"detector": detector}, "source": card.source.provenance()}
     return write_bundle(out, manifest, {file: data})
@@ -74,6 +75,21 @@ def _is_current(out: Path, card: ModelCard) -> bool:
     return True
 
 
+def _with_card_search(out: Path, card: ModelCard) -> Path:
+    """``out``, a current bundle of ``card``, with the card's search default: a bundle an
+    older edgeface wrote (before ``models.detector.search``) gets its manifest rewritten
+    around the same model, not rebuilt."""
+    from edgeface.bundle import check_replaceable, load_bundle, write_bundle
+
+    bundle = load_bundle(out)
+    detector = bundle.manifest.detector
+    if detector.search == card.search:
+        return out
+    check_replaceable(out)
+    manifest = replace(bundle.manifest, detector=replace(detector, search=card.search))
+    return write_bundle(out, manifest, {detector.file: bundle.read_model(detector)})
+
+
 # -- int8, made here by edgeface's own quantizer ---------------------------------------------
 
 def fetch_int8(card: ModelCard, out_dir: str | Path | None = None,
@@ -94,7 +110,7 @@ def fetch_int8(card: ModelCard, out_dir: str | Path | None = None,
 
     out = bundle_target(card, out_dir)
     if _is_current_int8(out, card):
-        return out
+        return _with_card_search(out, card)
     require_toolchain(card.name, "re-quantised through ONNX and TensorFlow", "blazeface (float, as MediaPipe "
                       "ships it)", modules=("tensorflow", "tf2onnx", "onnx2tf"))
     check_replaceable(out)
@@ -121,7 +137,7 @@ def fetch_int8(card: ModelCard, out_dir: str | Path | None = None,
     finally:
         shutil.rmtree(work, ignore_errors=True)
     file = card.source.file.replace(".tflite", "_int8.tflite")
-    detector = replace(detector, file=file)
+    detector = replace(detector, file=file, search=card.search)
     quantization = {"tool": "edgeface quantize (edgeface.converters.job.convert)",
                     "route": "tflite -> onnx (tf2onnx, NCHW input) -> SavedModel (onnx2tf) -> "
                              "int8 tflite (TFLiteConverter, float32 input/output)",

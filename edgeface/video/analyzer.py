@@ -5,9 +5,11 @@ is new (until its speed is known), lost or leaving the frame; in between, each f
 box is predicted by its Kalman filter, which costs microseconds. Each track is recognised
 when it starts and again only when its face quality improves (a track still unnamed also
 every ``retry_unknown_every`` detections), and carries the identity its recognitions
-voted for.
+voted for. Detection is the ``FaceAnalyzer``'s, search included: create it with
+``search="whole"`` for one pass per detection frame (the default bundle's ``"auto"``
+adds tiles whenever no face fills a third of the frame).
 
-    video = VideoAnalyzer(FaceAnalyzer.create_from_bundle("bundle/", gallery="people.efg"))
+    video = VideoAnalyzer(FaceAnalyzer.create_from_bundle("bundle/", gallery="people.efg", search="whole"))
     for timestamp_ms, frame in open_video("clip.mp4"):
         result = video.process(frame, timestamp_ms)
         for track in result.tracks:
