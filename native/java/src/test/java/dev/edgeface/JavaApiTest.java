@@ -40,6 +40,17 @@ public final class JavaApiTest {
     }
   }
 
+  // FaceAnalyzer.create refuses `bundle` with `options`: an EdgefaceException of `status`
+  // whose message names `mentioned`.
+  private static void expectCreateFails(String bundle, FaceAnalyzer.Options options, Status status, String mentioned) {
+    try {
+      FaceAnalyzer.create(bundle, options).close();
+      check(false, bundle + ": created, expected " + status);
+    } catch (EdgefaceException e) {
+      check(e.status == status && e.getMessage().contains(mentioned), status + " naming " + mentioned + ": " + e.getMessage());
+    }
+  }
+
   public static void main(String[] args) throws Exception {
     if (args.length == 3 && args[0].equals("parity")) {
       parity(args[1], args[2]);
@@ -132,29 +143,15 @@ public final class JavaApiTest {
     expectThrows(IllegalArgumentException.class, "a null image", () -> analyzer.detect(null));
     expectThrows(EdgefaceException.class, "a folder that is no bundle", () -> FaceAnalyzer.create(fixtures, null));
     FaceAnalyzer.Options gpu = new FaceAnalyzer.Options();
-    gpu.accelerator = Accelerator.GPU;
-    try {
-      FaceAnalyzer.create(blob, gpu).close();
-      check(false, "the GPU accelerator compiled with a LiteRT that has none");
-    } catch (EdgefaceException e) {
-      check(e.status == Status.MODEL_LOAD && e.getMessage().contains("gpu accelerator"), "no GPU: " + e.getMessage());
-    }
+    gpu.accelerator = Accelerator.GPU;  // the test's LiteRT (the wheel's) has none
+    expectCreateFails(blob, gpu, Status.MODEL_LOAD, "gpu accelerator");
     FaceAnalyzer.Options tiny = new FaceAnalyzer.Options();
     tiny.minFace = 4;
-    try {
-      FaceAnalyzer.create(blob, tiny).close();
-      check(false, "a 4-pixel min_face accepted");
-    } catch (EdgefaceException e) {
-      check(e.status == Status.ARGUMENT && e.getMessage().contains("min_face"), "min_face 4: " + e.getMessage());
-    }
+    expectCreateFails(blob, tiny, Status.ARGUMENT, "min_face");
     FaceAnalyzer.Options noSearch = new FaceAnalyzer.Options();
     noSearch.search = null;
     expectThrows(IllegalArgumentException.class, "a null search", () -> FaceAnalyzer.create(blob, noSearch));
-    try {
-      FaceAnalyzer.create(fixtures + "/missing", null);
-    } catch (EdgefaceException e) {
-      check(e.status == Status.BUNDLE && e.getMessage().contains("missing"), "a missing bundle: " + e.getMessage());
-    }
+    expectCreateFails(fixtures + "/missing", null, Status.BUNDLE, "missing");
 
     // two threads on one analyzer take turns: same answers, no crash
     AtomicInteger agreed = new AtomicInteger();
