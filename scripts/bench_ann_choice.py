@@ -97,7 +97,7 @@ def score_candidates(gallery, queries, candidate_lists, exact_ids, exact_scores,
     return recall, agree
 
 
-def _candidates() -> dict:
+def _candidates(m: int = M) -> dict:
     """name -> builder(gallery) -> (search(q, k) -> ids, bytes); only libraries that import."""
     out = {}
     try:  # faiss must load before usearch: the other order segfaults in faiss.index_factory (faiss 1.15.1)
@@ -109,7 +109,7 @@ def _candidates() -> dict:
 
         def usearch_kind(dtype):
             def build(g):
-                idx = ui.Index(ndim=g.shape[1], metric="ip", dtype=dtype, connectivity=M,
+                idx = ui.Index(ndim=g.shape[1], metric="ip", dtype=dtype, connectivity=m,
                                expansion_add=EF_CONSTRUCTION)
                 idx.add(np.arange(len(g)), g)
 
@@ -143,9 +143,9 @@ def _candidates() -> dict:
                     return idx.search(q, k)[1]
                 return search, size
             return build
-        out["faiss-HNSWFlat"] = faiss_build(f"HNSW{M},Flat")
-        out["faiss-HNSWSQ8"] = faiss_build(f"HNSW{M},SQ8")
-        out["faiss-HNSWSQfp16"] = faiss_build(f"HNSW{M},SQfp16")
+        out["faiss-HNSWFlat"] = faiss_build(f"HNSW{m},Flat")
+        out["faiss-HNSWSQ8"] = faiss_build(f"HNSW{m},SQ8")
+        out["faiss-HNSWSQfp16"] = faiss_build(f"HNSW{m},SQfp16")
         out["faiss-IVF-PQ32"] = faiss_build("IVF1024,PQ32", ef=False)
     except ImportError:
         pass
@@ -154,14 +154,14 @@ def _candidates() -> dict:
 
         def hnsw_build(g):
             idx = hnswlib.Index(space="ip", dim=g.shape[1])
-            idx.init_index(max_elements=len(g), M=M, ef_construction=EF_CONSTRUCTION)
+            idx.init_index(max_elements=len(g), M=m, ef_construction=EF_CONSTRUCTION)
             idx.add_items(g, np.arange(len(g)))
 
             def search(q, k, th, effort):
                 idx.set_ef(effort)
                 idx.set_num_threads(th or os.cpu_count())
                 return idx.knn_query(q, k)[0].astype(np.int64)
-            return search, len(g) * (g.shape[1] * 4 + M * 2 * 4 + 16)  # estimate: no size API
+            return search, len(g) * (g.shape[1] * 4 + m * 2 * 4 + 16)  # estimate: no size API
         out["hnswlib-f32"] = hnsw_build
     except ImportError:
         pass
@@ -169,12 +169,12 @@ def _candidates() -> dict:
 
 
 def bench(n: int, dim: int, queries: int, threshold: float, efforts: list[int], structured: bool,
-          only: list[str] | None = None) -> list[dict]:
+          only: list[str] | None = None, m: int = M, top_k: int = TOP_K) -> list[dict]:
     """One row per candidate library and search effort at gallery size n."""
     gallery, q, truth = make_data(n, dim, queries, structured=structured)
     exact_ids, exact_scores = exact_top1(gallery, q)
     rows = []
-    for name, build in _candidates().items():
+    for name, build in _candidates(m).items():
         if only and name not in only:
             continue
         print(f"[{n}] building {name}", file=sys.stderr)
@@ -188,7 +188,7 @@ def bench(n: int, dim: int, queries: int, threshold: float, efforts: list[int], 
                 lat, cands = [], []
                 for x in q:
                     t = time.perf_counter()
-                    c = search(x[None], TOP_K, threads, effort)[0]
+                    c = search(x[None], top_k, threads, effort)[0]
                     lat.append((time.perf_counter() - t) * 1e3)
                     cands.append(c)
                 lat.sort()
@@ -209,15 +209,17 @@ def main() -> None:
     p.add_argument("--only", help="comma-separated index names")
     p.add_argument("--efforts", default="64", help="comma-separated search efforts: ef_search (HNSW), 4 x nprobe (IVF)")
     p.add_argument("--data", choices=("structured", "random"), default="structured")
+    p.add_argument("--m", type=int, default=M, help=f"HNSW links per node (default {M})")
+    p.add_argument("--top-k", type=int, default=TOP_K, help=f"candidates re-ranked exactly (default {TOP_K})")
     p.add_argument("--json")
     a = p.parse_args()
     rows = []
     for n in (int(s) for s in a.sizes.split(",")):
         rows += bench(n, a.dim, a.queries, a.threshold, [int(e) for e in a.efforts.split(",")], a.data == "structured",
-                      a.only.split(",") if a.only else None)
-    print(f"# {a.data} data, dim {a.dim}, {a.queries} queries (20% unknown), M/connectivity={M} "
+                      a.only.split(",") if a.only else None, a.m, a.top_k)
+    print(f"# {a.data} data, dim {a.dim}, {a.queries} queries (20% unknown), M/connectivity={a.m} "
           f"ef_construction={EF_CONSTRUCTION}, effort = ef_search or 4 x nprobe (IVF nlist=1024), "
-          f"top-{TOP_K} exact re-rank, threshold {a.threshold}, "
+          f"top-{a.top_k} exact re-rank, threshold {a.threshold}, "
           f"threads 1t=1 all={os.cpu_count()}, loadavg {os.getloadavg()[0]:.2f}")
     cols = list(rows[0]) if rows else []
     print(" | ".join(cols))
