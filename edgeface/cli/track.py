@@ -33,6 +33,7 @@ def track(video: Annotated[str, typer.Argument(
               "--max-frames", min=1, help="Stop after this many frames (for live streams).")] = None,
           threads: ThreadsOption = 1, search: SearchOption = None) -> None:
     """Track faces through a video: stable track ids, one identity per track, a summary per track.
+
     Each detection frame is one pass of the detector unless --search asks for tiles."""
     from edgeface.feeds.events import JsonlSink
     from edgeface.video import VideoAnalyzer, VideoOptions, open_video
