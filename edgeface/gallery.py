@@ -154,7 +154,7 @@ class Gallery:
         if embedder.dim != self._dim:
             raise GalleryError(
                 f"{self.path or 'the gallery'} holds {self._dim}-d templates but this model embeds "
-                f"{embedder.dim}-d: use a gallery made with the same model, or a new file"
+                f"{embedder.dim}-d: use a gallery made with the same model"
             )
         if self._embedder is None:
             self._embedder = embedder
