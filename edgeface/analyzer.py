@@ -148,6 +148,15 @@ class FaceAnalyzer:
         """The length of this bundle's embeddings."""
         return self._require("embedder").embedding_size
 
+    @property
+    def embedder_fingerprint(self):
+        """What a gallery records of this bundle's embedder, so that embeddings of another
+        model are never searched against its templates (edgeface.gallery)."""
+        from edgeface.gallery import EmbedderFingerprint
+
+        spec = self._require("embedder")
+        return EmbedderFingerprint(self.bundle.manifest.name, spec.sha256, spec.embedding_size)
+
     # -- embedding ------------------------------------------------------------------
 
     def embed_faces(self, image: object, detections: Detections, color: str | None = None) -> np.ndarray:
@@ -236,7 +245,7 @@ class FaceAnalyzer:
     def _open_gallery(self, path: str | Path):
         from edgeface.gallery import Gallery
 
-        return Gallery.open(path, dim=self.embedding_size)
+        return Gallery.open(path, dim=self.embedding_size, embedder=self.embedder_fingerprint)
 
     def open_gallery(self, path: str | Path):
         self._gallery = self._open_gallery(path)
@@ -245,17 +254,14 @@ class FaceAnalyzer:
     def use_gallery(self, gallery):
         """Identify against ``gallery``, an ``edgeface.Gallery`` already in memory (built
         in code, shared by several analyzers, or received from another process) instead
-        of a file; returns it. Its templates must have the embedder's size, as a file
-        opened with ``open_gallery`` must."""
+        of a file; returns it. Its templates must come from this bundle's embedder, as a
+        file opened with ``open_gallery`` must (a gallery that records none adopts it)."""
         from edgeface.gallery import Gallery
 
         if not isinstance(gallery, Gallery):
             raise GalleryError(f"use_gallery: expected an edgeface.Gallery, got {type(gallery).__name__}: "
                                f"for a gallery file use open_gallery(PATH)")
-        dim = self.embedding_size
-        if gallery.dim != dim:
-            raise GalleryError(f"{gallery.path or 'the gallery'} holds {gallery.dim}-d templates but this model "
-                               f"embeds {dim}-d: use a gallery made with the same model")
+        gallery.bind(self.embedder_fingerprint)
         self._gallery = gallery
         return gallery
 
@@ -266,7 +272,7 @@ class FaceAnalyzer:
                       for i, img in enumerate(images)]
         if not embeddings:
             raise EdgefaceError(f"enroll {name!r}: no images given")
-        return self.gallery.enroll(name, np.stack(embeddings))
+        return self.gallery.enroll(name, np.stack(embeddings), embedder=self.embedder_fingerprint)
 
     def identify(self, image: object, top_k: int = 5, color: str | None = None) -> list[Face]:
         """Every face with its ``top_k`` gallery matches at or above the threshold

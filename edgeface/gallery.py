@@ -6,12 +6,26 @@ of the identity it belongs to. It persists to a single file written atomically, 
 
     b"EFGALLERY2\\n"                      magic
     uint64 little-endian                  length of the JSON header in bytes
-    JSON header (UTF-8)                   {"dim", "count", "names", "counts", "sha256"}
+    JSON header (UTF-8)                   {"dim", "count", "names", "counts", ["embedder",] "sha256"}
     zero padding                          up to a 64-byte boundary
     float32 little-endian (count, dim)    templates, grouped by identity in header order
 
 ``sha256`` covers the magic, the other header fields (as canonical JSON, see
-``_content_digest``) and the templates, so a changed name, count or template fails to load.
+``_content_digest``) and the templates, so a changed name, count, fingerprint or template
+fails to load.
+
+``embedder`` (optional) records which embedder made the templates, so that a gallery is
+never searched with another model's embeddings of the same size (the scores would mean
+nothing): ``{"name": bundle name, "sha256": the embedder model file's sha256, "dim",
+"normalization": "l2"}`` (see ``EmbedderFingerprint``). A gallery without one (files
+written before it existed, or a gallery filled with raw arrays) adopts the fingerprint of
+the first embedder that binds it (``bind``, which ``FaceAnalyzer`` calls) and records it
+with its next save. The field is optional within version 2 rather than a version 3
+because every version-2 reader already refuses a header field it does not know: an
+edgeface from before the fingerprint refuses a file that has one ("header fields must be
+exactly dim, count, names, counts and sha256"; upgrade edgeface to read it) and never
+ignores it, while files without one stay byte for byte what it writes and reads.
+
 Version-1 files (magic ``EFGALLERY1``) are still read, but their sha256 covers only the
 templates: an edit to their names or counts goes unnoticed. The next save writes version 2.
 
@@ -42,7 +56,7 @@ from edgeface.errors import BackendUnavailableError, GalleryError
 from edgeface.fsutil import atomic_write, remove_stale_temp_files, writer_lock
 from edgeface.safetext import is_control
 
-__all__ = ["Gallery", "Match"]
+__all__ = ["EmbedderFingerprint", "Gallery", "Match"]
 
 MAGIC = b"EFGALLERY2\n"
 MAGIC_V1 = b"EFGALLERY1\n"  # read only: its sha256 covers the templates, not the header
@@ -55,12 +69,34 @@ _DTYPE = np.dtype("<f4")
 _CHUNK_BYTES = 1 << 24  # rows are copied, hashed and written 16 MiB at a time
 _SCORE_BLOCK = 1 << 25  # most (query x template) scores held at once by the numpy search
 _FIX = "re-enroll, or restore from backup"
+_NORMALIZATIONS = ("l2",)  # what a gallery's templates may be: Gallery stores unit vectors
 
 
 @dataclass(frozen=True)
 class Match:
     identity: str
     similarity: float
+
+
+@dataclass(frozen=True)
+class EmbedderFingerprint:
+    """The embedder whose embeddings a gallery holds. Two fingerprints are the same model
+    when sha256, dim and normalization agree: ``name`` (the bundle's) only labels it, so
+    a renamed or recombined bundle with the same embedder file still matches."""
+
+    name: str
+    sha256: str
+    dim: int
+    normalization: str = "l2"
+
+    def same_model(self, other: EmbedderFingerprint) -> bool:
+        return (self.sha256, self.dim, self.normalization) == (other.sha256, other.dim, other.normalization)
+
+    def label(self) -> str:
+        return f"{self.name!r} (sha256 {self.sha256[:12]})"
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "sha256": self.sha256, "dim": self.dim, "normalization": self.normalization}
 
 
 class Gallery:
@@ -74,11 +110,15 @@ class Gallery:
     changes into whatever the file holds by then.
     """
 
-    def __init__(self, dim: int, path: str | Path | None = None, *, use_faiss: bool | None = False):
+    def __init__(self, dim: int, path: str | Path | None = None, *, use_faiss: bool | None = False,
+                 embedder: EmbedderFingerprint | None = None):
         if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
             raise GalleryError(f"dim must be a positive integer, got {dim!r}")
         self._dim = int(dim)
         self.path = Path(path) if path is not None else None
+        self._embedder: EmbedderFingerprint | None = None
+        if embedder is not None:
+            self.bind(embedder)
         self._faiss = _import_faiss(use_faiss)
         self._index: Any = None  # the FAISS index, built on first search after a change
         self._matrix = np.empty((0, self._dim), _DTYPE)
@@ -103,6 +143,27 @@ class Gallery:
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self._ids
 
+    @property
+    def embedder(self) -> EmbedderFingerprint | None:
+        """The embedder that made the templates, or None when the gallery records none."""
+        return self._embedder
+
+    def bind(self, embedder: EmbedderFingerprint) -> None:
+        """Refuse a gallery made by another embedder than ``embedder``; one that records
+        none adopts it (and writes it with its next save)."""
+        if embedder.dim != self._dim:
+            raise GalleryError(
+                f"{self.path or 'the gallery'} holds {self._dim}-d templates but this model embeds "
+                f"{embedder.dim}-d: use a gallery made with the same model"
+            )
+        if self._embedder is None:
+            self._embedder = embedder
+        elif not self._embedder.same_model(embedder):
+            raise GalleryError(
+                f"{self.path or 'the gallery'} was enrolled with embedder {self._embedder.label()}, not this "
+                f"bundle's {embedder.label()}: re-enroll the gallery with this bundle, or use the bundle that made it"
+            )
+
     def identities(self) -> list[tuple[str, int]]:
         """(name, number of templates) for every identity, in enrollment order."""
         return list(zip(self._names, self._counts))
@@ -112,14 +173,17 @@ class Gallery:
 
     # ----------------------------------------------------------------- changes
 
-    def enroll(self, name: str, embeddings: Any) -> int:
+    def enroll(self, name: str, embeddings: Any, *, embedder: EmbedderFingerprint | None = None) -> int:
         """Add one template per row of ``embeddings`` to ``name``; return its template count.
 
         Names are printable text of at most ``MAX_NAME_CHARS`` characters: no control
-        characters, bidi overrides or undecodable bytes (see ``_check_name``).
+        characters, bidi overrides or undecodable bytes (see ``_check_name``). ``embedder``,
+        the model that made the rows, is checked with ``bind`` first; raw arrays need none.
         """
         _check_name(name)
         rows = self._unit_rows(embeddings, "embeddings")
+        if embedder is not None:
+            self.bind(embedder)
         count = self._append(name, rows)
         self._added[name] = self._added.get(name, 0) + len(rows)
         return count
@@ -258,11 +322,13 @@ class Gallery:
     # ----------------------------------------------------------------- files
 
     @classmethod
-    def open(cls, path: str | Path, dim: int | None = None, *, use_faiss: bool | None = False) -> Gallery:
+    def open(cls, path: str | Path, dim: int | None = None, *, use_faiss: bool | None = False,
+             embedder: EmbedderFingerprint | None = None) -> Gallery:
         """Load the gallery at ``path``, or start an empty one bound to it if there is no file.
 
         ``dim`` is the model's embedding size: required for a new file, and checked
-        against an existing one.
+        against an existing one. ``embedder``, when given, is checked and adopted as
+        ``bind`` does.
         """
         path = Path(path)
         if not path.exists():
@@ -270,14 +336,18 @@ class Gallery:
                 raise GalleryError(
                     f"{path} does not exist: pass the model's embedding dim to start a new gallery there"
                 )
-            return cls(dim, path, use_faiss=use_faiss)
+            return cls(dim, path, use_faiss=use_faiss, embedder=embedder)
         header, matrix, stamp = _read_file(path)
         if dim is not None and header["dim"] != dim:
             raise GalleryError(
                 f"{path} holds {header['dim']}-d templates but this model embeds {dim}-d: "
                 "use a gallery made with the same model, or a new file"
             )
-        gallery = cls(header["dim"], path, use_faiss=use_faiss)
+        recorded = header.get("embedder")
+        gallery = cls(header["dim"], path, use_faiss=use_faiss,
+                      embedder=EmbedderFingerprint(**recorded) if recorded else None)
+        if embedder is not None:
+            gallery.bind(embedder)
         gallery._matrix = matrix
         gallery._n = header["count"]
         gallery._names = list(header["names"])
@@ -323,7 +393,7 @@ class Gallery:
         stamp = _file_stamp(path)
         if stamp is None or stamp == self._stamp:
             return self
-        merged = type(self).open(path, self._dim)
+        merged = type(self).open(path, self._dim, embedder=self._embedder)
         for name in self._removed:
             if name in merged:
                 merged.remove(name)
@@ -334,11 +404,14 @@ class Gallery:
     def _take_contents(self, other: Gallery) -> None:
         self._matrix, self._owner, self._n = other._matrix, other._owner, other._n
         self._names, self._counts, self._ids = other._names, other._counts, other._ids
+        self._embedder = other._embedder
         self._index = None
 
     def _write(self, path: Path) -> str:
         """Write the file (version 2) atomically; return its ``_file_stamp``."""
         fields = {"dim": self._dim, "count": self._n, "names": self._names, "counts": self._counts}
+        if self._embedder is not None:
+            fields["embedder"] = self._embedder.to_json()
         digest = _content_digest(fields)
         for block in self._file_blocks():
             digest.update(block)
@@ -411,7 +484,8 @@ def _invalid(path: Path, reason: str) -> GalleryError:
 def _content_digest(header: dict) -> Any:
     """A sha256 over the magic and the canonical JSON of the header fields (all but sha256
     itself), to be fed the templates next: what a version-2 header's sha256 covers."""
-    canonical = json.dumps({k: header[k] for k in _HEADER_FIELDS}, sort_keys=True, separators=(",", ":"))
+    covered = {k: header[k] for k in (*_HEADER_FIELDS, "embedder") if k in header}
+    canonical = json.dumps(covered, sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(MAGIC)
     digest.update(len(canonical).to_bytes(_LEN_BYTES, "little"))
     digest.update(canonical.encode("ascii"))
@@ -499,8 +573,8 @@ def _parse_header(raw: bytes, bad: Any, strict: bool) -> dict:
 
     if not isinstance(header, dict):
         raise bad("header is not a JSON object")
-    if strict and set(header) != {*_HEADER_FIELDS, "sha256"}:
-        raise bad(f"header fields must be exactly {', '.join(_HEADER_FIELDS)} and sha256")
+    if strict and set(header) - {"embedder"} != {*_HEADER_FIELDS, "sha256"}:
+        raise bad(f"header fields must be exactly {', '.join(_HEADER_FIELDS)}, sha256 and optionally embedder")
     dim, count, names, counts, sha = (header.get(k) for k in ("dim", "count", "names", "counts", "sha256"))
     if not (is_int(dim) and dim > 0 and is_int(count) and count >= 0):
         raise bad("dim or count missing or invalid")
@@ -514,7 +588,25 @@ def _parse_header(raw: bytes, bad: Any, strict: bool) -> dict:
         raise bad("counts do not add up to count")
     if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
         raise bad("sha256 missing or invalid")
+    if not strict:
+        header.pop("embedder", None)  # version 1 has none: an unchecked one is not believed
+    elif "embedder" in header:
+        _check_embedder(header["embedder"], dim, bad)
     return header
+
+
+def _check_embedder(embedder: Any, dim: int, bad: Any) -> None:
+    """A header's embedder fingerprint: exactly its four fields, for this file's dim."""
+
+    def is_hex64(x: Any) -> bool:
+        return isinstance(x, str) and len(x) == 64 and all(c in "0123456789abcdef" for c in x)
+
+    if not (isinstance(embedder, dict) and set(embedder) == {"name", "sha256", "dim", "normalization"}):
+        raise bad("embedder must hold exactly name, sha256, dim and normalization")
+    name, sha, edim, norm = (embedder[k] for k in ("name", "sha256", "dim", "normalization"))
+    if not (isinstance(name, str) and name.strip() and is_hex64(sha) and type(edim) is int and edim == dim
+            and norm in _NORMALIZATIONS):
+        raise bad("embedder name, sha256, dim or normalization invalid")
 
 
 def _read_exact(f: Any, n: int) -> bytes:

@@ -5,6 +5,9 @@ what its Gallery.search answers on them, for the C++ gallery reader's parity tes
 - ``v2.efg``: the current format (edgeface.Gallery.save), 44 identities of 8-d templates
   with one to three templates each, names with quotes, backslashes, accents and a
   character outside the Basic Multilingual Plane (the sha256 covers their JSON escapes);
+- ``v2_embedder.efg``: the same gallery recording the embedder that made it (a bundle name
+  with quotes and accents, so that its JSON escapes are covered as the names' are): the
+  same search answers, and what the native writer must reproduce byte for byte;
 - ``v1.efg``: a version-1 file (its sha256 covers the templates only), written here as
   the SDK's older releases wrote it;
 - ``search.json``: queries and, per query, Gallery.search's top 5 (no threshold) and
@@ -25,11 +28,12 @@ from pathlib import Path
 import numpy as np
 
 from edgeface.fsutil import atomic_write_bytes, write_json
-from edgeface.gallery import MAGIC_V1, Gallery
+from edgeface.gallery import MAGIC_V1, EmbedderFingerprint, Gallery
 
 DATA = Path(__file__).resolve().parent.parent / "native" / "tests" / "core" / "data" / "galleries"
 SEED = 19  # the gallery issue's number: any fixed seed will do
 DIM = 8
+EMBEDDER = EmbedderFingerprint('bündle "fp32"', hashlib.sha256(b"embedder.tflite").hexdigest(), DIM)
 NAMES = ["alice", "bob", 'quote "q" and back\\slash', "Zoë Ångström", "smile \U0001F642 face"] + \
         [f"person {i:02d}" for i in range(39)]
 
@@ -47,6 +51,16 @@ def v2_gallery(rng: np.random.Generator) -> tuple[bytes, Gallery, dict[str, np.n
             gallery.enroll(name, rows)
         gallery.save()
         return (Path(tmp) / "v2.efg").read_bytes(), gallery, templates
+
+
+def with_embedder(templates: dict[str, np.ndarray]) -> bytes:
+    """The file of the same gallery enrolled by ``EMBEDDER``."""
+    with tempfile.TemporaryDirectory(prefix="native-galleries-") as tmp:
+        gallery = Gallery(DIM, Path(tmp) / "v2_embedder.efg", embedder=EMBEDDER)
+        for name, rows in templates.items():
+            gallery.enroll(name, rows)
+        gallery.save()
+        return gallery.path.read_bytes()
 
 
 def v1_file(rng: np.random.Generator) -> bytes:
@@ -71,6 +85,7 @@ def make(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     v2, gallery, templates = v2_gallery(rng)
     atomic_write_bytes(out / "v2.efg", v2)
+    atomic_write_bytes(out / "v2_embedder.efg", with_embedder(templates))
     atomic_write_bytes(out / "v1.efg", v1_file(rng))
     queries = np.concatenate([unit(rng.standard_normal((5, DIM))), templates["bob"]])  # and one exact template
     write_json(out / "search.json", search_cases(gallery, queries), indent=1)

@@ -168,6 +168,48 @@ def test_gallery_of_another_embedding_size_is_refused(tmp_path, fixture_bundle):
         FaceAnalyzer.create_from_bundle(fixture_bundle(), gallery=path)
 
 
+ANOTHER_EMBEDDER = ("people.efg was enrolled with embedder 'fixture-blob-blazeface' \\(sha256 91d18f0ef816\\), not "
+                    "this bundle's 'fixture-blob-blazeface-int8' \\(sha256 bfa1f713a0b9\\): re-enroll the gallery "
+                    "with this bundle, or use the bundle that made it")
+
+
+def test_gallery_of_another_embedder_of_the_same_size_is_refused(tmp_path, fixture_bundle):
+    path = tmp_path / "people.efg"
+    made = FaceAnalyzer.create_from_bundle(fixture_bundle(), gallery=path)
+    made.enroll("ann", [textured(1, SQUARE)])
+    made.gallery.save()
+    other = FaceAnalyzer.create_from_bundle(fixture_bundle("blob_blazeface_int8"))
+    assert other.embedding_size == made.embedding_size  # only the fingerprint tells them apart
+    with pytest.raises(GalleryError, match=ANOTHER_EMBEDDER):
+        FaceAnalyzer.create_from_bundle(fixture_bundle("blob_blazeface_int8"), gallery=path)
+    with pytest.raises(GalleryError, match=ANOTHER_EMBEDDER):
+        other.open_gallery(path)
+    with pytest.raises(GalleryError, match=ANOTHER_EMBEDDER):
+        other.use_gallery(made.gallery)
+    with pytest.raises(GalleryError, match=ANOTHER_EMBEDDER):  # a gallery shared in memory
+        made.gallery.enroll("bob", other.embed(textured(2, SQUARE)), embedder=other.embedder_fingerprint)
+    assert made.gallery.identities() == [("ann", 1)]
+
+
+def test_a_gallery_from_before_fingerprints_takes_the_first_enrolling_embedder(tmp_path, fixture_bundle):
+    from edgeface.gallery import Gallery
+
+    path = tmp_path / "people.efg"
+    made = FaceAnalyzer.create_from_bundle(fixture_bundle())
+    old = Gallery(made.embedding_size, path)  # what edgeface wrote before: no fingerprint
+    old.enroll("ann", made.embed(textured(1, SQUARE)))
+    old.save()
+    before = path.read_bytes()
+    reader = FaceAnalyzer.create_from_bundle(fixture_bundle(), gallery=path)
+    assert [f.identity for f in reader.analyze(textured(1, SQUARE))] == ["ann"]
+    assert path.read_bytes() == before  # identifying writes nothing
+    reader.enroll("bob", [textured(2, SQUARE)])
+    reader.gallery.save()
+    assert Gallery.open(path).embedder == made.embedder_fingerprint
+    with pytest.raises(GalleryError, match=ANOTHER_EMBEDDER):
+        FaceAnalyzer.create_from_bundle(fixture_bundle("blob_blazeface_int8"), gallery=path)
+
+
 def test_detector_only_bundle_refuses_embedding(fixture_bundle):
     analyzer = FaceAnalyzer.create_from_bundle(fixture_bundle("blob_detector_only"))
     assert len(analyzer.detect(blob_image(squares=SQUARE))) == 1

@@ -173,6 +173,20 @@ def test_verify_enroll_identify(images, fixture_bundle, tmp_path):
     assert "ann" in table.stdout
 
 
+def test_a_gallery_of_another_embedder_is_a_one_line_user_error(images, fixture_bundle, tmp_path):
+    gallery, other = tmp_path / "g.efg", fixture_bundle("blob_blazeface_int8")  # same embedding size
+    assert run("enroll", "ann", images["ann"], "--gallery", gallery, "--bundle", fixture_bundle()).exit_code == 0
+    before = gallery.read_bytes()
+    for args in (["enroll", "bob", images["bob"]], ["identify", images["ann2"]]):
+        result = run(*args, "--gallery", gallery, "--bundle", other)
+        assert result.exit_code == 2, result.output
+        assert "g.efg was enrolled with embedder 'fixture-blob-blazeface' (sha256 91d18f0ef816), not this " \
+               "bundle's 'fixture-blob-blazeface-int8' (sha256 bfa1f713a0b9): re-enroll the gallery with this " \
+               "bundle, or use the bundle that made it" in result.stderr
+        assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
+    assert gallery.read_bytes() == before
+
+
 def test_doctor_json_lists_capabilities():
     result = run("doctor", "--json")
     data = json.loads(result.stdout)

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgeface.errors import BackendUnavailableError, GalleryError
-from edgeface.gallery import MAGIC, Gallery, Match
+from edgeface.gallery import MAGIC, EmbedderFingerprint, Gallery, Match
 
 WRITER = Path(__file__).with_name("gallery_writer.py")
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -311,6 +311,119 @@ def test_stray_temp_files_do_not_matter(tmp_path):
     assert len(Gallery.open(path, 4)) == 2
 
 
+# --------------------------------------------------------------------- the embedder fingerprint
+
+FLOAT = EmbedderFingerprint("faces-fp32", "a" * 64, 4)
+INT8 = EmbedderFingerprint("faces-int8", "b" * 64, 4)  # same size, another model
+
+
+def header_of(raw):
+    n = int.from_bytes(raw[len(MAGIC) : len(MAGIC) + 8], "little")
+    return json.loads(raw[len(MAGIC) + 8 : len(MAGIC) + 8 + n])
+
+
+def with_header(raw, header):
+    """``raw`` with its header replaced (sha256 as given), re-padded before the same templates."""
+    text = json.dumps(header).encode()
+    head = MAGIC + len(text).to_bytes(8, "little") + text
+    return head + b"\0" * (-len(head) % 64) + raw[data_start(raw) :]
+
+
+def test_the_fingerprint_is_written_after_counts_and_covered_by_the_sha256(tmp_path):
+    g = Gallery(4, tmp_path / "g.efg", embedder=FLOAT)
+    g.enroll("a", [1, 0, 0, 0])
+    g.save()
+    raw = g.path.read_bytes()
+    header = header_of(raw)
+    assert list(header) == ["dim", "count", "names", "counts", "embedder", "sha256"]
+    assert header["embedder"] == {"name": "faces-fp32", "sha256": "a" * 64, "dim": 4, "normalization": "l2"}
+    assert header["sha256"] == v2_sha256({k: header[k] for k in list(header)[:-1]}, raw[data_start(raw) :])
+    assert Gallery.open(g.path).embedder == FLOAT
+
+
+def test_an_old_file_opens_and_records_the_first_embedder_that_writes_to_it(tmp_path):
+    path = tmp_path / "old.efg"
+    old = Gallery(4, path)  # as edgeface wrote galleries before the fingerprint, and raw arrays still do
+    old.enroll("a", [1, 0, 0, 0])
+    old.save()
+    before = path.read_bytes()
+    assert "embedder" not in header_of(before) and Gallery.open(path).embedder is None
+
+    g = Gallery.open(path, 4, embedder=FLOAT)
+    assert g.embedder == FLOAT and path.read_bytes() == before  # opening to search writes nothing
+    g.enroll("b", [0, 1, 0, 0], embedder=FLOAT)
+    g.save()
+    assert Gallery.open(path).embedder == FLOAT and Gallery.open(path).identities() == [("a", 1), ("b", 1)]
+    with pytest.raises(GalleryError, match="old.efg was enrolled with embedder 'faces-fp32' \\(sha256 aaaaaaaaaaaa\\), "
+                       "not this bundle's 'faces-int8' \\(sha256 bbbbbbbbbbbb\\): re-enroll the gallery with this "
+                       "bundle, or use the bundle that made it"):
+        Gallery.open(path, 4, embedder=INT8)
+
+
+def test_templates_of_another_embedder_are_refused_and_raw_arrays_still_enroll(tmp_path):
+    path = tmp_path / "g.efg"
+    g = Gallery(4, path, embedder=FLOAT)
+    g.enroll("a", [1, 0, 0, 0])
+    g.save()
+    h = Gallery.open(path)  # standalone: keeps the file's fingerprint, takes raw arrays
+    h.enroll("b", [0, 1, 0, 0])
+    with pytest.raises(GalleryError, match="faces-int8"):
+        h.enroll("c", [0, 0, 1, 0], embedder=INT8)
+    with pytest.raises(GalleryError, match="faces-int8"):
+        h.bind(INT8)
+    h.bind(EmbedderFingerprint("renamed bundle", "a" * 64, 4))  # the same model file under another name
+    h.save()
+    assert Gallery.open(path).identities() == [("a", 1), ("b", 1)] and Gallery.open(path).embedder == FLOAT
+    with pytest.raises(GalleryError, match="holds 4-d templates but this model embeds 8-d"):
+        Gallery(4, embedder=EmbedderFingerprint("wide", "c" * 64, 8))
+
+
+def test_a_save_refuses_to_merge_into_a_file_another_embedder_took(tmp_path):
+    path = tmp_path / "g.efg"
+    first, second = Gallery.open(path, 4, embedder=FLOAT), Gallery.open(path, 4, embedder=INT8)
+    first.enroll("a", [1, 0, 0, 0])
+    first.save()
+    second.enroll("b", [0, 1, 0, 0])
+    with pytest.raises(GalleryError, match="was enrolled with embedder 'faces-fp32'"):
+        second.save()
+    assert Gallery.open(path).identities() == [("a", 1)]
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda h: h["embedder"].update(sha256="b" * 64), "header and template data do not match their sha256"),
+    (lambda h: h["embedder"].update(name="faces-int8"), "header and template data do not match their sha256"),
+    (lambda h: h.pop("embedder"), "header and template data do not match their sha256"),
+    (lambda h: h["embedder"].pop("dim"), "embedder must hold exactly name, sha256, dim and normalization"),
+])
+def test_an_edited_fingerprint_fails_to_load(tmp_path, edit, match):
+    g = Gallery(4, tmp_path / "g.efg", embedder=FLOAT)
+    g.enroll("a", [1, 0, 0, 0])
+    g.save()
+    raw = g.path.read_bytes()
+    header = header_of(raw)
+    edit(header)
+    assert_rejected(tmp_path / "bad.efg", with_header(raw, header), match=match, dim=4)
+
+
+@pytest.mark.parametrize("embedder, match", [
+    ({"name": "x", "sha256": "a" * 64, "dim": 4, "normalization": "cosine"}, "embedder name, sha256, dim or normalization invalid"),
+    ({"name": "x", "sha256": "a" * 64, "dim": 8, "normalization": "l2"}, "embedder name, sha256, dim or normalization invalid"),
+    ({"name": " ", "sha256": "a" * 64, "dim": 4, "normalization": "l2"}, "embedder name, sha256, dim or normalization invalid"),
+    ({"name": "x", "sha256": "A" * 64, "dim": 4, "normalization": "l2"}, "embedder name, sha256, dim or normalization invalid"),
+    ("faces-fp32", "embedder must hold exactly"),
+])
+def test_a_malformed_fingerprint_is_refused_even_with_a_matching_sha256(tmp_path, embedder, match):
+    g = Gallery(4, tmp_path / "g.efg")
+    g.enroll("a", [1, 0, 0, 0])
+    g.save()
+    raw = g.path.read_bytes()
+    header = header_of(raw)
+    del header["sha256"]
+    header["embedder"] = embedder
+    header["sha256"] = v2_sha256(header, raw[data_start(raw) :])
+    assert_rejected(tmp_path / "bad.efg", with_header(raw, header), match=match, dim=4)
+
+
 # --------------------------------------------------------------------- corrupt files
 
 
@@ -326,10 +439,10 @@ def data_start(raw):
     return -(-(len(MAGIC) + 8 + n) // 64) * 64
 
 
-def assert_rejected(path, data, match="re-enroll, or restore from backup"):
+def assert_rejected(path, data, match="re-enroll, or restore from backup", dim=8):
     path.write_bytes(data)
     with pytest.raises(GalleryError, match=match):
-        Gallery.open(path, 8)
+        Gallery.open(path, dim)
 
 
 def test_every_truncation_or_extension_is_rejected(tmp_path, good_file):

@@ -15,7 +15,7 @@ from edgeface.gallery import Gallery, _check_name
 from tests.native_support import build_trees
 
 DIM = 16
-OK, ARGUMENT = 0, 1
+OK, ARGUMENT, GALLERY = 0, 1, 10
 
 
 class NativeGallery:
@@ -51,6 +51,12 @@ def lib():
         "edgeface_gallery_close": (None, [handle]),
         "edgeface_gallery_enroll": (ctypes.c_int32, [handle, ctypes.c_char_p, p(ctypes.c_float), size, size, p(size)]),
         "edgeface_gallery_save": (ctypes.c_int32, [handle, ctypes.c_char_p]),
+        "edgeface_gallery_bind": (ctypes.c_int32, [handle, handle]),
+        "edgeface_bundle_open": (ctypes.c_int32, [ctypes.c_char_p, p(handle)]),
+        "edgeface_bundle_close": (None, [handle]),
+        "edgeface_analyzer_options_default": (None, [ctypes.c_void_p]),
+        "edgeface_analyzer_create": (ctypes.c_int32, [handle, ctypes.c_void_p, p(handle)]),
+        "edgeface_analyzer_destroy": (None, [handle]),
     }
     for name, (result, arguments) in signatures.items():
         getattr(library, name).restype, getattr(library, name).argtypes = result, arguments
@@ -122,3 +128,45 @@ def test_the_native_core_refuses_exactly_the_names_the_python_sdk_refuses(lib):
         assert status in (OK, ARGUMENT)
     assert native.enroll(b"\xff\xfe", row) == ARGUMENT  # bytes no text decodes to
     native.close()
+
+
+def native_analyzer(lib, bundle):
+    """An edgeface_analyzer of ``bundle`` with default options (the options struct is
+    filled by the library itself, so its layout needs no mirror here)."""
+    opened, analyzer = ctypes.c_void_p(), ctypes.c_void_p()
+    assert lib.edgeface_bundle_open(str(bundle).encode(), ctypes.byref(opened)) == OK, lib.edgeface_last_error()
+    options = ctypes.create_string_buffer(64)
+    lib.edgeface_analyzer_options_default(options)
+    assert lib.edgeface_analyzer_create(opened, options, ctypes.byref(analyzer)) == OK, lib.edgeface_last_error()
+    lib.edgeface_bundle_close(opened)
+    return analyzer
+
+
+def test_a_fingerprinted_gallery_is_written_byte_for_byte_alike_and_refused_alike(lib, tmp_path, fixture_bundle):
+    from edgeface import FaceAnalyzer
+
+    rows = np.eye(128, dtype=np.float32)[[0, 5, 9]] * 3  # both sides scale these to exactly the same unit rows
+    analyzers = [native_analyzer(lib, fixture_bundle(name)) for name in ("blob_blazeface", "blob_blazeface_int8")]
+    native, handle = NativeGallery.__new__(NativeGallery), ctypes.c_void_p()
+    native.lib, native.handle = lib, handle
+    assert lib.edgeface_gallery_create(128, ctypes.byref(handle)) == OK
+    assert lib.edgeface_gallery_bind(handle, analyzers[0]) == OK, lib.edgeface_last_error()
+    assert native.enroll("ann".encode(), rows[:2]) == OK and native.enroll("bob".encode(), rows[2:]) == OK
+    assert native.save(tmp_path / "native.efg") == OK, lib.edgeface_last_error()
+
+    sdk = FaceAnalyzer.create_from_bundle(fixture_bundle())
+    python = Gallery(128, tmp_path / "python.efg", embedder=sdk.embedder_fingerprint)
+    python.enroll("ann", rows[:2])
+    python.enroll("bob", rows[2:])
+    python.save()
+    assert (tmp_path / "native.efg").read_bytes() == (tmp_path / "python.efg").read_bytes()
+
+    assert lib.edgeface_gallery_bind(handle, analyzers[1]) == GALLERY
+    native_message = lib.edgeface_last_error().decode()
+    other = FaceAnalyzer.create_from_bundle(fixture_bundle("blob_blazeface_int8"))
+    with pytest.raises(GalleryError) as refused:
+        Gallery.open(tmp_path / "native.efg", embedder=other.embedder_fingerprint)
+    assert native_message == str(refused.value)  # one message, naming native.efg, both embedders and the fix
+    native.close()
+    for analyzer in analyzers:
+        lib.edgeface_analyzer_destroy(analyzer)

@@ -74,8 +74,8 @@ def test_galleries_regenerate_to_the_committed_ones(tmp_path):
     committed = ROOT / "native" / "tests" / "core" / "data" / "galleries"
     subprocess.run([sys.executable, str(ROOT / "scripts" / "make_native_galleries.py"), str(tmp_path)],
                    check=True, capture_output=True, timeout=120)
-    for name in ("v1.efg", "v2.efg"):
+    for name in ("v1.efg", "v2.efg", "v2_embedder.efg"):
         fresh, kept = Gallery.open(tmp_path / name), Gallery.open(committed / name)
-        assert fresh.identities() == kept.identities(), name
+        assert fresh.identities() == kept.identities() and fresh.embedder == kept.embedder, name
     fresh_cases = json.loads((tmp_path / "search.json").read_text())
     assert_same_settings(fresh_cases, json.loads((committed / "search.json").read_text()))

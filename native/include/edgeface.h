@@ -42,7 +42,7 @@ typedef enum edgeface_status {
   EDGEFACE_ERROR_OUT_OF_MEMORY = 7,
   EDGEFACE_ERROR_INTERNAL = 8,      /* a bug in edgeface: please report the message */
   EDGEFACE_ERROR_IMAGE = 9,         /* the image's sizes, strides or buffers do not hold its pixels */
-  EDGEFACE_ERROR_GALLERY = 10,      /* a gallery file is missing, damaged or of another template size */
+  EDGEFACE_ERROR_GALLERY = 10,      /* a gallery file is missing or damaged, or another embedder's or template size's */
   EDGEFACE_STATUS_INT32_MIN = -2147483647 - 1, /* not statuses: these two make any int32 a */
   EDGEFACE_STATUS_INT32_MAX = 0x7fffffff       /* valid value of the type (C++ enum ranges) */
 } edgeface_status;
@@ -218,7 +218,10 @@ EDGEFACE_API edgeface_status edgeface_analyzer_compare(const edgeface_analyzer* 
 
 /* ---- Galleries: 1:N search, enrolment, and files the Python SDK reads and writes ------
  * A gallery holds named identities with unit templates; its file is the Python SDK's
- * (edgeface.Gallery.save / Gallery.open), so either side opens what the other saved. */
+ * (edgeface.Gallery.save / Gallery.open), so either side opens what the other saved. It
+ * may record the embedder that made its templates (edgeface_gallery_bind), so that the
+ * embeddings of another model of the same size are never enrolled into it or searched
+ * against it. */
 
 typedef struct edgeface_gallery edgeface_gallery;
 
@@ -231,15 +234,25 @@ typedef struct edgeface_match {
 /* An empty gallery of `dim`-float templates (an analyzer's embedding_size), bound to no
  * file until it is saved. */
 EDGEFACE_API edgeface_status edgeface_gallery_create(int32_t dim, edgeface_gallery** out);
-/* Opens and checks a gallery file (format EFGALLERY1/2, its sha256, names and counts); the
- * templates are read into memory. `dim` > 0 requires that template size, 0 takes the
- * file's. Threads: many may search one gallery at once; enroll, remove and save need it
+/* Opens and checks a gallery file (format EFGALLERY1/2, its sha256, names, counts and
+ * embedder fingerprint); the templates are read into memory. `dim` > 0 requires that
+ * template size, 0 takes the file's. Threads: many may search one gallery at once; enroll, remove and save need it
  * to themselves (no search or other change at the same time). */
 EDGEFACE_API edgeface_status edgeface_gallery_open(const char* path, int32_t dim, edgeface_gallery** out);
 EDGEFACE_API void edgeface_gallery_close(edgeface_gallery* gallery);
 EDGEFACE_API int32_t edgeface_gallery_dim(const edgeface_gallery* gallery);             /* 0 for NULL */
 EDGEFACE_API size_t edgeface_gallery_identity_count(const edgeface_gallery* gallery);   /* 0 for NULL */
 EDGEFACE_API size_t edgeface_gallery_template_count(const edgeface_gallery* gallery);   /* 0 for NULL */
+/* Ties the gallery to the analyzer's embedder: its bundle's name, the embedder model
+ * file's sha256, the embedding size and L2 normalisation. A gallery that records another
+ * embedder (or holds another template size) is EDGEFACE_ERROR_GALLERY, the message naming
+ * the file, both embedders and the fix; one that records none (new, written before
+ * fingerprints existed, or filled with raw embeddings) adopts this one and records it with
+ * its next save, which is then refused if another embedder took the file meanwhile. Call
+ * it after opening or creating a gallery that an analyzer's embeddings go into or are
+ * searched against; a gallery used with raw embeddings alone needs none. An analyzer
+ * without an embedder is EDGEFACE_ERROR_ARGUMENT. */
+EDGEFACE_API edgeface_status edgeface_gallery_bind(edgeface_gallery* gallery, const edgeface_analyzer* analyzer);
 /* The identities closest to `query` (dim floats, a unit vector), best first: at most
  * `capacity` of them scoring at least `threshold`, into `matches`; `*count` says how many. */
 EDGEFACE_API edgeface_status edgeface_gallery_search(const edgeface_gallery* gallery, const float* query,

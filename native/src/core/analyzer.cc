@@ -10,8 +10,10 @@ Analyzer::Analyzer(const Bundle& bundle, const AnalyzerOptions& options) : locat
   if (manifest.detector) search_.search = options.search.value_or(search_named(manifest.detector->search));
   search_.min_face = options.min_face;
   // An embedder aligns faces by the detector's keypoints: without a detector it has none to take.
-  if (manifest.embedder && detector_)
+  if (manifest.embedder && detector_) {
     embedder_ = std::make_unique<Embedder>(bundle, detector_->keypoint_names(), options.compile, options.flip_average);
+    fingerprint_ = {manifest.name, manifest.embedder->sha256, embedder_->dim()};
+  }
 }
 
 Detector& Analyzer::detector() {
@@ -35,6 +37,13 @@ const std::vector<std::string>& Analyzer::keypoint_names() const {
 }
 
 int Analyzer::embedding_size() const { return embedder_ ? embedder_->dim() : 0; }
+
+EmbedderFingerprint Analyzer::embedder_fingerprint() const {
+  if (!embedder_)
+    throw Error(Category::kArgument, location_ + ": this bundle has no embedder, so no gallery can be bound to it: use "
+                                                 "a bundle with models.detector and models.embedder");
+  return fingerprint_;
+}
 
 double Analyzer::verify_threshold() const { return embedder_ ? embedder_->verify_threshold() : 0.0; }
 

@@ -12,6 +12,7 @@
 #include "edgeface/vision/detections.h"
 #include "edgeface/vision/image.h"
 #include "embedder.h"
+#include "gallery_file.h"
 #include "stage_times.h"
 #include "tiled_search.h"
 
@@ -34,6 +35,9 @@ class Analyzer {
   const std::vector<std::string>& keypoint_names() const;
   int embedding_size() const;
   double verify_threshold() const;
+  // What a gallery records of this bundle's embedder (kArgument without one), as
+  // FaceAnalyzer.embedder_fingerprint: the bundle's name and the model file's sha256.
+  EmbedderFingerprint embedder_fingerprint() const;
 
   // The faces of `image` into faces(); analyze also embeds them into embeddings().
   void detect(const vision::ImageView& image);
@@ -50,6 +54,7 @@ class Analyzer {
   Embedder& embedder();
 
   std::string location_;
+  EmbedderFingerprint fingerprint_;  // dim 0 without an embedder
   AnalyzerOptions options_;
   std::unique_ptr<Detector> detector_;
   std::unique_ptr<Embedder> embedder_;

@@ -10,10 +10,6 @@
 #include "edgeface.h"
 #include "edgeface/vision/align.h"
 
-struct edgeface_analyzer {
-  edgeface::Analyzer analyzer;
-};
-
 namespace {
 
 using edgeface::c_api::guarded;

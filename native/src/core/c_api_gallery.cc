@@ -1,9 +1,10 @@
 // The C interface's galleries (edgeface_gallery_*, include/edgeface.h) over Gallery:
-// search, enrolment and saving.
+// search, enrolment, saving, and binding to an analyzer's embedder.
 #include <cmath>
 #include <string>
 
 #include "c_api_guard.h"
+#include "c_api_handles.h"
 #include "edgeface.h"
 #include "gallery.h"
 
@@ -48,6 +49,13 @@ size_t edgeface_gallery_identity_count(const edgeface_gallery* gallery) {
 
 size_t edgeface_gallery_template_count(const edgeface_gallery* gallery) {
   return gallery ? gallery->gallery.template_count() : 0;
+}
+
+edgeface_status edgeface_gallery_bind(edgeface_gallery* gallery, const edgeface_analyzer* analyzer) {
+  return guarded([&] {
+    require(gallery && analyzer, "gallery or analyzer: NULL");
+    gallery->gallery.bind(analyzer->analyzer.embedder_fingerprint());
+  });
 }
 
 edgeface_status edgeface_gallery_search(const edgeface_gallery* gallery, const float* query, size_t size,

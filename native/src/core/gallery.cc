@@ -38,6 +38,11 @@ std::vector<float> unit_rows(const float* rows, size_t count, size_t dim) {
   return unit;
 }
 
+std::string dim_mismatch(const std::string& where, int gallery_dim, int model_dim) {
+  return where + " holds " + std::to_string(gallery_dim) + "-d templates but this model embeds " +
+         std::to_string(model_dim) + "-d: use a gallery made with the same model";
+}
+
 }  // namespace
 
 Gallery::Gallery(int dim) : dim_(dim) {
@@ -47,10 +52,9 @@ Gallery::Gallery(int dim) : dim_(dim) {
 Gallery Gallery::open(const std::string& path, int dim) {
   GalleryFile file = read_gallery_file(path);
   GalleryContents& contents = file.contents;
-  if (dim > 0 && contents.dim != dim)
-    throw Error(Category::kGallery, path + " holds " + std::to_string(contents.dim) + "-d templates but this model embeds " +
-                                        std::to_string(dim) + "-d: use a gallery made with the same model");
+  if (dim > 0 && contents.dim != dim) throw Error(Category::kGallery, dim_mismatch(path, contents.dim, dim));
   Gallery gallery(contents.dim);
+  gallery.embedder_ = std::move(contents.embedder);
   gallery.templates_ = std::move(contents.templates);
   for (size_t identity = 0; identity < contents.names.size(); ++identity) {
     gallery.ids_[contents.names[identity]] = identity;
@@ -61,6 +65,18 @@ Gallery Gallery::open(const std::string& path, int dim) {
   gallery.path_ = path;
   gallery.stamp_ = file.stamp;
   return gallery;
+}
+
+void Gallery::bind(const EmbedderFingerprint& embedder) {
+  const std::string where = path_.empty() ? "the gallery" : path_;
+  if (embedder.dim != dim_) throw Error(Category::kGallery, dim_mismatch(where, dim_, embedder.dim));
+  if (!embedder_) {
+    embedder_ = embedder;
+  } else if (!embedder_->same_model(embedder)) {
+    throw Error(Category::kGallery, where + " was enrolled with embedder " + embedder_->label() + ", not this bundle's " +
+                                        embedder.label() + ": re-enroll the gallery with this bundle, or use the bundle "
+                                        "that made it");
+  }
 }
 
 std::vector<std::pair<size_t, float>> Gallery::search(const float* query, size_t top_k, float threshold) const {
@@ -141,6 +157,7 @@ GalleryContents Gallery::contents() const {
   contents.dim = dim_;
   contents.names = names_;
   contents.counts.assign(counts_.begin(), counts_.end());
+  contents.embedder = embedder_;
   if (std::is_sorted(owner_.begin(), owner_.end())) {  // already grouped (as read, or enrolled in order)
     contents.templates = templates_;
     return contents;
@@ -159,6 +176,7 @@ void Gallery::take_file_changes(const std::string& path) {
   const std::string stamp = gallery_file_stamp(path);
   if (stamp.empty() || stamp == stamp_) return;
   Gallery merged = open(path, dim_);
+  if (embedder_) merged.bind(*embedder_);  // refuses a file another embedder took meanwhile
   for (const std::string& name : removed_)
     if (merged.ids_.count(name)) merged.remove(name);
   std::set<std::string> replayed;
@@ -174,6 +192,7 @@ void Gallery::take_file_changes(const std::string& path) {
   counts_ = std::move(merged.counts_);
   owner_ = std::move(merged.owner_);
   templates_ = std::move(merged.templates_);
+  embedder_ = std::move(merged.embedder_);
 }
 
 void Gallery::save(const std::string& path) {

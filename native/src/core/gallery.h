@@ -7,9 +7,14 @@
 // writer lock, when another writer (Python or native) changed the file since then, the
 // file is re-read and this gallery's enrolments and removals since then are replayed on
 // top, so no save that returned is lost (edgeface.Gallery.save does the same).
+//
+// A gallery may record the embedder that made its templates (EmbedderFingerprint): bind
+// refuses another one, and a gallery that records none adopts the first bound to it and
+// writes it with its next save.
 #pragma once
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -32,6 +37,12 @@ class Gallery {
   size_t template_count() const { return owner_.size(); }
   const std::string& name(size_t identity) const { return names_[identity]; }
   const std::string& path() const { return path_; }
+  const std::optional<EmbedderFingerprint>& embedder() const { return embedder_; }
+
+  // Refuses (kGallery, naming the file, both embedders and the fix) a gallery whose
+  // templates another embedder made, or of another template size; one that records no
+  // embedder adopts `embedder`. Raw templates need no bind (edgeface.Gallery.bind).
+  void bind(const EmbedderFingerprint& embedder);
 
   // The `top_k` best identities for `query` (dim floats; normalised here), best first,
   // then those below `threshold` dropped: (identity index, similarity).
@@ -60,6 +71,7 @@ class Gallery {
   std::vector<size_t> counts_;         // per identity: its template count
   std::vector<size_t> owner_;     // per template: its identity
   std::vector<float> templates_;  // template_count x dim, unit rows
+  std::optional<EmbedderFingerprint> embedder_;  // what made the templates, when known
   std::string path_;              // "" when bound to no file
   std::string stamp_;             // gallery_file_stamp of the file as last read or written; "" for none
   std::set<std::string> removed_;                         // identities removed since then

@@ -135,16 +135,31 @@ std::string json_names(const std::vector<std::string>& names, const char* separa
   return text + "]";
 }
 
+// The fingerprint as Python's json.dumps writes it: the written header's layout (field
+// order, ", " and ": "), or the canonical one the sha256 covers (sorted keys, no spaces).
+std::string json_embedder(const EmbedderFingerprint& embedder, bool canonical) {
+  std::string name, sha256;
+  append_json_string(embedder.name, name);
+  append_json_string(embedder.sha256, sha256);
+  std::string normalization;
+  append_json_string(embedder.normalization, normalization);
+  const std::string dim = std::to_string(embedder.dim);
+  if (canonical)
+    return "{\"dim\":" + dim + ",\"name\":" + name + ",\"normalization\":" + normalization + ",\"sha256\":" + sha256 + "}";
+  return "{\"name\": " + name + ", \"sha256\": " + sha256 + ", \"dim\": " + dim + ", \"normalization\": " + normalization + "}";
+}
+
 int64_t template_count(const GalleryContents& contents) {
   return static_cast<int64_t>(contents.templates.size() / static_cast<size_t>(contents.dim));
 }
 
 // What a version-2 sha256 covers before the templates: the magic, then the canonical JSON
-// (sorted keys, no spaces) of the other header fields with its length.
+// (sorted keys, no spaces) of the other header fields, the fingerprint included, with its length.
 Sha256 content_digest(const GalleryContents& contents) {
   const std::string canonical = "{\"count\":" + std::to_string(template_count(contents)) +
                                 ",\"counts\":" + json_counts(contents.counts, ",") +
                                 ",\"dim\":" + std::to_string(contents.dim) +
+                                (contents.embedder ? ",\"embedder\":" + json_embedder(*contents.embedder, true) : "") +
                                 ",\"names\":" + json_names(contents.names, ",") + "}";
   Sha256 digest;
   digest.update(reinterpret_cast<const uint8_t*>(kMagic2.data()), kMagic2.size());
@@ -166,8 +181,25 @@ std::string stamp_of(const std::string& lead, const std::string& raw_header) {
 
 bool is_int(const Json& value) { return value.is_number_integer(); }
 
+bool is_sha256(const Json& value) {
+  return value.is_string() && value.get<std::string>().size() == 64 &&
+         value.get<std::string>().find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
 bool is_blank(const std::string& text) {
   return std::all_of(text.begin(), text.end(), [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); });
+}
+
+// The header's embedder fingerprint, checked as edgeface/gallery.py's _check_embedder does.
+EmbedderFingerprint parse_embedder(const Reader& reader, const Json& field, int dim) {
+  if (!field.is_object() || field.size() != 4 || !field.contains("name") || !field.contains("sha256") ||
+      !field.contains("dim") || !field.contains("normalization"))
+    reader.invalid("embedder must hold exactly name, sha256, dim and normalization");
+  const Json &name = field["name"], &sha256 = field["sha256"], &size = field["dim"], &normalization = field["normalization"];
+  if (!name.is_string() || is_blank(name.get<std::string>()) || !is_sha256(sha256) || !is_int(size) ||
+      size.get<int64_t>() != dim || normalization != "l2")
+    reader.invalid("embedder name, sha256, dim or normalization invalid");
+  return {name.get<std::string>(), sha256.get<std::string>(), dim, "l2"};
 }
 
 // The header's fields, checked as edgeface/gallery.py's _parse_header checks them.
@@ -180,9 +212,10 @@ GalleryContents parse_header(const Reader& reader, const std::string& raw, bool 
     reader.invalid("header is not UTF-8 JSON");
   }
   if (!header.is_object()) reader.invalid("header is not a JSON object");
-  if (!version1 && (header.size() != 5 || !header.contains("dim") || !header.contains("count") ||
+  const bool has_embedder = !version1 && header.contains("embedder");  // version 1 has none: an unchecked one is not believed
+  if (!version1 && (header.size() != 5u + has_embedder || !header.contains("dim") || !header.contains("count") ||
                     !header.contains("names") || !header.contains("counts") || !header.contains("sha256")))
-    reader.invalid("header fields must be exactly dim, count, names, counts and sha256");
+    reader.invalid("header fields must be exactly dim, count, names, counts, sha256 and optionally embedder");
   const Json none;
   auto field = [&](const char* key) -> const Json& { return header.contains(key) ? header[key] : none; };
   const Json &dim_field = field("dim"), &count_field = field("count"), &names_field = field("names"),
@@ -210,10 +243,9 @@ GalleryContents parse_header(const Reader& reader, const std::string& raw, bool 
     total += contents.counts.back();
   }
   if (total != count) reader.invalid("counts do not add up to count");
-  if (!sha_field.is_string() || sha_field.get<std::string>().size() != 64 ||
-      sha_field.get<std::string>().find_first_not_of("0123456789abcdef") != std::string::npos)
-    reader.invalid("sha256 missing or invalid");
+  if (!is_sha256(sha_field)) reader.invalid("sha256 missing or invalid");
   sha256 = sha_field.get<std::string>();
+  if (has_embedder) contents.embedder = parse_embedder(reader, header["embedder"], contents.dim);
   return contents;
 }
 
@@ -278,6 +310,12 @@ void fsync_folder(const std::filesystem::path& path) {
 
 }  // namespace
 
+bool EmbedderFingerprint::same_model(const EmbedderFingerprint& other) const {
+  return sha256 == other.sha256 && dim == other.dim && normalization == other.normalization;
+}
+
+std::string EmbedderFingerprint::label() const { return "'" + name + "' (sha256 " + sha256.substr(0, 12) + ")"; }
+
 GalleryFile read_gallery_file(const std::string& path) {
   Reader reader(path);
   const auto [lead, raw] = reader.head();
@@ -326,6 +364,7 @@ std::string write_gallery_file(const std::string& path, const GalleryContents& c
                              ", \"count\": " + std::to_string(template_count(contents)) +
                              ", \"names\": " + json_names(contents.names, ", ") +
                              ", \"counts\": " + json_counts(contents.counts, ", ") +
+                             (contents.embedder ? ", \"embedder\": " + json_embedder(*contents.embedder, false) : "") +
                              ", \"sha256\": \"" + to_hex(digest.digest()) + "\"}";
   std::string head = kMagic2;
   for (size_t i = 0; i < kLengthBytes; ++i) head += static_cast<char>(static_cast<uint64_t>(header.size()) >> (8 * i));

@@ -1,23 +1,38 @@
 // The gallery file of the Python SDK (edgeface/gallery.py documents the layout), read and
 // written byte for byte as it does: EFGALLERY2 (version 1 read only), a JSON header whose
-// sha256 covers the header fields and the templates, 64-byte aligned float32 rows. Saves
+// sha256 covers the header fields (the optional embedder fingerprint included) and the
+// templates, 64-byte aligned float32 rows. Saves
 // go through a temporary file and a rename under the SDK's writer lock, so Python and
 // native writers of one file take turns and a killed writer leaves the old file whole.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace edgeface {
 
+// Which embedder made a gallery's templates (edgeface.gallery.EmbedderFingerprint): the
+// bundle's name, the embedder model file's sha256, the embedding size and how templates
+// are normalised. Two are one model when all but the name agree: the name only labels it.
+struct EmbedderFingerprint {
+  std::string name, sha256;
+  int dim = 0;
+  std::string normalization = "l2";
+
+  bool same_model(const EmbedderFingerprint& other) const;
+  std::string label() const;  // 'name' (sha256 <first 12 hex digits>)
+};
+
 // What a gallery file holds: identities in file order, each owning `counts[i]` consecutive
-// rows of `templates` (count x dim unit rows).
+// rows of `templates` (count x dim unit rows), and the embedder that made them, if known.
 struct GalleryContents {
   int dim = 0;
   std::vector<std::string> names;
   std::vector<int64_t> counts;
   std::vector<float> templates;
+  std::optional<EmbedderFingerprint> embedder;
 };
 
 // A file's contents and its stamp: the sha256 of its magic, length and header, which

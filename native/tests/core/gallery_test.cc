@@ -46,18 +46,24 @@ void expect_matches(const edgeface_gallery* gallery, const std::vector<float>& q
   }
 }
 
+// The Python-written version-2 files: without and with the embedder fingerprint, one gallery.
+const char* const kVersion2Files[] = {"v2.efg", "v2_embedder.efg"};
+
 TEST(Gallery, SearchesAPythonWrittenGalleryAsGallerySearchDoes) {
-  Opened v2(data("v2.efg"), 8);
-  ASSERT_EQ(v2.status, EDGEFACE_OK) << edgeface_last_error();
-  EXPECT_EQ(edgeface_gallery_dim(v2.gallery), 8);
-  EXPECT_EQ(edgeface_gallery_identity_count(v2.gallery), 44u);
-  EXPECT_EQ(edgeface_gallery_template_count(v2.gallery), 87u);
-  const Json cases = Json::parse(read_text(data("search.json")));
-  ASSERT_EQ(cases.size(), 7u);  // 5 random queries and bob's 2 templates
-  for (const Json& c : cases) {
-    const std::vector<float> query = c["query"].get<std::vector<float>>();
-    expect_matches(v2.gallery, query, 5, -1.0f, c["top5"]);
-    expect_matches(v2.gallery, query, 3, 0.3f, c["top3_at_0.3"]);
+  for (const char* file : kVersion2Files) {
+    SCOPED_TRACE(file);
+    Opened v2(data(file), 8);
+    ASSERT_EQ(v2.status, EDGEFACE_OK) << edgeface_last_error();
+    EXPECT_EQ(edgeface_gallery_dim(v2.gallery), 8);
+    EXPECT_EQ(edgeface_gallery_identity_count(v2.gallery), 44u);
+    EXPECT_EQ(edgeface_gallery_template_count(v2.gallery), 87u);
+    const Json cases = Json::parse(read_text(data("search.json")));
+    ASSERT_EQ(cases.size(), 7u);  // 5 random queries and bob's 2 templates
+    for (const Json& c : cases) {
+      const std::vector<float> query = c["query"].get<std::vector<float>>();
+      expect_matches(v2.gallery, query, 5, -1.0f, c["top5"]);
+      expect_matches(v2.gallery, query, 3, 0.3f, c["top3_at_0.3"]);
+    }
   }
 }
 
@@ -107,21 +113,26 @@ TEST_F(DamagedGallery, EveryTruncationIsAGalleryError) {
 }
 
 TEST_F(DamagedGallery, EveryFlippedByteIsAGalleryErrorOrChangesNothing) {
-  // every byte of the magic, length and header, and a sample of the templates: each is
-  // covered by the sha256 or breaks the format, except the case of a \u escape's hex
-  // digits ("\u00eb" and "\u00Eb" are one name, to Python's json as to this reader)
+  // every byte of the magic, length and header (the fingerprint's too), and a sample of
+  // the templates: each is covered by the sha256 or breaks the format, except the case of
+  // a \u escape's hex digits ("\u00eb" and "\u00Eb" are one name, to Python's json as to
+  // this reader)
   const Json cases = Json::parse(read_text(data("search.json")));
   const std::vector<float> query = cases[0]["query"].get<std::vector<float>>();
-  for (size_t at = 0; at < original_.size(); at += at < 700 ? 1 : 13) {
-    std::vector<uint8_t> bytes = original_;
-    bytes[at] ^= 0x20;
-    Opened g(write(bytes));
-    if (g.status == EDGEFACE_OK) {
-      EXPECT_EQ(edgeface_gallery_identity_count(g.gallery), 44u) << "byte " << at;
-      expect_matches(g.gallery, query, 5, -1.0f, cases[0]["top5"]);
-      continue;
+  for (const char* file : kVersion2Files) {
+    const std::vector<uint8_t> original = read_bytes(data(file));
+    const size_t templates_start = original.size() - 87 * 8 * sizeof(float);
+    for (size_t at = 0; at < original.size(); at += at < templates_start ? 1 : 13) {
+      std::vector<uint8_t> bytes = original;
+      bytes[at] ^= 0x20;
+      Opened g(write(bytes));
+      if (g.status == EDGEFACE_OK) {
+        EXPECT_EQ(edgeface_gallery_identity_count(g.gallery), 44u) << file << " byte " << at;
+        expect_matches(g.gallery, query, 5, -1.0f, cases[0]["top5"]);
+        continue;
+      }
+      EXPECT_EQ(g.status, EDGEFACE_ERROR_GALLERY) << file << " byte " << at << ": " << edgeface_last_error();
     }
-    EXPECT_EQ(g.status, EDGEFACE_ERROR_GALLERY) << "byte " << at << ": " << edgeface_last_error();
   }
 }
 

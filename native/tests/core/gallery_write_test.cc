@@ -67,12 +67,92 @@ class GalleryWrite : public edgeface::testing::ScratchDir {
 };
 
 TEST_F(GalleryWrite, ResavingAPythonWrittenFileGivesTheSameBytes) {
-  GalleryHandle gallery(python_written("v2.efg"));
-  ASSERT_EQ(gallery.save(path()), EDGEFACE_OK) << edgeface_last_error();
-  EXPECT_EQ(read_bytes(path()), read_bytes(python_written("v2.efg")));
-  struct stat status {};
-  ASSERT_EQ(stat(path().c_str(), &status), 0);
-  EXPECT_EQ(status.st_mode & 0777, 0600u) << "templates are biometric data";
+  for (const char* file : {"v2.efg", "v2_embedder.efg"}) {  // without and with the embedder fingerprint
+    GalleryHandle gallery(python_written(file));
+    ASSERT_EQ(gallery.save(path()), EDGEFACE_OK) << edgeface_last_error();
+    EXPECT_EQ(read_bytes(path()), read_bytes(python_written(file))) << file;
+    struct stat status {};
+    ASSERT_EQ(stat(path().c_str(), &status), 0);
+    EXPECT_EQ(status.st_mode & 0777, 0600u) << "templates are biometric data";
+  }
+}
+
+// The analyzer of a fixture bundle: blob_blazeface and blob_blazeface_int8 embed 128-d,
+// from different model files.
+class FixtureAnalyzer {
+ public:
+  explicit FixtureAnalyzer(const std::string& bundle_name) {
+    edgeface_bundle* bundle = nullptr;
+    EXPECT_EQ(edgeface_bundle_open(repo_path("tests/fixtures/bundles/" + bundle_name).c_str(), &bundle), EDGEFACE_OK)
+        << edgeface_last_error();
+    edgeface_analyzer_options options;
+    edgeface_analyzer_options_default(&options);
+    EXPECT_EQ(edgeface_analyzer_create(bundle, &options, &analyzer_), EDGEFACE_OK) << edgeface_last_error();
+    edgeface_bundle_close(bundle);
+  }
+  ~FixtureAnalyzer() { edgeface_analyzer_destroy(analyzer_); }
+  const edgeface_analyzer* get() const { return analyzer_; }
+
+ private:
+  edgeface_analyzer* analyzer_ = nullptr;
+};
+
+constexpr int kEmbedderDim = 128;
+
+TEST_F(GalleryWrite, AGalleryOfAnotherEmbedderIsRefusedAndAnOldOneTakesTheFirstBound) {
+  const FixtureAnalyzer float_analyzer("blob_blazeface"), int8_analyzer("blob_blazeface_int8");
+  std::vector<float> row(kEmbedderDim, 0.f);
+  row[0] = 1.f;
+  {  // a gallery written without a fingerprint, as before fingerprints existed
+    edgeface_gallery* old = nullptr;
+    ASSERT_EQ(edgeface_gallery_create(kEmbedderDim, &old), EDGEFACE_OK);
+    ASSERT_EQ(edgeface_gallery_enroll(old, "ann", row.data(), row.size(), 1, nullptr), EDGEFACE_OK);
+    ASSERT_EQ(edgeface_gallery_save(old, path().c_str()), EDGEFACE_OK);
+    edgeface_gallery_close(old);
+  }
+  const std::vector<uint8_t> before = read_bytes(path());
+  edgeface_gallery* gallery = nullptr;
+  ASSERT_EQ(edgeface_gallery_open(path().c_str(), kEmbedderDim, &gallery), EDGEFACE_OK);
+  ASSERT_EQ(edgeface_gallery_bind(gallery, float_analyzer.get()), EDGEFACE_OK) << edgeface_last_error();
+  EXPECT_EQ(read_bytes(path()), before) << "binding writes nothing";
+  EXPECT_EQ(edgeface_gallery_bind(gallery, int8_analyzer.get()), EDGEFACE_ERROR_GALLERY);
+  ASSERT_EQ(edgeface_gallery_save(gallery, nullptr), EDGEFACE_OK) << edgeface_last_error();
+  edgeface_gallery_close(gallery);
+
+  ASSERT_EQ(edgeface_gallery_open(path().c_str(), 0, &gallery), EDGEFACE_OK);
+  EXPECT_EQ(edgeface_gallery_bind(gallery, float_analyzer.get()), EDGEFACE_OK) << edgeface_last_error();
+  EXPECT_EQ(edgeface_gallery_bind(gallery, int8_analyzer.get()), EDGEFACE_ERROR_GALLERY);
+  const std::string message = edgeface_last_error();
+  EXPECT_EQ(message, path() + " was enrolled with embedder 'fixture-blob-blazeface' (sha256 91d18f0ef816), not this "
+                              "bundle's 'fixture-blob-blazeface-int8' (sha256 bfa1f713a0b9): re-enroll the gallery "
+                              "with this bundle, or use the bundle that made it");
+  EXPECT_EQ(edgeface_gallery_bind(nullptr, float_analyzer.get()), EDGEFACE_ERROR_ARGUMENT);
+  edgeface_gallery_close(gallery);
+
+  GalleryHandle narrow;  // kDim-float templates
+  EXPECT_EQ(edgeface_gallery_bind(narrow.get(), float_analyzer.get()), EDGEFACE_ERROR_GALLERY);
+  EXPECT_NE(std::string(edgeface_last_error()).find("holds 8-d templates but this model embeds 128-d"), std::string::npos)
+      << edgeface_last_error();
+}
+
+TEST_F(GalleryWrite, ASaveRefusesToMergeIntoAFileAnotherEmbedderTook) {
+  const FixtureAnalyzer float_analyzer("blob_blazeface"), int8_analyzer("blob_blazeface_int8");
+  std::vector<float> row(kEmbedderDim, 0.f);
+  row[1] = 1.f;
+  edgeface_gallery *first = nullptr, *second = nullptr;
+  ASSERT_EQ(edgeface_gallery_create(kEmbedderDim, &first), EDGEFACE_OK);
+  ASSERT_EQ(edgeface_gallery_create(kEmbedderDim, &second), EDGEFACE_OK);
+  ASSERT_EQ(edgeface_gallery_bind(first, float_analyzer.get()), EDGEFACE_OK);
+  ASSERT_EQ(edgeface_gallery_bind(second, int8_analyzer.get()), EDGEFACE_OK);
+  ASSERT_EQ(edgeface_gallery_save(second, path().c_str()), EDGEFACE_OK);  // an empty gallery of the int8 embedder
+  ASSERT_EQ(edgeface_gallery_save(first, path().c_str()), EDGEFACE_OK);   // another path to `first`: replaces it
+  ASSERT_EQ(edgeface_gallery_enroll(second, "bob", row.data(), row.size(), 1, nullptr), EDGEFACE_OK);
+  EXPECT_EQ(edgeface_gallery_save(second, nullptr), EDGEFACE_ERROR_GALLERY);  // merging finds the float embedder's file
+  EXPECT_NE(std::string(edgeface_last_error()).find("was enrolled with embedder 'fixture-blob-blazeface'"),
+            std::string::npos)
+      << edgeface_last_error();
+  edgeface_gallery_close(first);
+  edgeface_gallery_close(second);
 }
 
 TEST_F(GalleryWrite, EnrolledIdentitiesAreSavedSearchedAndReopened) {
