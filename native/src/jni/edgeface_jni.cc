@@ -370,6 +370,12 @@ JNIEXPORT void JNICALL Java_dev_edgeface_Gallery_nativeSave(JNIEnv* env, jclass,
   });
 }
 
+JNIEXPORT void JNICALL Java_dev_edgeface_Gallery_nativeBind(JNIEnv* env, jclass, jlong handle, jlong analyzer) {
+  call(env, [&] {
+    return edgeface_gallery_bind(reinterpret_cast<edgeface_gallery*>(handle), analyzer_of(analyzer)->analyzer);
+  });
+}
+
 JNIEXPORT void JNICALL Java_dev_edgeface_Gallery_nativeClose(JNIEnv*, jclass, jlong handle) {
   edgeface_gallery_close(reinterpret_cast<edgeface_gallery*>(handle));
 }

@@ -159,6 +159,11 @@ public final class FaceAnalyzer implements AutoCloseable {
     return handle;
   }
 
+  /** The native analyzer, for Gallery.bind (callers hold this analyzer's lock). */
+  long nativeHandle() {
+    return open();
+  }
+
   @Override
   public synchronized void close() {
     if (handle != 0) nativeDestroy(handle);

@@ -57,6 +57,20 @@ public final class Gallery implements AutoCloseable {
     return nativeEnroll(open(), utf8, rows, embeddings.length);
   }
 
+  /**
+   * Ties this gallery to the analyzer's embedder (its bundle, its model's sha256, its
+   * embedding size), as the Python SDK's FaceAnalyzer does: a gallery that another
+   * embedder made is an EdgefaceException with Status.GALLERY naming both and the fix; one
+   * that records none adopts it and records it with its next save. Call it before
+   * enrolling an analyzer's embeddings or searching with them.
+   */
+  public synchronized void bind(FaceAnalyzer analyzer) {
+    if (analyzer == null) throw new IllegalArgumentException("analyzer: null");
+    synchronized (analyzer) {
+      nativeBind(open(), analyzer.nativeHandle());
+    }
+  }
+
   /** Deletes the identity name and its templates; returns how many went (Status.ARGUMENT if it is unknown). */
   public synchronized int remove(String name) {
     return nativeRemove(open(), Utf8.encode("name", name));
@@ -108,4 +122,5 @@ public final class Gallery implements AutoCloseable {
   private static native int nativeRemove(long handle, byte[] name);
   private static native Object[] nativeSearch(long handle, float[] query, int topK, float threshold);
   private static native void nativeSave(long handle, byte[] path);
+  private static native void nativeBind(long handle, long analyzer);
 }

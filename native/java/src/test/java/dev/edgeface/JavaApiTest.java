@@ -152,6 +152,7 @@ public final class JavaApiTest {
     noSearch.search = null;
     expectThrows(IllegalArgumentException.class, "a null search", () -> FaceAnalyzer.create(blob, noSearch));
     expectCreateFails(fixtures + "/missing", null, Status.BUNDLE, "missing");
+    galleryBinding(blob, fixtures + "/blob_blazeface_int8");
 
     // two threads on one analyzer take turns: same answers, no crash
     AtomicInteger agreed = new AtomicInteger();
@@ -214,6 +215,24 @@ public final class JavaApiTest {
       check(false, "a file that is no zip was accepted");
     } catch (EdgefaceException e) {
       check(e.status == Status.BUNDLE && e.getMessage().contains("manifest.json"), "no zip: " + e.getMessage());
+    }
+  }
+
+  /** A gallery is tied to the embedder that filled it: another model of the same size is refused. */
+  private static void galleryBinding(String floatBundle, String int8Bundle) {
+    try (FaceAnalyzer made = FaceAnalyzer.create(floatBundle, null);
+         FaceAnalyzer other = FaceAnalyzer.create(int8Bundle, null);
+         Gallery gallery = Gallery.create(made.embeddingSize())) {
+      gallery.bind(made);
+      gallery.bind(made);  // the same embedder again: fine
+      check(other.embeddingSize() == made.embeddingSize(), "both fixtures embed alike-sized vectors");
+      try {
+        gallery.bind(other);
+        check(false, "another embedder bound the gallery");
+      } catch (EdgefaceException e) {
+        check(e.status == Status.GALLERY && e.getMessage().contains("re-enroll"), "another embedder: " + e.getMessage());
+      }
+      expectThrows(IllegalArgumentException.class, "a null analyzer", () -> gallery.bind(null));
     }
   }
 
