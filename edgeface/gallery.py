@@ -586,7 +586,7 @@ def _parse_header(raw: bytes, bad: Any, strict: bool) -> dict:
         raise bad("counts must give a positive template count per name")
     if sum(counts) != count:
         raise bad("counts do not add up to count")
-    if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
+    if not _is_hex64(sha):
         raise bad("sha256 missing or invalid")
     if not strict:
         header.pop("embedder", None)  # version 1 has none: an unchecked one is not believed
@@ -595,16 +595,17 @@ def _parse_header(raw: bytes, bad: Any, strict: bool) -> dict:
     return header
 
 
+def _is_hex64(value: Any) -> bool:
+    """Whether ``value`` is a sha256 as the header writes it: 64 lowercase hex digits."""
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
 def _check_embedder(embedder: Any, dim: int, bad: Any) -> None:
     """A header's embedder fingerprint: exactly its four fields, for this file's dim."""
-
-    def is_hex64(x: Any) -> bool:
-        return isinstance(x, str) and len(x) == 64 and all(c in "0123456789abcdef" for c in x)
-
     if not (isinstance(embedder, dict) and set(embedder) == {"name", "sha256", "dim", "normalization"}):
         raise bad("embedder must hold exactly name, sha256, dim and normalization")
     name, sha, edim, norm = (embedder[k] for k in ("name", "sha256", "dim", "normalization"))
-    if not (isinstance(name, str) and name.strip() and is_hex64(sha) and type(edim) is int and edim == dim
+    if not (isinstance(name, str) and name.strip() and _is_hex64(sha) and type(edim) is int and edim == dim
             and norm in _NORMALIZATIONS):
         raise bad("embedder name, sha256, dim or normalization invalid")
 

@@ -102,8 +102,7 @@ def detect(images: Images, bundle: BundleOption = None, json_out: JsonOption = F
                min=0.0, max=1.0, help="Override the bundle's score threshold.")] = None) -> None:
     """Find faces: boxes, scores and keypoints in original-image pixels."""
     decoded = load_images(images)
-    analyzer = analyzer_for(bundle, threads, soc=soc, score_threshold=score_threshold,
-                            search=search.value if search else None)
+    analyzer = analyzer_for(bundle, threads, search, soc=soc, score_threshold=score_threshold)
     results = []
     for path in images:
         rgb = next(decoded)
@@ -138,7 +137,7 @@ def embed(image: Image, bundle: BundleOption = None, json_out: JsonOption = Fals
     if out is not None:
         check_output_file(out, "--out", inputs=[image], atomic=True)
     decoded = load_images([image])
-    analyzer = analyzer_for(bundle, threads, soc=soc, flip_average=flip, search=search.value if search else None)
+    analyzer = analyzer_for(bundle, threads, search, soc=soc, flip_average=flip)
     (rgb,) = decoded
     faces = analyzer.analyze(rgb)
     if out is not None:
@@ -197,7 +196,7 @@ def identify(image: Image, gallery: SearchGallery, bundle: BundleOption = None, 
 
         raise GalleryError(f"{gallery}: no such gallery: enroll people first (edgeface enroll NAME IMAGE "
                            f"--gallery {gallery})")
-    analyzer = analyzer_for(bundle, threads, soc=soc, gallery=gallery, search=search.value if search else None)
+    analyzer = analyzer_for(bundle, threads, search, soc=soc, gallery=gallery)
     (rgb,) = load_images([image])
     faces = analyzer.identify(rgb, top_k=top_k)
     rows = [{**face.to_dict(), "candidates": [{"identity": m.identity, "similarity": round(m.similarity, 4)}

@@ -29,10 +29,9 @@ ThreadsOption = Annotated[int, typer.Option("--threads", min=1, max=64, help="In
 SearchOption = Annotated[Optional[Search], typer.Option(
     "--search", show_default=False,
     help="Where to look for faces (default: the bundle's choice, 'auto' in the default bundle; for track, "
-         "'whole'): 'whole' runs the "
-         "detector once on the whole image; 'all' also on a pyramid of tiles, finding faces down to 40 px wide in "
-         "large photos (group photos, crowds); 'auto' as 'all' unless the whole image holds a face over a third of "
-         "its shorter side (a selfie: one pass).")]
+         "'whole'): 'whole' runs the detector once on the whole image; 'all' also on a pyramid of tiles, finding "
+         "faces down to 40 px wide in large photos (group photos, crowds); 'auto' as 'all' unless the whole image "
+         "holds a face over a third of its shorter side (a selfie: one pass).")]
 SocOption = Annotated[Optional[str], typer.Option(
     "--soc", help="Run the bundle's Hexagon builds for this Snapdragon SoC (e.g. SM8650; edgeface compile "
                   "makes them; needs the qnn extra, and on x86_64 runs the HTP simulator).")]
@@ -128,10 +127,12 @@ def require_bundle(bundle: Optional[Path]) -> Path:
                         f"pretrained bundle once with: edgeface models fetch default")
 
 
-def analyzer_for(bundle: Optional[Path], threads: int = 1, **options: Any):
+def analyzer_for(bundle: Optional[Path], threads: int = 1, search: Optional[Search] = None, **options: Any):
+    """The analyzer a command runs: ``search`` None takes the bundle's."""
     from edgeface.analyzer import FaceAnalyzer
 
-    return FaceAnalyzer.create_from_bundle(require_bundle(bundle), num_threads=threads, **options)
+    return FaceAnalyzer.create_from_bundle(require_bundle(bundle), num_threads=threads,
+                                           search=search.value if search else None, **options)
 
 
 def load_images(paths: list[Path]) -> Iterator[np.ndarray]:

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from edgeface.cli.choices import Search
 from edgeface.cli.common import (BundleOption, JsonOption, SearchOption, ThreadsOption, analyzer_for,
                                  check_output_file, console, print_json, shown, user_errors)
 from edgeface.cli.progress import Meter, progress_lines
@@ -53,7 +54,7 @@ def track(video: Annotated[str, typer.Argument(
         source = stack.enter_context(open_video(video))
         writer = stack.enter_context(VideoWriter(out_video, fps=source.fps or 25.0)) if out_video else None
         sink = stack.enter_context(JsonlSink(events)) if events else None
-        analyzer = analyzer_for(bundle, threads, gallery=gallery, search=search.value if search else "whole")
+        analyzer = analyzer_for(bundle, threads, search or Search.whole, gallery=gallery)
         tracker = VideoAnalyzer(analyzer, VideoOptions(detect_every=detect_every))
 
         def emit(new_events) -> None:
