@@ -267,7 +267,8 @@ class FaceAnalyzer:
 
     def enroll(self, name: str, images: Iterable[object], color: str | None = None) -> int:
         """Add the best face of each image as a template of ``name``; returns its template
-        count. Call ``gallery.save()`` to persist."""
+        count. A gallery with a file has the enrolment on disk when this returns; one in
+        memory keeps it until ``gallery.save(PATH)``."""
         embeddings = [self.best_face_embedding(img, color, f"image {i + 1} of {name}")
                       for i, img in enumerate(images)]
         if not embeddings:

@@ -4,9 +4,9 @@ another process does the same.
 Usage: python gallery_enroller.py api PATH PREFIX COUNT GO_FILE
        python gallery_enroller.py cli PATH PREFIX COUNT GO_FILE BUNDLE IMAGE
 
-api opens the gallery once, then enrolls and saves one identity at a time, so each save
-has to merge what the other process saved since. cli runs the ``edgeface enroll`` command
-in-process once per identity (open, enroll, save). Both print "ready", wait until GO_FILE
+api opens the gallery once, then enrolls one identity at a time, so each enrolment has to
+take in what the other process wrote since. cli runs the ``edgeface enroll`` command
+in-process once per identity (open, enroll). Both print "ready", wait until GO_FILE
 exists (so that the two processes start together), and exit 1 if any enrolment fails.
 """
 
@@ -31,7 +31,6 @@ def enroll_through_api(path: str, prefix: str, count: int, go: Path) -> None:
     wait_for(go)
     for i in range(count):
         gallery.enroll(f"{prefix}{i}", rng.standard_normal((2, 16)))
-        gallery.save()
 
 
 def enroll_through_cli(path: str, prefix: str, count: int, go: Path, bundle: str, image: str) -> None:

@@ -227,7 +227,7 @@ def test_control_characters_from_a_gallery_file_are_shown_escaped(images, fixtur
     assert enroll_as("ann", images["ann"], gallery, bundle).exit_code == 0
     honest = Gallery.open(gallery)
     forged = Gallery(honest.dim, tmp_path / "forged.efg")
-    forged._append("eve\x1b[2J\x1b]8;;https://evil.example\x07\u202e", honest._matrix[:1])  # not via enroll
+    forged._append("eve\x1b[2J\x1b]8;;https://evil.example\x07\u202e", honest.templates("ann")[:1])  # not via enroll
     forged.save()
     result = run("identify", images["ann2"], "--gallery", forged.path, "--bundle", bundle, env=WIDE)
     assert result.exit_code == 0, result.output

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from edgeface.errors import BackendUnavailableError, GalleryError
 from edgeface.gallery import MAGIC, EmbedderFingerprint, Gallery, Match
+from tests.gallery_files import data_start, header_of, legacy_file, v3_sha256, v3_tables, with_header
 
 WRITER = Path(__file__).with_name("gallery_writer.py")
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -30,8 +31,7 @@ def unit(x):
 
 def templates_of(gallery, name):
     """The stored templates of one identity, in enrollment order."""
-    idx = [n for n, _ in gallery.identities()].index(name)
-    return gallery._matrix[: len(gallery)][gallery._owner[: len(gallery)] == idx]
+    return gallery.templates(name)
 
 
 def random_gallery(seed=0, identities=200, dim=32, use_faiss=False, path=None):
@@ -43,12 +43,6 @@ def random_gallery(seed=0, identities=200, dim=32, use_faiss=False, path=None):
         data[f"id{i}"] = rng.standard_normal((int(rng.integers(1, 6)), dim))
         gallery.enroll(f"id{i}", data[f"id{i}"])
     return gallery, data, rng
-
-
-def v2_sha256(fields, payload):
-    """What a version-2 header's sha256 covers: magic, canonical JSON of the other fields, templates."""
-    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(MAGIC + len(canonical).to_bytes(8, "little") + canonical + payload).hexdigest()
 
 
 def brute_force(data, query, top_k, threshold=None):
@@ -144,7 +138,7 @@ def test_enroll_is_amortised():
     buffers = set()
     for i in range(5000):
         g.enroll(f"p{i}", np.ones(8))
-        buffers.add(id(g._matrix))
+        buffers.add(id(g._extra))
     assert len(g) == 5000 and len(buffers) <= 15
 
 
@@ -243,16 +237,19 @@ def test_save_open_roundtrip_is_exact(tmp_path):
     g, data, rng = random_gallery(seed=3, identities=50, path=path)
     g.enroll("id0", rng.standard_normal((2, 32)))  # interleaved: id0's rows are not contiguous
     g.enroll("ünï €", rng.standard_normal(32))
-    g.save()
-    h = Gallery.open(path, 32, use_faiss=False)
-    assert h.identities() == g.identities() and len(h) == len(g) and h.dim == 32 and h.path == path
-    for name, _ in g.identities():
-        np.testing.assert_array_equal(templates_of(h, name), templates_of(g, name))
-    queries = queries_for(data, rng)
-    for a, b in zip(h.search(queries, top_k=5), g.search(queries, top_k=5)):
-        assert_same(a, [(m.identity, m.similarity) for m in b])  # BLAS sums rows in another order
-    h.save(tmp_path / "copy.efg")  # already grouped by identity: written byte for byte the same
-    assert (tmp_path / "copy.efg").read_bytes() == path.read_bytes()
+    for compacted in (False, True):  # from the journal, then from the base file alone
+        h = Gallery.open(path, 32, use_faiss=False)
+        assert h.identities() == g.identities() and len(h) == len(g) and h.dim == 32 and h.path == path
+        for name, _ in g.identities():
+            np.testing.assert_array_equal(templates_of(h, name), templates_of(g, name))
+        queries = queries_for(data, rng)
+        for a, b in zip(h.search(queries, top_k=5), g.search(queries, top_k=5)):
+            assert_same(a, [(m.identity, m.similarity) for m in b])  # BLAS sums rows in another order
+        g.save()
+    h.save(tmp_path / "copy.efg")
+    copy = Gallery.open(tmp_path / "copy.efg")
+    assert copy.identities() == g.identities()
+    np.testing.assert_array_equal(templates_of(copy, "id0"), templates_of(g, "id0"))
 
 
 def test_file_layout(tmp_path):
@@ -264,16 +261,19 @@ def test_file_layout(tmp_path):
     g.save()
     raw = path.read_bytes()
     assert raw.startswith(MAGIC)
-    n = int.from_bytes(raw[len(MAGIC) : len(MAGIC) + 8], "little")
-    header = json.loads(raw[len(MAGIC) + 8 : len(MAGIC) + 8 + n])
-    start = -(-(len(MAGIC) + 8 + n) // 64) * 64
-    assert not raw[len(MAGIC) + 8 + n : start].strip(b"\0")
-    matrix = np.frombuffer(raw[start:], "<f4").reshape(4, 4)
-    assert header == {
-        "dim": 4, "count": 4, "names": ["b", "a"], "counts": [3, 1],
-        "sha256": v2_sha256({"dim": 4, "count": 4, "names": ["b", "a"], "counts": [3, 1]}, raw[start:]),
-    }
+    header = header_of(raw)
+    assert not raw[len(MAGIC) + 8 + len(json.dumps(header)) : data_start(raw)].strip(b"\0")
+    matrix = np.frombuffer(raw, "<f4", 16, data_start(raw)).reshape(4, 4)
     np.testing.assert_array_equal(matrix, np.eye(4)[[0, 1, 3, 2]])  # grouped by identity
+    counts, ends, names, tables = v3_tables(raw)
+    assert counts.tolist() == [3, 1] and ends.tolist() == [1, 2] and names == b"ba"
+    journal = (tmp_path / "g.efg.journal").read_bytes()
+    assert header == {
+        "dim": 4, "count": 4, "identities": 2, "journal": journal[11:43].decode(), "chunk_rows": (16 << 20) // 16,
+        "templates_sha256": [hashlib.sha256(matrix.tobytes()).hexdigest()],
+        "tables_sha256": hashlib.sha256(raw[tables:]).hexdigest(), "sha256": v3_sha256(header),
+    }
+    assert journal == b"EFJOURNAL1\n" + header["journal"].encode() + b"\n"  # compacted: empty
 
 
 def test_open_new_file_and_save_errors(tmp_path):
@@ -294,7 +294,6 @@ def test_dim_mismatch_is_explained(tmp_path):
     path = tmp_path / "gallery.efg"
     g = Gallery(16, path)
     g.enroll("a", np.ones(16))
-    g.save()
     with pytest.raises(GalleryError, match="holds 16-d templates but this model embeds 8-d: use a gallery made with the same model, or a new file"):
         Gallery.open(path, 8)
 
@@ -303,7 +302,6 @@ def test_stray_temp_files_do_not_matter(tmp_path):
     path = tmp_path / "g.efg"
     g = Gallery(4, path)
     g.enroll("a", [1, 0, 0, 0])
-    g.save()
     (tmp_path / ".g.efg.abc123.tmp").write_bytes(MAGIC + b"half a file")
     assert Gallery.open(path, 4).identities() == [("a", 1)]
     g.enroll("b", [0, 1, 0, 0])
@@ -317,42 +315,36 @@ FLOAT = EmbedderFingerprint("faces-fp32", "a" * 64, 4)
 INT8 = EmbedderFingerprint("faces-int8", "b" * 64, 4)  # same size, another model
 
 
-def header_of(raw):
-    n = int.from_bytes(raw[len(MAGIC) : len(MAGIC) + 8], "little")
-    return json.loads(raw[len(MAGIC) + 8 : len(MAGIC) + 8 + n])
-
-
-def with_header(raw, header):
-    """``raw`` with its header replaced (sha256 as given), re-padded before the same templates."""
-    text = json.dumps(header).encode()
-    head = MAGIC + len(text).to_bytes(8, "little") + text
-    return head + b"\0" * (-len(head) % 64) + raw[data_start(raw) :]
-
-
-def test_the_fingerprint_is_written_after_counts_and_covered_by_the_sha256(tmp_path):
+def test_the_fingerprint_is_in_the_header_and_covered_by_its_sha256(tmp_path):
     g = Gallery(4, tmp_path / "g.efg", embedder=FLOAT)
     g.enroll("a", [1, 0, 0, 0])
     g.save()
-    raw = g.path.read_bytes()
-    header = header_of(raw)
-    assert list(header) == ["dim", "count", "names", "counts", "embedder", "sha256"]
+    header = header_of(g.path.read_bytes())
     assert header["embedder"] == {"name": "faces-fp32", "sha256": "a" * 64, "dim": 4, "normalization": "l2"}
-    assert header["sha256"] == v2_sha256({k: header[k] for k in list(header)[:-1]}, raw[data_start(raw) :])
+    assert header["sha256"] == v3_sha256(header)
     assert Gallery.open(g.path).embedder == FLOAT
+
+
+def test_the_fingerprint_adopted_after_the_base_was_written_goes_to_the_journal(tmp_path):
+    path = tmp_path / "g.efg"
+    Gallery(4, path).enroll("a", [1, 0, 0, 0])  # raw arrays: no fingerprint
+    g = Gallery.open(path, embedder=FLOAT)
+    assert Gallery.open(path).embedder is None  # adopting it wrote nothing yet
+    g.enroll("b", [0, 1, 0, 0])
+    assert Gallery.open(path).embedder == FLOAT and "embedder" not in header_of(path.read_bytes())
+    g.save()
+    assert header_of(path.read_bytes())["embedder"] == FLOAT.to_json()
 
 
 def test_an_old_file_opens_and_records_the_first_embedder_that_writes_to_it(tmp_path):
     path = tmp_path / "old.efg"
-    old = Gallery(4, path)  # as edgeface wrote galleries before the fingerprint, and raw arrays still do
-    old.enroll("a", [1, 0, 0, 0])
-    old.save()
-    before = path.read_bytes()
-    assert "embedder" not in header_of(before) and Gallery.open(path).embedder is None
+    before = legacy_file(["a"], [1], [[1, 0, 0, 0]])  # as edgeface wrote galleries before the fingerprint
+    path.write_bytes(before)
+    assert Gallery.open(path).embedder is None
 
     g = Gallery.open(path, 4, embedder=FLOAT)
     assert g.embedder == FLOAT and path.read_bytes() == before  # opening to search writes nothing
     g.enroll("b", [0, 1, 0, 0], embedder=FLOAT)
-    g.save()
     assert Gallery.open(path).embedder == FLOAT and Gallery.open(path).identities() == [("a", 1), ("b", 1)]
     with pytest.raises(GalleryError, match="old.efg was enrolled with embedder 'faces-fp32' \\(sha256 aaaaaaaaaaaa\\), "
                        "not this bundle's 'faces-int8' \\(sha256 bbbbbbbbbbbb\\): re-enroll the gallery with this "
@@ -364,7 +356,6 @@ def test_templates_of_another_embedder_are_refused_and_raw_arrays_still_enroll(t
     path = tmp_path / "g.efg"
     g = Gallery(4, path, embedder=FLOAT)
     g.enroll("a", [1, 0, 0, 0])
-    g.save()
     h = Gallery.open(path)  # standalone: keeps the file's fingerprint, takes raw arrays
     h.enroll("b", [0, 1, 0, 0])
     with pytest.raises(GalleryError, match="faces-int8"):
@@ -372,28 +363,25 @@ def test_templates_of_another_embedder_are_refused_and_raw_arrays_still_enroll(t
     with pytest.raises(GalleryError, match="faces-int8"):
         h.bind(INT8)
     h.bind(EmbedderFingerprint("renamed bundle", "a" * 64, 4))  # the same model file under another name
-    h.save()
     assert Gallery.open(path).identities() == [("a", 1), ("b", 1)] and Gallery.open(path).embedder == FLOAT
     with pytest.raises(GalleryError, match="holds 4-d templates but this model embeds 8-d"):
         Gallery(4, embedder=EmbedderFingerprint("wide", "c" * 64, 8))
 
 
-def test_a_save_refuses_to_merge_into_a_file_another_embedder_took(tmp_path):
+def test_a_change_to_a_file_another_embedder_took_is_refused(tmp_path):
     path = tmp_path / "g.efg"
     first, second = Gallery.open(path, 4, embedder=FLOAT), Gallery.open(path, 4, embedder=INT8)
     first.enroll("a", [1, 0, 0, 0])
-    first.save()
-    second.enroll("b", [0, 1, 0, 0])
     with pytest.raises(GalleryError, match="was enrolled with embedder 'faces-fp32'"):
-        second.save()
+        second.enroll("b", [0, 1, 0, 0])
     assert Gallery.open(path).identities() == [("a", 1)]
 
 
 @pytest.mark.parametrize("edit, match", [
-    (lambda h: h["embedder"].update(sha256="b" * 64), "header and template data do not match their sha256"),
-    (lambda h: h["embedder"].update(name="faces-int8"), "header and template data do not match their sha256"),
-    (lambda h: h.pop("embedder"), "header and template data do not match their sha256"),
-    (lambda h: h["embedder"].pop("dim"), "embedder must hold exactly name, sha256, dim and normalization"),
+    (lambda h: h["embedder"].update(sha256="b" * 64), "header does not match its sha256"),
+    (lambda h: h["embedder"].update(name="faces-int8"), "header does not match its sha256"),
+    (lambda h: h.pop("embedder"), "header does not match its sha256"),
+    (lambda h: h["embedder"].pop("dim"), "header does not match its sha256"),
 ])
 def test_an_edited_fingerprint_fails_to_load(tmp_path, edit, match):
     g = Gallery(4, tmp_path / "g.efg", embedder=FLOAT)
@@ -418,9 +406,8 @@ def test_a_malformed_fingerprint_is_refused_even_with_a_matching_sha256(tmp_path
     g.save()
     raw = g.path.read_bytes()
     header = header_of(raw)
-    del header["sha256"]
     header["embedder"] = embedder
-    header["sha256"] = v2_sha256(header, raw[data_start(raw) :])
+    header["sha256"] = v3_sha256(header)
     assert_rejected(tmp_path / "bad.efg", with_header(raw, header), match=match, dim=4)
 
 
@@ -434,36 +421,49 @@ def good_file(tmp_path):
     return g.path.read_bytes()
 
 
-def data_start(raw):
-    n = int.from_bytes(raw[len(MAGIC) : len(MAGIC) + 8], "little")
-    return -(-(len(MAGIC) + 8 + n) // 64) * 64
-
-
 def assert_rejected(path, data, match="re-enroll, or restore from backup", dim=8):
+    """Opening ``data`` (and waiting for its templates' check) raises ``match``."""
     path.write_bytes(data)
     with pytest.raises(GalleryError, match=match):
-        Gallery.open(path, dim)
+        Gallery.open(path, dim).verify()
 
 
 def test_every_truncation_or_extension_is_rejected(tmp_path, good_file):
     bad = tmp_path / "bad.efg"
     for cut in range(len(good_file)):
         assert_rejected(bad, good_file[:cut])
-    assert_rejected(bad, good_file + b"\0", match="bytes where the header implies")
+    assert_rejected(bad, good_file + b"\0", match="identity tables do not match their sha256")
 
 
-def test_flipped_template_byte_fails_the_checksum(tmp_path, good_file):
+def test_a_flipped_template_byte_fails_the_background_check_and_every_call_after_it(tmp_path, good_file):
     bad = tmp_path / "bad.efg"
-    for offset in (data_start(good_file), len(good_file) // 2 + 40, len(good_file) - 1):
-        assert offset >= data_start(good_file)
+    for offset in (data_start(good_file), len(good_file) // 2, data_start(good_file) + 6 * 8 * 4 - 1):
         flipped = bytearray(good_file)
         flipped[offset] ^= 0x01
-        assert_rejected(bad, bytes(flipped), match="sha256")
+        assert_rejected(bad, bytes(flipped), match="templates 0 to .* do not match their sha256")
+    g = Gallery.open(bad, 8)
+    with pytest.raises(GalleryError, match="sha256"):
+        g.verify()
+    for call in (lambda: g.search(np.ones(8)), g.identities, lambda: g.enroll("x", np.ones(8)), lambda: len(g)):
+        with pytest.raises(GalleryError, match="bad.efg is not a valid gallery file"):
+            call()
+
+
+def test_flipped_table_bytes_fail_at_open(tmp_path, good_file):
+    bad = tmp_path / "bad.efg"
+    *_, tables = v3_tables(good_file)
+    for offset in (tables, tables + 6 * 8, len(good_file) - 1):  # a count, a name end, a name
+        flipped = bytearray(good_file)
+        flipped[offset] ^= 0x01
+        path = bad
+        path.write_bytes(bytes(flipped))
+        with pytest.raises(GalleryError, match="identity tables do not match their sha256"):
+            Gallery.open(path)
 
 
 def test_bad_magic_and_padding(tmp_path, good_file):
     bad = tmp_path / "bad.efg"
-    assert_rejected(bad, b"EFGALLERY3\n" + good_file[len(MAGIC) :], match="magic")
+    assert_rejected(bad, b"EFGALLERY4\n" + good_file[len(MAGIC) :], match="magic")
     assert_rejected(bad, b"", match="magic")
     padded = bytearray(good_file)
     padded[data_start(good_file) - 1] = 0x20
@@ -479,7 +479,7 @@ def test_random_bytes_give_gallery_error_only(tmp_path, data):
 @FUZZ
 @given(cut=st.integers(0, 10_000), flips=st.lists(st.tuples(st.integers(0, 10_000), st.integers(1, 255)), max_size=4))
 def test_mangled_files_give_gallery_error_or_load(tmp_path, good_file, cut, flips):
-    """Flips in the header may still spell a valid header (another name, say); anything else fails."""
+    """Flips in the header may still spell the same header (a space for a tab); anything else fails."""
     data = bytearray(good_file[: cut % (len(good_file) + 1)])
     for pos, mask in flips:
         if data:
@@ -488,60 +488,10 @@ def test_mangled_files_give_gallery_error_or_load(tmp_path, good_file, cut, flip
     path.write_bytes(bytes(data))
     try:
         g = Gallery.open(path, 8)
+        g.verify()
     except GalleryError:
         return
     assert g.dim == 8 and len(g) == sum(c for _, c in g.identities())
-
-
-JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-5, 40) | st.floats(allow_nan=True) | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
-    max_leaves=8,
-)
-
-
-@st.composite
-def gallery_files(draw):
-    """Near-valid gallery files: a header whose fields are mostly right and sometimes not
-    (blank or duplicate names, counts that do not add up, a field replaced by any JSON),
-    mostly with the right padding, payload size and sha256, so that the checks behind
-    the checksum get exercised too."""
-    sometimes = st.sampled_from([False, False, False, True])
-    names = draw(st.lists(st.sampled_from(["a", "b", "é", "c", " ", ""]), max_size=3, unique=not draw(sometimes)))
-    counts = draw(st.lists(st.sampled_from([1, 2, 3, 1, 0, -1]), min_size=len(names), max_size=len(names)))
-    header = {"dim": draw(st.sampled_from([1, 2, 4, 0])), "names": names, "counts": counts,
-              "count": sum(counts) + draw(sometimes)}
-    if draw(sometimes):
-        key = draw(st.sampled_from(sorted(header)))
-        if draw(st.booleans()):
-            del header[key]
-        else:
-            header[key] = draw(JSON_VALUES)
-    dim, count = header.get("dim"), header.get("count")
-    size = 4 * dim * count if type(dim) is type(count) is int and dim * count >= 0 else None
-    if size is None or draw(sometimes):
-        size = draw(st.integers(0, 200))
-    payload = draw(st.binary(min_size=size, max_size=size))
-    fields = {k: header[k] for k in ("dim", "count", "names", "counts") if k in header}
-    header["sha256"] = "0" * 64 if draw(sometimes) or len(fields) < 4 else v2_sha256(fields, payload)
-    head = json.dumps(header).encode()
-    start = len(MAGIC) + 8 + len(head)
-    pad = draw(st.integers(0, 70)) if draw(sometimes) else -start % 64
-    return header, MAGIC + len(head).to_bytes(8, "little") + head + b"\0" * pad + payload
-
-
-@FUZZ
-@given(file=gallery_files())
-def test_fuzzed_headers_give_gallery_error_or_a_consistent_gallery(tmp_path, file):
-    header, data = file
-    path = tmp_path / "fuzz.efg"
-    path.write_bytes(data)
-    try:
-        g = Gallery.open(path)
-    except GalleryError:
-        return
-    assert len(g) == header["count"] and g.dim == header["dim"]
-    assert g.identities() == list(zip(header["names"], header["counts"]))
 
 
 # --------------------------------------------------------------------- crash safety
@@ -549,19 +499,23 @@ def test_fuzzed_headers_give_gallery_error_or_a_consistent_gallery(tmp_path, fil
 
 @pytest.mark.slow
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
-def test_writer_killed_at_random_moments_leaves_a_committed_gallery(tmp_path):
-    path, dim, rows = tmp_path / "g.efg", 64, 50
+def test_writer_killed_at_random_moments_loses_no_acknowledged_enrolment(tmp_path):
+    """The writer enrolls big records and compacts every third one; kills land in appends,
+    in compactions and in between. Every count it printed (acknowledged) must survive."""
+    path, dim, rows = tmp_path / "g.efg", 64, 2000
     rng = random.Random(20240611)
     count = 0
     for _ in range(8):
         lines = run_and_kill(path, dim, rows, delay=rng.uniform(0.05, 0.4))
         assert lines and lines[0] == count  # the writer opened what the last round left
-        committed = set(lines) | {lines[-1] + rows}  # killed between rename and print
         if not path.exists():
             assert count == 0 and len(lines) == 1
             continue
-        count = len(Gallery.open(path, dim, use_faiss=False))
-        assert count in committed, (count, lines)
+        reopened = Gallery.open(path, dim, use_faiss=False)
+        reopened.verify()
+        count = len(reopened)
+        assert count in (lines[-1], lines[-1] + rows), (count, lines)  # killed before or after the append
+        assert [c for _, c in reopened.identities()] == [rows] * (count // rows)  # no torn record
     assert count > 0
 
 

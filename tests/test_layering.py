@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "edgeface"
 
 # The SDK: every module at the package root (edgeface/*.py) plus these packages.
-SDK_PACKAGES = ("edgeface.cards", "edgeface.decoders", "edgeface.runtime", "edgeface.video", "edgeface.feeds")
+SDK_PACKAGES = ("edgeface.cards", "edgeface.decoders", "edgeface.runtime", "edgeface.video", "edgeface.feeds",
+                "edgeface.gallery")
 # The toolchain (train, quantize, convert, benchmark; may use TensorFlow & co.) and the CLI.
 TOOLCHAIN_PACKAGES = ("edgeface.models", "edgeface.train", "edgeface.data", "edgeface.eval",
                       "edgeface.pretrained", "edgeface.bench", "edgeface.hub", "edgeface.pipeline",

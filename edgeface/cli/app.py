@@ -177,7 +177,6 @@ def enroll(name: Annotated[str, typer.Argument(help="The identity's name.")], im
     """Add a person to a gallery: the best face of each image becomes a template."""
     analyzer = analyzer_for(bundle, threads, soc=soc, gallery=gallery)
     count = analyzer.enroll(name, load_images(images))
-    analyzer.gallery.save()
     if json_out:
         return print_json({"identity": name, "templates": count, "gallery": str(gallery),
                            "identities": len(analyzer.gallery.identities())})

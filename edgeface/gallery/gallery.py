@@ -152,6 +152,15 @@ class Gallery:
         return (f"Gallery(dim={self._dim}, identities={int((self._counts > 0).sum())}, templates={self._n}, "
                 f"path={self.path})")
 
+    def __reduce__(self) -> tuple:
+        """Pickle as a copy in memory, bound to no file: what another process (a Ray actor
+        on any node) needs to search. The copy does not see later changes."""
+        self._refresh()
+        alive = np.flatnonzero(self._counts)
+        snapshot = (self._dim, self._embedder, [self._name(i) for i in alive.tolist()], self._counts[alive],
+                    self._rows_at(self._file_order()))
+        return _from_snapshot, snapshot
+
     def _name(self, identity: int) -> str:
         if identity < self._first_new:
             return self._fixed_names(identity)
@@ -206,9 +215,12 @@ class Gallery:
             return apply()
         try:
             with writer_lock(self.path):
-                self._take_in_files()
+                self._take_in_files(locked=True)
                 if self._journal_id is None:  # no file yet, or one before version 3: write the base first
                     self._compact_locked()
+                if self._journal_end == 0:  # none yet beside this base, or a stale one (see journal.py)
+                    journal.create_journal(self.path, self._journal_id)
+                    self._journal_end = journal.HEAD_BYTES
                 data = record(self._journal_id)
                 if self._embedder is not None and not self._embedder_on_file:
                     data = journal.embedder_record(self._journal_id, self._embedder) + data
@@ -420,7 +432,7 @@ class Gallery:
             raise GalleryError("this gallery has no file: pass a path to save()")
         try:
             with writer_lock(self.path):
-                self._take_in_files()
+                self._take_in_files(locked=True)
                 self._compact_locked()
         except OSError as exc:
             raise GalleryError(f"cannot write {self.path}: {exc.strerror or exc}") from None
@@ -445,7 +457,7 @@ class Gallery:
         remove_stale_temp_files(journal.journal_path(self.path))
         self._write_files(self.path)
         self._seen = None
-        self._take_in_files()
+        self._take_in_files(locked=True)
 
     def _write_files(self, target: Path) -> None:
         """A new base at ``target`` holding this gallery, then a new empty journal for it."""
@@ -479,14 +491,20 @@ class Gallery:
         """Take in what other writers changed since (nothing to do without a file)."""
         if self.path is None:
             return
-        if self._base is not None:
-            self._base.check.raise_if_failed()
+        self._check_base()
         if _disk_key(self.path) != self._seen:
             self._take_in_files()
 
-    def _take_in_files(self, found: tuple | None = None, key: tuple | None = None) -> None:
+    def _check_base(self) -> None:
+        if self._base is not None:
+            self._base.check.raise_if_failed()
+
+    def _take_in_files(self, found: tuple | None = None, key: tuple | None = None, locked: bool = False) -> None:
         """Load the base file when it changed since, then the journal records past what
-        was taken in. Stats first, so that a change during the reads is seen next time."""
+        was taken in. Stats first, so that a change during the reads is seen next time.
+        Without the writer lock (``locked``) a compaction may replace both files between
+        the two reads: the journal then looks foreign, and the next call takes in both."""
+        self._check_base()
         key = key or _disk_key(self.path)
         found = found or _read_base(self.path, self._stamp)
         if found is not None:
@@ -506,7 +524,17 @@ class Gallery:
                 for record in replay.records:
                     self._apply(record)
                 self._journal_end = replay.end
+            elif locked and self._journal_end > journal.HEAD_BYTES:
+                raise GalleryError(f"{journal.journal_path(self.path)} was deleted or replaced after its records "
+                                   f"were read, leaving {self.path} behind: restore it, or restore both from backup")
         self._seen = key
+
+
+def _from_snapshot(dim: int, embedder: EmbedderFingerprint | None, names: list[str], counts: np.ndarray,
+                   rows: np.ndarray) -> Gallery:
+    gallery = Gallery(dim, embedder=embedder)
+    gallery._clear(None, None, rows, names, counts)
+    return gallery
 
 
 def _part(order: np.ndarray | slice, start: int, stop: int) -> np.ndarray | slice:
