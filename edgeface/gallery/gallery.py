@@ -29,6 +29,7 @@ import numpy as np
 
 from edgeface.errors import BackendUnavailableError, GalleryError
 from edgeface.fsutil import remove_stale_temp_files, writer_lock
+from edgeface.gallery import ann as ann_module
 from edgeface.gallery import journal
 from edgeface.gallery.base_file import BaseFile, new_journal_id, read_base, write_base
 from edgeface.gallery.fileio import DTYPE, FIX, MAGIC_V3, read_head, stamp_of
@@ -46,17 +47,23 @@ class Gallery:
     ``path``: the gallery's file; its contents are read on first use and every change is
     written to it durably (see the module docstring). Without one the gallery lives in
     memory until ``save(path)``.
-    ``use_faiss``: True searches with a FAISS flat index (FAISS must be installed),
-    False (the default) with numpy, None with FAISS when it is importable.
+    ``use_faiss``: True searches exactly with a FAISS flat index (FAISS must be
+    installed), False (the default) with numpy, None with FAISS when it is importable.
+    ``ann``: the approximate index over the base file's rows (ann.py), its candidates
+    re-ranked exactly: None (the default) when FAISS is importable and the base holds at
+    least ``ann.MIN_ROWS`` templates, True whenever there is a base (FAISS must be
+    installed), False never. Rows enrolled since the base was written are searched exactly.
     """
 
     def __init__(self, dim: int, path: str | Path | None = None, *, use_faiss: bool | None = False,
-                 embedder: EmbedderFingerprint | None = None):
+                 embedder: EmbedderFingerprint | None = None, ann: bool | None = None):
         if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
             raise GalleryError(f"dim must be a positive integer, got {dim!r}")
         self._dim = int(dim)
         self.path = Path(path) if path is not None else None
-        self._faiss = _import_faiss(use_faiss)
+        self._faiss = _import_faiss(use_faiss, "use_faiss")
+        self._ann_wanted = ann
+        self._ann_faiss = _import_faiss(ann, "ann") if ann else None  # imported when first wanted if None
         self._embedder: EmbedderFingerprint | None = None
         self._embedder_on_file = False  # whether the file (base or journal) records _embedder
         self._seen: tuple | None = None  # _disk_key of the files when last taken in
@@ -87,6 +94,7 @@ class Gallery:
         self._dead: np.ndarray | None = None  # row numbers of removed identities, when computed
         self._max_count: int | None = None  # most templates of one identity, when computed
         self._index: Any = None  # the FAISS index, built on first search after a change
+        self._ann: ann_module.AnnIndex | None = None  # the approximate index of this base, once wanted
 
     @property
     def _counts(self) -> np.ndarray:
@@ -327,8 +335,60 @@ class Gallery:
         if self._max_count is None:
             self._max_count = int(self._counts.max())
         k = min(self._n, int(top_k) * self._max_count)
-        sims, rows = self._faiss_top(q, k) if self._faiss else self._numpy_top(q, k)
+        cosine = ann_module.DEFAULT_COSINE if threshold is None else float(threshold)
+        if self._ann_usable(cosine):
+            sims, rows = self._ann_top(q, k)
+        else:
+            sims, rows = self._faiss_top(q, k) if self._faiss else self._numpy_top(q, k)
         return [self._best_identities(s, r, int(top_k), threshold) for s, r in zip(sims, rows)]
+
+    def build_index(self, threshold: float = ann_module.DEFAULT_COSINE) -> None:
+        """Build (or load) the approximate index of the base file now, calibrated for
+        searches at ``threshold`` and above, and save it, rather than in the background on
+        the first search that wants it. Needs ``ann`` not False and FAISS; raises when
+        the build fails."""
+        self._refresh()
+        if self._ann_wanted is False:
+            raise GalleryError("build_index: this gallery was opened with ann=False")
+        if self._base is None:
+            raise GalleryError("build_index: the gallery has no version-3 base file yet: call save() first")
+        self._ann_faiss = self._ann_faiss or _import_faiss(True, "build_index")
+        self._ann = self._ann or ann_module.AnnIndex(self._ann_faiss, self.path, self._stamp, self._fixed)
+        if not self._ann.usable(threshold):
+            self._ann.wait()
+        if not self._ann.usable(threshold):
+            raise GalleryError(self._ann.error or "the gallery's search index is not ready")
+
+    def _ann_usable(self, cosine: float) -> bool:
+        """Whether the approximate index can serve a search at ``cosine``; starts loading,
+        building or re-calibrating it when the gallery wants one (see ``ann``)."""
+        if self._ann is None:
+            least = 1 if self._ann_wanted else ann_module.MIN_ROWS
+            if self._ann_wanted is False or self._base is None or len(self._fixed) < least:
+                return False
+            self._ann_faiss = self._ann_faiss or _import_faiss(None, "ann")
+            if self._ann_faiss is None:
+                return False
+            self._ann = ann_module.AnnIndex(self._ann_faiss, self.path, self._stamp, self._fixed)
+        return self._ann.usable(cosine)
+
+    def _ann_top(self, q: np.ndarray, k: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """As _numpy_top, from the index's candidates in the base plus every row enrolled
+        since, all re-ranked with their float32 templates."""
+        fixed = len(self._fixed)
+        candidates = self._ann.candidates(q, max(ann_module.CANDIDATES, 2 * k))
+        since = np.arange(fixed, self._all_rows())
+        dead = self._dead_rows()
+        sims, rows = [], []
+        for query, found in zip(q, candidates):
+            mine = np.concatenate([found[found >= 0], since])
+            if dead is not None:
+                mine = mine[~np.isin(mine, dead)]
+            scores = self._rows_at(mine) @ query
+            order = np.argsort(-scores, kind="stable")[:k]
+            sims.append(scores[order])
+            rows.append(mine[order])
+        return sims, rows
 
     def _all_rows(self) -> int:
         return len(self._fixed) + self._extra_n
@@ -397,7 +457,7 @@ class Gallery:
 
     @classmethod
     def open(cls, path: str | Path, dim: int | None = None, *, use_faiss: bool | None = False,
-             embedder: EmbedderFingerprint | None = None) -> Gallery:
+             embedder: EmbedderFingerprint | None = None, ann: bool | None = None) -> Gallery:
         """The gallery at ``path``, or an empty one bound to it if there is no file yet.
 
         ``dim`` is the model's embedding size: required for a new file, and checked
@@ -412,14 +472,14 @@ class Gallery:
                 raise GalleryError(
                     f"{path} does not exist: pass the model's embedding dim to start a new gallery there"
                 )
-            return cls(dim, path, use_faiss=use_faiss, embedder=embedder)
+            return cls(dim, path, use_faiss=use_faiss, embedder=embedder, ann=ann)
         file_dim = found[0]
         if dim is not None and file_dim != dim:
             raise GalleryError(
                 f"{path} holds {file_dim}-d templates but this model embeds {dim}-d: "
                 "use a gallery made with the same model, or a new file"
             )
-        gallery = cls(file_dim, path, use_faiss=use_faiss)
+        gallery = cls(file_dim, path, use_faiss=use_faiss, ann=ann)
         gallery._take_in_files(found, key)
         if embedder is not None:
             gallery.bind(embedder)
@@ -582,13 +642,14 @@ def _read_base(path: Path, known_stamp: str | None = None) -> tuple | None:
         raise GalleryError(f"cannot read {path}: {exc.strerror or exc}: {FIX}") from None
 
 
-def _import_faiss(use_faiss: bool | None) -> Any:
-    if use_faiss is False:
+def _import_faiss(wanted: bool | None, option: str) -> Any:
+    """FAISS when ``wanted`` (True: required, None: if installed), else None."""
+    if wanted is False:
         return None
     try:
         import faiss
     except ImportError:
-        if use_faiss:
-            raise BackendUnavailableError("use_faiss=True needs FAISS: pip install faiss-cpu") from None
+        if wanted:
+            raise BackendUnavailableError(f"{option}=True needs FAISS: pip install faiss-cpu") from None
         return None
     return faiss

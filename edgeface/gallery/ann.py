@@ -1,0 +1,186 @@
+"""The approximate index over a gallery's base rows, for search at city scale.
+
+FAISS ``IVF{lists}_HNSW32,SQ8`` with inner-product metric: an inverted file whose coarse
+quantizer is an HNSW graph over the list centroids, and list entries stored as 8-bit
+scalar-quantized templates (about 530 bytes per 512-d template with the graph, a quarter
+of float32). Chosen by scripts/bench_ann_choice.py on face-like data (identity centres
+plus noise): at 1M x 512 it found every exact top-1 at about 1 ms per query on 2 cores,
+where a flat HNSW graph (FAISS or usearch) fell to 0.97 recall at any affordable ef;
+hnswlib holds float32 only (4x the memory).
+
+Only exact scores decide. The index proposes candidates; their similarities are computed
+from the float32 templates, so an index can cost recall, never a wrong score. Recall at
+the threshold is what makes an accept/reject the same as exact search's, and it depends
+on the threshold and on how the gallery's templates spread, so it is measured on the
+gallery itself: ``calibrate`` raises the lists probed per query until synthetic queries
+at the threshold find their templates, and an index is used only for searches at or
+above the cosine it was calibrated for (searches stay exact while a job runs).
+
+The index is derived data: it covers the rows of one base file (named by the base's
+stamp, so a compaction makes it stale), is built in the background by the first search
+that wants it, or on demand (``Gallery.build_index``), and is saved beside the gallery as
+``.NAME.STAMP.cCOSINE.ann`` (mode 0600) and memory-mapped when opened. A file FAISS cannot
+read is built over; one crafted to crash FAISS is out of scope, as whoever can write the
+gallery's directory can replace the gallery itself.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeface.fsutil import atomic_write
+from edgeface.gallery.fileio import FILE_MODE, row_step
+
+MIN_ROWS = 50_000  # below this exact numpy search takes a few ms: no index pays for its build
+CANDIDATES = 64  # rows re-ranked exactly per query, at least (2 x the rows the identities need, if more)
+_TRAIN_PER_LIST = 64  # training rows per inverted list (FAISS asks for at least 39)
+PROBES, PROBE_RECALL = 400, 0.995  # see calibrate
+DEFAULT_COSINE = 0.6  # what a search without a threshold is calibrated for
+
+
+def index_path(gallery: Path, stamp: str, cosine: float) -> Path:
+    """Where the index of the base stamped ``stamp``, calibrated for ``cosine``, is saved."""
+    return gallery.with_name(f".{gallery.name}.{stamp[:16]}.c{round(cosine * 1000):04d}.ann")
+
+
+def _saved_indexes(gallery: Path) -> list[tuple[str, float, Path]]:
+    """(stamp prefix, calibrated cosine, path) of every index saved for this gallery."""
+    pattern = re.compile(re.escape(f".{gallery.name}.") + r"([0-9a-f]{16})\.c(\d{4})\.ann")
+    found = []
+    for name in os.listdir(gallery.parent):
+        match = pattern.fullmatch(name)
+        if match:
+            found.append((match[1], int(match[2]) / 1000, gallery.parent / name))
+    return found
+
+
+def _lists(rows: int) -> int:
+    """About 4 sqrt(N) inverted lists (4096 at 1M), a power of two, each trained on at
+    least the 39 rows FAISS asks for."""
+    wanted = round(math.log2(4 * math.sqrt(max(rows, 1))))
+    most = math.floor(math.log2(max(rows // 39, 1)))
+    return 1 << max(0, min(wanted, most))
+
+
+class AnnIndex:
+    """The index of one base file's rows, for queries whose matches lie at or above some
+    cosine: loaded if saved, else built (and calibrated) on a daemon thread. A search at a
+    lower threshold than the index was calibrated for re-calibrates it, also in the
+    background; until a job is done, ``usable`` says False and the gallery searches
+    exactly, so no accept is missed in the meantime."""
+
+    def __init__(self, faiss: Any, gallery: Path, stamp: str, rows: np.ndarray):
+        self._faiss, self._rows, self._gallery, self._stamp = faiss, rows, gallery, stamp
+        self._index, self.cosine = self._load()
+        self._thread: threading.Thread | None = None
+        self.error: str | None = None  # why the last job failed (searches stay exact)
+
+    def usable(self, cosine: float) -> bool:
+        """Whether the index finds every match at ``cosine`` or above; when it cannot yet,
+        start the job that will (a build, or a re-calibration), unless one runs or failed."""
+        if self._index is not None and self.cosine <= cosine:
+            return True
+        if self.error is None and (self._thread is None or not self._thread.is_alive()):
+            self._thread = threading.Thread(target=self._job, args=(cosine,), name="edgeface-gallery-ann", daemon=True)
+            self._thread.start()
+        return False
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+    def candidates(self, queries: np.ndarray, count: int) -> np.ndarray:
+        """Per query, up to ``count`` row numbers of the base (-1 pads), roughly best first."""
+        _, rows = self._index.search(np.ascontiguousarray(queries, np.float32), min(count, len(self._rows)))
+        return rows
+
+    def _load(self) -> tuple[Any, float]:
+        """The saved index of these rows calibrated for the lowest cosine, with that
+        cosine; (None, 1.0) when there is none (a file that FAISS cannot read or that
+        covers other rows is built over)."""
+        flags = self._faiss.IO_FLAG_MMAP_IFC | self._faiss.IO_FLAG_READ_ONLY
+        for stamp, cosine, path in sorted(_saved_indexes(self._gallery), key=lambda found: found[1]):
+            if stamp != self._stamp[:16]:
+                continue
+            try:
+                index = self._faiss.read_index(str(path), flags)
+            except RuntimeError:
+                continue
+            if index.ntotal == len(self._rows) and index.d == self._rows.shape[1]:
+                return index, cosine
+        return None, 1.0
+
+    def _job(self, cosine: float) -> None:
+        try:
+            index = self._index
+            if index is None:
+                index = build(self._faiss, self._rows)
+            calibrate(self._faiss, index, self._rows, cosine)
+            path = index_path(self._gallery, self._stamp, cosine)
+            save(self._faiss, index, path)
+            for *_, other in _saved_indexes(self._gallery):
+                if other != path:
+                    other.unlink(missing_ok=True)  # earlier bases' or calibrations' (edgeface's own files)
+        except (RuntimeError, MemoryError, OSError) as exc:
+            self.error = f"cannot build the gallery's search index ({exc}): searching exactly"
+            return
+        self._index, self.cosine = index, cosine
+
+
+def build(faiss: Any, rows: np.ndarray) -> Any:
+    """Train and fill an index over ``rows`` (unit float32; a memory map is read in chunks)."""
+    count, dim = rows.shape
+    lists = _lists(count)
+    index = faiss.index_factory(dim, f"IVF{lists}_HNSW32,SQ8", faiss.METRIC_INNER_PRODUCT)
+    sample = np.sort(np.random.default_rng(0).choice(count, min(count, lists * _TRAIN_PER_LIST), replace=False))
+    index.train(np.ascontiguousarray(rows[sample]))
+    step = row_step(dim)
+    for start in range(0, count, step):
+        index.add(np.ascontiguousarray(rows[start : start + step]))
+    return index
+
+
+def calibrate(faiss: Any, index: Any, rows: np.ndarray, cosine: float) -> int:
+    """Probe the fewest lists (32, 64, ... all) with which synthetic queries at the
+    threshold find their template among the CANDIDATES: ``PROBES`` templates, each turned
+    away from itself to ``cosine`` in a random direction, the hardest match that is still
+    an accept. How many lists that takes depends on the threshold and on how the gallery's
+    templates spread, which only the gallery can say: on 100k face-like templates, from
+    32 of 1024 (structured 512-d data, cosine 0.6) to 512 (weakly structured 128-d).
+    Returns the probes."""
+    rng = np.random.default_rng(1)
+    picked = rng.choice(len(rows), min(len(rows), PROBES), replace=False)
+    templates = np.asarray(rows[np.sort(picked)], np.float64)
+    picked = np.sort(picked)
+    away = rng.standard_normal(templates.shape)
+    away -= (away * templates).sum(axis=1, keepdims=True) * templates
+    away /= np.linalg.norm(away, axis=1, keepdims=True)
+    queries = (cosine * templates + math.sqrt(max(0.0, 1 - cosine**2)) * away).astype(np.float32)
+    lists = faiss.extract_index_ivf(index).nlist
+    probe = min(32, lists)
+    while True:
+        _set_probes(faiss, index, probe)
+        _, found = index.search(queries, CANDIDATES)
+        if probe >= lists or np.mean((found == picked[:, None]).any(axis=1)) >= PROBE_RECALL:
+            return probe
+        probe = min(lists, probe * 2)
+
+
+def _set_probes(faiss: Any, index: Any, probe: int) -> None:
+    """Probe ``probe`` lists per query, their centroids found by a graph search that keeps
+    twice as many candidates (its default of 16 would cap what the probes can find)."""
+    ivf = faiss.extract_index_ivf(index)
+    ivf.nprobe = probe
+    faiss.downcast_index(ivf.quantizer).hnsw.efSearch = max(16, 2 * probe)
+
+
+def save(faiss: Any, index: Any, path: Path) -> None:
+    data = faiss.serialize_index(index)
+    atomic_write(path, lambda handle: handle.write(memoryview(data)), mode=FILE_MODE)
