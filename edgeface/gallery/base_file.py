@@ -32,6 +32,7 @@ import hashlib
 import json
 import mmap
 import os
+import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,15 +200,38 @@ def _check_tables(counts: np.ndarray, name_ends: np.ndarray, names_len: int, cou
 
 
 class TemplateCheck:
-    """Hashes a base file's template chunks on a daemon thread; ``raise_if_failed`` is
-    cheap and raises once a chunk did not match, ``wait`` blocks until all are checked."""
+    """Hashes a base file's template chunks in the background; ``raise_if_failed`` is
+    cheap and raises once a chunk did not match, ``wait`` blocks until all are checked.
+    One daemon thread serves every check of the process (starting a thread per open cost
+    more than the rest of opening)."""
+
+    _queue: queue.SimpleQueue | None = None
+    _queue_lock = threading.Lock()
 
     def __init__(self, path: Path, data: memoryview, chunk_rows: int, dim: int, digests: list[str]):
         self._path, self._data, self._digests = path, data, digests
         self._rows, self._chunk = chunk_rows, chunk_rows * dim * DTYPE.itemsize
         self._error: str | None = None
-        self._thread = threading.Thread(target=self._run, name="edgeface-gallery-check", daemon=True)
-        self._thread.start()
+        self._done = threading.Event()
+        self._worker_queue().put(self)
+
+    @classmethod
+    def _worker_queue(cls) -> queue.SimpleQueue:
+        with cls._queue_lock:
+            if cls._queue is None:
+                cls._queue = queue.SimpleQueue()
+                threading.Thread(target=cls._serve, args=(cls._queue,), name="edgeface-gallery-check",
+                                 daemon=True).start()
+        return cls._queue
+
+    @staticmethod
+    def _serve(jobs: queue.SimpleQueue) -> None:
+        while True:
+            check = jobs.get()
+            try:
+                check._run()
+            finally:
+                check._done.set()
 
     def _run(self) -> None:
         for i, expected in enumerate(self._digests):
@@ -222,5 +246,5 @@ class TemplateCheck:
             raise invalid(self._path, self._error)
 
     def wait(self) -> None:
-        self._thread.join()
+        self._done.wait()
         self.raise_if_failed()
