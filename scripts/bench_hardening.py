@@ -3,8 +3,8 @@
 
     python scripts/bench_hardening.py [--writers 2] [--enrolments 20] [--rewrites 40]
 
-1. concurrent enrolments: W processes each open, enrol and save N times into one gallery
-   of 3,000 identities; how many of the W x N enrolments are in the file afterwards;
+1. concurrent enrolments: W processes each open and enrol N times into one gallery of
+   3,000 identities; how many of the W x N enrolments are in the gallery afterwards;
 2. a zip bundle whose 254 KB ``manifest.json`` inflates to 256 MiB: the peak memory
    (VmHWM, Linux) of a fresh process that tries to load it;
 3. readers loading a bundle while a writer replaces it R times: how many loads failed.
@@ -35,7 +35,6 @@ rng = np.random.default_rng(writer)
 for i in range(count):
     gallery = Gallery.open(path, dim=128)
     gallery.enroll(f"writer{writer}-{i}", rng.normal(size=128))
-    gallery.save()
 """
 LOADER = """
 import sys
