@@ -15,7 +15,9 @@
 #include <numeric>
 #include <random>
 
+#include "gallery_base_file.h"
 #include "gallery_fileio.h"
+#include "gallery_journal.h"
 
 namespace edgeface {
 namespace {
@@ -147,6 +149,15 @@ void fsync_folder(const std::filesystem::path& path) {
   if (dir.get() >= 0) ::fsync(dir.get());
 }
 
+bool is_version3(const std::string& lead) { return lead.compare(0, kMagic3.size(), kMagic3) == 0; }
+
+// A version-3 gallery's stamp: the base's, and how far the journal's whole records reach
+// (the base names the journal, which only grows until the next base replaces it), so that
+// a record appended by another writer changes the stamp as a new base does.
+std::string version3_stamp(const std::string& base_stamp, const std::string& journal_id, const Journal& journal) {
+  return base_stamp + "+" + journal_id + ":" + std::to_string(journal.end);
+}
+
 }  // namespace
 
 bool EmbedderFingerprint::same_model(const EmbedderFingerprint& other) const {
@@ -158,6 +169,12 @@ std::string EmbedderFingerprint::label() const { return "'" + name + "' (sha256 
 GalleryFile read_gallery_file(const std::string& path) {
   Reader reader(path);
   const auto [lead, raw] = reader.head();
+  if (is_version3(lead)) {
+    BaseFile base = read_base_file(reader, lead, raw);
+    const Journal journal = read_journal(path, base.journal_id, base.contents.dim);
+    apply_journal(path, journal, base.contents);
+    return {std::move(base.contents), version3_stamp(stamp_of(lead, raw), base.journal_id, journal)};
+  }
   const bool version1 = lead.compare(0, kMagic1.size(), kMagic1) == 0;
   std::string sha256;
   GalleryFile file{parse_header(reader, raw, version1, sha256), stamp_of(lead, raw)};
@@ -192,7 +209,9 @@ std::string gallery_file_stamp(const std::string& path) {
   if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) return "";
   Reader reader(path);
   const auto [lead, raw] = reader.head();
-  return stamp_of(lead, raw);
+  if (!is_version3(lead)) return stamp_of(lead, raw);
+  const BaseFile base = read_base_header(reader, raw);
+  return version3_stamp(stamp_of(lead, raw), base.journal_id, read_journal(path, base.journal_id, base.contents.dim));
 }
 
 std::string write_gallery_file(const std::string& path, const GalleryContents& contents) {

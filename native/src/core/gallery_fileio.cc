@@ -62,7 +62,7 @@ std::pair<std::string, std::string> Reader::head() {
   if (size() < lead.size()) invalid("it does not start with the gallery magic bytes");
   read(lead.data(), lead.size(), "header");
   const std::string magic = lead.substr(0, kMagic2.size());
-  if (magic != kMagic1 && magic != kMagic2) invalid("it does not start with the gallery magic bytes");
+  if (magic != kMagic1 && magic != kMagic2 && magic != kMagic3) invalid("it does not start with the gallery magic bytes");
   const uint64_t length = little_endian(lead.data() + kMagic2.size(), kLengthBytes);
   if (length > size() - lead.size() || length > kMaxHeaderBytes) invalid("truncated header");
   std::string raw(length, '\0');

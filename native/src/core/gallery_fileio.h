@@ -20,6 +20,7 @@ namespace edgeface::gallery_io {
 
 inline const std::string kMagic1 = "EFGALLERY1\n";  // read only: its sha256 covers the templates alone
 inline const std::string kMagic2 = "EFGALLERY2\n";  // what the native core writes
+inline const std::string kMagic3 = "EFGALLERY3\n";  // the Python SDK's base file, beside its journal
 constexpr size_t kLengthBytes = 8;
 constexpr size_t kAlign = 64;
 constexpr int64_t kMaxDim = 65536;  // the largest embedding_size a manifest may give
@@ -43,7 +44,7 @@ class Reader {
   [[noreturn]] void invalid(const std::string& reason) const { throw error(reason); }
   void read(void* out, size_t count, const char* what);  // exactly count bytes, else invalid
   size_t read_some(void* out, size_t count);              // up to count bytes: fewer at the end of the file
-  // The magic with the header's length, and the raw JSON header.
+  // The magic with the header's length, and the raw JSON header (any of the three versions).
   std::pair<std::string, std::string> head();
 
  private:
@@ -52,7 +53,8 @@ class Reader {
   uint64_t size_ = 0;
 };
 
-// The sha256 of the head read, which (through the header's sha256) pins the whole file.
+// The sha256 of the head read, which (through the header's sha256) pins the whole file: a
+// version 1 or 2 file's stamp, and a version-3 base's part of its gallery's stamp.
 std::string stamp_of(const std::string& lead, const std::string& raw_header);
 
 // Python's json.dumps (ensure_ascii) of a string, a list of integers and a list of
@@ -64,7 +66,7 @@ std::string json_strings(const std::vector<std::string>& values, const char* sep
 // and ": "), or the canonical one the sha256s cover (sorted keys, no spaces).
 std::string json_embedder(const EmbedderFingerprint& embedder, bool canonical);
 // The sha256 over `magic`, the length of `canonical` (8 bytes little-endian) and
-// `canonical` itself, open for more data: what a header's sha256 covers first.
+// `canonical` itself, open for more data: what the headers' sha256s cover first.
 Sha256 header_digest(const std::string& magic, const std::string& canonical);
 
 bool is_sha256(const Json& value);  // 64 lowercase hex digits, as the files write them
