@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "native" / "tests" / "vision" / "data"
@@ -67,9 +68,15 @@ def test_goldens_stay_small():
 
 def test_galleries_regenerate_to_the_committed_ones(tmp_path):
     """scripts/make_native_galleries.py still writes the galleries and search answers the
-    C++ gallery reader is tested against (native/tests/core/gallery_test.cc): same
-    identities and templates, same matches, similarities to float32 rounding."""
+    C++ gallery reader is tested against (native/tests/core/gallery_test.cc,
+    gallery_v3_test.cc): same identities and templates, same matches, similarities to
+    float32 rounding; the committed expected.json is what the SDK shows of the committed
+    version-3 files, and the SDK refuses the damaged ones."""
+    from edgeface.errors import GalleryError
     from edgeface.gallery import Gallery
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import make_native_galleries as made
 
     committed = ROOT / "native" / "tests" / "core" / "data" / "galleries"
     subprocess.run([sys.executable, str(ROOT / "scripts" / "make_native_galleries.py"), str(tmp_path)],
@@ -79,3 +86,12 @@ def test_galleries_regenerate_to_the_committed_ones(tmp_path):
         assert fresh.identities() == kept.identities() and fresh.embedder == kept.embedder, name
     fresh_cases = json.loads((tmp_path / "search.json").read_text())
     assert_same_settings(fresh_cases, json.loads((committed / "search.json").read_text()))
+    expected = json.loads((committed / "expected.json").read_text())
+    assert sorted(expected) == sorted(made.READABLE_V3)
+    assert_same_settings(json.loads((tmp_path / "expected.json").read_text()), expected)
+    for name in made.READABLE_V3:
+        assert made.shown(committed / name) == expected[name], name
+    for name in made.REFUSED_V3:
+        for folder in (tmp_path, committed):
+            with pytest.raises(GalleryError, match="journal"):
+                Gallery.open(folder / name)

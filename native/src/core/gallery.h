@@ -4,9 +4,10 @@
 // reads what the other wrote.
 //
 // Saving to the file the gallery was opened from (or last saved to) merges: under the
-// writer lock, when another writer (Python or native) changed the file since then, the
+// writer lock, when another writer (Python or native) changed the file since then (a
+// record appended to a version-3 gallery's journal counts: see GalleryFile's stamp), the
 // file is re-read and this gallery's enrolments and removals since then are replayed on
-// top, so no save that returned is lost (edgeface.Gallery.save does the same).
+// top, so no change that returned is lost (the SDK's Gallery takes in others' changes too).
 //
 // A gallery may record the embedder that made its templates (EmbedderFingerprint): bind
 // refuses another one, and a gallery that records none adopts the first bound to it and

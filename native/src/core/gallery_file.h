@@ -1,9 +1,15 @@
-// The gallery file of the Python SDK (edgeface/gallery.py documents the layout), read and
-// written byte for byte as it does: EFGALLERY2 (version 1 read only), a JSON header whose
-// sha256 covers the header fields (the optional embedder fingerprint included) and the
-// templates, 64-byte aligned float32 rows. Saves
-// go through a temporary file and a rename under the SDK's writer lock, so Python and
-// native writers of one file take turns and a killed writer leaves the old file whole.
+// The Python SDK's gallery files, read as it reads them and written in a format it reads
+// (edgeface/gallery/ documents them): version 3, the base file beside its journal
+// (gallery_base_file.h, gallery_journal.h), read with the journal replayed on top; versions
+// 2 and 1 (read only), one file whose JSON header's sha256 covers the header fields (the
+// optional embedder fingerprint included) and the 64-byte aligned float32 templates.
+//
+// The native core writes version 2: a phone's gallery is small enough to rewrite whole,
+// and a version-2 header names no journal, so the SDK ignores the journal left beside it
+// (whose records the native core merged into what it wrote) and starts a new one on its
+// next change. Saves go through a temporary file and a rename under the SDK's writer
+// lock, so Python and native writers of one file take turns and a killed writer leaves
+// the old file whole.
 #pragma once
 
 #include <cstdint>
@@ -25,8 +31,9 @@ struct EmbedderFingerprint {
   std::string label() const;  // 'name' (sha256 <first 12 hex digits>)
 };
 
-// What a gallery file holds: identities in file order, each owning `counts[i]` consecutive
-// rows of `templates` (count x dim unit rows), and the embedder that made them, if known.
+// What a gallery holds: identities in the order the SDK's Gallery.identities() lists them
+// (file order, then those a journal enrolled), each owning `counts[i]` consecutive rows of
+// `templates` (count x dim unit rows), and the embedder that made them, if known.
 struct GalleryContents {
   int dim = 0;
   std::vector<std::string> names;
@@ -35,17 +42,21 @@ struct GalleryContents {
   std::optional<EmbedderFingerprint> embedder;
 };
 
-// A file's contents and its stamp: the sha256 of its magic, length and header, which
-// (through the header's sha256) pins the whole file, as edgeface/gallery.py's _stamp_of.
+// A gallery's contents and its stamp, which changes whenever what a read gives changes:
+// for versions 1 and 2 the sha256 of the magic, length and header, which (through the
+// header's sha256) pins the whole file, as edgeface/gallery/fileio.py's stamp_of; for
+// version 3 the base's, the journal id and the end of the journal's whole records.
 struct GalleryFile {
   GalleryContents contents;
   std::string stamp;
 };
 
-// Reads and checks the file; any problem is an Error of Category::kGallery naming it.
+// Reads and checks the file (and its journal); any problem is an Error of
+// Category::kGallery naming the file at fault.
 GalleryFile read_gallery_file(const std::string& path);
 
-// The stamp of the file at `path`, or "" when there is none.
+// The stamp read_gallery_file(path) would give (without reading the templates), or ""
+// when there is no file.
 std::string gallery_file_stamp(const std::string& path);
 
 // Writes `contents` (version 2, mode 0600 less the umask) atomically to `path`; returns the

@@ -77,6 +77,13 @@ TEST_F(GalleryWrite, ResavingAPythonWrittenFileGivesTheSameBytes) {
   }
 }
 
+TEST_F(GalleryWrite, ResavingAPythonVersion3GalleryWritesItAsVersion2) {
+  // v3.efg holds v2_embedder.efg's gallery: the native core writes version 2 (gallery_file.h)
+  GalleryHandle gallery(python_written("v3.efg"));
+  ASSERT_EQ(gallery.save(path()), EDGEFACE_OK) << edgeface_last_error();
+  EXPECT_EQ(read_bytes(path()), read_bytes(python_written("v2_embedder.efg")));
+}
+
 // The analyzer of a fixture bundle: blob_blazeface and blob_blazeface_int8 embed 128-d,
 // from different model files.
 class FixtureAnalyzer {
