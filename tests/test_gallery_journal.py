@@ -213,3 +213,18 @@ def test_a_pickled_gallery_is_a_copy_in_memory(tmp_path):
     np.testing.assert_array_equal(templates_of(copy, "c"), templates_of(original, "c"))
     copy.enroll("d", np.ones(4))
     assert "d" not in Gallery.open(path)
+
+
+def test_zeros_after_the_last_record_are_a_killed_write_and_a_huge_length_is_corruption(tmp_path):
+    path = tmp_path / "g.efg"
+    with_records(path, "a", "b")
+    whole = journal_of(path).read_bytes()
+    journal_of(path).write_bytes(whole + bytes(4096))  # a crash left the new size, not the data
+    assert Gallery.open(path).identities() == [("a", 1), ("b", 1)]
+    Gallery.open(path).enroll("c", np.ones(4))
+    assert Gallery.open(path).identities() == [("a", 1), ("b", 1), ("c", 1)]
+    raw = bytearray(journal_of(path).read_bytes())
+    raw[journal.HEAD_BYTES + 3] = 0xFF  # the first record's length, now 4 GB
+    journal_of(path).write_bytes(bytes(raw))
+    with pytest.raises(GalleryError, match="byte 44: a record claims .* bytes, more than any record holds"):
+        Gallery.open(path)

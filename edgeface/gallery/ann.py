@@ -39,7 +39,7 @@ from edgeface.fsutil import atomic_write
 from edgeface.gallery.fileio import FILE_MODE, row_step
 
 MIN_ROWS = 50_000  # below this exact numpy search takes a few ms: no index pays for its build
-CANDIDATES = 64  # rows re-ranked exactly per query, at least (2 x the rows the identities need, if more)
+CANDIDATES = 256  # rows re-ranked exactly per query, at least (2 x the rows the identities need, if more)
 _TRAIN_PER_LIST = 64  # training rows per inverted list (FAISS asks for at least 39)
 PROBES, PROBE_RECALL = 400, 0.995  # see calibrate
 DEFAULT_COSINE = 0.6  # what a search without a threshold is calibrated for
@@ -134,11 +134,21 @@ class AnnIndex:
         self._index, self.cosine = index, cosine
 
 
+def _codes(dim: int) -> str:
+    """How list entries are stored: 4-bit product quantization with a sub-quantizer per 4
+    dimensions, at most 64 (32 bytes per template at 128-d and at 512-d), scanned with
+    SIMD ("fast scan"); 8-bit scalar quantization where the size does not split so."""
+    parts = min(dim // 4, 64)
+    if dim % 4 == 0 and parts % 2 == 0 and dim % parts == 0:
+        return f"PQ{parts}x4fs"
+    return "SQ8"
+
+
 def build(faiss: Any, rows: np.ndarray) -> Any:
     """Train and fill an index over ``rows`` (unit float32; a memory map is read in chunks)."""
     count, dim = rows.shape
     lists = _lists(count)
-    index = faiss.index_factory(dim, f"IVF{lists}_HNSW32,SQ8", faiss.METRIC_INNER_PRODUCT)
+    index = faiss.index_factory(dim, f"IVF{lists}_HNSW32,{_codes(dim)}", faiss.METRIC_INNER_PRODUCT)
     sample = np.sort(np.random.default_rng(0).choice(count, min(count, lists * _TRAIN_PER_LIST), replace=False))
     index.train(np.ascontiguousarray(rows[sample]))
     step = row_step(dim)

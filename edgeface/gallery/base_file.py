@@ -237,7 +237,8 @@ class TemplateCheck:
         for i, expected in enumerate(self._digests):
             chunk = self._data[i * self._chunk : (i + 1) * self._chunk]
             if hashlib.sha256(chunk).hexdigest() != expected:
-                self._error = (f"templates {i * self._rows} to {(i + 1) * self._rows - 1} do not match their "
+                last = min((i + 1) * self._rows, len(self._data) // (self._chunk // self._rows)) - 1
+                self._error = (f"templates {i * self._rows} to {last} do not match their "
                                "sha256; the file is corrupt or was edited")
                 return
 

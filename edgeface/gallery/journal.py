@@ -19,9 +19,12 @@ that id: a reader that finds a journal of another id (a compaction killed betwee
 renames, or a base rewritten whole by a version-2 writer that had read the journal) ignores
 it, because the base already holds its records.
 
-A last record cut short or failing its sha256 is a write that was killed before it
-returned: readers stop before it and the next writer truncates it. A bad record with more
-bytes after it is corruption, and an error naming the journal.
+A last record cut short or failing its sha256, or zero bytes to the end of the file, is a
+write that was killed before it returned: readers stop before it and the next writer
+truncates it. A record longer than MAX_BODY, or a bad record with more (not all zero)
+bytes after it, is corruption, and an error naming the journal. A damaged length that
+points past the end of the file cannot be told from a killed write: such a journal loses
+the records after it.
 """
 
 from __future__ import annotations
@@ -102,20 +105,27 @@ def read_records(gallery: Path, journal_id: str, start: int, dim: int) -> Replay
 def _parse(path: Path, jid: bytes, data: memoryview, start: int, dim: int) -> Replay:
     records, pos = [], 0
     while pos < len(data):
-        if len(data) - pos < 4:
+        if _killed_write(data[pos:]):
             return Replay(records, start + pos, True)
         (length,) = struct.unpack_from("<I", data, pos)
+        if length > MAX_BODY:  # a killed write leaves a prefix of its bytes, never a wrong length
+            raise _bad(path, start + pos, f"a record claims {length} bytes, more than any record holds")
         end = pos + 4 + length + _DIGEST
-        whole = length <= MAX_BODY and end <= len(data)
-        if whole and hashlib.sha256(jid + data[pos : pos + 4 + length]).digest() != data[end - _DIGEST : end]:
-            whole = False
-        if not whole:
-            if end < len(data) and length <= MAX_BODY:
-                raise _bad(path, start + pos, "a record does not match its sha256 and more records follow")
+        if end > len(data):
             return Replay(records, start + pos, True)
+        if hashlib.sha256(jid + data[pos : pos + 4 + length]).digest() != data[end - _DIGEST : end]:
+            if end == len(data):
+                return Replay(records, start + pos, True)
+            raise _bad(path, start + pos, "a record does not match its sha256 and more records follow")
         records.append(_decode(path, start + pos, data[pos + 4 : pos + 4 + length], dim))
         pos = end
     return Replay(records, start + pos, False)
+
+
+def _killed_write(rest: memoryview) -> bool:
+    """Whether ``rest`` is what a write killed before it returned can leave: fewer bytes
+    than a length, or zeros (a crash can leave a file's new size with unwritten blocks)."""
+    return len(rest) < 4 or not any(rest)
 
 
 def _decode(path: Path, offset: int, body: memoryview, dim: int) -> Record:

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -25,6 +26,12 @@ constexpr uint64_t kMaxBody = 1ull << 28;  // journal.py's MAX_BODY
 Error corrupt(const std::string& path, uint64_t offset, const std::string& reason) {
   return Error(Category::kGallery, path + " is not a valid gallery journal (byte " + std::to_string(offset) + ": " +
                                        reason + "): " + kFix);
+}
+
+// What a write killed before it returned can leave (journal.py's _killed_write): fewer
+// bytes than a length, or zeros (a crash can leave a file's new size with unwritten blocks).
+bool killed_write(const uint8_t* rest, size_t size) {
+  return size < kRecordLengthBytes || std::all_of(rest, rest + size, [](uint8_t b) { return b == 0; });
 }
 
 // One record's body (`size` bytes from `body`, at byte `offset`), checked as journal.py's
@@ -92,21 +99,20 @@ Journal read_journal(const std::string& gallery_path, const std::string& journal
 
   Journal journal;
   uint64_t at = 0;
-  while (data.size() - at >= kRecordLengthBytes) {
+  while (at < data.size() && !killed_write(data.data() + at, data.size() - at)) {
     const uint64_t length = little_endian(data.data() + at, kRecordLengthBytes);
+    if (length > kMaxBody)  // a killed write leaves a prefix of its bytes, never a wrong length
+      throw corrupt(path, kHeadBytes + at,
+                    "a record claims " + std::to_string(length) + " bytes, more than any record holds");
     const uint64_t end = at + kRecordLengthBytes + length + kDigestBytes;
-    bool whole = length <= kMaxBody && end <= data.size();
-    if (whole) {  // the sha256 covers the id, so that a record cannot pass into another journal
-      Sha256 digest;
-      digest.update(reinterpret_cast<const uint8_t*>(journal_id.data()), journal_id.size());
-      digest.update(data.data() + at, kRecordLengthBytes + length);
-      const auto expected = digest.digest();
-      whole = std::memcmp(expected.data(), data.data() + end - kDigestBytes, kDigestBytes) == 0;
-    }
-    if (!whole) {  // the last record a killed write left, unless records follow it
-      if (end < data.size() && length <= kMaxBody)
-        throw corrupt(path, kHeadBytes + at, "a record does not match its sha256 and more records follow");
-      break;
+    if (end > data.size()) break;  // the last record a killed write left
+    Sha256 digest;  // covers the id, so that a record cannot pass into another journal
+    digest.update(reinterpret_cast<const uint8_t*>(journal_id.data()), journal_id.size());
+    digest.update(data.data() + at, kRecordLengthBytes + length);
+    const auto expected = digest.digest();
+    if (std::memcmp(expected.data(), data.data() + end - kDigestBytes, kDigestBytes) != 0) {
+      if (end == data.size()) break;
+      throw corrupt(path, kHeadBytes + at, "a record does not match its sha256 and more records follow");
     }
     journal.records.push_back(decode(path, kHeadBytes + at, data.data() + at + kRecordLengthBytes, length, dim));
     at = end;
