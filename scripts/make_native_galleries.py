@@ -21,14 +21,16 @@ Version 3 (``EFGALLERY3`` and its journal ``NAME.journal``), written by the SDK'
   enrolments into a base identity and into new ones, removals of a base identity and of
   one the journal enrolled, a removed name enrolled again (a new identity at the end), and
   the embedder the gallery adopted, recorded before the enrolment after it;
-- ``v3_torn.efg``: the same, its journal ending in half a record (a killed write), and
-  ``v3_torn_sha.efg``: its last record whole but failing its sha256: both left out;
+- ``v3_torn.efg``: the same, its journal ending in half a record (a killed write),
+  ``v3_torn_sha.efg``: its last record whole but failing its sha256, and
+  ``v3_zero_tail.efg``: 4 KiB of zeros after its last record (a crash that left the new
+  size without the data): all left out;
 - ``v3_stale.efg``: a compacted base beside the journal of the base before it (a
   compaction killed between its two renames), which must be ignored;
 - ``v3_bad_record.efg``, ``v3_unknown_remove.efg``, ``v3_second_embedder.efg``,
-  ``v3_bad_magic.efg``: ``v3_journal.efg`` with a damaged record before others, a removal
-  of a name it does not hold, an embedder record of another model, a journal that is not
-  one: all refused;
+  ``v3_bad_magic.efg``, ``v3_huge_length.efg``: ``v3_journal.efg`` with a damaged record
+  before others, a removal of a name it does not hold, an embedder record of another
+  model, a journal that is not one, a record length no record has: all refused;
 - ``expected.json``: per readable version-3 file, Gallery.open's identities(),
   templates() of each and embedder.
 
@@ -61,8 +63,9 @@ EMBEDDER = EmbedderFingerprint('bündle "fp32"', hashlib.sha256(b"embedder.tflit
 OTHER_EMBEDDER = EmbedderFingerprint("other", hashlib.sha256(b"other.tflite").hexdigest(), DIM)
 NAMES = ["alice", "bob", 'quote "q" and back\\slash', "Zoë Ångström", "smile \U0001F642 face"] + \
         [f"person {i:02d}" for i in range(39)]
-READABLE_V3 = ("v3.efg", "v3_journal.efg", "v3_torn.efg", "v3_torn_sha.efg", "v3_stale.efg")
-REFUSED_V3 = ("v3_bad_record.efg", "v3_unknown_remove.efg", "v3_second_embedder.efg", "v3_bad_magic.efg")
+READABLE_V3 = ("v3.efg", "v3_journal.efg", "v3_torn.efg", "v3_torn_sha.efg", "v3_zero_tail.efg", "v3_stale.efg")
+REFUSED_V3 = ("v3_bad_record.efg", "v3_unknown_remove.efg", "v3_second_embedder.efg", "v3_bad_magic.efg",
+              "v3_huge_length.efg")
 
 
 def unit(rows: np.ndarray) -> np.ndarray:
@@ -137,7 +140,10 @@ def damaged(journal_bytes: bytes, jid: str) -> dict[str, bytes]:
     first_name = journal.HEAD_BYTES + 4 + 3  # a byte the first record's sha256 covers
     bad_record = bytearray(journal_bytes)
     bad_record[first_name] ^= 0x01
+    huge_length = bytearray(journal_bytes)
+    huge_length[journal.HEAD_BYTES + 3] = 0xFF  # the first record's length, now over 4 GB
     return {
+        "v3_huge_length.efg": bytes(huge_length),
         "v3_bad_record.efg": bytes(bad_record),
         "v3_unknown_remove.efg": journal_bytes + journal.remove_record(jid, "nobody"),
         "v3_second_embedder.efg": journal_bytes + journal.embedder_record(jid, OTHER_EMBEDDER),
@@ -165,7 +171,8 @@ def version3(out: Path, same_as_v2: Gallery, rng: np.random.Generator) -> None:
         log = journal.journal_path(made / "v3_journal.efg").read_bytes()
         jid = log[len(journal.MAGIC) : journal.HEAD_BYTES - 1].decode("ascii")
         variants = {"v3_torn.efg": log + journal.enroll_record(jid, "gus", unit(rng.standard_normal((2, DIM))))[:40],
-                    "v3_torn_sha.efg": log[:-1] + bytes([log[-1] ^ 0xFF]), **damaged(log, jid)}
+                    "v3_torn_sha.efg": log[:-1] + bytes([log[-1] ^ 0xFF]),
+                    "v3_zero_tail.efg": log + bytes(4096), **damaged(log, jid)}
         for name, variant in variants.items():
             atomic_write_bytes(made / name, base)
             atomic_write_bytes(journal.journal_path(made / name), variant)

@@ -78,7 +78,7 @@ std::string remove_body(const std::string& name) {
 
 TEST(GalleryV3, ReadsWhatTheSdksGalleryShowsOfEachPythonWrittenFile) {
   const Json shown = expected();
-  ASSERT_EQ(shown.size(), 5u);
+  ASSERT_EQ(shown.size(), 6u);
   for (const auto& [file, gallery] : shown.items()) {
     SCOPED_TRACE(file);
     expect_shown(read_gallery_file(data(file)).contents, gallery);
@@ -91,6 +91,7 @@ TEST(GalleryV3, ReadsWhatTheSdksGalleryShowsOfEachPythonWrittenFile) {
   ASSERT_TRUE(journal.embedder) << "the journal's embedder record";
   EXPECT_EQ(read_gallery_file(data("v3_torn.efg")).contents.names, journal.names);
   EXPECT_EQ(read_gallery_file(data("v3_torn_sha.efg")).contents.names.size(), 5u) << "the failing last record left out";
+  EXPECT_EQ(read_gallery_file(data("v3_zero_tail.efg")).contents.names, journal.names) << "zeros are a killed write";
   EXPECT_EQ(read_gallery_file(data("v3_stale.efg")).contents.counts, (std::vector<int64_t>{2, 1}))
       << "the journal of another id is not applied a second time";
 }
@@ -156,6 +157,8 @@ TEST_F(GalleryV3Copy, CorruptJournalsAreRefusedNamingTheJournalAndTheFix) {
       {"v3_unknown_remove.efg", " removes 'nobody', which it does not hold: "},
       {"v3_second_embedder.efg", " records a second embedder: "},
       {"v3_bad_magic.efg", " is not a valid gallery journal (byte 0: it does not start with the journal magic bytes): "},
+      {"v3_huge_length.efg", " is not a valid gallery journal (byte 44: a record claims 4278190154 bytes, more than any "
+                             "record holds): "},
   };
   for (const auto& [file, reason] : cases) {
     SCOPED_TRACE(file);
