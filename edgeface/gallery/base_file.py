@@ -166,7 +166,7 @@ def read_base(f: Any, size: int, lead: bytes, raw: bytes, path: Path) -> BaseFil
     names = whole[names_start:]
     _check_tables(counts, name_ends, len(names), count, bad)
     templates = np.frombuffer(whole, DTYPE, count * dim, data_start).reshape(count, dim)
-    check = TemplateCheck(path, whole[data_start : data_start + count * dim * 4], header["chunk_rows"], dim,
+    check = TemplateCheck(path, os.dup(f.fileno()), data_start, count, header["chunk_rows"], dim,
                           header["templates_sha256"])
     embedder = check_embedder_json(header["embedder"], dim, bad) if "embedder" in header else None
     return BaseFile(path, dim, templates, counts, name_ends, names, embedder, header["journal"],
@@ -203,13 +203,16 @@ class TemplateCheck:
     """Hashes a base file's template chunks in the background; ``raise_if_failed`` is
     cheap and raises once a chunk did not match, ``wait`` blocks until all are checked.
     One daemon thread serves every check of the process (starting a thread per open cost
-    more than the rest of opening)."""
+    more than the rest of opening). It reads the file with pread rather than through the
+    map: a file truncated in place by another program then fails its check instead of
+    killing the process with SIGBUS."""
 
     _queue: queue.SimpleQueue | None = None
     _queue_lock = threading.Lock()
 
-    def __init__(self, path: Path, data: memoryview, chunk_rows: int, dim: int, digests: list[str]):
-        self._path, self._data, self._digests = path, data, digests
+    def __init__(self, path: Path, fd: int, start: int, count: int, chunk_rows: int, dim: int, digests: list[str]):
+        self._path, self._fd, self._start, self._digests = path, fd, start, digests
+        self._size = count * dim * DTYPE.itemsize
         self._rows, self._chunk = chunk_rows, chunk_rows * dim * DTYPE.itemsize
         self._error: str | None = None
         self._done = threading.Event()
@@ -234,13 +237,19 @@ class TemplateCheck:
                 check._done.set()
 
     def _run(self) -> None:
-        for i, expected in enumerate(self._digests):
-            chunk = self._data[i * self._chunk : (i + 1) * self._chunk]
-            if hashlib.sha256(chunk).hexdigest() != expected:
-                last = min((i + 1) * self._rows, len(self._data) // (self._chunk // self._rows)) - 1
-                self._error = (f"templates {i * self._rows} to {last} do not match their "
-                               "sha256; the file is corrupt or was edited")
-                return
+        try:
+            for i, expected in enumerate(self._digests):
+                want = min(self._chunk, self._size - i * self._chunk)
+                chunk = os.pread(self._fd, want, self._start + i * self._chunk)
+                if len(chunk) != want or hashlib.sha256(chunk).hexdigest() != expected:
+                    last = min((i + 1) * self._chunk, self._size) // (self._chunk // self._rows) - 1
+                    self._error = (f"templates {i * self._rows} to {last} do not match their "
+                                   "sha256; the file is corrupt or was edited")
+                    return
+        except OSError as exc:
+            self._error = f"cannot read its templates ({exc.strerror or exc})"
+        finally:
+            os.close(self._fd)
 
     def raise_if_failed(self) -> None:
         if self._error is not None:
