@@ -2,11 +2,15 @@
 
 FAISS ``IVF{lists}_HNSW32,SQ8`` with inner-product metric: an inverted file whose coarse
 quantizer is an HNSW graph over the list centroids, and list entries stored as 8-bit
-scalar-quantized templates (about 530 bytes per 512-d template with the graph, a quarter
-of float32). Chosen by scripts/bench_ann_choice.py on face-like data (identity centres
-plus noise): at 1M x 512 it found every exact top-1 at about 1 ms per query on 2 cores,
-where a flat HNSW graph (FAISS or usearch) fell to 0.97 recall at any affordable ef;
-hnswlib holds float32 only (4x the memory).
+scalar-quantized templates (about 560 bytes per 512-d template with the ids and the
+graph, a quarter of float32). Chosen by scripts/bench_ann_choice.py on face-like data
+(identity centres plus noise): a flat HNSW graph (FAISS or usearch) fell to 0.97 recall
+at any affordable ef, and hnswlib holds float32 only (4x the memory). 4-bit fast-scan
+product quantization (32 bytes a template) scans 4x faster but ranks too coarsely where
+many templates lie near a query: at 1M x 512 (spread 0.5) it missed the nearest other
+template of 2 to 5 in 12 such "crowded" templates, and 1 to 4 strangers' best impostors
+above the threshold, even with 16x its candidates re-ranked by 8-bit codes; SQ8 lists
+missed none at 64 probes (1.96 ms a query, FAISS alone).
 
 Only exact scores decide. The index proposes candidates; their similarities are computed
 from the float32 templates, so an index can cost recall, never a wrong score. Recall at
@@ -134,21 +138,11 @@ class AnnIndex:
         self._index, self.cosine = index, cosine
 
 
-def _codes(dim: int) -> str:
-    """How list entries are stored: 4-bit product quantization with a sub-quantizer per 4
-    dimensions, at most 64 (32 bytes per template at 128-d and at 512-d), scanned with
-    SIMD ("fast scan"); 8-bit scalar quantization where the size does not split so."""
-    parts = min(dim // 4, 64)
-    if dim % 4 == 0 and parts % 2 == 0 and dim % parts == 0:
-        return f"PQ{parts}x4fs"
-    return "SQ8"
-
-
 def build(faiss: Any, rows: np.ndarray) -> Any:
     """Train and fill an index over ``rows`` (unit float32; a memory map is read in chunks)."""
     count, dim = rows.shape
     lists = _lists(count)
-    index = faiss.index_factory(dim, f"IVF{lists}_HNSW32,{_codes(dim)}", faiss.METRIC_INNER_PRODUCT)
+    index = faiss.index_factory(dim, f"IVF{lists}_HNSW32,SQ8", faiss.METRIC_INNER_PRODUCT)
     sample = np.sort(np.random.default_rng(0).choice(count, min(count, lists * _TRAIN_PER_LIST), replace=False))
     index.train(np.ascontiguousarray(rows[sample]))
     step = row_step(dim)
@@ -158,29 +152,61 @@ def build(faiss: Any, rows: np.ndarray) -> Any:
 
 
 def calibrate(faiss: Any, index: Any, rows: np.ndarray, cosine: float) -> int:
-    """Probe the fewest lists (32, 64, ... all) with which synthetic queries at the
-    threshold find their template among the CANDIDATES: ``PROBES`` templates, each turned
-    away from itself to ``cosine`` in a random direction, the hardest match that is still
-    an accept. How many lists that takes depends on the threshold and on how the gallery's
+    """Probe the fewest lists (32, 64, ... all) with which two kinds of query at the
+    threshold find their match among the CANDIDATES: ``PROBES`` templates each turned
+    away from itself to ``cosine`` in a random direction (a match alone in its region;
+    ``PROBE_RECALL`` of them must find their template), and the same templates as
+    queries whose nearest other template lies at ``cosine`` or above (a match among
+    near-equal rows, where a stranger's best impostor lies; every one must find that
+    neighbour, as a miss there is an accept that exact search makes and the index does
+    not). How many lists that takes depends on the threshold and on how the gallery's
     templates spread, which only the gallery can say: on 100k face-like templates, from
     32 of 1024 (structured 512-d data, cosine 0.6) to 512 (weakly structured 128-d).
     Returns the probes."""
     rng = np.random.default_rng(1)
-    picked = rng.choice(len(rows), min(len(rows), PROBES), replace=False)
-    templates = np.asarray(rows[np.sort(picked)], np.float64)
-    picked = np.sort(picked)
-    away = rng.standard_normal(templates.shape)
-    away -= (away * templates).sum(axis=1, keepdims=True) * templates
-    away /= np.linalg.norm(away, axis=1, keepdims=True)
-    queries = (cosine * templates + math.sqrt(max(0.0, 1 - cosine**2)) * away).astype(np.float32)
+    picked = np.sort(rng.choice(len(rows), min(len(rows), PROBES), replace=False))
+    queries = threshold_queries(rows[picked], cosine, rng)
+    neighbour, similarity = _nearest_others(rows, picked)
+    crowded = similarity >= cosine
     lists = faiss.extract_index_ivf(index).nlist
     probe = min(32, lists)
     while True:
         _set_probes(faiss, index, probe)
         _, found = index.search(queries, CANDIDATES)
-        if probe >= lists or np.mean((found == picked[:, None]).any(axis=1)) >= PROBE_RECALL:
+        alone = np.mean((found == picked[:, None]).any(axis=1))
+        near = True
+        if crowded.any():
+            _, found = index.search(np.ascontiguousarray(rows[picked[crowded]]), CANDIDATES + 1)  # + the query's own row
+            near = bool((found == neighbour[crowded, None]).any(axis=1).all())
+        if probe >= lists or (alone >= PROBE_RECALL and near):
             return probe
         probe = min(lists, probe * 2)
+
+
+def _nearest_others(rows: np.ndarray, picked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each picked row, the most similar other row and its cosine (exact, in chunks)."""
+    queries = np.ascontiguousarray(rows[picked]).T
+    best = np.full(len(picked), -1, np.int64)
+    similarity = np.full(len(picked), -np.inf, np.float32)
+    step = row_step(rows.shape[1])
+    for start in range(0, len(rows), step):
+        scores = np.asarray(rows[start : start + step]) @ queries
+        own = (picked >= start) & (picked < start + len(scores))
+        scores[picked[own] - start, np.flatnonzero(own)] = -np.inf
+        top = scores.argmax(axis=0)
+        better = scores[top, np.arange(len(picked))] > similarity
+        best[better], similarity[better] = start + top[better], scores[top, np.arange(len(picked))][better]
+    return best, similarity
+
+
+def threshold_queries(templates: np.ndarray, cosine: float, rng: np.random.Generator) -> np.ndarray:
+    """Each unit template turned away from itself to exactly ``cosine``, in a random
+    direction: the hardest query that is still an accept at that threshold (float32)."""
+    templates = np.asarray(templates, np.float64)
+    away = rng.standard_normal(templates.shape)
+    away -= (away * templates).sum(axis=1, keepdims=True) * templates
+    away /= np.linalg.norm(away, axis=1, keepdims=True)
+    return (cosine * templates + math.sqrt(max(0.0, 1 - cosine**2)) * away).astype(np.float32)
 
 
 def _set_probes(faiss: Any, index: Any, probe: int) -> None:
