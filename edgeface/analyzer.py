@@ -44,7 +44,7 @@ class FaceAnalyzerOptions:
     flip_average: bool = False  # average the embeddings of each chip and its mirror image
     color: str = "rgb"  # what image arrays hold: rgb, bgr, rgba, bgra or gray
     max_image_pixels: int = DEFAULT_MAX_PIXELS
-    gallery: str | Path | None = None  # a gallery file to identify faces against
+    gallery: str | Path | None = None  # a gallery file, or a vector database URI, to identify faces against
     # Run the bundle's builds for this Snapdragon SoC's Hexagon NPU (e.g. "SM8650"; needs
     # the qnn extra; on x86_64 the HTP simulator). None: the portable models.
     soc: str | None = None
@@ -256,11 +256,11 @@ class FaceAnalyzer:
         in code, shared by several analyzers, or received from another process) instead
         of a file; returns it. Its templates must come from this bundle's embedder, as a
         file opened with ``open_gallery`` must (a gallery that records none adopts it)."""
-        from edgeface.gallery import Gallery
+        from edgeface.gallery.api import GalleryAPI
 
-        if not isinstance(gallery, Gallery):
+        if not isinstance(gallery, GalleryAPI):
             raise GalleryError(f"use_gallery: expected an edgeface.Gallery, got {type(gallery).__name__}: "
-                               f"for a gallery file use open_gallery(PATH)")
+                               f"for a gallery file or URI use open_gallery(PATH)")
         gallery.bind(self.embedder_fingerprint)
         self._gallery = gallery
         return gallery

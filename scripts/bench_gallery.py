@@ -11,6 +11,9 @@ with --spread 0.25 (weakly structured, like a good 512-d embedder) and about 0.1
 0.5; one template per identity and queries at cosine ~0.8 from it, a fifth of them
 strangers. Ratios are to exact numpy search in the same run. Timings are medians of
 single queries; the machine's load is printed with the table.
+
+``--milvus ADDRESS`` also loads each gallery into that Milvus server and prints its
+figures in a second table, next to the file gallery's (docs/gallery.md).
 """
 
 from __future__ import annotations
@@ -54,8 +57,9 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 def gallery_rows(sizes: list[int], dim: int, queries: int, spread: float = 0.25,
-                 threshold: float = 0.6) -> list[dict]:
-    """One dict of measurements per gallery size (index fields are None without FAISS)."""
+                 threshold: float = 0.6, milvus: str | None = None) -> list[dict]:
+    """One dict of measurements per gallery size (index fields are None without FAISS;
+    with ``milvus``, a server's address, the same templates are also loaded there)."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_gallery.") as tmp:
         for size in sizes:
@@ -65,6 +69,7 @@ def gallery_rows(sizes: list[int], dim: int, queries: int, spread: float = 0.25,
             bulk = Gallery(dim)
             for i, template in enumerate(templates):
                 bulk.enroll(f"person-{i}", template)
+            kept = templates if milvus else None
             del templates
             row["save_s"] = _timed(lambda: bulk.save(path))[0]
             del bulk
@@ -75,6 +80,10 @@ def gallery_rows(sizes: list[int], dim: int, queries: int, spread: float = 0.25,
             row["exact_ms"], expected = _searches(exact, query_rows, threshold)
             del exact
             row.update(_index_figures(path, query_rows, truth, expected, threshold))
+            if milvus:
+                row.update(_milvus_figures(f"{milvus}?collection=bench_{size}", kept, query_rows, truth, expected,
+                                           threshold))
+                del kept
             row["enrol_ms"], row["first_enrol_ms"] = _durable_enrolments(path, dim)
             for leftover in Path(tmp).iterdir():
                 leftover.unlink()
@@ -117,6 +126,32 @@ def _index_figures(path: Path, queries: np.ndarray, truth: np.ndarray, expected:
     return figures
 
 
+def _milvus_figures(uri: str, templates: np.ndarray, queries: np.ndarray, truth: np.ndarray, expected: list,
+                    threshold: float) -> dict:
+    """The same gallery in Milvus: load time, durable enrolment, calibrated ef, search
+    time, and recall and decisions against the exact search of the file."""
+    from edgeface.gallery.milvus import MilvusGallery
+
+    gallery = MilvusGallery.open(uri, templates.shape[1])
+    if len(gallery):
+        raise SystemExit(f"{uri} is not empty: give the benchmark a server of its own")
+    names = [f"person-{i}" for i in range(len(templates))]
+    figures = {"m_load_s": _timed(lambda: gallery.enroll_many(names, templates))[0]}
+    figures["m_calibrate_s"] = _timed(lambda: gallery.build_index(threshold))[0]
+    figures["m_ef"] = gallery.ef
+    figures["m_ms"], found = _searches(gallery, queries, threshold)
+    known = np.flatnonzero(truth >= 0)
+    best = [r[0].identity if r else None for r in expected]
+    top = [f[0].identity if f else None for f in found]
+    figures["m_recall"] = float(np.mean([top[i] == best[i] for i in known if best[i] is not None]))
+    figures["m_agree"] = float(np.mean([a == b for a, b in zip(top, best)]))
+    rng = np.random.default_rng(1)
+    times = [_timed(lambda i=i: gallery.enroll(f"new-{i}", rng.standard_normal(templates.shape[1])))[0]
+             for i in range(50)]
+    figures["m_enrol_ms"] = 1000 * statistics.median(times)
+    return figures
+
+
 def _durable_enrolments(path: Path, dim: int) -> tuple[float, float]:
     """Median ms of ENROLMENTS single enrolments (journal append + fsync) into the gallery
     just opened, and the first one's (it builds the name index)."""
@@ -151,12 +186,26 @@ COLUMNS = [
 ]
 
 
-def format_table(rows: list[dict]) -> str:
+MILVUS_COLUMNS = [
+    ("size", "templates", "{:,}"),
+    ("m_load_s", "load s", "{:.1f}"),
+    ("m_enrol_ms", "enrol ms", "{:.2f}"),
+    ("m_calibrate_s", "calibrate s", "{:.1f}"),
+    ("m_ef", "ef", "{}"),
+    ("m_ms", "ms/q", "{:.2f}"),
+    ("exact_ms", "file exact ms/q", "{:.2f}"),
+    ("ann_ms", "file index ms/q", "{:.2f}"),
+    ("m_recall", "recall@1", "{:.3f}"),
+    ("m_agree", "same decisions", "{:.3f}"),
+]
+
+
+def format_table(rows: list[dict], columns: list = COLUMNS) -> str:
     for r in rows:
         r["speedup"] = r["exact_ms"] / r["ann_ms"] if r.get("ann_ms") else None
-    cells = [[title for _, title, _ in COLUMNS]]
-    cells += [["-" if r.get(key) is None else fmt.format(r[key]) for key, _, fmt in COLUMNS] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+    cells = [[title for _, title, _ in columns]]
+    cells += [["-" if r.get(key) is None else fmt.format(r[key]) for key, _, fmt in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
@@ -169,13 +218,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--queries", type=int, default=100, help="single-query searches timed per size")
     parser.add_argument("--spread", type=float, default=0.25, help="how the templates spread (see above)")
     parser.add_argument("--threshold", type=float, default=0.6, help="accept at this cosine")
+    parser.add_argument("--milvus", metavar="ADDRESS", help="also load each gallery into this Milvus server "
+                        "(milvus://HOST:PORT, or milvus-lite:PATH.db) and measure it (an empty server: it "
+                        "creates collections bench_SIZE)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    rows = gallery_rows(sizes, args.dim, args.queries, args.spread, args.threshold)
+    rows = gallery_rows(sizes, args.dim, args.queries, args.spread, args.threshold, args.milvus)
     print(f"dim {args.dim}, spread {args.spread}, threshold {args.threshold}, top_k {TOP_K}; one template per "
           f"identity; ms/q = median of {args.queries} single queries; enrol = median of {ENROLMENTS - 1} durable "
           f"single enrolments; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(format_table(rows))
+    if args.milvus:
+        print(f"\nMilvus at {args.milvus}: load = enroll_many of every template; enrol = median of 50 single "
+              f"enrolments; ms/q = median of {args.queries} single queries, re-ranked here")
+        print(format_table(rows, MILVUS_COLUMNS))
 
 
 if __name__ == "__main__":

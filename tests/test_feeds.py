@@ -9,6 +9,7 @@ tests/video_fixtures.py and on ``synthetic:`` photo feeds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -26,7 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from edgeface import FaceAnalyzer
+from edgeface import FaceAnalyzer, Gallery
 from edgeface.feeds.config import (MIN_RECONNECT_S, FeedConfig, FeedsConfigError, ReconnectConfig, load_config,
                                    parse_config)
 from edgeface.feeds.events import JsonlSink
@@ -38,6 +39,7 @@ from edgeface.feeds.sources import reconnect_delay
 from edgeface.feeds.synthetic import SyntheticSpec, face_still, synthetic_frames
 from tests import video_fixtures as vf
 from tests.conftest import FIXTURES
+from tests.milvus_server import milvus_server
 from tests.strategies import yaml_scalars
 
 BLOB = FIXTURES / "blob_blazeface"
@@ -222,7 +224,6 @@ def test_watch_list_object_goes_through_use_gallery():
     """load_analyzer gives a Gallery object (as Ray ships it) to the analyzer with
     FaceAnalyzer.use_gallery, which refuses one of another embedding size, or anything
     but a Gallery, with a one-line error."""
-    from edgeface import Gallery
     from edgeface.errors import BundleError, EdgefaceError
 
     config = _config([FeedConfig("a", "synthetic:faces=1")])
@@ -233,7 +234,7 @@ def test_watch_list_object_goes_through_use_gallery():
                                             r"use a gallery made with the same model$"):
         load_analyzer(config, Gallery(64))
     with pytest.raises(EdgefaceError, match=r"expected an edgeface.Gallery, got PosixPath: for a gallery file "
-                                            r"use open_gallery\(PATH\)"):
+                                            r"or URI use open_gallery\(PATH\)"):
         analyzer.use_gallery(Path("watch.efg"))
     assert analyzer.gallery is watch
     with pytest.raises(BundleError, match="this bundle has no embedder"):
@@ -394,8 +395,11 @@ def test_config_defaults_and_relative_paths(tmp_path):
     config = load_config(_write_yaml(tmp_path / "feeds.yaml", {
         "gallery": "people.efg", "events": "out/e.jsonl",
         "feeds": [{"id": "door", "source": "clip.mp4"}, {"id": "cam", "source": "rtsp://10.0.0.7/s1"}]}))
-    assert config.gallery == tmp_path / "people.efg" and config.events == tmp_path / "out" / "e.jsonl"
+    assert config.gallery == str(tmp_path / "people.efg") and config.events == tmp_path / "out" / "e.jsonl"
     assert [f.source for f in config.feeds] == [str(tmp_path / "clip.mp4"), "rtsp://10.0.0.7/s1"]
+    uri = "milvus://10.0.0.5:19530?collection=watch"  # a watch list in Milvus is not a relative path
+    assert parse_config({"gallery": uri, "feeds": [{"id": "cam", "source": "rtsp://10.0.0.7/s1"}]},
+                        base=tmp_path).gallery == uri
     assert (config.bundle, config.detect_every, config.queue_size, config.duration_s) == (None, 5, 4, None)
     assert not config.ray.enabled and config.ray.address is None and config.reconnect.max_attempts is None
 
@@ -457,11 +461,26 @@ def test_split_feeds_and_merge_snapshots():
 
 
 @pytest.mark.slow
-def test_two_ray_actors_on_a_local_cluster(tmp_path, default_bundle, watch_list):
+@pytest.mark.parametrize("store", ["file", "milvus"])
+def test_two_ray_actors_on_a_local_cluster(tmp_path, default_bundle, watch_list, store):
     """Three synthetic photo feeds on 2 actors: every feed runs, the watch-list (shipped
-    once through the object store) names the faces, events reach the driver's sink."""
+    once through the object store: a copy of a file, or the address of a Milvus
+    collection that every actor connects to) names the faces, events reach the driver's
+    sink."""
+    with contextlib.ExitStack() as stack:
+        gallery = str(watch_list)
+        if store == "milvus":
+            gallery = stack.enter_context(milvus_server(tmp_path / "milvus")) + "?collection=watch"
+            source = Gallery.open(watch_list)
+            target = Gallery.open(gallery, source.dim, embedder=source.embedder)
+            for name, _ in source.identities():
+                target.enroll(name, source.templates(name))
+        _run_two_ray_actors(tmp_path, default_bundle, gallery)
+
+
+def _run_two_ray_actors(tmp_path, default_bundle, gallery):
     config = load_config(_write_yaml(tmp_path / "feeds.yaml", {
-        "bundle": str(default_bundle), "gallery": str(watch_list), "events": "events.jsonl",
+        "bundle": str(default_bundle), "gallery": gallery, "events": "events.jsonl",
         "metrics": "metrics.json", "metrics_every_s": 1.0,
         # seeds with every face in full view from the first frame, so each is named at once
         "feeds": [{"id": f"cam{i}", "source": f"synthetic:faces={i},seconds=3,seed={seed}"}

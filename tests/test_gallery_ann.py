@@ -11,6 +11,7 @@ import pytest
 from edgeface.errors import BackendUnavailableError
 from edgeface.gallery import Gallery
 from edgeface.gallery import ann as ann_module
+from edgeface.gallery.ranking import unit_rows
 
 faiss = pytest.importorskip("faiss")
 
@@ -41,7 +42,7 @@ def indexed(tmp_path_factory):
     path = tmp_path_factory.mktemp("ann") / "g.efg"
     writer = Gallery(128)
     for i, row in enumerate(templates):
-        writer._append(f"p{i}", writer._unit_rows(row, "row"))
+        writer._append(f"p{i}", unit_rows(row, 128, "row"))
     writer.save(path)
     approximate = Gallery.open(path, ann=True)
     approximate.build_index(THRESHOLD)

@@ -232,9 +232,10 @@ def test_a_change_to_a_file_of_another_dim_is_refused_and_changes_nothing(tmp_pa
     assert Gallery.open(path).identities() == [("bob", 1)] and Gallery.open(path).dim == 4
 
 
-def race(tmp_path, mode, *extra, per_process):
-    """Two processes enroll ``per_process`` identities each into one gallery at the same time."""
-    path, go = tmp_path / "shared.efg", tmp_path / "go"
+def race(tmp_path, mode, *extra, per_process, location=None):
+    """Two processes enroll ``per_process`` identities each into one gallery (a file in
+    ``tmp_path``, or ``location``) at the same time."""
+    path, go = location or tmp_path / "shared.efg", tmp_path / "go"
     procs = [subprocess.Popen([sys.executable, str(ENROLLER), mode, str(path), prefix, str(per_process), str(go),
                                *map(str, extra)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
              for prefix in ("a", "b")]

@@ -43,6 +43,8 @@ OPTIONAL_BACKENDS = {
     "faiss": "FAISS gallery search (fast extra)",
     "av": "video files and streams (video extra)",
     "ray": "live feeds on a Ray cluster (scale extra)",
+    "pymilvus": "galleries in Milvus (milvus extra)",
+    "milvus_lite": "Milvus Lite, the embedded Milvus (milvus extra)",
     "skimage": "the photo faces of the synthetic feed source",
 }
 # Libraries of the toolchain and of the CLI: never loaded by an SDK module.

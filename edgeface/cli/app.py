@@ -9,7 +9,8 @@ import typer
 
 from edgeface import __version__
 from edgeface.cli.common import (BundleOption, JsonOption, SearchOption, SocOption, ThreadsOption, analyzer_for,
-                                 check_output_file, console, load_images, print_json, shown, user_errors)
+                                 check_output_file, console, load_images, print_json, require_gallery, shown,
+                                 user_errors)
 
 app = typer.Typer(
     name="edgeface", no_args_is_help=True,
@@ -18,8 +19,10 @@ app = typer.Typer(
 
 Images = Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, ...).", show_default=False)]
 Image = Annotated[Path, typer.Argument(help="An image file.", show_default=False)]
-EnrollGallery = Annotated[Path, typer.Option("--gallery", "-g", help="Gallery file (created if missing).")]
-SearchGallery = Annotated[Path, typer.Option("--gallery", "-g", help="Gallery file to search (edgeface enroll makes it).")]
+EnrollGallery = Annotated[str, typer.Option(
+    "--gallery", "-g", help="Gallery file (created if missing), or a Milvus URI (docs/gallery.md).")]
+SearchGallery = Annotated[str, typer.Option(
+    "--gallery", "-g", help="Gallery file to search (edgeface enroll makes it), or a Milvus URI.")]
 
 
 def _register_toolchain_commands() -> None:
@@ -190,11 +193,7 @@ def identify(image: Image, gallery: SearchGallery, bundle: BundleOption = None, 
              threads: ThreadsOption = 1, soc: SocOption = None, search: SearchOption = None,
              top_k: Annotated[int, typer.Option("--top-k", min=1, help="Candidates per face.")] = 5) -> None:
     """Who is in the image? (1:N search of each face against a gallery)"""
-    if not gallery.exists():
-        from edgeface.errors import GalleryError
-
-        raise GalleryError(f"{gallery}: no such gallery: enroll people first (edgeface enroll NAME IMAGE "
-                           f"--gallery {gallery})")
+    require_gallery(gallery)
     analyzer = analyzer_for(bundle, threads, search, soc=soc, gallery=gallery)
     (rgb,) = load_images([image])
     faces = analyzer.identify(rgb, top_k=top_k)

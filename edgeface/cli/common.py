@@ -127,6 +127,18 @@ def require_bundle(bundle: Optional[Path]) -> Path:
                         f"pretrained bundle once with: edgeface models fetch default")
 
 
+def require_gallery(gallery: str) -> None:
+    """Refuse a gallery file that does not exist before any model loads (a vector
+    database URI is checked when it is opened)."""
+    from edgeface.gallery.service_uri import is_service_uri
+
+    if not is_service_uri(gallery) and not Path(gallery).exists():
+        from edgeface.errors import GalleryError
+
+        raise GalleryError(f"{gallery}: no such gallery: enroll people first (edgeface enroll NAME IMAGE "
+                           f"--gallery {gallery})")
+
+
 def analyzer_for(bundle: Optional[Path], threads: int = 1, search: Optional[Search] = None, **options: Any):
     """The analyzer a command runs: ``search`` None takes the bundle's."""
     from edgeface.analyzer import FaceAnalyzer

@@ -25,6 +25,7 @@ PACKAGES = {
     "onnx2tf": ["onnx2tf"],
     "onnxruntime-qnn": ["onnxruntime-qnn"],
     "qai-hub": ["qai-hub"],
+    "pymilvus": ["pymilvus"],
 }
 
 CAPABILITIES = [
@@ -33,6 +34,7 @@ CAPABILITIES = [
     ("run ONNX bundles", ["onnxruntime"], "pip install 'edgeface[onnx]'"),
     ("fast resize and alignment warp", ["opencv"], "pip install 'edgeface[fast]'"),
     ("FAISS gallery search", ["faiss"], "pip install 'edgeface[fast]'"),
+    ("galleries in Milvus (milvus://...)", ["pymilvus"], "pip install 'edgeface[milvus]'"),
     ("train, quantize, convert to TFLite", ["tensorflow"], "pip install 'edgeface[toolchain]'"),
     ("convert TF models to ONNX", ["tensorflow", "tf2onnx", "onnx"], "pip install 'edgeface[toolchain]'"),
     ("convert ONNX models to TFLite", ["tensorflow", "onnx2tf", "onnx"], INSTALL_HINT),

@@ -11,7 +11,7 @@ import typer
 
 from edgeface.cli.choices import Search
 from edgeface.cli.common import (BundleOption, JsonOption, SearchOption, ThreadsOption, analyzer_for,
-                                 check_output_file, console, print_json, shown, user_errors)
+                                 check_output_file, console, print_json, require_gallery, shown, user_errors)
 from edgeface.cli.progress import Meter, progress_lines
 
 
@@ -20,8 +20,8 @@ def track(video: Annotated[str, typer.Argument(
               help="A video file, a camera device (/dev/video0) or a stream URL (rtsp://...).", show_default=False,
               metavar="VIDEO")],
           bundle: BundleOption = None,
-          gallery: Annotated[Optional[Path], typer.Option(
-              "--gallery", "-g", help="Gallery to name faces from (edgeface enroll makes one).")] = None,
+          gallery: Annotated[Optional[str], typer.Option(
+              "--gallery", "-g", help="Gallery file or Milvus URI to name faces from (edgeface enroll makes one).")] = None,
           detect_every: Annotated[int, typer.Option(
               "--detect-every", min=1, help="Run the detector every N frames (and when a track is lost).")] = 5,
           json_out: JsonOption = False,
@@ -41,11 +41,8 @@ def track(video: Annotated[str, typer.Argument(
     from edgeface.video.annotate import annotate
     from edgeface.video.writer import VideoWriter
 
-    if gallery is not None and not gallery.exists():
-        from edgeface.errors import GalleryError
-
-        raise GalleryError(f"{gallery}: no such gallery: enroll people first (edgeface enroll NAME IMAGE "
-                           f"--gallery {gallery})")
+    if gallery is not None:
+        require_gallery(gallery)
     for path, option in ((events, "--events"), (out_video, "--out-video")):
         if path is not None:
             check_output_file(path, option, inputs=[Path(video)])

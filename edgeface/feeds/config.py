@@ -25,6 +25,7 @@ from typing import Any
 
 from edgeface.configfields import MISSING, Checker, Range, build, check_value, doc, section
 from edgeface.errors import EdgefaceError, clip, show, show_name
+from edgeface.gallery.service_uri import is_service_uri
 
 FEED_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_FEEDS = 1024  # one reader thread and one frame queue each
@@ -70,7 +71,8 @@ class RayConfig:
 class FeedsConfig:
     feeds: tuple[FeedConfig, ...] = doc((), "The feeds ({id, source} each).")
     bundle: Path | None = doc(None, "The bundle; null: the cached default bundle.")
-    gallery: Path | None = doc(None, "The watch-list gallery; null: tracks without names.")
+    gallery: str | None = doc(None, "The watch-list: a gallery file, or a Milvus URI shared by every node "
+                                    "(docs/gallery.md); null: tracks without names.")
     threads: int = doc(1, "Inference threads.", lo=1, hi=64)
     detect_every: int = doc(5, "Run the detector on every n-th frame (tracks follow the faces between).",
                             lo=1, hi=1000)
@@ -117,11 +119,21 @@ def parse_config(data: Any, source: str = "<config>", base: Path = Path(".")) ->
     _check_ray(config.ray, checker)
     return replace(config, feeds=_feeds(config.feeds, base, checker), source=source,
                    video=_video_options(config.video, config.detect_every, checker),
-                   **{key: _joined(base, getattr(config, key)) for key in ("bundle", "gallery", "events", "metrics")})
+                   gallery=_watch_list(base, config.gallery, checker),
+                   **{key: _joined(base, getattr(config, key)) for key in ("bundle", "events", "metrics")})
 
 
 def _joined(base: Path, path: Path | None) -> Path | None:
     return None if path is None else base / path.expanduser()
+
+
+def _watch_list(base: Path, location: str | None, checker: Checker) -> str | None:
+    """A gallery URI as written; a file joined to ``base`` like the config's other paths."""
+    if location is None or is_service_uri(location):
+        return location
+    if "\0" in location or not location.strip():
+        raise checker.fail("gallery", f"expected a gallery file or a Milvus URI, got {show(location)}")
+    return str(_joined(base, Path(location)))
 
 
 def _check_feed_count(items: Any, checker: Checker) -> None:

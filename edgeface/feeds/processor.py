@@ -187,15 +187,18 @@ def load_analyzer(config: FeedsConfig, gallery=None):
     return analyzer
 
 
-def open_watch_list(path: Path):
-    """The gallery file ``path``, which must exist (an empty watch-list is a mistake)."""
+def open_watch_list(location: str | Path):
+    """The gallery file or Milvus URI ``location``, which must exist (an empty watch-list
+    is a mistake). A Milvus gallery reaches Ray actors as its URI, so every node searches
+    the one watch list, enrolments made while the feeds run included."""
     from edgeface.errors import GalleryError
     from edgeface.gallery import Gallery
+    from edgeface.gallery.service_uri import is_service_uri
 
-    if not Path(path).is_file():
-        raise GalleryError(f"{path}: no such gallery (the config's 'gallery'): enroll the watch-list first "
-                           f"(edgeface enroll NAME IMAGE... --gallery {path})")
-    return Gallery.open(path)
+    if not is_service_uri(location) and not Path(location).is_file():
+        raise GalleryError(f"{location}: no such gallery (the config's 'gallery'): enroll the watch-list first "
+                           f"(edgeface enroll NAME IMAGE... --gallery {location})")
+    return Gallery.open(location)
 
 
 def serve_feeds(config: FeedsConfig, callbacks: Iterable[EventCallback] = (),

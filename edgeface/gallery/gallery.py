@@ -31,17 +31,20 @@ from edgeface.errors import BackendUnavailableError, GalleryError
 from edgeface.fsutil import remove_stale_temp_files, writer_lock
 from edgeface.gallery import ann as ann_module
 from edgeface.gallery import journal
+from edgeface.gallery.api import GalleryAPI
 from edgeface.gallery.base_file import BaseFile, new_journal_id, read_base, write_base
 from edgeface.gallery.fileio import DTYPE, FIX, MAGIC_V3, read_head, stamp_of
 from edgeface.gallery.fingerprint import EmbedderFingerprint, Match
 from edgeface.gallery.legacy_file import read_legacy_file
 from edgeface.gallery.names import check_name
+from edgeface.gallery.ranking import best_identities, unit_rows
+from edgeface.gallery.service_uri import is_service_uri
 
 COMPACT_BYTES = 1 << 26  # a journal past 64 MiB is compacted by the write that grew it
 _SCORE_BLOCK = 1 << 25  # most (query x template) scores held at once by the numpy search
 
 
-class Gallery:
+class Gallery(GalleryAPI):
     """Identities, each with one or more templates, searchable by cosine similarity.
 
     ``path``: the gallery's file; its contents are read on first use and every change is
@@ -167,7 +170,7 @@ class Gallery:
         alive = np.flatnonzero(self._counts)
         snapshot = (self._dim, self._embedder, [self._name(i) for i in alive.tolist()], self._counts[alive],
                     self._rows_at(self._file_order()))
-        return _from_snapshot, snapshot
+        return from_rows, snapshot
 
     def _name(self, identity: int) -> str:
         if identity < self._first_new:
@@ -194,7 +197,7 @@ class Gallery:
         arrays need none. With a file, the enrolment is on disk when this returns.
         """
         check_name(name)
-        rows = self._unit_rows(embeddings, "embeddings")
+        rows = unit_rows(embeddings, self._dim, "embeddings")
         if embedder is not None:
             self.bind(embedder)
         return self._change(lambda jid: journal.enroll_record(jid, name, rows), lambda: self._append(name, rows))
@@ -292,29 +295,6 @@ class Gallery:
                 raise GalleryError(f"{journal.journal_path(self.path)} records a second embedder: {FIX}")
             self._embedder, self._embedder_on_file = record.embedder, True
 
-    def _unit_rows(self, values: Any, what: str) -> np.ndarray:
-        """Check shape and values, and return the rows L2-normalised as a (N, dim) float32 array."""
-        try:
-            x = np.asarray(values)
-            if x.dtype != np.float32:  # float32 stays float32: the scaling below keeps it exact enough
-                x = x.astype(np.float64)
-        except (TypeError, ValueError) as exc:
-            raise GalleryError(f"{what} must be numeric arrays: {exc}") from None
-        if x.ndim == 1:
-            x = x[None, :]
-        if x.ndim != 2 or x.shape[1] != self._dim or x.shape[0] == 0:
-            raise GalleryError(
-                f"{what} must have shape ({self._dim},) or (N, {self._dim}) with N >= 1, "
-                f"got {np.shape(values)}"
-            )
-        if not np.isfinite(x).all():
-            raise GalleryError(f"{what} contain NaN or infinite values")
-        peak = np.abs(x).max(axis=1, keepdims=True)
-        if not (peak > 0).all():
-            raise GalleryError(f"{what} contain an all-zero vector, which has no direction to compare")
-        x = x / peak  # scale first, so that squaring can neither overflow nor underflow
-        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(DTYPE, copy=False)
-
     # ----------------------------------------------------------------- search
 
     def search(self, queries: Any, top_k: int = 5, threshold: float | None = None) -> list[list[Match]]:
@@ -325,7 +305,7 @@ class Gallery:
         """
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
             raise GalleryError(f"top_k must be a positive integer, got {top_k!r}")
-        q = self._unit_rows(queries, "queries")
+        q = unit_rows(queries, self._dim, "queries")
         self._refresh()
         if self._n == 0:
             return [[] for _ in q]
@@ -445,25 +425,25 @@ class Gallery:
     def _best_identities(
         self, sims: np.ndarray, rows: np.ndarray, top_k: int, threshold: float | None
     ) -> list[Match]:
-        owners = self._owners(rows)
-        _, first = np.unique(owners, return_index=True)  # each identity's best row
-        first.sort()
-        matches = [Match(self._name(int(owners[i])), float(sims[i])) for i in first[:top_k]]
-        if threshold is not None:
-            matches = [m for m in matches if m.similarity >= threshold]
-        return matches
+        return best_identities(self._owners(rows), sims, top_k, threshold, self._name)
 
     # ----------------------------------------------------------------- files
 
     @classmethod
     def open(cls, path: str | Path, dim: int | None = None, *, use_faiss: bool | None = False,
-             embedder: EmbedderFingerprint | None = None, ann: bool | None = None) -> Gallery:
+             embedder: EmbedderFingerprint | None = None, ann: bool | None = None) -> GalleryAPI:
         """The gallery at ``path``, or an empty one bound to it if there is no file yet.
 
         ``dim`` is the model's embedding size: required for a new file, and checked
         against an existing one. ``embedder``, when given, is checked and adopted as
-        ``bind`` does.
+        ``bind`` does. A vector database's URI (service_uri.py) opens the gallery held
+        there instead, a ``MilvusGallery`` with the same API (``use_faiss`` and ``ann``
+        do not apply: the database searches).
         """
+        if is_service_uri(path):
+            from edgeface.gallery.milvus import MilvusGallery
+
+            return MilvusGallery.open(path, dim, embedder=embedder)
         path = Path(path)
         key = _disk_key(path)
         found = _read_base(path)
@@ -590,8 +570,10 @@ class Gallery:
         self._seen = key
 
 
-def _from_snapshot(dim: int, embedder: EmbedderFingerprint | None, names: list[str], counts: np.ndarray,
-                   rows: np.ndarray) -> Gallery:
+def from_rows(dim: int, embedder: EmbedderFingerprint | None, names: list[str], counts: np.ndarray,
+              rows: np.ndarray) -> Gallery:
+    """A gallery in memory holding ``rows`` as they are (unit float32, already checked):
+    the first ``counts[0]`` belong to ``names[0]``, and so on."""
     gallery = Gallery(dim, embedder=embedder)
     gallery._clear(None, None, rows, names, counts)
     return gallery

@@ -117,10 +117,9 @@ class VideoAnalyzer:
         if not self.options.recognize or not self.analyzer.has_embedder:
             return None
         try:
-            gallery = self.analyzer.gallery
+            return self.analyzer.gallery
         except EdgefaceError:  # no gallery open
             return None
-        return gallery if len(gallery) else None
 
     def _recognize(self, rgb: np.ndarray, tracks: list[Track]) -> list[Track]:
         """Score each detected face, keep each track's best crop, and recognise the tracks
@@ -136,7 +135,7 @@ class VideoAnalyzer:
                 track.best_crop, track.best_quality = crop, quality
             if gallery is not None and self._due(track, quality):
                 chosen.append((track, quality))
-        if not chosen:
+        if not chosen or not len(gallery):  # sized only when a track is due: a database counts per call
             return []
         faces = Detections(np.stack([track.detected_box for track, _ in chosen]),
                            np.array([track.score for track, _ in chosen], np.float32),
