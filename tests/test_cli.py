@@ -158,8 +158,13 @@ def test_embed_saves_npy(images, fixture_bundle, tmp_path):
     np.testing.assert_allclose(saved[0], json.loads(result.stdout)["faces"][0]["embedding"], atol=1e-5)
 
 
-def test_verify_enroll_identify(images, fixture_bundle, tmp_path):
-    bundle, gallery = fixture_bundle(), tmp_path / "g.efg"
+@pytest.mark.parametrize("store", ["file", "milvus"])
+def test_verify_enroll_identify(images, fixture_bundle, tmp_path, store):
+    """A gallery file, or a gallery in Milvus (Milvus Lite, the embedded server) by URI."""
+    if store == "milvus":
+        pytest.importorskip("milvus_lite", reason="the milvus extra is not installed")
+    bundle = fixture_bundle()
+    gallery = tmp_path / "g.efg" if store == "file" else f"milvus-lite:{tmp_path / 'g.db'}?collection=people"
     same = json.loads(run("verify", images["ann"], images["ann2"], "--bundle", bundle, "--json").stdout)
     assert same["is_same"] and same["similarity"] > 0.999
     for name in ("ann", "bob"):

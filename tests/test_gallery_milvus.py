@@ -206,7 +206,8 @@ def test_bad_uris_are_refused_by_name(text, message):
 
 def test_uri_parts():
     found = parse("milvus://10.0.0.5?collection=watch&db=city")
-    assert (found.address, found.collection, found.database, found.lite) == ("http://10.0.0.5:19530", "watch", "city", False)
+    assert (found.address, found.collection, found.database) == ("http://10.0.0.5:19530", "watch", "city")
+    assert not found.lite
     found = parse("milvus+https://[::1]:443")
     assert (found.address, found.collection, found.database) == ("https://[::1]:443", "edgeface_gallery", None)
 

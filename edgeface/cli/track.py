@@ -21,7 +21,8 @@ def track(video: Annotated[str, typer.Argument(
               metavar="VIDEO")],
           bundle: BundleOption = None,
           gallery: Annotated[Optional[str], typer.Option(
-              "--gallery", "-g", help="Gallery file or Milvus URI to name faces from (edgeface enroll makes one).")] = None,
+              "--gallery", "-g",
+              help="Gallery file or Milvus URI to name faces from (edgeface enroll makes one).")] = None,
           detect_every: Annotated[int, typer.Option(
               "--detect-every", min=1, help="Run the detector every N frames (and when a track is lost).")] = 5,
           json_out: JsonOption = False,

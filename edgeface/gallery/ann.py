@@ -176,7 +176,8 @@ def calibrate(faiss: Any, index: Any, rows: np.ndarray, cosine: float) -> int:
         alone = np.mean((found == picked[:, None]).any(axis=1))
         near = True
         if crowded.any():
-            _, found = index.search(np.ascontiguousarray(rows[picked[crowded]]), CANDIDATES + 1)  # + the query's own row
+            own_rows = np.ascontiguousarray(rows[picked[crowded]])
+            _, found = index.search(own_rows, CANDIDATES + 1)  # the query's own row comes first
             near = bool((found == neighbour[crowded, None]).any(axis=1).all())
         if probe >= lists or (alone >= PROBE_RECALL and near):
             return probe
