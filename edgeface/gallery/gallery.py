@@ -37,7 +37,7 @@ from edgeface.gallery.fileio import DTYPE, FIX, MAGIC_V3, read_head, stamp_of
 from edgeface.gallery.fingerprint import EmbedderFingerprint, Match
 from edgeface.gallery.legacy_file import read_legacy_file
 from edgeface.gallery.names import check_name
-from edgeface.gallery.ranking import best_identities, unit_rows
+from edgeface.gallery.ranking import best_identities, check_top_k, unit_rows
 from edgeface.gallery.service_uri import is_service_uri
 
 COMPACT_BYTES = 1 << 26  # a journal past 64 MiB is compacted by the write that grew it
@@ -303,8 +303,7 @@ class Gallery(GalleryAPI):
         An identity scores the cosine similarity of its best template; identities below
         ``threshold`` are dropped. Returns one list per query (one list for a 1-D query).
         """
-        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
-            raise GalleryError(f"top_k must be a positive integer, got {top_k!r}")
+        check_top_k(top_k)
         q = unit_rows(queries, self._dim, "queries")
         self._refresh()
         if self._n == 0:

@@ -43,7 +43,7 @@ from edgeface.gallery import ann
 from edgeface.gallery.api import GalleryAPI
 from edgeface.gallery.fingerprint import EmbedderFingerprint, Match, check_embedder_json
 from edgeface.gallery.names import MAX_NAME_CHARS, check_name
-from edgeface.gallery.ranking import best_identities, unit_rows
+from edgeface.gallery.ranking import best_identities, check_top_k, unit_rows
 from edgeface.gallery.service_uri import TOKEN_VARIABLE, ServiceUri, parse
 
 ROW, KEY, NAME, TEMPLATE = "row", "key", "name", "template"
@@ -142,10 +142,6 @@ class MilvusGallery(GalleryAPI):
     @property
     def dim(self) -> int:
         return self._dim
-
-    @property
-    def uri(self) -> str:
-        return self._uri.text
 
     @property
     def embedder(self) -> EmbedderFingerprint | None:
@@ -259,8 +255,7 @@ class MilvusGallery(GalleryAPI):
     # ----------------------------------------------------------------- search
 
     def search(self, queries: Any, top_k: int = 5, threshold: float | None = None) -> list[list[Match]]:
-        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
-            raise GalleryError(f"top_k must be a positive integer, got {top_k!r}")
+        check_top_k(top_k)
         q = unit_rows(queries, self._dim, "queries")
         ef = self._ef_for(ann.DEFAULT_COSINE if threshold is None else float(threshold))
         if ef is None:  # nothing enrolled

@@ -25,6 +25,11 @@ def best_identities(owners: np.ndarray, sims: np.ndarray, top_k: int, threshold:
     return matches
 
 
+def check_top_k(top_k: Any) -> None:
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+        raise GalleryError(f"top_k must be a positive integer, got {top_k!r}")
+
+
 def unit_rows(values: Any, dim: int, what: str) -> np.ndarray:
     """Check shape and values, and return the rows L2-normalised as a (N, dim) float32 array."""
     try:
