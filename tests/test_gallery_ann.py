@@ -77,6 +77,15 @@ def test_the_index_finds_the_exact_top_identities_and_makes_the_same_decisions(i
     assert all((name is None) == (t < 0) for name, t in zip(accepted, truth))  # the data is as described
 
 
+def test_one_query_at_a_time_finds_what_the_batch_finds(indexed):
+    """A single query splits its lists over the threads, a batch does not: same rows."""
+    approximate, _, queries, _ = indexed
+    batch = unit_rows(queries[:40], 128, "queries")
+    together = approximate._ann.candidates(batch, ann_module.CANDIDATES)
+    alone = np.concatenate([approximate._ann.candidates(q[None], ann_module.CANDIDATES) for q in batch])
+    assert [set(a) for a in alone] == [set(t) for t in together]
+
+
 def test_rows_enrolled_or_removed_since_the_index_are_searched_exactly(indexed, tmp_path):
     approximate, _, queries, truth = indexed
     path = copy_of(approximate, tmp_path)

@@ -360,7 +360,7 @@ class Gallery(GalleryAPI):
         dead = self._dead_rows()
         sims, rows = [], []
         for query, found in zip(q, candidates):
-            mine = np.concatenate([found[found >= 0], since])
+            mine = np.concatenate([found[found >= 0], since]) if len(since) else found[found >= 0]
             if dead is not None:
                 mine = mine[~np.isin(mine, dead)]
             scores = self._rows_at(mine) @ query
@@ -517,7 +517,7 @@ class Gallery(GalleryAPI):
         return order[self._counts[owners[order]] > 0]
 
     def _rows_at(self, rows: np.ndarray | slice) -> np.ndarray:
-        if isinstance(rows, slice):
+        if isinstance(rows, slice) or self._extra_n == 0:
             return self._fixed[rows]
         fixed = len(self._fixed)
         out = np.empty((len(rows), self._dim), DTYPE)
