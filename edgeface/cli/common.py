@@ -109,8 +109,6 @@ def raise_internal(exc: Exception) -> NoReturn:
                f"(rerun with EDGEFACE_DEBUG=1 for the traceback, and please report it)", err=True)
     raise typer.Exit(exit_codes.INTERNAL_ERROR) from None
 
-    return wrapper
-
 
 def require_bundle(bundle: Optional[Path]) -> Path:
     """--bundle, else $EDGEFACE_BUNDLE (typer reads it), else the cached default bundle."""
