@@ -75,13 +75,13 @@ def gallery_rows(sizes: list[int], dim: int, queries: int, spread: float = 0.25,
             _, query_rows, truth = face_like(size, dim, queries, spread, out=raw)
             path = Path(tmp) / f"gallery-{size}.efg"
             row: dict = {"size": size, "dim": dim}
-            bulk = from_rows(dim, None, [f"person-{i}" for i in range(size)], np.ones(size, np.int64), raw)
-            row["save_s"] = _timed(lambda: bulk.save(path))[0]
-            del bulk
+            row["save_s"] = _saved(raw, path)
             exact = _exact_best(raw, query_rows, threshold)
-            if not milvus:
-                del raw
-                raw_path.unlink()  # its pages would crowd the gallery's out of the page cache
+            if milvus:
+                row.update(_milvus_figures(f"{milvus}?collection=bench_{size}", raw, query_rows, truth, exact,
+                                           threshold))
+            del raw
+            raw_path.unlink()  # its pages would crowd the gallery's out of the page cache
             row["file_mb"] = path.stat().st_size / 1e6
             row["open_ms"] = 1000 * statistics.median(_timed(lambda: Gallery.open(path))[0] for _ in range(5))
             gallery = Gallery.open(path, ann=False)
@@ -91,16 +91,18 @@ def gallery_rows(sizes: list[int], dim: int, queries: int, spread: float = 0.25,
                 print(f"warning: at {size:,} the gallery's exact search and numpy's disagree", file=sys.stderr)
             del gallery
             row.update(_index_figures(path, query_rows, truth, exact, threshold))
-            if milvus:
-                row.update(_milvus_figures(f"{milvus}?collection=bench_{size}", raw, query_rows, truth, exact,
-                                           threshold))
-                del raw
-                raw_path.unlink()
             row["enrol_ms"], row["first_enrol_ms"] = _durable_enrolments(path, dim)
             for leftover in Path(tmp).iterdir():
                 leftover.unlink()
             rows.append(row)
     return rows
+
+
+def _saved(templates: np.ndarray, path: Path) -> float:
+    """Seconds to save ``templates`` as a gallery of one template per identity."""
+    count, dim = templates.shape
+    bulk = from_rows(dim, None, [f"person-{i}" for i in range(count)], np.ones(count, np.int64), templates)
+    return _timed(lambda: bulk.save(path))[0]
 
 
 class _Exact:
