@@ -149,6 +149,7 @@ def _candidates(m: int = M) -> dict:
         out["faiss-IVF-PQ32"] = faiss_build("IVF1024,PQ32", ef=False)
         # 4096 lists (about 40 training points each wanted), an HNSW graph over the centroids
         out["faiss-IVF4096-HNSW-SQ8"] = faiss_build(f"IVF4096_HNSW{m},SQ8", ef=False, train=160000)
+        out["faiss-IVF4096-HNSW-RaBitQ"] = faiss_build(f"IVF4096_HNSW{m},RaBitQ", ef=False, train=160000)
     except ImportError:
         pass
     try:
