@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from edgeface.errors import BundleError, EdgefaceError, GalleryError, SignatureE
 from edgeface.image import DEFAULT_MAX_PIXELS, to_rgb
 from edgeface.results import Detection, Detections, Face, Verification
 from edgeface.signing import KeySources, PublicKey, trusted_keys, trusted_keys_from_env
+
+if TYPE_CHECKING:
+    from edgeface.landmarks import Landmarks
 
 
 class NoFaceError(EdgefaceError):
@@ -140,6 +143,10 @@ class FaceAnalyzer:
         return self.bundle.manifest.detector is not None
 
     @property
+    def has_landmarks(self) -> bool:
+        return self.bundle.manifest.landmarks is not None
+
+    @property
     def has_embedder(self) -> bool:
         return self.bundle.manifest.embedder is not None
 
@@ -156,6 +163,23 @@ class FaceAnalyzer:
 
         spec = self._require("embedder")
         return EmbedderFingerprint(self.bundle.manifest.name, spec.sha256, spec.embedding_size)
+
+    # -- landmarks ------------------------------------------------------------------
+
+    def landmarks_arrays(self, image: object, detections: Detections | None = None,
+                         color: str | None = None) -> "Landmarks":
+        """Dense landmarks (``edgeface.landmarks.Landmarks``: (N, P, 3) points in image
+        pixels with relative depth, presence, named point groups) of the faces
+        ``detections`` found in ``image`` (default: those ``detect_arrays`` finds), in
+        their order. Needs a bundle with ``models.landmarks`` (``edgeface models fetch
+        face-mesh``)."""
+        rgb = self._rgb(image, color, "image")
+        self._require("landmarks")
+        if detections is None:
+            detections = self._detect(rgb)
+        else:
+            self._check_detections(detections)
+        return self._engine.landmarks(rgb, detections)
 
     # -- embedding ------------------------------------------------------------------
 

@@ -53,6 +53,8 @@ MAX_TEMPLATE_POINTS = 100
 MIN_TEMPLATE_SPACING = 1.0  # pixels between any two alignment template points
 MAX_EMBEDDING_SIZE = 65536
 MAX_FACES = 10000
+MAX_LANDMARKS = 10000  # points a landmark model gives (MediaPipe's face mesh: 468, or 478 with irises)
+MAX_POINT_GROUPS = 100
 MODEL_FORMATS = ("tflite", "onnx")
 ACCELERATORS = ("qnn-htp",)
 
@@ -249,6 +251,39 @@ class EmbedderSpec(ModelSpec):
 
 
 @dataclass(frozen=True)
+class LandmarksSpec(ModelSpec):
+    """A dense face landmark model (MediaPipe's face mesh): it takes a square crop around
+    one face, turned so that the eyes lie level, and gives ``points`` (x, y, z) in crop
+    pixels, z a relative depth on the same scale, and a face-presence logit."""
+
+    points: int
+    points_output: str  # the output tensor of points x 3 values
+    presence_output: str | None  # the output tensor of one face-presence logit, if the model has one
+    presence_threshold: float  # presence probability under which a face is lost (tracking restarts)
+    # the crop: a square ``roi_scale`` times the face's longer side, centred on its box and
+    # turned by the line from the first to the second of the detector's ``roi_keypoints``,
+    # or, when tracking from the previous frame, of the points ``roi_points``
+    roi_scale: float
+    roi_keypoints: tuple[str, str]
+    roi_points: tuple[int, int]
+    # named sets of point indices (eye contours, lips, ...): what alignment and the derived
+    # signals (head pose, blinks, smile) read, so that no index is hard-coded in the SDK
+    point_groups: dict[str, tuple[int, ...]]
+
+    KEYS = ModelSpec.KEYS + ("points", "points_output", "presence_output", "presence_threshold", "roi_scale",
+                             "roi_keypoints", "roi_points", "point_groups")
+
+    def _role_fields(self) -> dict[str, Any]:
+        return {"points": self.points, "points_output": self.points_output, "presence_output": self.presence_output,
+                "presence_threshold": self.presence_threshold, "roi_scale": self.roi_scale,
+                "roi_keypoints": list(self.roi_keypoints), "roi_points": list(self.roi_points),
+                "point_groups": {name: list(group) for name, group in self.point_groups.items()} or None}
+
+
+ROLES = ("detector", "embedder", "landmarks")
+
+
+@dataclass(frozen=True)
 class Manifest:
     """A parsed manifest. Top-level keys this edgeface does not read (``source``,
     ``training``, a newer writer's fields) are kept in ``extra``; ``raw`` is the decoded
@@ -258,13 +293,14 @@ class Manifest:
     description: str
     detector: DetectorSpec | None
     embedder: EmbedderSpec | None
+    landmarks: LandmarksSpec | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     extra: dict[str, Any] = field(default_factory=dict, kw_only=True)  # unknown keys, kept
 
     KEYS = ("schema_version", "name", "description", "models")
 
     def models(self) -> list[ModelSpec]:
-        return [m for m in (self.detector, self.embedder) if m is not None]
+        return [m for m in (self.detector, self.embedder, self.landmarks) if m is not None]
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest as JSON data: ``parse_manifest(m.to_dict()) == m``."""
@@ -288,15 +324,23 @@ def parse_manifest(data: Any, source: str = MANIFEST_NAME) -> Manifest:
         raise top.fail("schema_version", f"this edgeface reads version {SCHEMA_VERSION}, the bundle has "
                        f"{version}: rebuild the bundle or upgrade edgeface")
     models = top.sub("models")
-    unknown = sorted(set(models.data) - {"detector", "embedder"})
+    unknown = sorted(set(models.data) - set(ROLES))
     if unknown:
-        raise models.fail(unknown[0], "unknown model role (expected detector or embedder)")
+        raise models.fail(unknown[0], "unknown model role (expected detector, embedder or landmarks)")
     if not models.data:
-        raise top.fail("models", "must name at least one model (detector or embedder)")
+        raise top.fail("models", "must name at least one model (detector, embedder or landmarks)")
     detector = _parse_detector(models.sub("detector")) if models.has("detector") else None
     embedder = _parse_embedder(models.sub("embedder")) if models.has("embedder") else None
+    landmarks = _parse_landmarks(models.sub("landmarks")) if models.has("landmarks") else None
+    if landmarks is not None and detector is not None:
+        missing = [name for name in landmarks.roi_keypoints if detector.keypoint_names
+                   and name not in detector.keypoint_names]
+        if missing:
+            raise models.sub("landmarks").fail("roi_keypoints", f"{missing[0]!r} is not one of the detector's "
+                                               f"keypoint_names ({', '.join(detector.keypoint_names)})")
     return Manifest(name=top.string("name"), description=top.string("description", ""),
-                    detector=detector, embedder=embedder, raw=data, extra=_extra(top, Manifest.KEYS))
+                    detector=detector, embedder=embedder, landmarks=landmarks, raw=data,
+                    extra=_extra(top, Manifest.KEYS))
 
 
 def _file_and_hash(f: Fields) -> tuple[str, str]:
@@ -365,6 +409,38 @@ def _parse_embedder(f: Fields) -> EmbedderSpec:
     )
 
 
+def _parse_landmarks(f: Fields) -> LandmarksSpec:
+    common = _common(f, "landmarks", LandmarksSpec)
+    points = f.integer("points", lo=2, hi=MAX_LANDMARKS)
+    roi_keypoints = f.strings("roi_keypoints")
+    if len(roi_keypoints) != 2 or roi_keypoints[0] == roi_keypoints[1]:
+        raise f.fail("roi_keypoints", "expected two different keypoint names (the line that levels the crop)")
+    roi_points = f.integers("roi_points", lo=0)
+    if len(roi_points) != 2 or roi_points[0] == roi_points[1] or max(roi_points) >= points:
+        raise f.fail("roi_points", f"expected two different point indices below {points}")
+    groups = f.sub("point_groups") if f.has("point_groups") else None
+    point_groups = {}
+    if groups is not None:
+        if len(groups.data) > MAX_POINT_GROUPS:
+            raise f.fail("point_groups", f"at most {MAX_POINT_GROUPS} groups, got {len(groups.data)}")
+        for name in groups.data:
+            indices = groups.integers(name, lo=0)
+            if not indices or max(indices) >= points:
+                raise groups.fail(name, f"expected a non-empty list of point indices below {points}")
+            point_groups[name] = tuple(indices)
+    return LandmarksSpec(
+        **common,
+        points=points,
+        points_output=f.string("points_output"),
+        presence_output=f.string("presence_output", None) if f.has("presence_output") else None,
+        presence_threshold=f.number("presence_threshold", 0.5, above=0.0, below=1.0),
+        roi_scale=f.number("roi_scale", lo=1.0, hi=4.0),
+        roi_keypoints=(roi_keypoints[0], roi_keypoints[1]),
+        roi_points=(roi_points[0], roi_points[1]),
+        point_groups=point_groups,
+    )
+
+
 def _parse_alignment(align: Fields) -> AlignmentSpec:
     """The chip and its template: at least 2 points, inside the chip and apart from each
     other, so that the similarity transform onto them is well defined."""
@@ -417,7 +493,7 @@ class Bundle:
             yield model
             yield from model.targets.values()
 
-    def files(self, include_targets: bool = True, roles: tuple[str, ...] = ("detector", "embedder")) -> dict[str, bytes]:
+    def files(self, include_targets: bool = True, roles: tuple[str, ...] = ROLES) -> dict[str, bytes]:
         """The checked bytes of the model files of ``roles``, and of their accelerator
         builds unless ``include_targets`` is false: what ``write_bundle`` needs to write
         this bundle's models elsewhere."""

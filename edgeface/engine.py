@@ -27,6 +27,7 @@ from edgeface.tiled_search import SearchSettings, search_faces
 if TYPE_CHECKING:
     from edgeface.analyzer import FaceAnalyzerOptions
     from edgeface.bundle import Bundle
+    from edgeface.landmarks import Landmarks
 
 RUNTIMES = ("python", "native", "auto")
 
@@ -40,6 +41,9 @@ class Engine(Protocol):
     def embed(self, rgb: np.ndarray, keypoints: np.ndarray, dim: int) -> np.ndarray:
         """(N, dim) unit embeddings of the faces with these (N, P, 2) keypoints."""
 
+    def landmarks(self, rgb: np.ndarray, detections: Detections) -> Landmarks:
+        """Dense landmarks of the detected faces (a bundle with models.landmarks)."""
+
 
 class PythonEngine:
     """The numpy path over backend models; ``detector``, ``embedder`` and ``aligner`` are
@@ -49,6 +53,7 @@ class PythonEngine:
         from edgeface.align import Aligner
         from edgeface.detect import Detector
         from edgeface.embed import Embedder
+        from edgeface.landmarks import Landmarker
         from edgeface.runtime.model import Model
 
         manifest, threads = bundle.manifest, options.num_threads
@@ -62,6 +67,9 @@ class PythonEngine:
                                  manifest.detector) if manifest.detector else None
         self.embedder = Embedder(Model.from_bundle(bundle, manifest.embedder, threads, soc),
                                  manifest.embedder, options.flip_average) if manifest.embedder else None
+        self.landmarker = Landmarker(Model.from_bundle(bundle, manifest.landmarks, threads, soc),
+                                     manifest.landmarks, f"{bundle.location}/{manifest.landmarks.file}") \
+            if manifest.landmarks else None
         self.aligner = Aligner(manifest.embedder.alignment, self.detector.keypoint_names) \
             if self.detector and self.embedder else None
         self.keypoint_names = self.detector.keypoint_names if self.detector else ()
@@ -77,6 +85,9 @@ class PythonEngine:
 
     def embed(self, rgb: np.ndarray, keypoints: np.ndarray, dim: int) -> np.ndarray:
         return self.embedder.embed_chips(self.aligner.chips(rgb, keypoints))
+
+    def landmarks(self, rgb: np.ndarray, detections: Detections) -> Landmarks:
+        return self.landmarker.from_detections(rgb, detections.boxes, detections.keypoints, self.keypoint_names)
 
 
 def create_engine(bundle: Bundle, options: FaceAnalyzerOptions) -> Engine:
@@ -108,6 +119,8 @@ def _native_unsuitable(bundle: Bundle, options: FaceAnalyzerOptions) -> str | No
         return f"soc={options.soc!r} runs Hexagon builds, which the native core does not yet: use runtime='python'"
     if not bundle.location.is_dir():
         return f"{bundle.location} is a zip: the native core opens bundle directories; unzip it"
+    if bundle.manifest.landmarks is not None:
+        return f"{bundle.location} has a landmark model, which the native core does not run yet"
     formats = {m.format for m in bundle.manifest.models()}
     if formats != {"tflite"}:
         return f"{bundle.location} holds {', '.join(sorted(formats))} models; the native core runs tflite only"

@@ -19,6 +19,11 @@ scrfd["name"], scrfd["description"] = "conformance-scrfd", "An SCRFD detector an
 for m in (base, scrfd):
     m.pop("source", None)
 H = "0" * 64
+LANDMARKS = {"file": "face_landmark.tflite", "sha256": H, "format": "tflite",
+             "input": {"height": 192, "width": 192, "mean": [0, 0, 0], "std": [255, 255, 255], "resize": "stretch"},
+             "points": 468, "points_output": "conv2d_21", "presence_output": "conv2d_31", "presence_threshold": 0.5,
+             "roi_scale": 1.5, "roi_keypoints": ["right_eye", "left_eye"], "roi_points": [33, 263],
+             "point_groups": {"right_eye": [33, 133, 159, 145], "nose_tip": [1]}}
 TARGET = {"file": "qnn/SM8650/detector.onnx", "sha256": H, "format": "onnx", "accelerator": "qnn-htp",
           "precision": "w8a8", "htp_arch": 75, "soc_model": 57}
 
@@ -67,19 +72,24 @@ valid = {
                           ("models.embedder.alignment.note", None),
                           ("models.detector.targets", {"SM8650": {**TARGET, "note": "x"}}))),
     "search": ("a detector whose tiled search suits it", edit(base, "models.detector.search", "auto")),
+    "landmarks": ("a detector and a dense landmark model", edit(base, "models.landmarks", LANDMARKS)),
+    "landmarks_only": ("a landmark model alone (its crops come from points given to it)",
+                       many(edit(base, "models", {"landmarks": LANDMARKS}), ("models.landmarks.presence_output", KeyError),
+                            ("models.landmarks.point_groups", KeyError), ("models.landmarks.presence_threshold", KeyError))),
     "range_edges": ("values at the inclusive ends of their ranges",
                     many(base, ("models.detector.input.std", [0.001, 10000, 1]), ("models.detector.input.mean", [-10000, 10000, 0]),
                          ("models.detector.nms_iou", 1.0), ("models.detector.max_faces", 10000),
                          ("models.embedder.verify_threshold", 1.0), ("models.embedder.verify_far", 0.0),
                          ("models.embedder.input.height", 2048))),
 }
-D, E = "models.detector", "models.embedder"
+D, E, L = "models.detector", "models.embedder", "models.landmarks"
+with_landmarks = edit(base, L, LANDMARKS)
 tight = {"right_eye": [38.0, 51.0], "left_eye": [38.5, 51.0]}
 invalid = {  # name: (why, manifest, field path)
     "schema_version": ("a schema version this reader does not know", edit(base, "schema_version", 2), "schema_version"),
     "no_name": ("name is required", edit(base, "name", KeyError), "name"),
     "no_models": ("at least one model", edit(base, "models", {}), "models"),
-    "unknown_role": ("roles are detector and embedder", edit(base, "models.face", base["models"]["embedder"]), "models.face"),
+    "unknown_role": ("roles are detector, embedder and landmarks", edit(base, "models.face", base["models"]["embedder"]), "models.face"),
     "file_escapes": ("a file outside the bundle", edit(base, f"{D}.file", "../x.tflite"), f"{D}.file"),
     "file_absolute": ("an absolute file path", edit(base, f"{E}.file", "/etc/passwd"), f"{E}.file"),
     "sha256": ("not 64 hex digits", edit(base, f"{D}.sha256", "xyz"), f"{D}.sha256"),
@@ -117,9 +127,24 @@ invalid = {  # name: (why, manifest, field path)
     "target_accelerator": ("qnn-htp only", edit(base, f"{D}.targets", {"SM8650": {**TARGET, "accelerator": "gpu"}}), f"{D}.targets.SM8650.accelerator"),
     "target_arch": ("Hexagon arch 60 to 200", edit(base, f"{D}.targets", {"SM8650": {**TARGET, "htp_arch": 10}}), f"{D}.targets.SM8650.htp_arch"),
     "target_file": ("a target file inside the bundle", edit(base, f"{D}.targets", {"SM8650": {**TARGET, "file": "../c.onnx"}}), f"{D}.targets.SM8650.file"),
+    "landmark_points": ("2 to 10000 points", edit(with_landmarks, f"{L}.points", 1), f"{L}.points"),
+    "landmark_roi_scale": ("a crop 1 to 4 times the face", edit(with_landmarks, f"{L}.roi_scale", 0.5), f"{L}.roi_scale"),
+    "landmark_roi_points": ("two different point indices below points", edit(with_landmarks, f"{L}.roi_points", [33, 468]),
+                            f"{L}.roi_points"),
+    "landmark_roi_keypoints": ("two different names", edit(with_landmarks, f"{L}.roi_keypoints", ["right_eye"]),
+                               f"{L}.roi_keypoints"),
+    "landmark_roi_keypoint_unknown": ("names of the detector's keypoints",
+                                      edit(with_landmarks, f"{L}.roi_keypoints", ["right_eye", "chin"]), f"{L}.roi_keypoints"),
+    "landmark_group_index": ("group indices below points", edit(with_landmarks, f"{L}.point_groups.nose_tip", [468]),
+                             f"{L}.point_groups.nose_tip"),
+    "landmark_presence_threshold": ("strictly between 0 and 1", edit(with_landmarks, f"{L}.presence_threshold", 1),
+                                    f"{L}.presence_threshold"),
+    "landmark_points_output": ("the points' output tensor is named", edit(with_landmarks, f"{L}.points_output", KeyError),
+                               f"{L}.points_output"),
 }
 # Rules that need more than one field or arithmetic: the runtimes check them, JSON Schema cannot.
-BEYOND_SCHEMA = {"anchor_count", "scrfd_stride", "keypoint_names", "template_outside", "template_too_close"}
+BEYOND_SCHEMA = {"anchor_count", "scrfd_stride", "keypoint_names", "template_outside", "template_too_close",
+                 "landmark_roi_points", "landmark_roi_keypoints", "landmark_roi_keypoint_unknown", "landmark_group_index"}
 index = {"description": "Manifests every edgeface runtime must accept (valid) or refuse with the given error "
                         "category at the given dotted field path (invalid); \"schema\": false marks a rule "
                         "docs/bundle.schema.json cannot express. Made by scripts/make_conformance.py.",

@@ -161,6 +161,12 @@ def test_every_pretrained_card_is_complete(name):
     if card.kind == "detector":
         assert PRESETS[card.preset]["input"] == card.input_fields()
         assert list(card.keypoint_names) == PRESETS[card.preset]["keypoint_names"]
+    elif card.kind == "landmarks":  # its manifest fields parse, and its groups index its points
+        from edgeface.cards.pretrained import FACE_MESH_ENTRY
+
+        assert FACE_MESH_ENTRY["input"] == card.input_fields()
+        groups = FACE_MESH_ENTRY["point_groups"].values()
+        assert all(0 <= i < FACE_MESH_ENTRY["points"] for group in groups for i in group)
     else:
         assert set(card.alignment_template) == set(card.keypoint_names)
         assert all(0 <= v <= card.input_size for point in card.alignment_template.values() for v in point)

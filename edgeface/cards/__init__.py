@@ -1,6 +1,6 @@
 """Model cards: one registered card per model edgeface builds or fetches, with all its facts.
 
-A card says what a model is (``detector`` or ``embedder``, the bundle's words), what it
+A card says what a model is (``detector``, ``embedder`` or ``landmarks``, the bundle's roles), what it
 takes (input size and normalisation), how its outputs are read (decoder preset, keypoint
 names), how an embedder's faces are aligned (template), what calibrates it for int8, how
 it is evaluated, and where it comes from: an architecture edgeface trains names the
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from edgeface.cards.presets import ARCFACE_TEMPLATE, FIVE_KEYPOINTS, PRESETS, SIGNED_UNIT
 from edgeface.errors import EdgefaceError
 
-KINDS = ("detector", "embedder")
+KINDS = ("detector", "embedder", "landmarks")
 
 
 @dataclass(frozen=True)

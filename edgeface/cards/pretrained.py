@@ -77,6 +77,49 @@ register_card(ModelCard(
     source=SHORT_RANGE_SOURCE, fetcher="edgeface.pretrained.blazeface:fetch_int8", bundle="blazeface-int8",
     precision="int8", search="auto", **detector_facts("blazeface-short"), **_BLAZEFACE_FACTS))
 
+# -- MediaPipe's face mesh ----------------------------------------------------------------------
+
+FACE_MESH_SOURCE = Source(
+    **_MEDIAPIPE_WHEEL, member="mediapipe/modules/face_landmark/face_landmark.tflite",
+    member_sha256="1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814")
+# Point indices of MediaPipe's 468-point mesh (its canonical face model's numbering; the
+# subject's right eye is on the image's left). The eye contours average to the eye centres
+# that BlazeFace's keypoints mark; "*_lids" are each eye's outer corner, two upper-lid
+# points, inner corner and two lower-lid points, in the order the eye aspect ratio reads.
+FACE_MESH_GROUPS = {
+    "right_eye": (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246),
+    "left_eye": (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466),
+    "right_eye_lids": (33, 160, 158, 133, 153, 144),
+    "left_eye_lids": (263, 385, 387, 362, 373, 380),
+    "nose_tip": (1,),
+    "mouth_center": (13, 14),
+    "inner_lips": (13, 14),
+    "mouth_corners": (61, 291),
+    "forehead": (10,),
+    "chin": (152,),
+}
+# The manifest's landmark fields of face_landmark.tflite (MediaPipe's face_landmark_cpu
+# graph: 192x192 input in [0, 1], 468 x 3 points, a face-presence logit kept above 0.5
+# while tracking; crop 1.5x the face, levelled by the eyes or by points 33 and 263).
+FACE_MESH_ENTRY = {
+    "input": {"height": 192, "width": 192, "mean": [0.0, 0.0, 0.0], "std": [255.0, 255.0, 255.0],
+              "resize": "stretch"},
+    "points": 468, "points_output": "conv2d_21", "presence_output": "conv2d_31", "presence_threshold": 0.5,
+    "roi_scale": 1.5, "roi_keypoints": ["right_eye", "left_eye"], "roi_points": [33, 263],
+    "point_groups": {name: list(group) for name, group in FACE_MESH_GROUPS.items()},
+}
+
+register_card(ModelCard(
+    name="face-mesh", kind="landmarks",
+    description="MediaPipe face mesh: 468 face landmarks with relative depth, 192x192 crop around each face, "
+                "with BlazeFace short-range to find the faces",
+    builder=None, input={k: v for k, v in FACE_MESH_ENTRY["input"].items() if k not in ("height", "width")},
+    input_size=192, keypoint_names=(), source=FACE_MESH_SOURCE,
+    fetcher="edgeface.pretrained.face_mesh:fetch_face_mesh", bundle="face-mesh",
+    calibration="crops of the scikit-image astronaut and lfw_subset faces around their BlazeFace detections",
+    evaluation="landmarks against MediaPipe's own face mesh on the same images (scripts/bench_landmarks.py); "
+               "tests/test_landmarks.py"))
+
 # -- dlib's face recognition ResNet ------------------------------------------------------------
 
 DLIB_SOURCE = Source(

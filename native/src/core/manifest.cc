@@ -13,7 +13,9 @@ namespace {
 
 constexpr size_t kMaxJsonDepth = 256;  // deeper nesting is refused before the (recursive) parser sees it
 
-const std::vector<std::string> kRoles = {"detector", "embedder"};
+const std::vector<std::string> kRoles = {"detector", "embedder", "landmarks"};
+constexpr int64_t kMaxLandmarks = 10000;
+constexpr size_t kMaxPointGroups = 100;
 
 Json decode(const std::string& text, const std::string& source) {
   if (text.rfind("\xEF\xBB\xBF", 0) == 0) {
@@ -281,6 +283,55 @@ EmbedderSpec parse_embedder(const Fields& f) {
   return e;
 }
 
+LandmarksSpec parse_landmarks(const Fields& f) {
+  LandmarksSpec l;
+  parse_common(f, "landmarks", l);
+  l.points = f.integer("points", std::nullopt, 2, kMaxLandmarks);
+  const std::string below = " below " + std::to_string(l.points);
+  l.roi_keypoints = f.strings("roi_keypoints");
+  if (l.roi_keypoints.size() != 2 || l.roi_keypoints[0] == l.roi_keypoints[1]) {
+    throw f.fail("roi_keypoints", "expected two different keypoint names (the line that levels the crop)");
+  }
+  l.roi_points = f.integers("roi_points", std::nullopt, 0);
+  if (l.roi_points.size() != 2 || l.roi_points[0] == l.roi_points[1] ||
+      std::max(l.roi_points[0], l.roi_points[1]) >= l.points) {
+    throw f.fail("roi_points", "expected two different point indices" + below);
+  }
+  if (f.has("point_groups")) {
+    const Fields groups = f.sub("point_groups");
+    if (groups.data().size() > kMaxPointGroups) {
+      throw f.fail("point_groups", "at most " + std::to_string(kMaxPointGroups) + " groups, got " +
+                                       std::to_string(groups.data().size()));
+    }
+    for (const auto& item : groups.data().items()) {
+      std::vector<int64_t> indices = groups.integers(item.key(), std::nullopt, 0);
+      if (*std::max_element(indices.begin(), indices.end()) >= l.points) {
+        throw groups.fail(item.key(), "expected a non-empty list of point indices" + below);
+      }
+      l.point_groups.emplace_back(item.key(), std::move(indices));
+    }
+  }
+  l.points_output = f.string("points_output");
+  if (f.has("presence_output")) l.presence_output = f.string("presence_output");
+  l.presence_threshold = f.number("presence_threshold", 0.5, {{}, {}, 0.0, 1.0});
+  l.roi_scale = f.number("roi_scale", std::nullopt, {1.0, 4.0, {}, {}});
+  return l;
+}
+
+// The landmark crop is levelled by two of the detector's keypoints: they must be named.
+void check_roi_keypoints(const Fields& models, const Manifest& m) {
+  if (!m.landmarks || !m.detector || m.detector->keypoint_names.empty()) return;
+  const auto& names = m.detector->keypoint_names;
+  for (const auto& wanted : m.landmarks->roi_keypoints) {
+    if (std::find(names.begin(), names.end(), wanted) == names.end()) {
+      std::string known;
+      for (const auto& name : names) known += (known.empty() ? "" : ", ") + name;
+      throw models.sub("landmarks").fail("roi_keypoints",
+                                         "'" + wanted + "' is not one of the detector's keypoint_names (" + known + ")");
+    }
+  }
+}
+
 }  // namespace
 
 Manifest parse_manifest(const std::string& text, const std::string& source) {
@@ -297,11 +348,17 @@ Manifest parse_manifest(const std::string& text, const std::string& source) {
   for (const auto& item : models.data().items()) {
     if (std::find(kRoles.begin(), kRoles.end(), item.key()) == kRoles.end()) unknown.insert(item.key());
   }
-  if (!unknown.empty()) throw models.fail(*unknown.begin(), "unknown model role (expected detector or embedder)");
-  if (models.data().empty()) throw top.fail("models", "must name at least one model (detector or embedder)");
+  if (!unknown.empty()) {
+    throw models.fail(*unknown.begin(), "unknown model role (expected detector, embedder or landmarks)");
+  }
+  if (models.data().empty()) {
+    throw top.fail("models", "must name at least one model (detector, embedder or landmarks)");
+  }
   Manifest m;
   if (models.has("detector")) m.detector = parse_detector(models.sub("detector"));
   if (models.has("embedder")) m.embedder = parse_embedder(models.sub("embedder"));
+  if (models.has("landmarks")) m.landmarks = parse_landmarks(models.sub("landmarks"));
+  check_roi_keypoints(models, m);
   m.name = top.string("name");
   m.description = top.string("description", "");
   return m;

@@ -108,10 +108,24 @@ struct EmbedderSpec : ModelSpec {
   std::optional<double> verify_far;
 };
 
+// A dense face landmark model (MediaPipe's face mesh): parsed and checked as bundle.py's
+// LandmarksSpec so that every runtime accepts the same bundles; the native core does not
+// run it yet (the Python SDK does).
+struct LandmarksSpec : ModelSpec {
+  int64_t points = 0;
+  std::string points_output;
+  std::optional<std::string> presence_output;
+  double presence_threshold = 0.5, roi_scale = 1.5;
+  std::vector<std::string> roi_keypoints;  // two detector keypoint names
+  std::vector<int64_t> roi_points;  // two point indices
+  std::vector<std::pair<std::string, std::vector<int64_t>>> point_groups;  // in manifest order
+};
+
 struct Manifest {
   std::string name, description;
   std::optional<DetectorSpec> detector;
   std::optional<EmbedderSpec> embedder;
+  std::optional<LandmarksSpec> landmarks;
 };
 
 // Parse and validate manifest.json's bytes; throws Error (kManifest, with the field path).

@@ -36,7 +36,7 @@ TEST(Conformance, EveryValidManifestLoads) {
     SCOPED_TRACE(entry["manifest"].get<std::string>());
     try {
       const Manifest m = parse_manifest(conformance_manifest(entry));
-      EXPECT_TRUE(m.detector || m.embedder);
+      EXPECT_TRUE(m.detector || m.embedder || m.landmarks);
     } catch (const Error& e) {
       ADD_FAILURE() << e.what();
     }
@@ -84,6 +84,26 @@ TEST(Manifest, MapsAnScrfdDecoderWithItsDefaults) {
   EXPECT_EQ(d.scrfd.strides.size(), d.scrfd.scores.size());
   EXPECT_EQ(d.scrfd.strides.size(), d.scrfd.boxes.size());
   EXPECT_EQ(d.num_keypoints ? d.scrfd.strides.size() : 0u, d.scrfd.keypoints.size());
+}
+
+TEST(Manifest, MapsALandmarkModelAndItsDefaults) {
+  const Manifest m = parse_manifest(read_text(repo_path("tests/conformance/valid/landmarks.json")));
+  ASSERT_TRUE(m.landmarks);
+  const LandmarksSpec& l = *m.landmarks;
+  EXPECT_EQ(l.role, "landmarks");
+  EXPECT_EQ(l.points, 468);
+  EXPECT_EQ(l.points_output, "conv2d_21");
+  EXPECT_EQ(l.presence_output.value_or(""), "conv2d_31");
+  EXPECT_EQ(l.roi_keypoints, (std::vector<std::string>{"right_eye", "left_eye"}));
+  EXPECT_EQ(l.roi_points, (std::vector<int64_t>{33, 263}));
+  ASSERT_EQ(l.point_groups.size(), 2u);
+  EXPECT_EQ(l.point_groups[0].first, "right_eye");  // in manifest order
+  EXPECT_EQ(l.point_groups[1].second, (std::vector<int64_t>{1}));
+  const Manifest bare = parse_manifest(read_text(repo_path("tests/conformance/valid/landmarks_only.json")));
+  ASSERT_TRUE(bare.landmarks);
+  EXPECT_FALSE(bare.landmarks->presence_output);
+  EXPECT_DOUBLE_EQ(bare.landmarks->presence_threshold, 0.5);
+  EXPECT_TRUE(bare.landmarks->point_groups.empty());
 }
 
 TEST(Manifest, RefusesBrokenJsonAsAManifestError) {

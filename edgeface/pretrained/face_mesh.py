@@ -1,0 +1,67 @@
+"""MediaPipe's face mesh, taken from the pinned mediapipe wheel, as a bundle with the
+BlazeFace short-range detector that finds the faces it reads (its card: ``face-mesh`` in
+``edgeface.cards.pretrained``). The wheel is downloaded, not installed; the model file is
+checked against its pinned sha256, and its outputs against the card's manifest fields.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from edgeface.cards import ModelCard
+from edgeface.errors import EdgefaceError
+
+
+def fetch_face_mesh(card: ModelCard, out_dir: str | Path | None = None,
+                    progress: Callable[[str], None] = lambda message: None) -> Path:
+    """The ``face-mesh`` bundle (detector + landmarks) in ``out_dir`` (default
+    ``<cache>/bundles/face-mesh``); reused when it holds the pinned files intact."""
+    from edgeface.bundle import check_replaceable, load_bundle, write_bundle
+    from edgeface.cards.pretrained import FACE_MESH_ENTRY
+    from edgeface.pretrained import get_model
+    from edgeface.pretrained.fetch import bundle_target, model_file_bytes
+
+    out = bundle_target(card, out_dir)
+    detector = load_bundle(get_model("blazeface").fetch(progress=progress))
+    source = {"detector": detector.manifest.extra.get("source"), "landmarks": card.source.provenance()}
+    if _is_current(out, source):
+        return out
+    check_replaceable(out)
+    progress(f"taking {card.source.file} from {card.source.distribution}")
+    data = model_file_bytes(card.source)
+    entry = {"file": card.source.file, "format": "tflite", **FACE_MESH_ENTRY,
+             "input": {"layout": "NHWC", "dtype": "float32", "channel_order": "RGB", **FACE_MESH_ENTRY["input"]}}
+    _check_outputs(data, card.source.file, entry)
+    manifest = {"name": card.bundle, "description": card.description,
+                "models": {"detector": detector.manifest.detector.to_dict(), "landmarks": entry}, "source": source}
+    return write_bundle(out, manifest, {**detector.files(roles=("detector",)), card.source.file: data})
+
+
+def _check_outputs(data: bytes, file: str, entry: dict) -> None:
+    """The model file has the outputs the manifest fields name, of the sizes they say."""
+    from edgeface.runtime import open_backend
+
+    outputs = {o.name: o.shape for o in open_backend("tflite", data, file).outputs}
+    expected = {entry["points_output"]: 3 * entry["points"], entry["presence_output"]: 1}
+    for name, size in expected.items():
+        if name not in outputs or abs(int(outputs[name][-1])) != size:
+            raise EdgefaceError(f"{file}: expected an output {name} of {size} values, the model has "
+                                f"{', '.join(f'{n} {tuple(s)}' for n, s in outputs.items())}")
+
+
+def _is_current(out: Path, source: dict) -> bool:
+    """Whether ``out`` holds an intact face-mesh bundle made from these sources."""
+    from edgeface.bundle import load_bundle
+
+    if not (out / "manifest.json").is_file():
+        return False
+    try:
+        bundle = load_bundle(out)
+        if bundle.manifest.landmarks is None or bundle.manifest.extra.get("source") != source:
+            return False
+        for spec in bundle.manifest.models():
+            bundle.read_model(spec)  # checks each file against its sha256
+    except EdgefaceError:
+        return False
+    return True
