@@ -181,6 +181,14 @@ class FaceAnalyzer:
             self._check_detections(detections)
         return self._engine.landmarks(rgb, detections)
 
+    def follow_landmarks(self, image: object, previous: "Landmarks", color: str | None = None) -> "Landmarks":
+        """The landmarks of the faces whose points on an earlier frame were ``previous``,
+        without running the detector (video: the crop comes from the previous points, as
+        in MediaPipe's face mesh). A face that left its crop gets a low ``presence``."""
+        rgb = self._rgb(image, color, "image")
+        self._require("landmarks")
+        return self._engine.follow_landmarks(rgb, previous)
+
     # -- embedding ------------------------------------------------------------------
 
     def embed_faces(self, image: object, detections: Detections, color: str | None = None) -> np.ndarray:

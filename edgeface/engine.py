@@ -44,6 +44,9 @@ class Engine(Protocol):
     def landmarks(self, rgb: np.ndarray, detections: Detections) -> Landmarks:
         """Dense landmarks of the detected faces (a bundle with models.landmarks)."""
 
+    def follow_landmarks(self, rgb: np.ndarray, previous: Landmarks) -> Landmarks:
+        """Dense landmarks of the faces whose earlier points were ``previous``."""
+
 
 class PythonEngine:
     """The numpy path over backend models; ``detector``, ``embedder`` and ``aligner`` are
@@ -88,6 +91,9 @@ class PythonEngine:
 
     def landmarks(self, rgb: np.ndarray, detections: Detections) -> Landmarks:
         return self.landmarker.from_detections(rgb, detections.boxes, detections.keypoints, self.keypoint_names)
+
+    def follow_landmarks(self, rgb: np.ndarray, previous: Landmarks) -> Landmarks:
+        return self.landmarker.from_points(rgb, previous)
 
 
 def create_engine(bundle: Bundle, options: FaceAnalyzerOptions) -> Engine:

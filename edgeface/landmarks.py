@@ -22,7 +22,7 @@ import numpy as np
 from edgeface.align import warp_affine
 from edgeface.bundle import LandmarksSpec
 from edgeface.detect import Runner
-from edgeface.errors import ModelLoadError
+from edgeface.errors import EdgefaceError, ModelLoadError
 from edgeface.preprocess import Preprocessor
 
 
@@ -116,7 +116,11 @@ class Landmarker:
     def from_points(self, rgb: np.ndarray, previous: Landmarks) -> Landmarks:
         """Landmarks of the faces whose points (in an earlier frame) are ``previous``: the
         crop is made from those points, no detector needed."""
-        points = np.asarray(previous.points, np.float64)[..., :2]
+        points = np.asarray(previous.points, np.float64)
+        if points.ndim != 3 or points.shape[1:] != (self.spec.points, 3) or not np.isfinite(points).all():
+            raise EdgefaceError(f"previous: expected (N, {self.spec.points}, 3) finite points from this model, "
+                                f"got {points.shape}: pass the Landmarks an earlier call returned")
+        points = points[..., :2]
         boxes = np.concatenate([points.min(axis=1), points.max(axis=1)], axis=1)
         first, second = self.spec.roi_points
         return self.in_regions(rgb, regions_around(boxes, points[:, first], points[:, second], self.spec.roi_scale))

@@ -13,7 +13,7 @@ import pytest
 from edgeface.analyzer import FaceAnalyzer
 from edgeface.bundle import load_bundle, parse_manifest
 from edgeface.cards.pretrained import FACE_MESH_GROUPS, FACE_MESH_SOURCE
-from edgeface.errors import BundleError, ManifestError, ModelLoadError
+from edgeface.errors import BundleError, EdgefaceError, ManifestError, ModelLoadError
 from edgeface.landmarks import Landmarks
 from edgeface.pretrained import fetch_model
 
@@ -168,3 +168,63 @@ def test_the_landmark_entry_round_trips_and_names_its_bad_fields(mesh_bundle):
 def test_auto_runtime_runs_a_landmark_bundle_in_python(mesh_bundle, astronaut):
     analyzer = FaceAnalyzer.create_from_bundle(mesh_bundle, runtime="auto")
     assert len(analyzer.landmarks_arrays(astronaut)) == 1
+
+
+def _sliding_frames(astronaut: np.ndarray, count: int, step: int = 2):
+    """The astronaut sliding right ``step`` pixels a frame on a wider black frame."""
+    for f in range(count):
+        frame = np.zeros((512, 512 + step * count, 3), np.uint8)
+        frame[:, step * f: step * f + 512] = astronaut
+        yield f * 40.0, frame
+
+
+def test_video_mode_follows_faces_by_their_landmarks(mesh_bundle, astronaut, found):
+    """MediaPipe's face mesh in video: the detector runs on the first frame and then only
+    every find_faces_every frames; the landmarks follow the face on every frame, and the
+    track's box moves with them."""
+    from edgeface.video import VideoAnalyzer, VideoOptions
+
+    video = VideoAnalyzer(FaceAnalyzer.create_from_bundle(mesh_bundle, search="whole"),
+                          VideoOptions(find_faces_every=30))
+    _, still = found
+    distance = _eye_distance(still)
+    nose = FACE_MESH_GROUPS["nose_tip"][0]
+    for t_ms, frame in _sliding_frames(astronaut, 40):
+        result = video.process(frame, t_ms)
+        (track,) = result.tracks
+        assert track.landmarks is not None and track.landmarks.shape == (468, 3)
+        shift = 2 * result.frame_index
+        # the followed points lag a moving face a little: within 6 % of the eye distance
+        assert abs(track.landmarks[nose, 0] - (still.points[0, nose, 0] + shift)) < 0.06 * distance
+        assert abs((track.bbox[0] + track.bbox[2]) / 2 - (still.points[0, nose, 0] + shift)) < 0.2 * distance
+    assert video.detector_runs == 2  # frames 0 and 30
+    assert video.summaries()[0].track_id == 1  # one track throughout
+
+
+def test_video_mode_detects_again_when_the_landmarks_lose_the_face(mesh_bundle, astronaut):
+    from edgeface.video import VideoAnalyzer
+
+    video = VideoAnalyzer(FaceAnalyzer.create_from_bundle(mesh_bundle, search="whole"))
+    video.process(astronaut, 0.0)
+    video.process(astronaut, 40.0)
+    assert video.detector_runs == 1
+    gone = video.process(np.zeros_like(astronaut), 80.0)  # the face vanishes: presence falls
+    assert gone.tracks == [] and video.detector_runs == 1
+    back = video.process(astronaut, 120.0)  # lost on the last frame: the detector runs on this one
+    assert back.detected and video.detector_runs == 2 and len(back.tracks) == 1
+
+
+def test_video_mode_without_landmarks_tracks_by_boxes(mesh_bundle, astronaut):
+    from edgeface.video import VideoAnalyzer, VideoOptions
+
+    video = VideoAnalyzer(FaceAnalyzer.create_from_bundle(mesh_bundle, search="whole"),
+                          VideoOptions(landmarks=False, detect_every=5))
+    for t_ms, frame in _sliding_frames(astronaut, 20):
+        result = video.process(frame, t_ms)
+        assert all(track.landmarks is None for track in result.tracks)
+    assert video.detector_runs == 3 + 3  # three warm-up detections, then every 5th frame
+
+
+def test_following_landmarks_refuses_points_of_another_model(analyzer, astronaut):
+    with pytest.raises(EdgefaceError, match=r"expected \(N, 468, 3\) finite points"):
+        analyzer.follow_landmarks(astronaut, Landmarks(np.zeros((1, 68, 3), np.float32), np.ones(1, np.float32)))

@@ -49,6 +49,7 @@ class ScriptedAnalyzer:
         self.keypoint_names = KEYPOINT_NAMES
         self.options = SimpleNamespace(color="rgb", max_image_pixels=64_000_000)
         self.has_embedder = False  # no embedder: faces are tracked, not named
+        self.has_landmarks = False  # no landmark model: tracks move by their boxes
         self.faces: list = []
         self.calls = 0
 

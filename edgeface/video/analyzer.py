@@ -2,7 +2,11 @@
 
 The detector runs every ``detect_every`` frames, and on the next frame whenever a track
 is new (until its speed is known), lost or leaving the frame; in between, each face's
-box is predicted by its Kalman filter, which costs microseconds. Each track is recognised
+box is predicted by its Kalman filter, which costs microseconds. With a landmark model in
+the bundle, each face is instead followed by its landmarks on every frame (their crop
+comes from the previous frame's points) and the detector runs only when a face is lost,
+new or leaving, and every ``find_faces_every`` frames; ``TrackState.landmarks`` holds
+the points. Each track is recognised
 when it starts and again only when its face quality improves (a track still unnamed also
 every ``retry_unknown_every`` detections), and carries the identity its recognitions
 voted for. Detection is the ``FaceAnalyzer``'s, search included: create it with
@@ -28,8 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from edgeface.align import similarity_transform
 from edgeface.errors import BundleError, EdgefaceError
 from edgeface.image import to_rgb
+from edgeface.landmarks import Landmarks
 from edgeface.results import Detections
 from edgeface.video.options import VideoOptions
 from edgeface.video.quality import face_crop, face_quality
@@ -71,6 +77,8 @@ class VideoAnalyzer:
         self._redetect = False
         self._last_ms: float | None = None
         self._ended: deque[TrackSummary] = deque(maxlen=self.options.max_summaries)
+        self._landmarks = self.options.landmarks and analyzer.has_landmarks
+        self._every = self.options.find_faces_every if self._landmarks else self.options.detect_every
 
     @classmethod
     def create_from_options(cls, analyzer_options, options: VideoOptions | None = None) -> "VideoAnalyzer":
@@ -88,21 +96,24 @@ class VideoAnalyzer:
         if not math.isfinite(t_ms):
             raise EdgefaceError(f"timestamp_ms={timestamp_ms!r}: must be a finite number of milliseconds")
         self.tracker.advance(t_ms)
-        detect = (self._since_detection is None or self._redetect
-                  or self._since_detection + 1 >= self.options.detect_every)
+        detect = (self._since_detection is None or self._redetect or self._since_detection + 1 >= self._every)
         started, matched = [], []
         if detect:
             continued, started = self._detect(rgb, t_ms)
             self._since_detection = 0
+            if self._landmarks:
+                self._landmarks_of_detected(rgb, continued + started)
             matched = self._recognize(rgb, continued + started)
         else:
             self._since_detection += 1
+            if self._landmarks:
+                self._follow(rgb, t_ms)
         ended = self.tracker.expire(t_ms)
         states = [track.report(t_ms) for track in self.tracker.visible()]
         events = ([self._end(track, t_ms) for track in ended]
                   + [track.event("track_started", t_ms) for track in started]
                   + [track.event("identity_matched", t_ms) for track in matched])
-        self._redetect = self.tracker.needs_detection(rgb.shape[1], rgb.shape[0])
+        self._redetect = self.tracker.needs_detection(rgb.shape[1], rgb.shape[0], warmup=not self._landmarks)
         self._last_ms = t_ms
         self.frames += 1
         return FrameResult(t_ms, detect, states, events, self.frames - 1)
@@ -111,6 +122,45 @@ class VideoAnalyzer:
         found = self.analyzer.detect_arrays(rgb, color="rgb")
         self.detector_runs += 1
         return self.tracker.match(found.boxes, found.scores, found.keypoints, t_ms)
+
+    def _landmarks_of_detected(self, rgb: np.ndarray, tracks: list[Track]) -> None:
+        """Each detected track's landmarks, from its detection; the points and the
+        detection are kept as the track's anchor, which later frames' points map from."""
+        if not tracks:
+            return
+        faces = Detections(np.stack([t.detected_box for t in tracks]), np.array([t.score for t in tracks], np.float32),
+                           np.stack([t.detected_keypoints for t in tracks]), self.analyzer.keypoint_names)
+        found = self.analyzer.landmarks_arrays(rgb, faces, color="rgb")
+        threshold = self.analyzer.bundle.manifest.landmarks.presence_threshold
+        for track, points, presence in zip(tracks, found.points, found.presence):
+            track.landmarks = points if presence >= threshold else None
+            track.anchor = (points[:, :2].astype(np.float64), track.detected_box, track.detected_keypoints) \
+                if presence >= threshold else None
+
+    def _follow(self, rgb: np.ndarray, t_ms: float) -> None:
+        """A frame without detection: each face with landmarks is found again from its
+        previous points. Its box and keypoints move as its points moved since its
+        detection (the similarity transform between the two point sets), so they stay
+        in the detector's terms; a face whose presence falls under the threshold is lost,
+        and the detector runs on the next frame."""
+        tracks = [t for t in self.tracker.visible() if t.landmarks is not None and t.anchor is not None]
+        if not tracks:
+            return
+        previous = Landmarks(np.stack([t.landmarks for t in tracks]), np.ones(len(tracks), np.float32))
+        found = self.analyzer.follow_landmarks(rgb, previous, color="rgb")
+        threshold = self.analyzer.bundle.manifest.landmarks.presence_threshold
+        for track, points, presence in zip(tracks, found.points, found.presence):
+            if presence < threshold:
+                track.landmarks = None
+                track.misses += 1
+                continue
+            anchor_points, box, keypoints = track.anchor
+            moved = similarity_transform(anchor_points, points[:, :2])
+            scale = math.sqrt(abs(np.linalg.det(moved[:, :2])))
+            centre = moved[:, :2] @ ((box[:2] + box[2:]) / 2) + moved[:, 2]
+            half = scale * (box[2:] - box[:2]) / 2
+            track.follow(np.concatenate([centre - half, centre + half]), keypoints @ moved[:, :2].T + moved[:, 2],
+                         points, t_ms)
 
     def _gallery(self):
         """The watch-list to recognise against, or None when faces cannot be named."""

@@ -12,6 +12,13 @@ class VideoOptions:
     # Run the detector on every Nth frame (and on the next frame whenever a track is
     # lost); in between, tracks move by their motion model only.
     detect_every: int = 5
+    # With a landmark model in the bundle (models.landmarks), each face is followed by its
+    # landmarks on every frame, the crop taken from the previous frame's points as
+    # MediaPipe's face mesh does; the detector then runs only when a face is lost (its
+    # presence falls under the manifest's threshold), new, or leaving the frame, and every
+    # find_faces_every frames to find faces that came in. landmarks=False tracks by boxes.
+    landmarks: bool = True
+    find_faces_every: int = 30
     # A detection continues a track when their boxes overlap at least this much.
     min_iou: float = 0.3
     # A track that no detection has matched for this long ends (it is hidden from the
@@ -45,7 +52,7 @@ class VideoOptions:
     def check(self) -> "VideoOptions":
         """Refuse values outside sane ranges: a live feed runs for months, so every count
         and duration is bounded above as well as below (memory and timers stay bounded)."""
-        for name in ("detect_every", "retry_unknown_every"):
+        for name in ("detect_every", "retry_unknown_every", "find_faces_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000:
                 raise EdgefaceError(f"VideoOptions.{name}={value!r}: must be an integer >= 1 and <= 10000")

@@ -1,7 +1,8 @@
 """Tracks: faces followed from frame to frame by a Kalman filter on the box, continued by
-IoU matching whenever the detector runs, with stable ids, smoothed output and a carried
+IoU matching whenever the detector runs (or, with a landmark model, by each face's own
+landmarks in between: ``Track.follow``), with stable ids, smoothed output and a carried
 identity vote. No models here: the tracker takes detections as arrays, so it is tested
-with plain numbers (edgeface.video.analyzer feeds it the detector's output).
+with plain numbers (edgeface.video.analyzer feeds it the models' output).
 """
 
 from __future__ import annotations
@@ -47,7 +48,10 @@ class TrackState:
     score: float  # the detector's score at the last detection
     identity: str | None
     similarity: float | None
-    detected: bool  # the detector found this face on this frame (else the box is predicted)
+    detected: bool  # the detector found this face on this frame (else the box is predicted or followed)
+    # (P, 3) dense landmarks in frame pixels when the bundle has a landmark model and it
+    # found the face on this frame, raw (not smoothed); not written by to_dict (468 points)
+    landmarks: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"track_id": self.track_id, "bbox": _box_list(self.bbox), "score": round(self.score, 4),
@@ -99,7 +103,11 @@ class Track:
         self.first_ms = self.last_ms = self.last_seen_ms = t_ms
         self.frames = 0
         self.detections = 0
-        self.misses = 0  # detector runs in a row that did not find it
+        self.follows = 0  # frames its landmarks found it on, between detections
+        self.misses = 0  # detector runs in a row that did not find it (or its landmarks lost it)
+        self.landmarks: np.ndarray | None = None  # (P, 3) on the last frame they found it
+        # (points, box, keypoints) at the last detection with landmarks: what follow maps from
+        self.anchor: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.detected = False
         self.vote = IdentityVote()
         self.recognitions = 0
@@ -111,22 +119,33 @@ class Track:
         self._observe(box, score, keypoints, t_ms)
 
     def _observe(self, box, score: float, keypoints: np.ndarray, t_ms: float) -> None:
-        """Remember the keypoints relative to the detected box: they move and scale with
-        the predicted box until the next detection."""
+        """Remember the detection, and its keypoints relative to its box: they move and
+        scale with the predicted box until the next detection."""
+        self._seen(box, keypoints, t_ms)
+        self.detected_box = np.asarray(box, np.float64).copy()  # the last detection as it came
+        self.detected_keypoints = np.asarray(keypoints, np.float64).reshape(-1, 2)
+        self.score = float(score)
+        self.detections += 1
+        self.detected = True
+
+    def _seen(self, box, keypoints: np.ndarray, t_ms: float) -> None:
         x0, y0, x1, y1 = (float(v) for v in box)
         size = np.array([max(x1 - x0, 1.0), max(y1 - y0, 1.0)])
         self._offsets = (np.asarray(keypoints, np.float64).reshape(-1, 2) - [(x0 + x1) / 2, (y0 + y1) / 2]) / size
-        self.detected_box = np.array([x0, y0, x1, y1])  # the last detection as it came
-        self.detected_keypoints = np.asarray(keypoints, np.float64).reshape(-1, 2)
-        self.score = float(score)
         self.last_seen_ms = t_ms
-        self.detections += 1
         self.misses = 0
-        self.detected = True
 
     def update(self, box, score: float, keypoints: np.ndarray, t_ms: float) -> None:
         self.kalman.update(box)
         self._observe(box, score, keypoints, t_ms)
+
+    def follow(self, box, keypoints: np.ndarray, landmarks: np.ndarray, t_ms: float) -> None:
+        """A frame without detection on which the face's landmarks found it again: ``box``
+        and ``keypoints`` in the detector's terms, derived from them."""
+        self.kalman.update(box)
+        self._seen(box, keypoints, t_ms)
+        self.landmarks = landmarks
+        self.follows += 1
 
     def _box_and_keypoints(self) -> tuple[np.ndarray, np.ndarray]:
         """The Kalman box and keypoints as one vector (x0, y0, x1, y1, kx, ky, ...), and
@@ -144,8 +163,10 @@ class Track:
         out = raw if self.filter is None else self.filter(raw, t_ms / 1000.0, self.kalman.size, rates)
         self.frames += 1
         self.last_ms = t_ms
+        found_now = self.last_seen_ms == t_ms
         self.state = TrackState(self.track_id, tuple(float(v) for v in out[:4]), out[4:].reshape(-1, 2),
-                                self.score, self.vote.identity, self.vote.similarity, self.detected)
+                                self.score, self.vote.identity, self.vote.similarity, self.detected,
+                                self.landmarks if found_now else None)
         return self.state
 
     def event(self, kind: str, t_ms: float) -> TrackEvent:
@@ -213,11 +234,12 @@ class Tracker:
         """Tracks found by the detector at its last run (the others may be occluded)."""
         return [t for t in self.tracks if not t.misses]
 
-    def needs_detection(self, width: int, height: int) -> bool:
-        """True when a track is new, was missed or is leaving the frame: the detector
+    def needs_detection(self, width: int, height: int, warmup: bool = True) -> bool:
+        """True when a track is new (with ``warmup``: tracks followed by their landmarks
+        on every frame need no speed), was missed or is leaving the frame: the detector
         should run on the next frame."""
         for track in self.tracks:
-            if track.misses or track.detections < WARMUP_DETECTIONS:
+            if track.misses or (warmup and track.detections < WARMUP_DETECTIONS):
                 return True
             if inside_fraction(track.kalman.box, width, height) < MIN_INSIDE_FRACTION:
                 return True
