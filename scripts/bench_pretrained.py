@@ -129,48 +129,44 @@ def mediapipe_worker(spec: dict) -> None:
         detector.close()
 
 
-def mediapipe_python(env: Path = MEDIAPIPE_ENV) -> Path:
-    """The Python of a venv holding mediapipe==MEDIAPIPE_VERSION, made on first use."""
+def mediapipe_python(env: Path = MEDIAPIPE_ENV, version: str = MEDIAPIPE_VERSION) -> Path:
+    """The Python of a venv holding mediapipe==``version``, made on first use."""
     python = env / "bin" / "python"
     check = [str(python), "-c", "import importlib.metadata as m; print(m.version('mediapipe'))"]
-    if python.exists() and subprocess.run(check, capture_output=True, text=True).stdout.strip() == MEDIAPIPE_VERSION:
+    if python.exists() and subprocess.run(check, capture_output=True, text=True).stdout.strip() == version:
         return python
-    log(f"creating {env.relative_to(ROOT)} with mediapipe=={MEDIAPIPE_VERSION} (once, a few minutes)")
+    log(f"creating {env.relative_to(ROOT)} with mediapipe=={version} (once, a few minutes)")
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(env)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", f"mediapipe=={MEDIAPIPE_VERSION}"], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", f"mediapipe=={version}"], check=True)
     return python
 
 
-class MediaPipeWorker:
-    """This file running ``mediapipe_worker`` in the MediaPipe venv, answering requests."""
+class VenvWorker:
+    """A script running its worker function (``flag SPEC``) under another venv's Python,
+    answering one JSON request per line: the images of ``spec["images"]`` are saved as
+    .npy files it loads once."""
 
-    def __init__(self, model: Path, images: dict[str, np.ndarray]):
-        self.tmp = tempfile.TemporaryDirectory(prefix="bench-mediapipe-")
+    def __init__(self, python: Path, script: str, flag: str, spec: dict, images: dict[str, np.ndarray]):
+        self.tmp = tempfile.TemporaryDirectory(prefix="bench-worker-")
         tmp = Path(self.tmp.name)
         paths = {}
         for i, (name, image) in enumerate(images.items()):
             paths[name] = str(tmp / f"image{i}.npy")
             np.save(paths[name], image)
-        spec = {"model": str(model), "images": paths}
-        self.stderr = open(tmp / "mediapipe.log", "w+")
-        self.process = subprocess.Popen([str(mediapipe_python()), __file__, "--mediapipe-worker", json.dumps(spec)],
+        self.stderr = open(tmp / "worker.log", "w+")
+        self.process = subprocess.Popen([str(python), script, flag, json.dumps({**spec, "images": paths})],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
-        self.version = None
-        self.boxes: dict[str, list] = {}
 
-    def measure(self, runs: int, warmup: int) -> dict:
-        self.process.stdin.write(json.dumps({"runs": runs, "warmup": warmup}) + "\n")
+    def ask(self, request: dict) -> dict:
+        self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
         for line in self.process.stdout:
             if line.startswith(REPLY):
-                answer = json.loads(line[len(REPLY):])
-                self.version = answer["version"]
-                self.boxes = {name: got.pop("boxes") for name, got in answer["images"].items()}
-                return {("mediapipe", name): got for name, got in answer["images"].items()}
+                return json.loads(line[len(REPLY):])
         self.stderr.seek(0)
-        raise RuntimeError(f"the MediaPipe worker stopped: {self.stderr.read().strip()[-2000:]}")
+        raise RuntimeError(f"the worker stopped: {self.stderr.read().strip()[-2000:]}")
 
-    def __enter__(self) -> "MediaPipeWorker":
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
@@ -181,6 +177,21 @@ class MediaPipeWorker:
             self.process.kill()
         self.stderr.close()
         self.tmp.cleanup()
+
+
+class MediaPipeWorker(VenvWorker):
+    """This file running ``mediapipe_worker`` in the MediaPipe venv."""
+
+    def __init__(self, model: Path, images: dict[str, np.ndarray]):
+        super().__init__(mediapipe_python(), __file__, "--mediapipe-worker", {"model": str(model)}, images)
+        self.version = None
+        self.boxes: dict[str, list] = {}
+
+    def measure(self, runs: int, warmup: int) -> dict:
+        answer = self.ask({"runs": runs, "warmup": warmup})
+        self.version = answer["version"]
+        self.boxes = {name: got.pop("boxes") for name, got in answer["images"].items()}
+        return {("mediapipe", name): got for name, got in answer["images"].items()}
 
 
 # -- inputs -------------------------------------------------------------------------------------
