@@ -85,16 +85,21 @@ FACE_MESH_SOURCE = Source(
 # Point indices of MediaPipe's 468-point mesh (its canonical face model's numbering; the
 # subject's right eye is on the image's left). The eye contours average to the eye centres
 # that BlazeFace's keypoints mark; "*_lids" are each eye's outer corner, two upper-lid
-# points, inner corner and two lower-lid points, in the order the eye aspect ratio reads.
+# points, inner corner and two lower-lid points, in the order the eye aspect ratio reads;
+# "*_upper_lid" the middle of each upper lid and "lower_lip" both edges of the lower lip
+# (what edgeface.eval.render_face moves to close the eyes or open the mouth).
 FACE_MESH_GROUPS = {
     "right_eye": (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246),
     "left_eye": (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466),
     "right_eye_lids": (33, 160, 158, 133, 153, 144),
     "left_eye_lids": (263, 385, 387, 362, 373, 380),
+    "right_upper_lid": (157, 158, 159, 160, 161),
+    "left_upper_lid": (384, 385, 386, 387, 388),
     "nose_tip": (1,),
     "mouth_center": (13, 14),
     "inner_lips": (13, 14),
     "mouth_corners": (61, 291),
+    "lower_lip": (14, 87, 178, 88, 95, 317, 402, 318, 324, 17, 84, 181, 91, 146, 314, 405, 321, 375),
     "forehead": (10,),
     "chin": (152,),
 }
