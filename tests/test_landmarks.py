@@ -228,3 +228,14 @@ def test_video_mode_without_landmarks_tracks_by_boxes(mesh_bundle, astronaut):
 def test_following_landmarks_refuses_points_of_another_model(analyzer, astronaut):
     with pytest.raises(EdgefaceError, match=r"expected \(N, 468, 3\) finite points"):
         analyzer.follow_landmarks(astronaut, Landmarks(np.zeros((1, 68, 3), np.float32), np.ones(1, np.float32)))
+
+
+def test_a_cached_bundle_with_older_landmark_fields_is_rewritten(mesh_bundle):
+    """An edgeface that names more point groups rewrites a bundle an older one made."""
+    manifest_path = mesh_bundle / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["models"]["landmarks"]["point_groups"]["rigid_features"]
+    manifest_path.write_text(json.dumps(manifest))
+    assert fetch_model("face-mesh") == mesh_bundle
+    groups = load_bundle(mesh_bundle).manifest.landmarks.point_groups
+    assert groups["rigid_features"] == FACE_MESH_GROUPS["rigid_features"]

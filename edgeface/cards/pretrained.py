@@ -87,7 +87,10 @@ FACE_MESH_SOURCE = Source(
 # that BlazeFace's keypoints mark; "*_lids" are each eye's outer corner, two upper-lid
 # points, inner corner and two lower-lid points, in the order the eye aspect ratio reads;
 # "*_upper_lid" the middle of each upper lid and "lower_lip" both edges of the lower lip
-# (what edgeface.eval.render_face moves to close the eyes or open the mouth).
+# (what edgeface.eval.render_face moves to close the eyes or open the mouth); "face_sides"
+# the face outline's points level with the eyes, nearest the ears; "rigid_features" the
+# textured points that move only with the head (eye corners, nose tip, nostril wings,
+# inner brow ends: edgeface.liveness fits them; outline points are guessed, not seen).
 FACE_MESH_GROUPS = {
     "right_eye": (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246),
     "left_eye": (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466),
@@ -102,6 +105,8 @@ FACE_MESH_GROUPS = {
     "lower_lip": (14, 87, 178, 88, 95, 317, 402, 318, 324, 17, 84, 181, 91, 146, 314, 405, 321, 375),
     "forehead": (10,),
     "chin": (152,),
+    "face_sides": (234, 454),
+    "rigid_features": (33, 133, 263, 362, 1, 98, 327, 55, 285),
 }
 # The manifest's landmark fields of face_landmark.tflite (MediaPipe's face_landmark_cpu
 # graph: 192x192 input in [0, 1], 468 x 3 points, a face-presence logit kept above 0.5

@@ -25,13 +25,13 @@ def fetch_face_mesh(card: ModelCard, out_dir: str | Path | None = None,
     out = bundle_target(card, out_dir)
     detector = load_bundle(get_model("blazeface").fetch(progress=progress))
     source = {"detector": detector.manifest.extra.get("source"), "landmarks": card.source.provenance()}
-    if _is_current(out, source):
+    entry = {"file": card.source.file, "format": "tflite", **FACE_MESH_ENTRY,
+             "input": {"layout": "NHWC", "dtype": "float32", "channel_order": "RGB", **FACE_MESH_ENTRY["input"]}}
+    if _is_current(out, source, entry):
         return out
     check_replaceable(out)
     progress(f"taking {card.source.file} from {card.source.distribution}")
     data = model_file_bytes(card.source)
-    entry = {"file": card.source.file, "format": "tflite", **FACE_MESH_ENTRY,
-             "input": {"layout": "NHWC", "dtype": "float32", "channel_order": "RGB", **FACE_MESH_ENTRY["input"]}}
     _check_outputs(data, card.source.file, entry)
     manifest = {"name": card.bundle, "description": card.description,
                 "models": {"detector": detector.manifest.detector.to_dict(), "landmarks": entry}, "source": source}
@@ -50,8 +50,9 @@ def _check_outputs(data: bytes, file: str, entry: dict) -> None:
                                 f"{', '.join(f'{n} {tuple(s)}' for n, s in outputs.items())}")
 
 
-def _is_current(out: Path, source: dict) -> bool:
-    """Whether ``out`` holds an intact face-mesh bundle made from these sources."""
+def _is_current(out: Path, source: dict, entry: dict) -> bool:
+    """Whether ``out`` holds an intact face-mesh bundle made from these sources, with the
+    card's landmark fields (an older edgeface's point groups are rewritten)."""
     from edgeface.bundle import load_bundle
 
     if not (out / "manifest.json").is_file():
@@ -59,6 +60,9 @@ def _is_current(out: Path, source: dict) -> bool:
     try:
         bundle = load_bundle(out)
         if bundle.manifest.landmarks is None or bundle.manifest.extra.get("source") != source:
+            return False
+        written = bundle.manifest.raw["models"]["landmarks"]
+        if any(written.get(key) != value for key, value in entry.items()):
             return False
         for spec in bundle.manifest.models():
             bundle.read_model(spec)  # checks each file against its sha256
