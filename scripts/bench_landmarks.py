@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pretrained import REPLY, ROOT, VenvWorker, interleaved, log, mediapipe_python, summarise  # noqa: E402
+from bench_pretrained import REPLY, ROOT, VenvWorker, interleaved, log, mediapipe_python  # noqa: E402
 
 MESH_MEDIAPIPE = "0.10.21"  # the wheel edgeface.cards.pretrained.FACE_MESH_SOURCE pins
 MESH_ENV = ROOT / "runs" / "bench-env" / "mediapipe-0.10"

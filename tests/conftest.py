@@ -52,3 +52,26 @@ def default_bundle(cache):
     from edgeface.pretrained import fetch_model
 
     return fetch_model("default")
+
+
+@pytest.fixture(scope="session")
+def mesh_analyzer(cache):
+    """An analyzer over the face-mesh bundle (BlazeFace + MediaPipe's face mesh), one
+    whole-image detection pass per image."""
+    from edgeface.analyzer import FaceAnalyzer
+    from edgeface.pretrained import fetch_model
+
+    return FaceAnalyzer.create_from_bundle(fetch_model("face-mesh"), search="whole")
+
+
+@pytest.fixture(scope="session")
+def mesh_photo(mesh_analyzer):
+    """The astronaut, her landmarks, and her face as a model to re-render
+    (edgeface.eval.render_face) at known poses and expressions."""
+    skimage_data = pytest.importorskip("skimage.data")
+    pytest.importorskip("scipy.spatial")
+    from edgeface.eval.render_face import FaceModel
+
+    image = skimage_data.astronaut()
+    landmarks = mesh_analyzer.landmarks_arrays(image)
+    return image, landmarks, FaceModel.fit(image, landmarks)

@@ -6,32 +6,15 @@ from __future__ import annotations
 
 import random
 
-import numpy as np
 import pytest
 
-from edgeface.analyzer import FaceAnalyzer
 from edgeface.challenge import ACTIONS, ActiveChallenge, ChallengeOptions
 from edgeface.errors import EdgefaceError
 from edgeface.landmarks import Landmarks
-from edgeface.pretrained import fetch_model
 
-skimage_data = pytest.importorskip("skimage.data")
-render_face = pytest.importorskip("edgeface.eval.render_face")
 
 pytestmark = pytest.mark.slow
 FRAME_MS = 100.0
-
-
-@pytest.fixture(scope="module")
-def analyzer(cache) -> FaceAnalyzer:
-    return FaceAnalyzer.create_from_bundle(fetch_model("face-mesh"), search="whole")
-
-
-@pytest.fixture(scope="module")
-def photo(analyzer):
-    image = skimage_data.astronaut()
-    landmarks = analyzer.landmarks_arrays(image)
-    return image, landmarks, render_face.FaceModel.fit(image, landmarks)
 
 
 def _gap(landmarks: Landmarks, side: str) -> float:
@@ -40,9 +23,9 @@ def _gap(landmarks: Landmarks, side: str) -> float:
                  - points[list(landmarks.groups[f"{side}_upper_lid"])][:, 1].mean())
 
 
-def _frames(analyzer, photo, action: str) -> list[Landmarks]:
+def _frames(mesh_analyzer, mesh_photo, action: str) -> list[Landmarks]:
     """The landmarks of a rendered performance of ``action`` (about 1 s)."""
-    _, landmarks, model = photo
+    _, landmarks, model = mesh_photo
     if action == "blink":
         shut = {f"{side}_upper_lid": (0, 0.9 * _gap(landmarks, side), 0) for side in ("right", "left")}
         renders = [model.render(), model.render(moves=shut), model.render(moves=shut), model.render()]
@@ -57,7 +40,7 @@ def _frames(analyzer, photo, action: str) -> list[Landmarks]:
         middle = (points[right] + points[left]) / 2
         points[[right, left]] = middle + 1.15 * (points[[right, left]] - middle)
         return [Landmarks(points[None], landmarks.presence, landmarks.groups)] * 3
-    return [analyzer.landmarks_arrays(image) for image in renders]
+    return [mesh_analyzer.landmarks_arrays(image) for image in renders]
 
 
 def _run(challenge: ActiveChallenge, sequence: list[Landmarks], t_ms: float = 0.0):
@@ -67,44 +50,44 @@ def _run(challenge: ActiveChallenge, sequence: list[Landmarks], t_ms: float = 0.
     return state, t_ms
 
 
-def _neutral(photo, frames: int = 6) -> list[Landmarks]:
-    return [photo[1]] * frames
+def _neutral(mesh_photo, frames: int = 6) -> list[Landmarks]:
+    return [mesh_photo[1]] * frames
 
 
 @pytest.mark.parametrize("action", ACTIONS)
-def test_each_action_is_seen(analyzer, photo, action):
+def test_each_action_is_seen(mesh_analyzer, mesh_photo, action):
     challenge = ActiveChallenge(actions=(action,))
-    state, _ = _run(challenge, _neutral(photo) + _frames(analyzer, photo, action) + _neutral(photo, 2))
+    state, _ = _run(challenge, _neutral(mesh_photo) + _frames(mesh_analyzer, mesh_photo, action) + _neutral(mesh_photo, 2))
     assert state.status == "passed", state.reason
 
 
-def test_actions_in_the_order_asked_pass(analyzer, photo):
+def test_actions_in_the_order_asked_pass(mesh_analyzer, mesh_photo):
     order = ("turn_right", "blink", "nod")
-    sequence = _neutral(photo) + sum((_frames(analyzer, photo, a) for a in order), [])
+    sequence = _neutral(mesh_photo) + sum((_frames(mesh_analyzer, mesh_photo, a) for a in order), [])
     state, _ = _run(ActiveChallenge(actions=order), sequence)
     assert state.status == "passed" and state.done == 3
 
 
-def test_a_still_photo_fails_on_time(photo):
+def test_a_still_photo_fails_on_time(mesh_photo):
     challenge = ActiveChallenge(ChallengeOptions(time_limit_ms=2000), actions=("blink", "turn_left"))
-    state, _ = _run(challenge, _neutral(photo, 40))
+    state, _ = _run(challenge, _neutral(mesh_photo, 40))
     assert state.status == "failed" and "blink not seen within 2 s" in state.reason
 
 
-def test_a_replay_of_another_order_fails(analyzer, photo):
+def test_a_replay_of_another_order_fails(mesh_analyzer, mesh_photo):
     """A recording of a live face doing blink then turn left, replayed to a challenge that
     asks turn left first: the blink comes when a turn is asked, the turn too late."""
-    recorded = _neutral(photo) + _frames(analyzer, photo, "blink") + _neutral(photo, 30) \
-        + _frames(analyzer, photo, "turn_left")
+    recorded = _neutral(mesh_photo) + _frames(mesh_analyzer, mesh_photo, "blink") + _neutral(mesh_photo, 30) \
+        + _frames(mesh_analyzer, mesh_photo, "turn_left")
     challenge = ActiveChallenge(ChallengeOptions(time_limit_ms=3000), actions=("turn_left", "blink"))
     state, _ = _run(challenge, recorded)
     assert state.status == "failed" and "turn left not seen" in state.reason
 
 
-def test_another_face_fails_the_challenge(photo):
+def test_another_face_fails_the_challenge(mesh_photo):
     challenge = ActiveChallenge(actions=("blink",))
-    challenge.feed(photo[1], 0.0, face_id=1)
-    state = challenge.feed(photo[1], 100.0, face_id=2)
+    challenge.feed(mesh_photo[1], 0.0, face_id=1)
+    state = challenge.feed(mesh_photo[1], 100.0, face_id=2)
     assert state.status == "failed" and "another face" in state.reason
 
 

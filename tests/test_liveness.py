@@ -9,28 +9,12 @@ import math
 import numpy as np
 import pytest
 
-from edgeface.analyzer import FaceAnalyzer
 from edgeface.landmarks import Landmarks
 from edgeface.liveness import PassiveLiveness, planar_residual, rigid_points
-from edgeface.pretrained import fetch_model
 
-skimage_data = pytest.importorskip("skimage.data")
-render_face = pytest.importorskip("edgeface.eval.render_face")
 cv2 = pytest.importorskip("cv2")
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def analyzer(cache) -> FaceAnalyzer:
-    return FaceAnalyzer.create_from_bundle(fetch_model("face-mesh"), search="whole")
-
-
-@pytest.fixture(scope="module")
-def photo(analyzer):
-    image = skimage_data.astronaut()
-    landmarks = analyzer.landmarks_arrays(image)
-    return image, landmarks, render_face.FaceModel.fit(image, landmarks)
 
 
 def tilted_print(image: np.ndarray, yaw: float, pitch: float, about: tuple[float, float],
@@ -52,8 +36,8 @@ def _eyes(landmarks: Landmarks) -> float:
     return float(np.linalg.norm(landmarks.centre("right_eye")[0, :2] - landmarks.centre("left_eye")[0, :2]))
 
 
-def test_a_homography_leaves_no_residual_and_a_turned_head_does(photo):
-    _, landmarks, model = photo
+def test_a_homography_leaves_no_residual_and_a_turned_head_does(mesh_photo):
+    _, landmarks, model = mesh_photo
     points = rigid_points(landmarks)[0]
     h = np.array([[0.9, 0.1, 12.0], [-0.05, 1.1, -7.0], [2e-4, -1e-4, 1.0]])
     mapped = np.c_[points, np.ones(len(points))] @ h.T
@@ -62,13 +46,13 @@ def test_a_homography_leaves_no_residual_and_a_turned_head_does(photo):
     assert planar_residual(points, rigid_points(turned)[0]) > 0.02 * _eyes(landmarks)
 
 
-def test_a_head_turning_is_live_and_a_tilted_print_is_not(analyzer, photo):
-    image, landmarks, model = photo
+def test_a_head_turning_is_live_and_a_tilted_print_is_not(mesh_analyzer, mesh_photo):
+    image, landmarks, model = mesh_photo
     about = tuple(landmarks.centre("nose_tip")[0, :2])
     live, printed = PassiveLiveness(), PassiveLiveness()
     for step in np.linspace(0, 1, 9):
-        live.add(analyzer.landmarks_arrays(model.render(yaw=25 * step)))
-        printed.add(analyzer.landmarks_arrays(tilted_print(image, 35 * step, 10 * step, about)))
+        live.add(mesh_analyzer.landmarks_arrays(model.render(yaw=25 * step)))
+        printed.add(mesh_analyzer.landmarks_arrays(tilted_print(image, 35 * step, 10 * step, about)))
     verdict = live.result()
     assert verdict.decision == "live" and verdict.turn_deg >= 15, verdict
     attack = printed.result()
@@ -76,22 +60,22 @@ def test_a_head_turning_is_live_and_a_tilted_print_is_not(analyzer, photo):
     assert attack.turn_deg < 10
 
 
-def test_the_residual_separates_turned_heads_from_tilted_prints(analyzer, photo):
+def test_the_residual_separates_turned_heads_from_tilted_prints(mesh_analyzer, mesh_photo):
     """Past the turn gate: the planar residual alone, at the default threshold."""
-    image, landmarks, model = photo
+    image, landmarks, model = mesh_photo
     about = tuple(landmarks.centre("nose_tip")[0, :2])
     threshold = PassiveLiveness().threshold
     start = rigid_points(landmarks)[0]
     for yaw, pitch in ((15, 0), (-15, 0), (0, 15), (0, -15)):
-        turned = analyzer.landmarks_arrays(model.render(yaw=yaw, pitch=pitch))
+        turned = mesh_analyzer.landmarks_arrays(model.render(yaw=yaw, pitch=pitch))
         assert planar_residual(start, rigid_points(turned)[0]) / _eyes(landmarks) > threshold, (yaw, pitch)
     for yaw, pitch in ((35, 0), (-35, 0), (0, 30), (20, 20)):
-        tilted = analyzer.landmarks_arrays(tilted_print(image, yaw, pitch, about))
+        tilted = mesh_analyzer.landmarks_arrays(tilted_print(image, yaw, pitch, about))
         assert planar_residual(start, rigid_points(tilted)[0]) / _eyes(landmarks) < threshold, (yaw, pitch)
 
 
-def test_a_still_face_is_undecided_and_says_what_to_do(analyzer, photo):
-    image, landmarks, _ = photo
+def test_a_still_face_is_undecided_and_says_what_to_do(mesh_analyzer, mesh_photo):
+    image, landmarks, _ = mesh_photo
     check = PassiveLiveness()
     assert check.result().decision == "undecided"
     for _ in range(3):
@@ -100,8 +84,8 @@ def test_a_still_face_is_undecided_and_says_what_to_do(analyzer, photo):
     assert verdict.decision == "undecided" and "ask for a turn" in verdict.reason
 
 
-def test_the_window_of_frames_is_bounded(photo):
-    _, landmarks, _ = photo
+def test_the_window_of_frames_is_bounded(mesh_photo):
+    _, landmarks, _ = mesh_photo
     check = PassiveLiveness(max_frames=5)
     for _ in range(20):
         check.add(landmarks)

@@ -17,7 +17,7 @@ from typing import Callable
 
 from edgeface.bundle import load_bundle
 from edgeface.cards import CombinedCard
-from edgeface.errors import BackendUnavailableError, EdgefaceError
+from edgeface.errors import BackendUnavailableError
 
 
 def _passed_gate(bundle_dir: Path) -> bool:
@@ -59,21 +59,13 @@ def fetch_default(card: CombinedCard, out_dir: str | Path | None = None,
 
 def _is_current(out: Path, detector_dir: Path, embedder_dir: Path) -> bool:
     """Whether ``out`` already holds, intact, the detector of ``detector_dir`` and the
-    embedder of ``embedder_dir`` with their provenance: then it is left untouched (a
-    rewrite would make every reader of it reload for nothing)."""
-    if not (out / "manifest.json").is_file():
-        return False
-    try:
-        have = load_bundle(out)
-        sources = {"detector": load_bundle(detector_dir), "embedder": load_bundle(embedder_dir)}
-        for role, source in sources.items():
-            if getattr(have.manifest, role) != getattr(source.manifest, role):
-                return False
-            if (have.manifest.extra.get("source") or {}).get(role) != source.manifest.extra.get("source"):
-                return False
-        for spec in have.manifest.models():
-            have.read_model(spec)  # checks the file against its sha256
-    except EdgefaceError:
-        return False
-    return True
+    embedder of ``embedder_dir`` with their provenance."""
+    from edgeface.pretrained.fetch import holds_intact
 
+    sources = {"detector": load_bundle(detector_dir), "embedder": load_bundle(embedder_dir)}
+
+    def same_halves(have) -> bool:
+        return all(getattr(have.manifest, role) == getattr(source.manifest, role)
+                   and (have.manifest.extra.get("source") or {}).get(role) == source.manifest.extra.get("source")
+                   for role, source in sources.items())
+    return holds_intact(out, same_halves)

@@ -53,19 +53,9 @@ def _check_outputs(data: bytes, file: str, entry: dict) -> None:
 def _is_current(out: Path, source: dict, entry: dict) -> bool:
     """Whether ``out`` holds an intact face-mesh bundle made from these sources, with the
     card's landmark fields (an older edgeface's point groups are rewritten)."""
-    from edgeface.bundle import load_bundle
+    from edgeface.pretrained.fetch import holds_intact
 
-    if not (out / "manifest.json").is_file():
-        return False
-    try:
-        bundle = load_bundle(out)
-        if bundle.manifest.landmarks is None or bundle.manifest.extra.get("source") != source:
-            return False
-        written = bundle.manifest.raw["models"]["landmarks"]
-        if any(written.get(key) != value for key, value in entry.items()):
-            return False
-        for spec in bundle.manifest.models():
-            bundle.read_model(spec)  # checks each file against its sha256
-    except EdgefaceError:
-        return False
-    return True
+    def same(bundle) -> bool:
+        written = bundle.manifest.raw["models"].get("landmarks") or {}
+        return bundle.manifest.extra.get("source") == source and all(written.get(k) == v for k, v in entry.items())
+    return holds_intact(out, same)

