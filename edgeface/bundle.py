@@ -823,7 +823,8 @@ def write_bundle(out_dir: str | Path, manifest: Manifest | dict[str, Any], files
 
 def combine(detector: Bundle, embedder: Bundle, out_dir: str | Path, name: str | None = None,
             description: str | None = None, extra: dict[str, Any] | None = None) -> Path:
-    """Write a bundle with the detector of ``detector`` and the embedder of ``embedder``,
+    """Write a bundle with the detector of ``detector`` (and its landmark model, which
+    crops by that detector's keypoints, if it has one) and the embedder of ``embedder``,
     entries, files and accelerator builds as they are (``extra``: top-level fields such as
     ``source``)."""
     det, emb = detector.manifest.detector, embedder.manifest.embedder
@@ -831,14 +832,14 @@ def combine(detector: Bundle, embedder: Bundle, out_dir: str | Path, name: str |
         raise BundleError(f"{detector.location}: this bundle has no detector")
     if emb is None:
         raise BundleError(f"{embedder.location}: this bundle has no embedder")
-    files = detector.files(roles=("detector",))
+    files = detector.files(roles=("detector", "landmarks"))
     clash = sorted(set(files) & set(embedder.files(roles=("embedder",))))
     if clash:
         raise BundleError(f"the detector and the embedder both have a file named {clash[0]}: cannot combine")
     manifest = Manifest(name=name or f"{detector.manifest.name}+{embedder.manifest.name}",
                         description=description if description is not None else
                         f"{detector.manifest.name} detector with the {embedder.manifest.name} embedder",
-                        detector=det, embedder=emb, extra=extra or {})
+                        detector=det, embedder=emb, landmarks=detector.manifest.landmarks, extra=extra or {})
     return write_bundle(out_dir, manifest, {**files, **embedder.files(roles=("embedder",))})
 
 

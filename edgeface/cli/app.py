@@ -34,6 +34,7 @@ def _register_toolchain_commands() -> None:
     from edgeface.cli.hub import hub_app
     from edgeface.cli.bench import bench_app
     from edgeface.cli.track import track
+    from edgeface.cli.liveness import liveness
     from edgeface.cli.feeds import serve_feeds_command
     from edgeface.cli.train import eval_command, train_app
     from edgeface.cli.pipeline import pipeline
@@ -50,6 +51,7 @@ def _register_toolchain_commands() -> None:
     app.command(name="eval", short_help="Evaluate a bundle through the SDK: detection AP, keypoint NME, "
                                         "verification accuracy and ROC.")(eval_command)
     app.command()(track)
+    app.command()(liveness)
     app.command(name="serve-feeds", short_help="Process many video feeds at once: track faces, match them "
                                                "against the watch-list.")(serve_feeds_command)
     app.command(name="pipeline", short_help="From data to a benchmarked bundle: train, quantize, convert, "

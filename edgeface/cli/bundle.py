@@ -97,7 +97,7 @@ Name = Annotated[Optional[str], typer.Option(help="The new bundle's name (defaul
 @user_errors
 def combine(detector: DetectorBundle, embedder: EmbedderBundle, out: NewBundle, force: Force = False,
             name: Name = None, json_out: JsonOption = False) -> None:
-    """Put a detector bundle and an embedder bundle together into one bundle that detects, embeds and verifies."""
+    """Put a detector bundle (with its landmark model, if it has one) and an embedder bundle together into one bundle that detects, embeds and verifies."""
     from edgeface.bundle import combine as combine_bundles
     from edgeface.bundle import load_bundle
 
