@@ -93,19 +93,31 @@ class PassiveLiveness:
         self._poses.append(head_pose(one)[0])
         self._eyes.append(float(np.linalg.norm(one.centre("right_eye")[0, :2] - one.centre("left_eye")[0, :2])))
 
-    def result(self) -> LivenessResult:
-        if len(self._points) < 2:
-            return LivenessResult("undecided", 0.0, 0.0, "fewer than two frames of the face")
+    def _most_different(self) -> tuple[int, int, float]:
+        """The two frames whose yaw or pitch differ most, and by how much (degrees)."""
         poses = np.array(self._poses)[:, :2]
         gaps = np.abs(poses[:, None] - poses[None]).max(axis=2)
         i, j = np.unravel_index(np.argmax(gaps), gaps.shape)
-        turn = float(gaps[i, j])
+        return int(i), int(j), float(gaps[i, j])
+
+    def residual(self) -> float:
+        """The planar residual over the eye distance between the two most different frames
+        (0 before two frames), whatever the turn: the score the threshold applies to."""
+        if len(self._points) < 2:
+            return 0.0
+        i, j, _ = self._most_different()
+        return planar_residual(self._points[i], self._points[j]) / max(float(np.mean(self._eyes)), 1e-6)
+
+    def result(self) -> LivenessResult:
+        if len(self._points) < 2:
+            return LivenessResult("undecided", 0.0, 0.0, "fewer than two frames of the face")
+        turn = self._most_different()[2]
         if turn < self.min_turn_deg:
             return LivenessResult("undecided", 0.0, turn, f"the head turned {turn:.0f} degrees, "
                                   f"{self.min_turn_deg:.0f} are needed: ask for a turn")
-        score = planar_residual(self._points[i], self._points[j]) / max(np.mean(self._eyes), 1e-6)
+        score = self.residual()
         if score >= self.threshold:
-            return LivenessResult("live", float(score), turn, f"the face's points moved in depth (residual {score:.3f} "
+            return LivenessResult("live", score, turn, f"the face's points moved in depth (residual {score:.3f} "
                                   f"of the eye distance over a plane's)")
-        return LivenessResult("spoof", float(score), turn, f"the face moved as a flat picture does (residual {score:.3f} "
+        return LivenessResult("spoof", score, turn, f"the face moved as a flat picture does (residual {score:.3f} "
                               f"of the eye distance, under {self.threshold})")

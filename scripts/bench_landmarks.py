@@ -17,7 +17,14 @@ file there as a worker (numpy + mediapipe only).
   ``VideoAnalyzer`` on the face-mesh bundle (the same). Error per frame as above; time
   per frame of the whole clip, the sides taking turns ``--rounds`` times.
 
-Goals: error <= 1 % of the eye distance; edgeface >= 1.5x faster per frame in video.
+- **Passive liveness** (``--liveness``): the evaluation set of ``edgeface.eval.liveness_set``
+  made from the astronaut and the first 12 lfw_subset faces (live re-rendered turns,
+  prints and replays of the same photographs, each through a camera): APCER per attack
+  type and BPCER (ISO/IEC 30107-3) of ``PassiveLiveness`` at its defaults, and the spread
+  of its residual and turn per kind.
+
+Goals: error <= 1 % of the eye distance; edgeface >= 1.5x faster per frame in video;
+APCER <= 1 % at BPCER <= 1 %.
 """
 
 from __future__ import annotations
@@ -152,11 +159,35 @@ def _pooled(times: list[dict]) -> dict:
             "wall_s": sum(t["wall_s"] for t in times)}
 
 
+def liveness_rows(analyzer, images: dict) -> None:
+    from edgeface.eval.liveness_set import KINDS, error_rates, score, sequences
+    from edgeface.liveness import PassiveLiveness
+
+    photographs = {name: image for name, image in images.items() if name == "astronaut" or name.startswith("lfw")}
+    chosen = dict(list(photographs.items())[:13])
+    made = sequences(chosen, analyzer)
+    results = [(s.kind, *score(s, analyzer, PassiveLiveness)) for s in made]
+    check = PassiveLiveness()
+    print(f"\n# passive liveness: {len(made)} sequences of 9 frames from {len(chosen)} photographs; "
+          f"threshold {check.threshold}, turn needed {check.min_turn_deg:.0f} degrees")
+    print("| kind | sequences | called live | residual min / median / max | turn min / median / max |")
+    print("|---|---|---|---|---|")
+    for kind in KINDS:
+        mine = [r for r in results if r[0] == kind]
+        residual, turn = np.array([r[2] for r in mine]), np.array([r[3] for r in mine])
+        print(f"| {kind} | {len(mine)} | {sum(r[1] == 'live' for r in mine)} "
+              f"| {' / '.join(f'{v:.4f}' for v in np.percentile(residual, [0, 50, 100]))} "
+              f"| {' / '.join(f'{v:.1f}' for v in np.percentile(turn, [0, 50, 100]))} |")
+    rates = error_rates([(kind, decision) for kind, decision, *_ in results])
+    print("rates: " + ", ".join(f"{name} {100 * value:.1f} %" for name, value in rates.items()))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="the sides take turns this many times (default 3)")
     parser.add_argument("--frames", type=int, default=60, help="frames in the video clip (default 60)")
     parser.add_argument("--threads", type=int, default=1, help="SDK interpreter threads (default 1)")
+    parser.add_argument("--liveness", action="store_true", help="also evaluate the passive liveness check")
     parser.add_argument("--mesh-worker", metavar="SPEC", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.mesh_worker:
@@ -199,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
           f"| {ratio:.2f} | <= {100 * ERROR_GOAL:.0f} %, >= {SPEED_GOAL}x | {'yes' if met else 'no'} |")
     print(f"cores busy (CPU time / wall time): MediaPipe {timed['mediapipe']['cores_busy']:.2f}, "
           f"edgeface {timed['edgeface']['cores_busy']:.2f} ({args.threads} interpreter thread(s))")
+    if args.liveness:
+        liveness_rows(analyzer, images)
     return 0
 
 

@@ -4,32 +4,15 @@ the astronaut re-rendered at known turns (live) and warped as a tilted print."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
+from edgeface.eval.liveness_set import tilted_print
 from edgeface.landmarks import Landmarks
 from edgeface.liveness import PassiveLiveness, planar_residual, rigid_points
 
-cv2 = pytest.importorskip("cv2")
 
 pytestmark = pytest.mark.slow
-
-
-def tilted_print(image: np.ndarray, yaw: float, pitch: float, about: tuple[float, float],
-                 focal: float = 600.0) -> np.ndarray:
-    """``image`` as a flat print facing the camera at ``focal`` pixels, turned by yaw and
-    pitch degrees about the image point ``about``, seen through a pinhole camera."""
-    y, p = math.radians(yaw), math.radians(pitch)
-    turn = (np.array([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]])
-            @ np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]]))
-    camera = np.array([[focal, 0, about[0]], [0, focal, about[1]], [0, 0, 1]])
-    on_plane = np.array([[1, 0, -about[0]], [0, 1, -about[1]], [0, 0, focal]], float)  # pixel -> 3-D point
-    centre = np.array([0.0, 0.0, focal])
-    moved = turn @ on_plane
-    moved[:, 2] += centre - turn @ centre  # turned about the plane's point on the optical axis
-    return cv2.warpPerspective(image, camera @ moved, (image.shape[1], image.shape[0]))
 
 
 def _eyes(landmarks: Landmarks) -> float:
@@ -52,7 +35,7 @@ def test_a_head_turning_is_live_and_a_tilted_print_is_not(mesh_analyzer, mesh_ph
     live, printed = PassiveLiveness(), PassiveLiveness()
     for step in np.linspace(0, 1, 9):
         live.add(mesh_analyzer.landmarks_arrays(model.render(yaw=25 * step)))
-        printed.add(mesh_analyzer.landmarks_arrays(tilted_print(image, 35 * step, 10 * step, about)))
+        printed.add(mesh_analyzer.landmarks_arrays(tilted_print(image, 35 * step, 10 * step, about, 600.0)))
     verdict = live.result()
     assert verdict.decision == "live" and verdict.turn_deg >= 15, verdict
     attack = printed.result()
@@ -70,7 +53,7 @@ def test_the_residual_separates_turned_heads_from_tilted_prints(mesh_analyzer, m
         turned = mesh_analyzer.landmarks_arrays(model.render(yaw=yaw, pitch=pitch))
         assert planar_residual(start, rigid_points(turned)[0]) / _eyes(landmarks) > threshold, (yaw, pitch)
     for yaw, pitch in ((35, 0), (-35, 0), (0, 30), (20, 20)):
-        tilted = mesh_analyzer.landmarks_arrays(tilted_print(image, yaw, pitch, about))
+        tilted = mesh_analyzer.landmarks_arrays(tilted_print(image, yaw, pitch, about, 600.0))
         assert planar_residual(start, rigid_points(tilted)[0]) / _eyes(landmarks) < threshold, (yaw, pitch)
 
 
@@ -90,3 +73,20 @@ def test_the_window_of_frames_is_bounded(mesh_photo):
     for _ in range(20):
         check.add(landmarks)
     assert len(check._points) == 5
+
+
+def test_the_evaluation_set_and_its_rates(mesh_analyzer, mesh_photo):
+    from edgeface.eval.liveness_set import error_rates, score, sequences
+
+    image = mesh_photo[0]
+    made = sequences({"astronaut": image}, mesh_analyzer, steps=5)
+    assert [s.kind for s in made].count("live") == 4 and [s.kind for s in made].count("replay") == 4
+    assert all(len(s.frames) == 5 and s.frames[0].shape == image.shape and s.frames[0].dtype == np.uint8 for s in made)
+    replay = next(s for s in made if s.kind == "replay")
+    printed = next(s for s in made if s.kind == "print" and s.motion == replay.motion)
+    assert np.abs(replay.frames[0].astype(int) - printed.frames[0]).mean() > 5  # gamma and moire on top
+    live = next(s for s in made if s.kind == "live" and s.motion == "yaw +30")
+    decision, residual, turn = score(live, mesh_analyzer, PassiveLiveness)
+    assert decision == "live" and residual > PassiveLiveness().threshold and turn > 15
+    rates = error_rates([("live", "live"), ("live", "undecided"), ("print", "spoof"), ("replay", "live")])
+    assert rates == {"BPCER": 0.5, "APCER print": 0.0, "APCER replay": 1.0}
