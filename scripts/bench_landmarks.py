@@ -17,6 +17,10 @@ file there as a worker (numpy + mediapipe only).
   ``VideoAnalyzer`` on the face-mesh bundle (the same). Error per frame as above; time
   per frame of the whole clip, the sides taking turns ``--rounds`` times.
 
+- **Cost per frame**: the liveness checks' own cost on this host (PassiveLiveness.add and
+  ActiveChallenge.feed per frame, over the landmarks the clip gave), and the landmark
+  model's latency estimated for every device profile (``edgeface.bench.estimate``: NPU
+  and one CPU core), to add to the video figure above.
 - **Passive liveness** (``--liveness``): the evaluation set of ``edgeface.eval.liveness_set``
   made from the astronaut and the first 12 lfw_subset faces (live re-rendered turns,
   prints and replays of the same photographs, each through a camera): APCER per attack
@@ -159,6 +163,31 @@ def _pooled(times: list[dict]) -> dict:
             "wall_s": sum(t["wall_s"] for t in times)}
 
 
+def cost_rows(bundle: Path, last: list, frames: int) -> None:
+    from edgeface.bench.estimate import estimate_profiles
+    from edgeface.bundle import load_bundle
+    from edgeface.challenge import ActiveChallenge
+    from edgeface.landmarks import Landmarks
+    from edgeface.liveness import PassiveLiveness
+
+    spec = load_bundle(bundle).manifest.landmarks
+    found = [Landmarks(t[0].landmarks[None], np.ones(1, np.float32), spec.point_groups)
+             for t in last if t and t[0].landmarks is not None]
+    passive, challenge = PassiveLiveness(), ActiveChallenge(actions=("blink",))
+    start = time.perf_counter()
+    for i, landmarks in enumerate(found):
+        passive.add(landmarks)
+        challenge.feed(landmarks, 40.0 * i)
+    per_frame = (time.perf_counter() - start) * 1e3 / max(len(found), 1)
+    print(f"\n# cost per frame: the liveness checks {per_frame:.3f} ms on this host (passive + active, "
+          f"{len(found)} of {frames} frames); the landmark model ({spec.file}) estimated per device profile:")
+    print("| profile | device | unit | ms (range) |")
+    print("|---|---|---|---|")
+    for r in estimate_profiles(Path(bundle) / spec.file):
+        spread = "" if r.estimate_low_ms is None else f" ({r.estimate_low_ms:.2f}-{r.estimate_high_ms:.2f})"
+        print(f"| {r.profile} | {r.device} | {r.compute_unit} | {r.median_ms:.2f}{spread} |")
+
+
 def liveness_rows(analyzer, images: dict) -> None:
     from edgeface.eval.liveness_set import KINDS, error_rates, score, sequences
     from edgeface.liveness import PassiveLiveness
@@ -230,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
           f"| {ratio:.2f} | <= {100 * ERROR_GOAL:.0f} %, >= {SPEED_GOAL}x | {'yes' if met else 'no'} |")
     print(f"cores busy (CPU time / wall time): MediaPipe {timed['mediapipe']['cores_busy']:.2f}, "
           f"edgeface {timed['edgeface']['cores_busy']:.2f} ({args.threads} interpreter thread(s))")
+    cost_rows(bundle, last, args.frames)
     if args.liveness:
         liveness_rows(analyzer, images)
     return 0
