@@ -57,6 +57,13 @@ _KMEANS_ITERATIONS = 10
 # bits of each query's RaBitQ estimate: FAISS's default 4 scanned 10 % faster at 1M and passed
 # the same calibration, 8 halves its rounding error for the crowded cases that decide accepts
 _QUERY_BITS = 8
+# RaBitQ proposes 1, 2, 4 or 8 times the candidates asked for (the fewest that pass the
+# calibration), and 8-bit scalar-quantized copies of the templates (kept in RAM) re-rank
+# them to the count asked: alone, RaBitQ's 1-bit estimates lost a crowded template's
+# nearest neighbour among the many rows just as close at 10M x 512 (no probe count passed
+# the calibration), where 8-bit codes did not; at 1M one times passes, and each doubling
+# costs a query about 0.15 ms more
+REFINE_FACTORS = (1, 2, 4, 8)
 PROBES, PROBE_RECALL = 400, 0.995  # see calibrate
 DEFAULT_COSINE = 0.6  # what a search without a threshold is calibrated for
 
@@ -120,7 +127,8 @@ class AnnIndex:
         less time at 1M on 2 cores); a batch keeps one query per thread. Two threads
         searching at once may see each other's mode: either gives the same rows."""
         self._faiss.extract_index_ivf(self._index).parallel_mode = 1 if len(queries) == 1 else 0
-        _, rows = self._index.search(np.ascontiguousarray(queries, np.float32), min(count, len(self._rows)))
+        _, rows = _searcher(self._faiss, self._index).search(np.ascontiguousarray(queries, np.float32),
+                                                             min(count, len(self._rows)))
         return rows
 
     def _load(self) -> tuple[Any, float]:
@@ -160,7 +168,7 @@ def build(faiss: Any, rows: np.ndarray) -> Any:
     """Train and fill an index over ``rows`` (unit float32; a memory map is read in chunks)."""
     count, dim = rows.shape
     lists = _lists(count)
-    index = faiss.index_factory(dim, f"IVF{lists}_HNSW32,RaBitQ", faiss.METRIC_INNER_PRODUCT)
+    index = faiss.index_factory(dim, f"IVF{lists}_HNSW32,RaBitQ,Refine(SQ8)", faiss.METRIC_INNER_PRODUCT)
     ivf = faiss.downcast_index(faiss.extract_index_ivf(index))
     ivf.cp.niter = _KMEANS_ITERATIONS
     ivf.qb = _QUERY_BITS  # saved with the index
@@ -173,7 +181,8 @@ def build(faiss: Any, rows: np.ndarray) -> Any:
 
 
 def calibrate(faiss: Any, index: Any, rows: np.ndarray, cosine: float) -> int:
-    """Probe the fewest lists (32, 45, 64, 91, ... all) with which two kinds of query at the
+    """Probe the fewest lists (32, 45, 64, 91, ... all), and at that the fewest RaBitQ
+    candidates re-ranked (``REFINE_FACTORS``), with which two kinds of query at the
     threshold find their match among the CANDIDATES: ``PROBES`` templates each turned
     away from itself to ``cosine`` in a random direction (a match alone in its region;
     ``PROBE_RECALL`` of them must find their template), and the same templates as
@@ -183,26 +192,39 @@ def calibrate(faiss: Any, index: Any, rows: np.ndarray, cosine: float) -> int:
     not). How many lists that takes depends on the threshold and on how the gallery's
     templates spread, which only the gallery can say: on 100k face-like templates, from
     32 of 1024 (structured 512-d data, cosine 0.6) to 512 (weakly structured 128-d).
-    Returns the probes."""
+    Returns the probes (the factor is set on the index, and saved with it)."""
     rng = np.random.default_rng(1)
     picked = np.sort(rng.choice(len(rows), min(len(rows), PROBES), replace=False))
     queries = threshold_queries(rows[picked], cosine, rng)
     neighbour, similarity = _nearest_others(rows, picked)
     crowded = similarity >= cosine
+    own_rows = np.ascontiguousarray(rows[picked[crowded]])
     lists = faiss.extract_index_ivf(index).nlist
+    factors = REFINE_FACTORS if hasattr(index, "k_factor") else (None,)  # a refining index, or an older plain one
     probe = min(32, lists)
     while True:
         _set_probes(faiss, index, probe)
-        _, found = index.search(queries, CANDIDATES)
-        alone = np.mean((found == picked[:, None]).any(axis=1))
-        near = True
-        if crowded.any():
-            own_rows = np.ascontiguousarray(rows[picked[crowded]])
-            _, found = index.search(own_rows, CANDIDATES + 1)  # the query's own row comes first
-            near = bool((found == neighbour[crowded, None]).any(axis=1).all())
-        if probe >= lists or (alone >= PROBE_RECALL and near):
-            return probe
+        for factor in factors:
+            if factor is not None:
+                index.k_factor = factor
+            searcher = _searcher(faiss, index)
+            _, found = searcher.search(queries, CANDIDATES)
+            alone = np.mean((found == picked[:, None]).any(axis=1))
+            near = True
+            if crowded.any():
+                _, found = searcher.search(own_rows, CANDIDATES + 1)  # the query's own row comes first
+                near = bool((found == neighbour[crowded, None]).any(axis=1).all())
+            if (probe >= lists and factor == factors[-1]) or (alone >= PROBE_RECALL and near):
+                return probe
         probe = min(lists, max(probe + 1, round(probe * math.sqrt(2))))  # steps of 1.4x, not 2x: probes are scan time
+
+
+def _searcher(faiss: Any, index: Any) -> Any:
+    """What to search: a refining index that re-ranks only the candidates asked for (factor
+    1) costs a pass over them for nothing, as the gallery re-ranks them exactly anyway."""
+    if getattr(index, "k_factor", None) == 1:
+        return faiss.downcast_index(index.base_index)
+    return index
 
 
 def _nearest_others(rows: np.ndarray, picked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
