@@ -160,3 +160,27 @@ def test_small_galleries_search_exactly_and_import_no_faiss(tmp_path, monkeypatc
     assert small.search(np.ones(8))[0][0].identity == "a" and small._ann is None
     with pytest.raises(BackendUnavailableError, match="ann=True needs FAISS: pip install faiss-cpu"):
         Gallery.open(tmp_path / "g.efg", ann=True)
+
+
+@pytest.mark.slow
+def test_crowded_galleries_get_their_candidates_re_ranked_by_finer_codes():
+    """Where many templates lie about as close to each other as the threshold (40 groups of
+    1,500 at cosine ~0.66), RaBitQ's 1-bit order loses a template's nearest neighbour among
+    them: the calibration then asks for more RaBitQ candidates re-ranked by 8-bit codes,
+    and those find every neighbour that plain RaBitQ missed at the same probes."""
+    rng = np.random.default_rng(0)
+    centres = unit_rows(rng.standard_normal((40, 128)), 128, "centres")
+    rows = unit_rows(np.repeat(centres, 1500, axis=0) + 0.09 * rng.standard_normal((60000, 128)), 128, "rows")
+    index = ann_module.build(faiss, rows)
+    probes = ann_module.calibrate(faiss, index, rows, THRESHOLD)
+    assert index.k_factor > 1 and probes <= faiss.extract_index_ivf(index).nlist
+    picked = np.sort(np.random.default_rng(1).choice(len(rows), ann_module.PROBES, replace=False))
+    neighbour, similarity = ann_module._nearest_others(rows, picked)
+    crowded = picked[similarity >= THRESHOLD]
+    assert len(crowded) > 100
+
+    def found(index) -> float:
+        _, rows_found = index.search(np.ascontiguousarray(rows[crowded]), ann_module.CANDIDATES + 1)
+        return float(np.mean((rows_found == neighbour[similarity >= THRESHOLD, None]).any(axis=1)))
+    assert found(index) == 1.0
+    assert found(faiss.downcast_index(index.base_index)) < 1.0  # RaBitQ alone, same probes
