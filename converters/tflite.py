@@ -58,16 +58,13 @@ def convert_to_tflite(source: Source, precision: str, calibration: np.ndarray | 
     if io_type != "float32" and precision != "int8":
         raise ConversionError(f"io_type {io_type}: integer input/output applies to int8 only; "
                               f"{precision} models keep float32 input and output")
-    if source.kind == "tflite":
-        raise ConversionError(f"{source.path} is already TFLite: convert from the original model "
-                              f"(Keras, SavedModel, .pb or ONNX)")
     needs_calibration = precision in ("int8", "int16x8")
     if needs_calibration:
         calibration = _check_calibration(source, calibration, precision)
     workdir = Path(workdir)
     tf = _import_tf()
     names: dict[str, str] = {}  # TFLite signature key -> source name
-    converter = _converter(tf, source, workdir, calibration, names)
+    converter = _converter(tf, source, workdir, calibration, names, integer=needs_calibration)
     if precision != "fp32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if precision == "fp16":
@@ -121,8 +118,14 @@ def _check_calibration(source: Source, calibration, precision: str) -> np.ndarra
     return np.ascontiguousarray(calibration, dtype=np.float32)
 
 
-def _converter(tf, source: Source, workdir: Path, calibration, names: dict[str, str]):
+def _converter(tf, source: Source, workdir: Path, calibration, names: dict[str, str], integer: bool):
     try:
+        if source.kind == "tflite":
+            from edgeface.converters.tflite_graph import tflite_function
+
+            function = tflite_function(tf, Path(source.path).read_bytes(), str(source.path), integer=integer)
+            with _quiet():
+                return tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], function)
         if source.kind in ("keras", "saved_model") and _free_size(source):
             names.update({f"output_{i}": n for i, n in enumerate(source.output_names)})
             return _fixed_size_converter(tf, source)
@@ -196,8 +199,10 @@ def _rename_io(data: bytes, source: Source, names: dict[str, str]) -> bytes:
         from tensorflow.lite.tools import flatbuffer_utils as fbu
 
         model = fbu.convert_bytearray_to_object(bytearray(data))
-        if not model.signatureDefs or len(model.subgraphs) != 1:
+        if len(model.subgraphs) != 1:
             return data
+        if not model.signatureDefs:
+            return _rename_in_order(fbu, model, source) if source.kind == "tflite" else data
         tensors = model.subgraphs[0].tensors
         changed = False
         for signature in model.signatureDefs:
@@ -212,8 +217,23 @@ def _rename_io(data: bytes, source: Source, names: dict[str, str]) -> bytes:
                 item.name = new.encode()
                 changed = True
         return bytes(fbu.convert_object_to_bytearray(model)) if changed else data
+    except ConversionError:
+        raise
     except Exception:
         return data
+
+
+def _rename_in_order(fbu, model, source: Source) -> bytes:
+    """A model converted from a TFLite source has no signature: its outputs are the
+    replayed function's, in the source's order (``tflite_graph.tflite_function``)."""
+    graph = model.subgraphs[0]
+    if len(graph.outputs) != len(source.output_names) or len(graph.inputs) != 1:
+        raise ConversionError(f"{source.path}: the converted model has {len(graph.outputs)} outputs, the source "
+                              f"{len(source.output_names)}")
+    graph.tensors[graph.inputs[0]].name = source.input_name.encode()
+    for index, name in zip(graph.outputs, source.output_names):
+        graph.tensors[index].name = name.encode()
+    return bytes(fbu.convert_object_to_bytearray(model))
 
 
 # -- ONNX -> SavedModel through onnx2tf ----------------------------------------------------

@@ -309,7 +309,7 @@ def test_quantization_needs_calibration(sources, workdir):
             convert_to_tflite(sources["graphdef"], precision, None, workdir=workdir)
 
 
-def test_bad_arguments(sources, workdir, calibration, tflite_source):
+def test_bad_arguments(sources, workdir, calibration):
     src = sources["graphdef"]
     with pytest.raises(ConversionError, match="precision 'int4'"):
         convert_to_tflite(src, "int4", workdir=workdir)
@@ -319,8 +319,6 @@ def test_bad_arguments(sources, workdir, calibration, tflite_source):
         convert_to_tflite(src, "int8", calibration.transpose(0, 3, 1, 2), workdir=workdir)
     with pytest.raises(ConversionError, match="raw uint8"):
         convert_to_tflite(src, "int8", (calibration * 100).astype(np.uint8), workdir=workdir)
-    with pytest.raises(ConversionError, match="already TFLite"):
-        convert_to_tflite(tflite_source, "fp32", workdir=workdir)
     with pytest.raises(ConversionError, match="already ONNX"):
         export_onnx(sources["onnx"], workdir / "x.onnx")
 
@@ -397,3 +395,63 @@ def test_onnx2tf_worker_writes_why_it_failed_and_leaves_the_users_file(tmp_path)
     assert json.loads((folder / "error.json").read_text())["error"].startswith("cannot read the ONNX model")
     assert not (folder / "edgeface_onnx2tf.json").exists()
     assert damaged.read_bytes() == b"not an onnx model"
+
+
+# -- TFLite sources: replayed op by op (edgeface.converters.tflite_graph) -------------------
+
+@pytest.fixture(scope="module")
+def tflite_fp16_source(model_dir):
+    """A net as MediaPipe ships its models: a float .tflite whose weights are float16
+    behind DEQUANTIZE ops (PReLU slopes above 1 on some channels, too)."""
+    return load_source(tm.mesh_like_tflite(model_dir))
+
+
+def _op_types(data: bytes) -> set[str]:
+    from edgeface.converters.tflite_graph import TFLiteGraph
+
+    graph = TFLiteGraph(data, "converted")
+    return {graph.op_name(op) for op in graph.graph.operators}
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_a_float_tflite_converts_again_and_matches_it(tflite_fp16_source, calibration, eval_inputs, workdir,
+                                                      precision):
+    source = tflite_fp16_source
+    data = convert_to_tflite(source, precision, calibration if precision == "int8" else None, workdir=workdir)
+    inp, got = run_tflite(data, eval_inputs)
+    assert [inp["name"]] == [source.input_name] and sorted(got) == sorted(source.output_names)
+    reference = source.run(eval_inputs)
+    for name, ref in zip(source.output_names, reference):
+        err = float(np.max(np.abs(ref - got[name].reshape(ref.shape))))
+        peak = max(1.0, float(np.max(np.abs(ref))))
+        if precision == "int8":
+            assert cosine(ref, got[name]) >= 0.99, name
+        else:  # the same float16 weights, widened: the same numbers up to summation order
+            assert err < 1e-4 * peak, (name, err)
+    if precision == "fp32":
+        assert "PRELU" in _op_types(data) and "DEQUANTIZE" not in _op_types(data)
+
+
+def test_int8_from_tflite_keeps_prelu_inside_xnnpack(tflite_fp16_source, calibration, workdir):
+    """XNNPACK has no int8 PRELU (nor RELU): the replay writes it as MULs and an ADD with a
+    fused ReLU, so the int8 graph stays in one partition."""
+    from edgeface.quantization.coverage import delegate_coverage
+
+    data = convert_to_tflite(tflite_fp16_source, "int8", calibration, workdir=workdir)
+    report = delegate_coverage(data)
+    assert "PRELU" not in _op_types(data)
+    assert not report.undelegated and report.delegate_partitions == 1, report.summary()
+
+
+def test_a_quantised_tflite_source_is_refused_with_the_reason(converted, model_dir, calibration, workdir):
+    path = model_dir / "tiny_int8.tflite"
+    path.write_bytes(converted("keras", "int8", "int8"))
+    with pytest.raises(ConversionError, match="quantised already.*float model"):
+        convert_to_tflite(load_source(path), "fp16", workdir=workdir)
+
+
+def test_a_tflite_op_edgeface_cannot_replay_is_named(converted, model_dir, workdir):
+    path = model_dir / "tiny_upsampling.tflite"  # Keras's UpSampling2D: SHAPE, STRIDED_SLICE, TILE, ...
+    path.write_bytes(converted("keras", "fp16"))
+    with pytest.raises(ConversionError, match="SHAPE.*cannot be re-converted.*original model"):
+        convert_to_tflite(load_source(path), "fp32", workdir=workdir)

@@ -11,6 +11,9 @@ converters must keep both ranks and both orders straight.
     frozen_graph(d)       -> d/tiny_frozen.pb       (the same net, frozen GraphDef)
     onnx_model(d)         -> d/tiny_nchw.onnx       (hand-built, NCHW 3x64x64, dynamic batch)
     onnx_nhwc_model(d)    -> d/tiny_nhwc.onnx       (hand-built, NHWC 64x64x3 input, as tf2onnx exports)
+    mesh_like_tflite(d)   -> d/tiny_mesh.tflite     (MediaPipe face mesh's ops and storage: float16
+                                                     weights behind DEQUANTIZE, PReLU, residual
+                                                     blocks; points and a presence logit)
 
 Reused by the CLI tests and the benchmark.
 """
@@ -85,6 +88,42 @@ def keras_model(directory: Path) -> Path:
 def saved_model(directory: Path) -> Path:
     path = Path(directory) / "tiny_saved_model"
     build_keras().export(str(path), verbose=False)
+    return path
+
+
+def mesh_like_tflite(directory: Path, points: int = 12, seed: int = 3) -> Path:
+    """A float .tflite built as MediaPipe ships its face mesh: conv, PReLU, depthwise
+    residual blocks with max-pool shortcuts, padding; ``points`` x 3 values and one
+    presence logit out, weights stored as float16."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((SIZE, SIZE, 3), name="input_1")
+    x = layers.Conv2D(8, 3, strides=2, padding="same")(inp)  # 32x32x8
+    x = layers.PReLU(shared_axes=[1, 2])(x)
+    for channels in (8, 16):
+        branch = layers.DepthwiseConv2D(3, strides=2, padding="same")(x)
+        branch = layers.Conv2D(channels, 1)(branch)
+        shortcut = layers.MaxPooling2D(2)(x)
+        if channels != x.shape[-1]:  # zero channels appended, as MediaPipe's blocks widen
+            extra = channels - x.shape[-1]
+            shortcut = layers.Lambda(lambda t: keras.ops.pad(t, [[0, 0], [0, 0], [0, 0], [0, extra]]))(shortcut)
+        x = layers.PReLU(shared_axes=[1, 2])(layers.Add()([branch, shortcut]))  # 16x16, then 8x8
+    points_out = layers.Conv2D(points * 3, 8, name="points")(x)  # 1x1
+    presence = layers.Conv2D(1, 8, name="presence")(x)
+    model = keras.Model(inp, [points_out, presence])
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, layers.PReLU):
+            layer.set_weights([rng.uniform(0.05, 1.5, layer.get_weights()[0].shape).astype(np.float32)])
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
+    path = Path(directory) / "tiny_mesh.tflite"
+    path.write_bytes(converter.convert())
     return path
 
 
