@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgeface.converters.job import (ConvertRequest, _calibration, _face_inputs, _jsonable, artifact_fidelity,
-                                     bundle_manifest, input_spec)
+                                     bundle_manifest, input_spec, landmark_limit, validate_role, with_role_defaults)
 from edgeface.errors import EdgefaceError
 from edgeface.fsutil import atomic_write_bytes, write_json
 
@@ -69,6 +69,7 @@ def compile_hexagon(request: CompileRequest, progress: Callable[[str], None] = l
 
     socs = [find_soc(name) for name in request.socs]
     _validate(request)
+    request = with_role_defaults(request)
     qnn_devices()  # fail now, not after the export, when the qnn extra is missing
     work = request.out / ".work"
     work.mkdir(parents=True, exist_ok=True)
@@ -154,7 +155,8 @@ def _compile_and_check(request: CompileRequest, graph: Path, soc, precision: str
     report, names, got = artifact_fidelity(request, spec, source.output_names, ref, data, precision,
                                            context.onnx_path, x_eval, context.to_dict(), fmt="onnx",
                                            accelerator="qnn-htp", on_sample=request.on_check)
-    artifact = CompiledArtifact(context, report, report.gate(request.max_cosine_drop, request.min_iou))
+    artifact = CompiledArtifact(context, report, report.gate(request.max_cosine_drop, request.min_iou,
+                                                             max_landmark_error=landmark_limit(request)))
     if not context.full_offload:
         artifact.failures.append(f"{len(context.fallback_ops)} node(s) fall back to the CPU: "
                                  f"{', '.join(context.fallback_ops)}")
@@ -171,10 +173,7 @@ def _validate(request: CompileRequest) -> None:
         raise EdgefaceError("--soc: name at least one SoC, e.g. --soc SM8650")
     if request.check_images is not None and request.check_images < 1:
         raise EdgefaceError(f"--check-images {request.check_images}: check at least one image")
-    if request.role is not None and request.role not in ("detector", "embedder"):
-        raise EdgefaceError(f"--role {request.role}: choose detector or embedder")
-    if request.role == "detector" and not request.family:
-        raise EdgefaceError("--role detector needs --family (blazeface-short, blazeface-full or scrfd)")
+    validate_role(request)
     if request.calibration is not None and not request.calibration.exists():
         raise EdgefaceError(f"--calib {request.calibration}: no such folder or .npy file")
 
@@ -272,6 +271,18 @@ def preset_family(decoder) -> str | None:
                  if settings(preset["decoder"]) == settings(decoder.settings)), None)
 
 
+def landmark_family(spec) -> str:
+    """The landmark family (``edgeface.cards.pretrained.LANDMARK_FAMILIES``) whose outputs a
+    bundle's landmark model has."""
+    from edgeface.cards.pretrained import LANDMARK_FAMILIES
+
+    for name, entry in LANDMARK_FAMILIES.items():
+        if (entry["points"], entry["points_output"]) == (spec.points, spec.points_output):
+            return name
+    raise EdgefaceError(f"models.landmarks ({spec.file}): its outputs match no known landmark family "
+                        f"({', '.join(LANDMARK_FAMILIES)}), so its points cannot be checked")
+
+
 def bundle_requests(bundle, out: Path, socs: list[str], precisions: list[str],
                     **options: Any) -> list[tuple[Any, CompileRequest]]:
     """One compile request per model of an opened bundle, with the model's own input spec
@@ -283,14 +294,14 @@ def bundle_requests(bundle, out: Path, socs: list[str], precisions: list[str],
         source = work / ".work" / Path(spec.file).name
         source.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(source, bundle.read_model(spec))
-        family = None
+        family = landmark_family(spec) if spec.role == "landmarks" else None
         if spec.role == "detector":
             family = preset_family(spec.decoder)
             if family is None:
                 raise EdgefaceError(f"{bundle.location}: the detector's decoder matches no known family, so its "
                                     f"detections cannot be checked: compile the model file with --role detector "
                                     f"--family")
-        gate = {"max_cosine_drop": 0.01} if spec.role == "embedder" else {"min_iou": 0.5}
+        gate = {"embedder": {"max_cosine_drop": 0.01}, "detector": {"min_iou": 0.5}}.get(spec.role, {})
         requests.append((spec, CompileRequest(source=source, out=work, precisions=precisions, socs=socs,
                                               role=spec.role, family=family, input=spec.input, **gate, **options,
                                               verify_threshold=getattr(spec, "verify_threshold", 0.5),

@@ -9,7 +9,7 @@ the fidelity figures into pass/fail.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,7 +19,7 @@ from edgeface.bundle import AlignmentSpec, InputSpec, write_bundle
 from edgeface.errors import ConversionError, EdgefaceError
 from edgeface.fsutil import atomic_write_bytes, write_json
 
-ROLES = ("detector", "embedder")
+ROLES = ("detector", "embedder", "landmarks")
 
 
 @dataclass
@@ -31,14 +31,15 @@ class ConvertRequest:
     calibration_size: int = 100
     seed: int = 0
     io_type: str = "float32"  # int8 models' input/output type: float32, int8 or uint8
-    role: str | None = None  # detector or embedder: adds role metrics and a bundle per file
-    family: str | None = None  # detector preset (edgeface.cards.presets)
+    role: str | None = None  # detector, embedder or landmarks: adds role metrics and a bundle per file
+    family: str | None = None  # detector preset (edgeface.cards.presets) or landmark family (LANDMARK_FAMILIES)
     mean: float | None = None  # normalisation; default: the family preset's, else 127.5
     std: float | None = None
     channel_order: str = "RGB"
     verify_threshold: float = 0.5  # embedder: cosine for "same person" (uncalibrated)
     max_cosine_drop: float | None = None
     min_iou: float | None = None
+    max_landmark_error: float | None = None  # landmarks: mean error / eye distance; default LANDMARK_ERROR_GATE
     architecture: str | None = None  # edgeface.models name, for int8-qat
     input: InputSpec | None = None  # the exact input spec (a bundle's): overrides mean, std, channel order
     qat_steps: int = 200
@@ -91,12 +92,34 @@ def input_spec(request: ConvertRequest, height: int, width: int) -> InputSpec:
         return request.input
     from edgeface.cards.presets import PRESETS
 
-    preset = PRESETS[request.family]["input"] if request.family else {}
+    if request.role == "landmarks":
+        preset = landmark_entry(request.family)["input"]
+    else:
+        preset = PRESETS[request.family]["input"] if request.family else {}
     mean = [request.mean] * 3 if request.mean is not None else preset.get("mean", [127.5] * 3)
     std = [request.std] * 3 if request.std is not None else preset.get("std", [127.5] * 3)
     return InputSpec(height=height, width=width, layout="NHWC", dtype="float32",
                      channel_order=request.channel_order, mean=tuple(mean), std=tuple(std),
                      resize=preset.get("resize", "stretch"), pad=preset.get("pad", "center"))
+
+
+def landmark_entry(family: str) -> dict:
+    """The manifest fields of a landmark model family (which outputs hold what, the crop,
+    the point groups)."""
+    from edgeface.cards.pretrained import LANDMARK_FAMILIES
+
+    if family not in LANDMARK_FAMILIES:
+        raise EdgefaceError(f"--family {family}: --role landmarks takes a landmark family: "
+                            f"{', '.join(LANDMARK_FAMILIES)}")
+    return LANDMARK_FAMILIES[family]
+
+
+def with_role_defaults(request: ConvertRequest) -> ConvertRequest:
+    """The request with what its role implies filled in: a landmark model's presence logit
+    is judged at its family's presence threshold."""
+    if request.role == "landmarks" and request.score_threshold is None:
+        return replace(request, score_threshold=landmark_entry(request.family)["presence_threshold"])
+    return request
 
 
 def _calibration(request: ConvertRequest, spec: InputSpec) -> np.ndarray:
@@ -111,14 +134,16 @@ def _calibration(request: ConvertRequest, spec: InputSpec) -> np.ndarray:
 
 
 def _face_inputs(request: ConvertRequest, spec: InputSpec) -> np.ndarray:
-    """Real faces, preprocessed as the SDK would: aligned-style crops for embedders,
-    whole images for detectors and unknown models."""
+    """Real faces, preprocessed as the SDK would: aligned-style crops for embedders, face
+    crops framed as a landmark model sees them, whole images for detectors and unknown models."""
     from edgeface.preprocess import Preprocessor
     from edgeface.quantization import calibration as calib
 
     pre = Preprocessor(spec)
     if request.role == "embedder":
         return pre.normalize(calib.face_chips((spec.height, spec.width)))
+    if request.role == "landmarks":
+        return pre.normalize(calib.landmark_crops(spec.height))
     return np.stack([pre(image)[0][0].copy() for image in calib.face_images()])
 
 
@@ -211,7 +236,20 @@ def artifact_fidelity(request, spec, ref_names, ref, data: bytes, precision: str
         ref_dets = _detections(request.family, ref_names, ref, spec)
         got_dets = _detections(request.family, names, got, spec)
         report.detector = fid.detector_fidelity(ref_dets, got_dets)
+    elif request.role == "landmarks":
+        entry = landmark_entry(request.family)
+        i = _output_named(ref_names, entry["points_output"])
+        groups = entry["point_groups"]
+        report.landmarks = fid.landmark_fidelity(ref[i], aligned[i], entry["points"], groups["right_eye"],
+                                                 groups["left_eye"])
     return report, names, got
+
+
+def _output_named(names: list[str], name: str) -> int:
+    if name not in names:
+        raise EdgefaceError(f"--role landmarks: the model has no output {name!r} (its outputs: {', '.join(names)}): "
+                            f"is it the family's model?")
+    return names.index(name)
 
 
 def embedding_index(outputs: list[np.ndarray]) -> int:
@@ -232,6 +270,9 @@ def role_summary(report) -> str:
     if report.embedder is not None:
         e = report.embedder
         parts.insert(0, f"embedding cos mean {e.cosine_mean:.4f} worst {e.cosine_worst:.4f}, {e.flips} flips")
+    elif report.landmarks is not None:
+        m = report.landmarks
+        parts.insert(0, f"landmarks error mean {m.error_mean:.2%} worst {m.error_max:.2%} of the eye distance")
     elif report.detector is not None:
         d = report.detector
         iou = "-" if d.min_iou is None else f"{d.mean_iou:.3f}/{d.min_iou:.3f}"
@@ -250,6 +291,8 @@ def bundle_manifest(request, spec: InputSpec, path: Path, names, got, io_dtype: 
         alignment = request.alignment or arcface_alignment(spec.width, spec.height)
         model.update(embedding_size=int(np.prod(got[0].shape[1:])), output=names[0], alignment=alignment.to_dict(),
                      verify_threshold=request.verify_threshold)
+    elif request.role == "landmarks":
+        model.update({k: v for k, v in landmark_entry(request.family).items() if k != "input"})
     else:
         from edgeface.cards.presets import detector_entry
 
@@ -283,6 +326,7 @@ def convert(request: ConvertRequest, progress: Callable[[str], None] = lambda me
     from edgeface.converters.tflite import PRECISIONS
 
     _validate(request, PRECISIONS)
+    request = with_role_defaults(request)
     request.out.mkdir(parents=True, exist_ok=True)
     progress(f"loading {request.source}")
     source = load_source(request.source, input_shape=request.input_shapes, outputs=request.outputs)
@@ -352,13 +396,19 @@ def _converted_artifact(request: ConvertRequest, source, spec: InputSpec, precis
                                            coverage.to_dict(), variable=variable)
     atomic_write_bytes(path, data)  # written once checked: a file that cannot be checked is never left
     artifact = Artifact(precision, path, len(data), seconds, report, coverage)
-    artifact.failures = report.gate(request.max_cosine_drop, request.min_iou)
+    artifact.failures = report.gate(request.max_cosine_drop, request.min_iou, max_landmark_error=landmark_limit(request))
     if request.role:
         io_dtype = request.io_type if precision in ("int8", QAT) else "float32"
         manifest = bundle_manifest(request, spec, path, names, got, io_dtype, precision)
         artifact.bundle = write_bundle((request.bundle_dir or request.out) / f"bundle_{precision}", manifest,
                                        {path.name: data})
     return artifact
+
+
+def landmark_limit(request: ConvertRequest) -> float:
+    from edgeface.quantization.fidelity import LANDMARK_ERROR_GATE
+
+    return LANDMARK_ERROR_GATE if request.max_landmark_error is None else request.max_landmark_error
 
 
 def _quantization_aware(request, source, calibration: np.ndarray, ref, path: Path, workdir: Path) -> bytes:
@@ -386,16 +436,23 @@ def _validate(request: ConvertRequest, precisions) -> None:
 
         raise EdgefaceError(f"--precision {QAT} trains the project's own architectures: give a .keras model "
                             f"and --arch ({', '.join(list_models())})")
-    if request.role is not None and request.role not in ROLES:
-        raise EdgefaceError(f"--role {request.role}: choose detector or embedder")
-    if request.role == "detector" and not request.family:
-        from edgeface.cards.presets import PRESETS
-
-        raise EdgefaceError(f"--role detector needs --family ({', '.join(PRESETS)}) to decode its outputs")
+    validate_role(request)
     if request.io_type not in ("float32", "int8", "uint8"):
         raise EdgefaceError(f"--io-type {request.io_type}: choose float32, int8 or uint8")
     if request.calibration is not None and not request.calibration.exists():
         raise EdgefaceError(f"--calib {request.calibration}: no such folder or .npy file")
+
+
+def validate_role(request: ConvertRequest) -> None:
+    """A role edgeface knows, with the family it needs to judge (and bundle) the model."""
+    if request.role is not None and request.role not in ROLES:
+        raise EdgefaceError(f"--role {request.role}: choose {', '.join(ROLES)}")
+    if request.role == "detector" and not request.family:
+        from edgeface.cards.presets import PRESETS
+
+        raise EdgefaceError(f"--role detector needs --family ({', '.join(PRESETS)}) to decode its outputs")
+    if request.role == "landmarks":
+        landmark_entry(request.family or "")
 
 
 def write_reports(request: ConvertRequest, source: Any, artifacts: list[Artifact],
@@ -403,7 +460,8 @@ def write_reports(request: ConvertRequest, source: Any, artifacts: list[Artifact
     base = next((a.size_bytes for a in artifacts if a.precision == "fp32" and not a.error), None)
     data = {"source": {"path": str(request.source), "kind": source.kind, "layout": source.layout,
                        "input_shape": list(source.input_shape), "outputs": list(source.output_names)},
-            "gate": {"max_cosine_drop": request.max_cosine_drop, "min_iou": request.min_iou},
+            "gate": {"max_cosine_drop": request.max_cosine_drop, "min_iou": request.min_iou,
+                     **({"max_landmark_error": landmark_limit(request)} if request.role == "landmarks" else {})},
             "notes": list(notes),
             "artifacts": [{"precision": a.precision, "file": None if a.error else a.path.name,
                            "size_bytes": a.size_bytes, "size_vs_fp32": a.size_bytes / base if base else None,
@@ -429,7 +487,9 @@ def markdown_report(request: ConvertRequest, source: Any, artifacts: list[Artifa
                     notes: list[str] = ()) -> str:
     lines = [f"# Conversion report: {request.source.name}", "",
              f"Source: {source.kind}, input {tuple(source.input_shape)} ({source.layout}). "
-             f"Gate: max cosine drop {request.max_cosine_drop}, min IoU {request.min_iou}.", "",
+             f"Gate: max cosine drop {request.max_cosine_drop}, min IoU {request.min_iou}"
+             + (f", max landmark error {landmark_limit(request):.2%} of the eye distance"
+                if request.role == "landmarks" else "") + ".", "",
              *[f"Note: {note}\n" for note in notes],
              "| precision | file | KiB | vs fp32 | convert s | worst output cosine | role fidelity "
              "| XNNPACK | gate |", "|---|---|---|---|---|---|---|---|---|"]

@@ -821,26 +821,41 @@ def write_bundle(out_dir: str | Path, manifest: Manifest | dict[str, Any], files
     return out
 
 
-def combine(detector: Bundle, embedder: Bundle, out_dir: str | Path, name: str | None = None,
-            description: str | None = None, extra: dict[str, Any] | None = None) -> Path:
-    """Write a bundle with the detector of ``detector`` (and its landmark model, which
-    crops by that detector's keypoints, if it has one) and the embedder of ``embedder``,
-    entries, files and accelerator builds as they are (``extra``: top-level fields such as
-    ``source``)."""
-    det, emb = detector.manifest.detector, embedder.manifest.embedder
+def combine(detector: Bundle, embedder: Bundle | None, out_dir: str | Path, name: str | None = None,
+            description: str | None = None, extra: dict[str, Any] | None = None,
+            landmarks: Bundle | None = None) -> Path:
+    """Write a bundle with the detector of ``detector``, the embedder of ``embedder`` (if
+    given) and the landmark model of ``landmarks`` (default: the detector bundle's own, which
+    crops by that detector's keypoints, if it has one), entries, files and accelerator
+    builds as they are (``extra``: top-level fields such as ``source``)."""
+    det = detector.manifest.detector
+    emb = embedder.manifest.embedder if embedder is not None else None
+    marks = (landmarks or detector).manifest.landmarks
     if det is None:
         raise BundleError(f"{detector.location}: this bundle has no detector")
-    if emb is None:
+    if embedder is not None and emb is None:
         raise BundleError(f"{embedder.location}: this bundle has no embedder")
-    files = detector.files(roles=("detector", "landmarks"))
-    clash = sorted(set(files) & set(embedder.files(roles=("embedder",))))
-    if clash:
-        raise BundleError(f"the detector and the embedder both have a file named {clash[0]}: cannot combine")
-    manifest = Manifest(name=name or f"{detector.manifest.name}+{embedder.manifest.name}",
+    if landmarks is not None and marks is None:
+        raise BundleError(f"{landmarks.location}: this bundle has no landmark model")
+    if emb is None and landmarks is None:
+        raise BundleError("combine: give an embedder bundle, a landmarks bundle or both to add to the detector")
+    parts = [(detector, ("detector",) if landmarks is not None else ("detector", "landmarks"))]
+    parts += [(bundle, (role,)) for bundle, role in ((embedder, "embedder"), (landmarks, "landmarks"))
+              if bundle is not None]
+    files: dict[str, bytes] = {}
+    for bundle, roles in parts:
+        more = bundle.files(roles=roles)
+        clash = sorted(set(files) & set(more))
+        if clash:
+            raise BundleError(f"{bundle.location} has a file named {clash[0]} as another bundle does: cannot combine")
+        files.update(more)
+    added = " with the ".join(n for n in (emb and f"{embedder.manifest.name} embedder",
+                                           landmarks and f"{landmarks.manifest.name} landmarks") if n)
+    manifest = Manifest(name=name or "+".join(b.manifest.name for b, _ in parts),
                         description=description if description is not None else
-                        f"{detector.manifest.name} detector with the {embedder.manifest.name} embedder",
-                        detector=det, embedder=emb, landmarks=detector.manifest.landmarks, extra=extra or {})
-    return write_bundle(out_dir, manifest, {**files, **embedder.files(roles=("embedder",))})
+                        f"{detector.manifest.name} detector with the {added}",
+                        detector=det, embedder=emb, landmarks=marks, extra=extra or {})
+    return write_bundle(out_dir, manifest, files)
 
 
 def _with_checksums(manifest: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Iterable
 
 import numpy as np
 
+from edgeface.align import warp_affine
 from edgeface.bundle import InputSpec
 from edgeface.cards.presets import SIGNED_UNIT
 from edgeface.errors import EdgefaceError, ImageError
@@ -24,6 +25,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 # The astronaut's face in skimage.data.astronaut() (512x512): forehead to chin, framed
 # like the LFW crops (rows, columns), checked by eye.
 ASTRONAUT_FACE = (slice(55, 195), slice(165, 305))
+# A landmark model's crop is 1.5 times the detector's box, which is about 0.8 of a
+# forehead-to-chin frame such as the LFW crops: 1.2 frames a side.
+LANDMARK_CROP_SCALE = 1.2
 
 
 class CalibrationError(EdgefaceError):
@@ -159,3 +163,22 @@ def face_chips(size: tuple[int, int]) -> np.ndarray:
         raise CalibrationError(f"face chip size {tuple(size)}: both sides must be >= 1")
     faces = [_astronaut()[ASTRONAUT_FACE]] + list(_lfw_faces())
     return np.stack([_resize_u8(f, h, w) for f in faces])
+
+
+def landmark_crops(side: int, scale: float = LANDMARK_CROP_SCALE) -> np.ndarray:
+    """(101, side, side, 3) uint8 crops framed as a landmark model (MediaPipe's face mesh)
+    sees a face: the astronaut's face and the 100 LFW faces, each centred in a square
+    ``scale`` times its forehead-to-chin frame, sampled as the SDK samples its crops
+    (``edgeface.landmarks.Regions``: outside the photograph is black)."""
+    from edgeface.landmarks import Regions
+
+    if side < 1 or scale <= 0:
+        raise CalibrationError(f"landmark crop side {side}, scale {scale}: both must be positive")
+    rows, cols = ASTRONAUT_FACE
+    framed = [(_astronaut(), (cols.start + cols.stop) / 2, (rows.start + rows.stop) / 2, rows.stop - rows.start)]
+    framed += [(face, (face.shape[1] - 1) / 2, (face.shape[0] - 1) / 2, face.shape[0]) for face in _lfw_faces()]
+    crops = np.empty((len(framed), side, side, 3), np.uint8)
+    for k, (image, x, y, frame) in enumerate(framed):
+        region = Regions(np.array([[x, y]]), np.array([scale * frame]), np.zeros(1))
+        crops[k] = warp_affine(image, region.matrix(0, side), side, side)
+    return crops

@@ -458,6 +458,41 @@ def detector_fidelity(ref_dets: Sequence[Detections], got_dets: Sequence[Detecti
         score_delta_max=float(np.max(score_deltas)) if score_deltas else None)
 
 
+# ---------------------------------------------------------------- landmark models
+
+LANDMARK_ERROR_GATE = 0.01  # mean landmark error, as a fraction of the eye distance
+
+
+@dataclass
+class LandmarkFidelity:
+    """How far a converted landmark model moves the points: per crop, the mean distance
+    (x, y) between its points and the source's over the source's eye distance (the
+    normalised mean error landmark benchmarks report), then over the crops."""
+
+    crops: int
+    points: int
+    error_mean: float  # mean over crops of each crop's mean point error / eye distance
+    error_max: float  # the worst crop's
+    point_error_max: float  # the worst single point's, / eye distance
+
+
+def landmark_fidelity(ref: np.ndarray, got: np.ndarray, points: int, right_eye: Sequence[int],
+                      left_eye: Sequence[int]) -> LandmarkFidelity:
+    """``ref`` and ``got``: a landmark output of the same crops (axis 0), ``points`` x 3
+    values each (x, y, depth); the eye distance is between the centres of the two eye
+    groups' points in ``ref``."""
+    r = np.asarray(ref, np.float64).reshape(len(ref), points, -1)[..., :2]
+    g = np.asarray(got, np.float64).reshape(len(got), points, -1)[..., :2]
+    if r.shape != g.shape or not len(r):
+        raise FidelityError(f"landmarks: source {r.shape} and converted {g.shape} points differ: compare the "
+                            f"same crops with the same model")
+    eyes = np.linalg.norm(r[:, list(right_eye)].mean(axis=1) - r[:, list(left_eye)].mean(axis=1), axis=1)
+    per_point = np.linalg.norm(r - g, axis=2) / np.maximum(eyes, 1e-9)[:, None]
+    per_crop = per_point.mean(axis=1)
+    return LandmarkFidelity(crops=len(r), points=points, error_mean=float(per_crop.mean()),
+                            error_max=float(per_crop.max()), point_error_max=float(per_point.max()))
+
+
 # ---------------------------------------------------------------- the report and gate
 
 @dataclass
@@ -470,6 +505,7 @@ class FidelityReport:
     outputs: list[OutputFidelity]
     embedder: EmbedderFidelity | None = None
     detector: DetectorFidelity | None = None
+    landmarks: LandmarkFidelity | None = None
     coverage: dict[str, Any] | None = None  # CoverageReport.to_dict() for TFLite files
     notes: list[str] = field(default_factory=list)
     scalars: list[ScalarFidelity] = field(default_factory=list)  # judged by decisions, not cosine
@@ -488,13 +524,15 @@ class FidelityReport:
 
     def gate(self, max_cosine_drop: float | None, min_iou: float | None, *,
              max_flip_fraction: float | None = None, max_missed: int = 0, max_extra: int = 0,
-             max_keypoint_error: float | None = None, max_decision_flips: int = 0) -> list[str]:
+             max_keypoint_error: float | None = None, max_decision_flips: int = 0,
+             max_landmark_error: float = LANDMARK_ERROR_GATE) -> list[str]:
         """Human-readable failures; an empty list passes.
 
         ``max_cosine_drop``: every vector output's and the embedding's worst per-sample
         cosine must be >= 1 - drop. ``min_iou``: the worst matched detection IoU. Missed /
         extra faces fail beyond ``max_missed`` / ``max_extra``, scalar outputs' flipped
-        decisions beyond ``max_decision_flips``. Always checked, whatever the thresholds:
+        decisions beyond ``max_decision_flips``; a landmark model's mean point error
+        beyond ``max_landmark_error`` of the eye distance. Always checked, whatever the thresholds:
         non-finite outputs and negative cosines (a sign-flipped or anti-correlated output
         is never a faithful conversion).
         """
@@ -534,6 +572,10 @@ class FidelityReport:
                     and det.keypoint_error_max > max_keypoint_error):
                 failures.append(f"detector: keypoint error max {det.keypoint_error_max:.4f} of the box size "
                                 f"> {max_keypoint_error:g}")
+        marks = self.landmarks
+        if marks is not None and not marks.error_mean <= max_landmark_error:
+            failures.append(f"landmarks: mean error {marks.error_mean:.2%} of the eye distance > "
+                            f"{max_landmark_error:.2%} (worst crop {marks.error_max:.2%})")
         return failures
 
     def _scalar_failures(self, max_flips: int) -> list[str]:

@@ -217,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=60, help="frames in the video clip (default 60)")
     parser.add_argument("--threads", type=int, default=1, help="SDK interpreter threads (default 1)")
     parser.add_argument("--liveness", action="store_true", help="also evaluate the passive liveness check")
+    parser.add_argument("--bundle", type=Path, help="the bundle to measure (a detector and a landmark model, e.g. "
+                                                    "one with a converted int8 model: edgeface bundle combine "
+                                                    "--landmarks); default: the face-mesh card's")
     parser.add_argument("--mesh-worker", metavar="SPEC", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.mesh_worker:
@@ -226,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     from edgeface.pretrained import fetch_model
 
     load = os.getloadavg()[0]
-    bundle = fetch_model("face-mesh")
+    bundle = args.bundle or fetch_model("face-mesh")
     images, frames = still_images(), clip(args.frames)
     python = mediapipe_python(MESH_ENV, MESH_MEDIAPIPE)
     with VenvWorker(python, __file__, "--mesh-worker", {}, {**images, "clip": frames}) as worker:
@@ -245,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
                     if points is not None and tracks and tracks[0].landmarks is not None]
     per_frame = {side: timed[side]["median_ms"] / args.frames for side in ("mediapipe", "edgeface")}
     ratio = per_frame["mediapipe"] / per_frame["edgeface"]
-    print(f"# mediapipe {reply['version']} solutions.face_mesh against edgeface's face-mesh bundle; "
+    print(f"# mediapipe {reply['version']} solutions.face_mesh against edgeface's bundle {Path(bundle).name}; "
           f"{os.cpu_count()} cores, load average {load:.2f} before, {os.getloadavg()[0]:.2f} after")
     print("| case | images / frames | mean error (eye distance) | worst | MediaPipe ms/frame | edgeface ms/frame "
           "| x | goal | met |")

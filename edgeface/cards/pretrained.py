@@ -119,6 +119,9 @@ FACE_MESH_ENTRY = {
     "point_groups": {name: list(group) for name, group in FACE_MESH_GROUPS.items()},
 }
 
+# Landmark model families ``edgeface convert --role landmarks --family NAME`` knows.
+LANDMARK_FAMILIES = {"face-mesh": FACE_MESH_ENTRY}
+
 register_card(ModelCard(
     name="face-mesh", kind="landmarks",
     description="MediaPipe face mesh: 468 face landmarks with relative depth, 192x192 crop around each face, "

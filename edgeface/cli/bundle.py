@@ -85,35 +85,44 @@ def verify(bundle: BundleArg,
 
 DetectorBundle = Annotated[Path, typer.Option(
     "--detector", "-d", show_default=False, help="The bundle (directory or .zip) to take the detector from.")]
-EmbedderBundle = Annotated[Path, typer.Option(
+EmbedderBundle = Annotated[Optional[Path], typer.Option(
     "--embedder", "-e", show_default=False, help="The bundle (directory or .zip) to take the embedder from.")]
+LandmarksBundle = Annotated[Optional[Path], typer.Option(
+    "--landmarks", "-l", show_default=False,
+    help="The bundle to take the landmark model from (e.g. one edgeface convert --role landmarks wrote); "
+         "default: the detector bundle's own, if it has one.")]
 NewBundle = Annotated[Path, typer.Option("--out", "-o", show_default=False, help="The new bundle directory.")]
 Force = Annotated[bool, typer.Option(
     "--force", help="Replace OUT if it is a bundle already (anything else there is never touched).")]
-Name = Annotated[Optional[str], typer.Option(help="The new bundle's name (default: DETECTOR+EMBEDDER).")]
+Name = Annotated[Optional[str], typer.Option(help="The new bundle's name (default: the parts' names joined by +).")]
 
 
 @bundle_app.command("combine")
 @user_errors
-def combine(detector: DetectorBundle, embedder: EmbedderBundle, out: NewBundle, force: Force = False,
-            name: Name = None, json_out: JsonOption = False) -> None:
-    """Put a detector bundle (with its landmark model, if it has one) and an embedder bundle together into one bundle that detects, embeds and verifies."""
+def combine(detector: DetectorBundle, out: NewBundle, embedder: EmbedderBundle = None,
+            landmarks: LandmarksBundle = None, force: Force = False, name: Name = None,
+            json_out: JsonOption = False) -> None:
+    """Put a detector bundle (with its landmark model, if it has one) together with an embedder bundle, a landmarks bundle or both, into one bundle."""
     from edgeface.bundle import combine as combine_bundles
     from edgeface.bundle import load_bundle
+    from edgeface.errors import BundleError
 
-    _check_new_bundle_path(out, force, (detector, embedder))
-    detector_bundle, embedder_bundle = load_bundle(detector), load_bundle(embedder)
-    _refuse_both_models(detector_bundle, "detector", "--detector")
-    _refuse_both_models(embedder_bundle, "embedder", "--embedder")
-    written = combine_bundles(detector_bundle, embedder_bundle, out, name=name,
-                              extra={"source": {"detector": detector_bundle.manifest.name,
-                                                "embedder": embedder_bundle.manifest.name}})
-    info = {"bundle": str(written), "detector": str(detector_bundle.location),
-            "embedder": str(embedder_bundle.location), "name": load_bundle(written).manifest.name}
+    if embedder is None and landmarks is None:
+        raise BundleError("bundle combine: give --embedder, --landmarks or both to add to the --detector bundle")
+    given = {"detector": detector, "embedder": embedder, "landmarks": landmarks}
+    _check_new_bundle_path(out, force, tuple(p for p in given.values() if p is not None))
+    opened = {role: load_bundle(path) for role, path in given.items() if path is not None}
+    _refuse_both_models(opened["detector"], "detector", "--detector")
+    if embedder is not None:
+        _refuse_both_models(opened["embedder"], "embedder", "--embedder")
+    written = combine_bundles(opened["detector"], opened.get("embedder"), out, name=name,
+                              landmarks=opened.get("landmarks"),
+                              extra={"source": {role: b.manifest.name for role, b in opened.items()}})
+    info = {"bundle": str(written), **{role: str(b.location) for role, b in opened.items()},
+            "name": load_bundle(written).manifest.name}
     if json_out:
         return print_json(info)
-    typer.echo(f"wrote {written}: the detector of {detector_bundle.location} with the embedder of "
-               f"{embedder_bundle.location}")
+    typer.echo(f"wrote {written}: " + ", ".join(f"the {role} of {b.location}" for role, b in opened.items()))
 
 
 def _check_new_bundle_path(out: Path, force: bool, inputs: tuple[Path, ...]) -> None:

@@ -25,6 +25,7 @@ class ModelRole(StrEnum):
     """edgeface.converters.job.ROLES."""
     detector = "detector"
     embedder = "embedder"
+    landmarks = "landmarks"
 
 
 class NmeNormaliser(StrEnum):

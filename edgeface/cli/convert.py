@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from edgeface.cards.presets import PRESETS
+from edgeface.cards.pretrained import LANDMARK_FAMILIES
 from edgeface.cli import exit_codes
 from edgeface.cli.choices import ConvertTarget, IoType, ModelRole
 from edgeface.cli.common import JsonOption, console, listed, print_json, shown, user_errors
@@ -24,7 +25,8 @@ IoTypeOption = Annotated[IoType, typer.Option("--io-type", help="int8 models' in
 Role = Annotated[Optional[ModelRole], typer.Option(
     show_default=False, help="Adds the role's metrics to the report and writes a bundle per file.")]
 Family = Annotated[Optional[str], typer.Option(
-    help=f"Detector family (a preset of the model cards): {', '.join(PRESETS)}.")]
+    help=f"Detector family (a preset of the model cards): {', '.join(PRESETS)}; --role landmarks: "
+         f"{', '.join(LANDMARK_FAMILIES)}.")]
 Mean = Annotated[Optional[float], typer.Option(help="Input normalisation mean (default 127.5 or the family's).")]
 Std = Annotated[Optional[float], typer.Option(help="Input normalisation std (default 127.5 or the family's).")]
 Bgr = Annotated[bool, typer.Option("--bgr", help="The model takes BGR input.")]
@@ -38,6 +40,10 @@ Arch = Annotated[Optional[str], typer.Option(
 QatSteps = Annotated[int, typer.Option("--qat-steps", min=1, help="Quantization-aware training steps.")]
 MinIou = Annotated[Optional[float], typer.Option(
     "--min-iou", help="Gate: fail (exit 1) if a detector's matched boxes overlap less, or faces go missing.")]
+MaxLandmarkError = Annotated[Optional[float], typer.Option(
+    "--max-landmark-error", min=0.0, show_default=False,
+    help="Gate (--role landmarks): fail (exit 1) if the points move by more than this fraction of the eye "
+         "distance on average (default 0.01).")]
 InputShape = Annotated[Optional[list[str]], typer.Option(
     "--input-shape", help="Fix a free input size, in the model's own layout, batch 1 first: NAME:1,3,640,640 "
                           "(repeat per input), or 1,640,640,3 for a model with one input.")]
@@ -69,7 +75,7 @@ def _warn(message: str) -> None:
 
 def _run(source, out, precisions, calib, calib_size, seed, io_type, role, family, mean, std, bgr,
          verify_threshold, max_cosine_drop, min_iou, json_out, arch=None, qat_steps=200, input_shape=None,
-         outputs=None, scalar_threshold=None) -> None:
+         outputs=None, scalar_threshold=None, max_landmark_error=None) -> None:
     from edgeface.converters.job import ConvertRequest, convert
 
     request = ConvertRequest(
@@ -78,7 +84,7 @@ def _run(source, out, precisions, calib, calib_size, seed, io_type, role, family
         family=family, mean=mean, std=std, channel_order="BGR" if bgr else "RGB",
         verify_threshold=verify_threshold, max_cosine_drop=max_cosine_drop, min_iou=min_iou,
         architecture=arch, qat_steps=qat_steps, input_shapes=input_shapes(input_shape),
-        outputs=_names(outputs), scalar_threshold=scalar_threshold)
+        outputs=_names(outputs), scalar_threshold=scalar_threshold, max_landmark_error=max_landmark_error)
     out_console = console()
     if json_out:
         result = convert(request, warn=_warn)
@@ -111,7 +117,7 @@ def convert(source: Source, out: Out = Path("converted"),
             role: Role = None, family: Family = None, mean: Mean = None, std: Std = None, bgr: Bgr = False,
             verify_threshold: Threshold = 0.5, max_cosine_drop: MaxDrop = None, min_iou: MinIou = None,
             input_shape: InputShape = None, outputs: Outputs = None, scalar_threshold: ScalarThreshold = None,
-            json_out: JsonOption = False) -> None:
+            max_landmark_error: MaxLandmarkError = None, json_out: JsonOption = False) -> None:
     """Convert a face model to TFLite at each precision (or to ONNX), with a fidelity report."""
     if to is ConvertTarget.onnx:
         from edgeface.converters.job import ConvertRequest
@@ -121,7 +127,7 @@ def convert(source: Source, out: Out = Path("converted"),
                                        outputs=_names(outputs)), nchw, json_out)
     _run(source, out, listed(precision, ["fp32", "fp16", "int8"]), calib, calib_size, seed, io_type, role, family,
          mean, std, bgr, verify_threshold, max_cosine_drop, min_iou, json_out, input_shape=input_shape,
-         outputs=outputs, scalar_threshold=scalar_threshold)
+         outputs=outputs, scalar_threshold=scalar_threshold, max_landmark_error=max_landmark_error)
 
 
 @user_errors
@@ -133,11 +139,12 @@ def quantize(source: Source, out: Out = Path("quantized"),
              role: Role = None, family: Family = None, mean: Mean = None, std: Std = None, bgr: Bgr = False,
              verify_threshold: Threshold = 0.5, max_cosine_drop: MaxDrop = None, min_iou: MinIou = None,
              arch: Arch = None, qat_steps: QatSteps = 200, input_shape: InputShape = None, outputs: Outputs = None,
-             scalar_threshold: ScalarThreshold = None, json_out: JsonOption = False) -> None:
+             scalar_threshold: ScalarThreshold = None, max_landmark_error: MaxLandmarkError = None,
+             json_out: JsonOption = False) -> None:
     """Quantize to TFLite (post-training int8 by default, or int8-qat), checked against the float source."""
     _run(source, out, listed(precision, ["int8"]), calib, calib_size, seed, io_type, role, family, mean, std, bgr,
          verify_threshold, max_cosine_drop, min_iou, json_out, arch, qat_steps, input_shape, outputs,
-         scalar_threshold)
+         scalar_threshold, max_landmark_error)
 
 
 def _to_onnx(request, nchw: bool, json_out: bool) -> None:
