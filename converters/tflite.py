@@ -28,6 +28,7 @@ import os
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,7 @@ def convert_to_tflite(source: Source, precision: str, calibration: np.ndarray | 
     workdir = Path(workdir)
     tf = _import_tf()
     names: dict[str, str] = {}  # TFLite signature key -> source name
-    converter = _converter(tf, source, workdir, calibration, names, integer=needs_calibration)
+    converter = _converter(tf, source, workdir, calibration, names, precision)
     if precision != "fp32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if precision == "fp16":
@@ -95,7 +96,36 @@ def convert_to_tflite(source: Source, precision: str, calibration: np.ndarray | 
             f"{source.path}: TFLite conversion to {precision} failed ({_first_line(exc)})"
             + (": if an op has no int8 kernel, try int16x8, dynamic or fp16"
                if precision == "int8" else ": check that the model runs in TensorFlow")) from None
-    return _rename_io(data, source, names)
+    data = _rename_io(data, source, names)
+    return float_depthwise_weights(data) if precision == "dynamic" else data
+
+
+def float_depthwise_weights(data: bytes) -> bytes:
+    """A dynamic-range model with its depthwise convolutions' int8 weights widened back to
+    float32. XNNPACK runs no depthwise convolution with int8 weights on float activations:
+    the face mesh's nine largest were left to the CPU kernels and the graph cut into 19
+    parts, for a few KiB of weights saved."""
+    from tensorflow.lite.tools import flatbuffer_utils as fbu
+
+    from edgeface.converters.tflite_graph import TFLiteGraph, dequantized
+
+    graph = TFLiteGraph(data, "the dynamic-range model")
+    model = fbu.convert_bytearray_to_object(bytearray(data))
+    tensors = model.subgraphs[0].tensors
+    shared = Counter(t.buffer for t in tensors)
+    changed = False
+    for op in graph.graph.operators:
+        index = op.inputs[1] if len(op.inputs) > 1 else -1
+        if graph.op_name(op) != "DEPTHWISE_CONV_2D" or graph.type_name(index) != "INT8" \
+                or shared[tensors[index].buffer] != 1:
+            continue
+        tensor = tensors[index]
+        stored = np.frombuffer(bytes(model.buffers[tensor.buffer].data), np.int8).reshape(tuple(tensor.shape))
+        model.buffers[tensor.buffer].data = np.frombuffer(
+            dequantized(stored, tensor.quantization).astype(np.float32).tobytes(), np.uint8)
+        tensor.type, tensor.quantization = 0, None  # TensorType.FLOAT32
+        changed = True
+    return bytes(fbu.convert_object_to_bytearray(model)) if changed else data
 
 
 def _check_calibration(source: Source, calibration, precision: str) -> np.ndarray:
@@ -118,12 +148,12 @@ def _check_calibration(source: Source, calibration, precision: str) -> np.ndarra
     return np.ascontiguousarray(calibration, dtype=np.float32)
 
 
-def _converter(tf, source: Source, workdir: Path, calibration, names: dict[str, str], integer: bool):
+def _converter(tf, source: Source, workdir: Path, calibration, names: dict[str, str], precision: str):
     try:
         if source.kind == "tflite":
             from edgeface.converters.tflite_graph import tflite_function
 
-            function = tflite_function(tf, Path(source.path).read_bytes(), str(source.path), integer=integer)
+            function = tflite_function(tf, Path(source.path).read_bytes(), str(source.path), precision=precision)
             with _quiet():
                 return tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], function)
         if source.kind in ("keras", "saved_model") and _free_size(source):

@@ -8,7 +8,7 @@ ones and scatters transposes through the graph. This module reads the flatbuffer
 replays its ops with TensorFlow ops of the same meaning, weights dequantised to float32,
 so that the converter sees the graph as it was written.
 
-``integer=True`` (int8 and int16x8 targets) writes PReLU as ``relu((1 - a) x) + a x``
+For int8 and int16x8 targets (``precision``) PReLU is written as ``relu((1 - a) x) + a x``
 (``-relu((a - 1) x) + a x`` on channels with ``a > 1``): XNNPACK has no int8 PRELU nor
 int8 RELU of its own, and the ReLU fused into a MUL keeps the whole graph in its int8
 partition. Float targets keep the single PRELU op that XNNPACK runs in float.
@@ -33,6 +33,7 @@ _ACTIVATIONS: dict[int, Callable[[Any, Any], Any]] = {
     4: lambda tf, x: tf.tanh(x),
 }
 _PADDING = {0: "SAME", 1: "VALID"}
+INTEGER_PRECISIONS = ("int8", "int16x8")
 _FLOAT_TYPES = {"FLOAT32", "FLOAT16"}
 _CONSTANT_TYPES = {"FLOAT32": np.float32, "FLOAT16": np.float16, "INT32": np.int32, "INT64": np.int64,
                    "INT8": np.int8, "UINT8": np.uint8, "INT16": np.int16}
@@ -105,7 +106,7 @@ class TFLiteGraph:
         quantization = tensor.quantization
         if stored.dtype.kind in "iu" and quantization is not None and quantization.scale is not None \
                 and len(quantization.scale):
-            return _dequantized(stored, quantization)
+            return dequantized(stored, quantization)
         return stored
 
     def check_float(self) -> None:
@@ -118,7 +119,7 @@ class TFLiteGraph:
                         f"quantised already; quantising it again compounds the error: convert from its float model")
 
 
-def tflite_function(tf, data: bytes, where: str, *, integer: bool = False):
+def tflite_function(tf, data: bytes, where: str, *, precision: str = "fp32"):
     """A ``tf.function`` computing the float TFLite model ``data`` (batch 1, its own input
     shape), returning its outputs as a dict by tensor name."""
     graph = TFLiteGraph(data, where)
@@ -148,14 +149,14 @@ def tflite_function(tf, data: bytes, where: str, *, integer: bool = False):
 
         for op in graph.graph.operators:
             name = graph.op_name(op)
-            result = _OPS[name](tf, graph, op, value, integer)
+            result = _OPS[name](tf, graph, op, value, precision)
             values[op.outputs[0]] = result
         return [values[i] for i in graph.graph.outputs]
 
     return run
 
 
-# -- ops: each takes (tf, graph, op, value, integer) and returns the op's one output -------------
+# -- ops: each takes (tf, graph, op, value, precision) and returns the op's one output -------------
 
 def _options(op):
     return op.builtinOptions
@@ -169,7 +170,7 @@ def _act(tf, op, x):
     return _ACTIVATIONS[code](tf, x)
 
 
-def _conv2d(tf, graph, op, value, integer):
+def _conv2d(tf, graph, op, value, precision):
     o = _options(op)
     kernel = tf.transpose(value(op.inputs[1]), (1, 2, 3, 0))  # OHWI -> HWIO
     y = tf.nn.conv2d(value(op.inputs[0]), kernel, strides=[1, o.strideH, o.strideW, 1], padding=_PADDING[o.padding],
@@ -179,7 +180,7 @@ def _conv2d(tf, graph, op, value, integer):
     return _act(tf, op, y)
 
 
-def _depthwise(tf, graph, op, value, integer):
+def _depthwise(tf, graph, op, value, precision):
     o = _options(op)
     x = value(op.inputs[0])
     weights = value(op.inputs[1])  # (1, H, W, C * multiplier)
@@ -192,14 +193,14 @@ def _depthwise(tf, graph, op, value, integer):
     return _act(tf, op, y)
 
 
-def _prelu(tf, graph, op, value, integer):
+def _prelu(tf, graph, op, value, precision):
     x = value(op.inputs[0])
     alpha_const = graph.constant(op.inputs[1])
     if alpha_const is None:
         raise ConversionError(f"{graph.where}: PRELU {graph.tensor_name(op.outputs[0])!r} has computed slopes: "
                               f"convert from the original model")
     alpha = alpha_const
-    if not integer:  # the pattern TFLiteConverter fuses into one PRELU (as Keras's PReLU layer)
+    if precision not in INTEGER_PRECISIONS:  # the pattern TFLiteConverter fuses into one PRELU (as Keras's)
         return tf.nn.relu(x) + (-alpha) * tf.nn.relu(-x)
     sign = np.where(alpha > 1.0, -1.0, 1.0).astype(np.float32)
     rectified = tf.nn.relu(x * np.abs(1.0 - alpha))
@@ -209,13 +210,13 @@ def _prelu(tf, graph, op, value, integer):
 
 
 def _binary(fn):
-    def op_fn(tf, graph, op, value, integer):
+    def op_fn(tf, graph, op, value, precision):
         return _act(tf, op, fn(tf, value(op.inputs[0]), value(op.inputs[1])))
     return op_fn
 
 
 def _pool(kind):
-    def op_fn(tf, graph, op, value, integer):
+    def op_fn(tf, graph, op, value, precision):
         o = _options(op)
         pool = tf.nn.max_pool2d if kind == "max" else tf.nn.avg_pool2d
         y = pool(value(op.inputs[0]), ksize=[o.filterHeight, o.filterWidth], strides=[o.strideH, o.strideW],
@@ -224,14 +225,14 @@ def _pool(kind):
     return op_fn
 
 
-def _pad(tf, graph, op, value, integer):
+def _pad(tf, graph, op, value, precision):
     constant = 0.0
     if len(op.inputs) > 2 and op.inputs[2] >= 0:
         constant = value(op.inputs[2])
     return tf.pad(value(op.inputs[0]), value(op.inputs[1]), constant_values=constant)
 
 
-def _reshape(tf, graph, op, value, integer):
+def _reshape(tf, graph, op, value, precision):
     if len(op.inputs) > 1 and op.inputs[1] >= 0:
         shape = value(op.inputs[1])
     else:
@@ -239,11 +240,11 @@ def _reshape(tf, graph, op, value, integer):
     return tf.reshape(value(op.inputs[0]), shape)
 
 
-def _concatenation(tf, graph, op, value, integer):
+def _concatenation(tf, graph, op, value, precision):
     return _act(tf, op, tf.concat([value(i) for i in op.inputs], axis=_options(op).axis))
 
 
-def _fully_connected(tf, graph, op, value, integer):
+def _fully_connected(tf, graph, op, value, precision):
     x = value(op.inputs[0])
     weights = value(op.inputs[1])  # (out, in)
     flat = tf.reshape(x, (-1, int(weights.shape[1])))
@@ -255,12 +256,12 @@ def _fully_connected(tf, graph, op, value, integer):
     return _act(tf, op, y)
 
 
-def _mean(tf, graph, op, value, integer):
+def _mean(tf, graph, op, value, precision):
     return tf.reduce_mean(value(op.inputs[0]), axis=value(op.inputs[1]), keepdims=bool(_options(op).keepDims))
 
 
 def _resize(method):
-    def op_fn(tf, graph, op, value, integer):
+    def op_fn(tf, graph, op, value, precision):
         o = _options(op)
         return tf.compat.v1.image.resize(value(op.inputs[0]), value(op.inputs[1]), method=method,
                                          align_corners=bool(o.alignCorners)) if not o.halfPixelCenters else \
@@ -269,24 +270,24 @@ def _resize(method):
 
 
 def _unary(fn):
-    def op_fn(tf, graph, op, value, integer):
+    def op_fn(tf, graph, op, value, precision):
         return fn(tf, value(op.inputs[0]))
     return op_fn
 
 
-def _softmax(tf, graph, op, value, integer):
+def _softmax(tf, graph, op, value, precision):
     return tf.nn.softmax(value(op.inputs[0]) * _options(op).beta)
 
 
-def _leaky_relu(tf, graph, op, value, integer):
+def _leaky_relu(tf, graph, op, value, precision):
     return tf.nn.leaky_relu(value(op.inputs[0]), alpha=_options(op).alpha)
 
 
-def _transpose(tf, graph, op, value, integer):
+def _transpose(tf, graph, op, value, precision):
     return tf.transpose(value(op.inputs[0]), value(op.inputs[1]))
 
 
-def _dequantize(tf, graph, op, value, integer):
+def _dequantize(tf, graph, op, value, precision):
     const = graph.constant(op.inputs[0])
     if const is None:
         raise ConversionError(f"{graph.where}: DEQUANTIZE of a computed tensor: the model is quantised; "
@@ -294,7 +295,7 @@ def _dequantize(tf, graph, op, value, integer):
     return tf.constant(const.astype(np.float32))
 
 
-def _dequantized(stored: np.ndarray, quantization) -> np.ndarray:
+def dequantized(stored: np.ndarray, quantization) -> np.ndarray:
     """Integer weights to float32 by their per-tensor or per-channel scale and zero point."""
     scale = np.asarray(quantization.scale, np.float32)
     zero = np.asarray(quantization.zeroPoint if quantization.zeroPoint is not None else [0], np.float32)

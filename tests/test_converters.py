@@ -413,7 +413,7 @@ def _op_types(data: bytes) -> set[str]:
     return {graph.op_name(op) for op in graph.graph.operators}
 
 
-@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "dynamic", "int8"])
 def test_a_float_tflite_converts_again_and_matches_it(tflite_fp16_source, calibration, eval_inputs, workdir,
                                                       precision):
     source = tflite_fp16_source
@@ -424,7 +424,7 @@ def test_a_float_tflite_converts_again_and_matches_it(tflite_fp16_source, calibr
     for name, ref in zip(source.output_names, reference):
         err = float(np.max(np.abs(ref - got[name].reshape(ref.shape))))
         peak = max(1.0, float(np.max(np.abs(ref))))
-        if precision == "int8":
+        if precision in ("int8", "dynamic"):
             assert cosine(ref, got[name]) >= 0.99, name
         else:  # the same float16 weights, widened: the same numbers up to summation order
             assert err < 1e-4 * peak, (name, err)
@@ -440,6 +440,23 @@ def test_int8_from_tflite_keeps_prelu_inside_xnnpack(tflite_fp16_source, calibra
     data = convert_to_tflite(tflite_fp16_source, "int8", calibration, workdir=workdir)
     report = delegate_coverage(data)
     assert "PRELU" not in _op_types(data)
+    assert not report.undelegated and report.delegate_partitions == 1, report.summary()
+
+
+def test_dynamic_range_keeps_depthwise_weights_float_for_xnnpack(tflite_fp16_source, workdir):
+    """XNNPACK takes no depthwise convolution with int8 weights on float activations: the
+    dynamic-range model's are widened back, and the whole graph is delegated."""
+    from edgeface.converters.tflite_graph import TFLiteGraph
+    from edgeface.quantization.coverage import delegate_coverage
+
+    data = convert_to_tflite(tflite_fp16_source, "dynamic", workdir=workdir)
+    graph = TFLiteGraph(data, "dynamic")
+    filters = [(graph.op_name(op), graph.type_name(op.inputs[1]), graph.constant(op.inputs[1]).size)
+               for op in graph.graph.operators if graph.op_name(op) in ("CONV_2D", "DEPTHWISE_CONV_2D")]
+    assert ("CONV_2D", "INT8") in {(op, kind) for op, kind, _ in filters}
+    depthwise = [(kind, size) for op, kind, size in filters if op == "DEPTHWISE_CONV_2D"]
+    assert {kind for kind, _ in depthwise} == {"FLOAT32"} and max(size for _, size in depthwise) > 1024
+    report = delegate_coverage(data)
     assert not report.undelegated and report.delegate_partitions == 1, report.summary()
 
 

@@ -93,33 +93,37 @@ def saved_model(directory: Path) -> Path:
 
 def mesh_like_tflite(directory: Path, points: int = 12, seed: int = 3) -> Path:
     """A float .tflite built as MediaPipe ships its face mesh: conv, PReLU, depthwise
-    residual blocks with max-pool shortcuts, padding; ``points`` x 3 values and one
-    presence logit out, weights stored as float16."""
+    residual blocks with max-pool shortcuts widened by zero channels (PAD); ``points`` x 3
+    values and one presence logit out; weights stored as float16. The last depthwise has
+    over 1024 weights (dynamic-range quantization takes it) and some PReLU slopes are
+    above 1."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
     import tensorflow as tf
-    from keras import layers
 
-    keras.utils.set_random_seed(seed)
-    inp = keras.Input((SIZE, SIZE, 3), name="input_1")
-    x = layers.Conv2D(8, 3, strides=2, padding="same")(inp)  # 32x32x8
-    x = layers.PReLU(shared_axes=[1, 2])(x)
-    for channels in (8, 16):
-        branch = layers.DepthwiseConv2D(3, strides=2, padding="same")(x)
-        branch = layers.Conv2D(channels, 1)(branch)
-        shortcut = layers.MaxPooling2D(2)(x)
-        if channels != x.shape[-1]:  # zero channels appended, as MediaPipe's blocks widen
-            extra = channels - x.shape[-1]
-            shortcut = layers.Lambda(lambda t: keras.ops.pad(t, [[0, 0], [0, 0], [0, 0], [0, extra]]))(shortcut)
-        x = layers.PReLU(shared_axes=[1, 2])(layers.Add()([branch, shortcut]))  # 16x16, then 8x8
-    points_out = layers.Conv2D(points * 3, 8, name="points")(x)  # 1x1
-    presence = layers.Conv2D(1, 8, name="presence")(x)
-    model = keras.Model(inp, [points_out, presence])
     rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, layers.PReLU):
-            layer.set_weights([rng.uniform(0.05, 1.5, layer.get_weights()[0].shape).astype(np.float32)])
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+
+    def weights(*shape):
+        return tf.constant(rng.normal(0, 1 / np.sqrt(np.prod(shape[:-1])), shape).astype(np.float32))
+
+    def prelu(x):
+        alpha = tf.constant(rng.uniform(0.05, 1.5, (1, 1, int(x.shape[-1]))).astype(np.float32))
+        return tf.nn.relu(x) + (-alpha) * tf.nn.relu(-x)  # what Keras's PReLU computes
+
+    @tf.function(input_signature=[tf.TensorSpec((1, SIZE, SIZE, 3), tf.float32, name="input_1")])
+    def mesh(image):
+        x = prelu(tf.nn.conv2d(image, weights(3, 3, 3, 8), 2, "SAME") + weights(8))  # 32x32x8
+        for channels in (8, 16, 128, 128):  # down to 2x2
+            depthwise = tf.nn.depthwise_conv2d(x, weights(3, 3, int(x.shape[-1]), 1), [1, 2, 2, 1], "SAME")
+            branch = tf.nn.conv2d(depthwise, weights(1, 1, int(x.shape[-1]), channels), 1, "VALID")
+            shortcut = tf.nn.max_pool2d(x, 2, 2, "VALID")
+            if channels != x.shape[-1]:
+                shortcut = tf.pad(shortcut, [[0, 0], [0, 0], [0, 0], [0, channels - int(x.shape[-1])]])
+            x = prelu(branch + weights(channels) + shortcut)
+        points_out = tf.nn.conv2d(x, weights(2, 2, 128, points * 3), 1, "VALID") + weights(points * 3)
+        presence = tf.nn.conv2d(x, weights(2, 2, 128, 1), 1, "VALID")
+        return points_out, presence
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([mesh.get_concrete_function()], mesh)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.target_spec.supported_types = [tf.float16]
     path = Path(directory) / "tiny_mesh.tflite"
