@@ -104,6 +104,7 @@ class Aligner:
                 f"than 2 names with the embedder's alignment template ({', '.join(spec.template)}): "
                 f"name them in models.detector.keypoint_names")
         self.template = np.array([template[keypoint_names[i]] for i in self.indices], np.float64)
+        self.names = tuple(keypoint_names)
         self.width, self.height = spec.width, spec.height
 
     def matrix(self, keypoints: np.ndarray) -> np.ndarray:
@@ -118,3 +119,12 @@ class Aligner:
             except (ValueError, np.linalg.LinAlgError):
                 pass  # degenerate keypoints: a black chip, which embeds far from any face
         return out
+
+
+def landmark_aligner(spec: AlignmentSpec, point_groups: dict[str, tuple[int, ...]]) -> "Aligner | None":
+    """An aligner from a landmark model's group centres onto ``spec.landmark_template``
+    (None when the spec has no landmark template or the model lacks one of its groups)."""
+    names = tuple(spec.landmark_template)
+    if not names or any(name not in point_groups for name in names):
+        return None
+    return Aligner(AlignmentSpec(width=spec.width, height=spec.height, template=dict(spec.landmark_template)), names)

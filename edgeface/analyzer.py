@@ -147,6 +147,14 @@ class FaceAnalyzer:
         return self.bundle.manifest.landmarks is not None
 
     @property
+    def aligns_from(self) -> str:
+        """What the recognizer's chip is aligned from: "landmarks" (the centres of the
+        landmark model's point groups the embedder's ``alignment.landmark_template`` names,
+        where the bundle has such a model and the Python runtime runs it), else "keypoints"
+        (the detector's)."""
+        return "landmarks" if getattr(self._engine, "landmark_aligner", None) is not None else "keypoints"
+
+    @property
     def has_embedder(self) -> bool:
         return self.bundle.manifest.embedder is not None
 
@@ -213,7 +221,7 @@ class FaceAnalyzer:
     def _embed(self, rgb: np.ndarray, detections: Detections) -> np.ndarray:
         dim = self._require("embedder").embedding_size
         self._require("detector")
-        return self._engine.embed(rgb, detections.keypoints, dim)
+        return self._engine.embed(rgb, detections, dim)
 
     def embed(self, image: object, color: str | None = None) -> np.ndarray:
         """(N, D) unit embeddings of the faces ``detect`` finds, in the same order."""

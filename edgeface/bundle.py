@@ -221,18 +221,25 @@ class DetectorSpec(ModelSpec):
 
 @dataclass(frozen=True)
 class AlignmentSpec:
-    """The face chip the embedder was trained on: its size and named template points."""
+    """The face chip the embedder was trained on: its size and named template points
+    (where the detector's keypoints of those names belong in the chip) and, optionally,
+    ``landmark_template``: where the centres of a landmark model's point groups of those
+    names belong, used instead when the bundle has a landmark model with those groups."""
 
     width: int
     height: int
     template: dict[str, tuple[float, float]]
+    landmark_template: dict[str, tuple[float, float]] = field(default_factory=dict, kw_only=True)
     extra: dict[str, Any] = field(default_factory=dict, kw_only=True)  # unknown keys, kept
 
-    KEYS = ("width", "height", "template")
+    KEYS = ("width", "height", "template", "landmark_template")
 
     def to_dict(self) -> dict[str, Any]:
-        return _with_extra({"width": self.width, "height": self.height,
-                            "template": {name: list(point) for name, point in self.template.items()}}, self.extra)
+        data = {"width": self.width, "height": self.height,
+                "template": {name: list(point) for name, point in self.template.items()}}
+        if self.landmark_template:
+            data["landmark_template"] = {name: list(point) for name, point in self.landmark_template.items()}
+        return _with_extra(data, self.extra)
 
 
 @dataclass(frozen=True)
@@ -445,10 +452,18 @@ def _parse_alignment(align: Fields) -> AlignmentSpec:
     """The chip and its template: at least 2 points, inside the chip and apart from each
     other, so that the similarity transform onto them is well defined."""
     width, height = align.integer("width", lo=8, hi=1024), align.integer("height", lo=8, hi=1024)
-    points = align.sub("template")
+    template = _parse_template(align, "template", width, height)
+    landmark_template = _parse_template(align, "landmark_template", width, height) \
+        if align.has("landmark_template") else {}
+    return AlignmentSpec(width=width, height=height, template=template, landmark_template=landmark_template,
+                         extra=_extra(align, AlignmentSpec.KEYS))
+
+
+def _parse_template(align: Fields, key: str, width: int, height: int) -> dict[str, tuple[float, float]]:
+    points = align.sub(key)
     template = {name: tuple(points.numbers(name, 2)) for name in points.data}
     if not 2 <= len(template) <= MAX_TEMPLATE_POINTS:
-        raise align.fail("template", f"needs 2 to {MAX_TEMPLATE_POINTS} named points, got {len(template)}")
+        raise align.fail(key, f"needs 2 to {MAX_TEMPLATE_POINTS} named points, got {len(template)}")
     for name, (x, y) in template.items():
         if not (0 <= x <= width and 0 <= y <= height):
             raise points.fail(name, f"({x}, {y}) is outside the {width}x{height} chip")
@@ -458,7 +473,7 @@ def _parse_alignment(align: Fields) -> AlignmentSpec:
             if math.dist(template[a], template[b]) < MIN_TEMPLATE_SPACING:
                 raise points.fail(b, f"is less than {MIN_TEMPLATE_SPACING} pixel from {a}: "
                                   f"template points must be distinct")
-    return AlignmentSpec(width=width, height=height, template=template, extra=_extra(align, AlignmentSpec.KEYS))
+    return template
 
 
 class Bundle:

@@ -38,8 +38,8 @@ class Engine(Protocol):
     def detect(self, rgb: np.ndarray) -> Detections:
         """(H, W, 3) uint8 RGB -> its faces in image pixels, best first."""
 
-    def embed(self, rgb: np.ndarray, keypoints: np.ndarray, dim: int) -> np.ndarray:
-        """(N, dim) unit embeddings of the faces with these (N, P, 2) keypoints."""
+    def embed(self, rgb: np.ndarray, detections: Detections, dim: int) -> np.ndarray:
+        """(N, dim) unit embeddings of the detected faces."""
 
     def landmarks(self, rgb: np.ndarray, detections: Detections) -> Landmarks:
         """Dense landmarks of the detected faces (a bundle with models.landmarks)."""
@@ -53,7 +53,7 @@ class PythonEngine:
     the SDK objects (None where the bundle has no such model)."""
 
     def __init__(self, bundle: Bundle, options: FaceAnalyzerOptions):
-        from edgeface.align import Aligner
+        from edgeface.align import Aligner, landmark_aligner
         from edgeface.detect import Detector
         from edgeface.embed import Embedder
         from edgeface.landmarks import Landmarker
@@ -75,6 +75,9 @@ class PythonEngine:
             if manifest.landmarks else None
         self.aligner = Aligner(manifest.embedder.alignment, self.detector.keypoint_names) \
             if self.detector and self.embedder else None
+        # with a landmark model whose groups the embedder's chip names, faces align from them
+        self.landmark_aligner = landmark_aligner(manifest.embedder.alignment, manifest.landmarks.point_groups) \
+            if self.aligner and self.landmarker else None
         self.keypoint_names = self.detector.keypoint_names if self.detector else ()
         search = options.search or (self.detector.spec.search if self.detector else "whole")
         self.search = SearchSettings(search, options.min_face)
@@ -86,8 +89,16 @@ class PythonEngine:
         return search_faces(rgb, lambda image, at: self.detector.detect(image, at, max_faces), self.search,
                             threshold, spec.nms, spec.nms_iou, max_faces)
 
-    def embed(self, rgb: np.ndarray, keypoints: np.ndarray, dim: int) -> np.ndarray:
-        return self.embedder.embed_chips(self.aligner.chips(rgb, keypoints))
+    def embed(self, rgb: np.ndarray, detections: Detections, dim: int) -> np.ndarray:
+        chips = self.aligner.chips(rgb, detections.keypoints)
+        if self.landmark_aligner is not None and len(detections):
+            landmarks = self.landmarks(rgb, detections)
+            found = landmarks.presence >= self.landmarker.spec.presence_threshold  # else: the keypoints' chip
+            if found.any():
+                names = self.landmark_aligner.names
+                centres = np.stack([landmarks.centre(name)[:, :2] for name in names], axis=1)
+                chips[found] = self.landmark_aligner.chips(rgb, centres[found])
+        return self.embedder.embed_chips(chips)
 
     def landmarks(self, rgb: np.ndarray, detections: Detections) -> Landmarks:
         return self.landmarker.from_detections(rgb, detections.boxes, detections.keypoints, self.keypoint_names)

@@ -73,6 +73,7 @@ class ModelCard:
     # tiled search was measured on real photos (scripts/bench_photos.py)
     search: str = "whole"
     alignment_template: dict = field(default_factory=dict)  # embedder: keypoint -> (x, y) in its input-size chip
+    landmark_template: dict = field(default_factory=dict)  # embedder: landmark group centre -> (x, y), if measured
     # pretrained models only:
     source: Source | None = None  # the pinned package file its weights come from
     fetcher: str | None = None  # "module:function(card, out_dir, progress)" making its bundle (toolchain only)

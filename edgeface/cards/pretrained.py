@@ -18,7 +18,9 @@ image-to-chip affine map was rebuilt from the chip's rectangle and angle (dlib's
 ``get_mapping_to_chip``; checked: warping with it reproduces ``extract_image_chip`` to 0.5
 grey levels mean absolute difference), and BlazeFace's keypoints on the same image were
 mapped into chip coordinates and averaged. Spread (std) over the faces: eyes about 3-4 px,
-nose tip and mouth about 4-6 px. The ears (std 8-12 px) are left out.
+nose tip and mouth about 4-6 px. The ears (std 8-12 px) are left out. The face mesh's
+template (``DLIB_MESH_TEMPLATE``: the centres of its eye, nose-tip and mouth groups in the
+same chips) was measured the same way by ``scripts/bench_alignment.py --measure``.
 
 dlib's verification threshold: "same person" when the Euclidean distance between two raw
 descriptors is below 0.6 (dlib/examples/dnn_face_recognition_ex.cpp, face_recognition's
@@ -152,6 +154,14 @@ DLIB_CHIP_TEMPLATE = {
     "nose_tip": [72.42, 76.37],
     "mouth_center": [72.99, 104.51],
 }
+# The face mesh's group centres in dlib's 150x150 chip (scripts/bench_alignment.py --measure):
+# with a landmark model in the bundle, the chip is aligned from these.
+DLIB_MESH_TEMPLATE = {
+    "right_eye": [47.46, 46.28],
+    "left_eye": [100.76, 45.51],
+    "nose_tip": [72.49, 80.62],
+    "mouth_center": [73.80, 104.37],
+}
 DLIB_DISTANCE_THRESHOLD = 0.6
 DLIB_DESCRIPTOR_NORM = 1.379  # mean norm of dlib's descriptors on 97 real faces
 DLIB_COSINE_THRESHOLD = round(1.0 - DLIB_DISTANCE_THRESHOLD ** 2 / (2 * DLIB_DESCRIPTOR_NORM ** 2), 3)  # 0.905
@@ -164,6 +174,7 @@ _DLIB_FACTS = {
     "input": {"mean": [122.78199768066406, 117.0009994506836, 104.2979965209961], "std": [256.0] * 3,
               "resize": "stretch", "pad": "center"},
     "input_size": CHIP_SIZE, "keypoint_names": tuple(DLIB_CHIP_TEMPLATE), "alignment_template": DLIB_CHIP_TEMPLATE,
+    "landmark_template": DLIB_MESH_TEMPLATE,
     "verify_threshold": DLIB_COSINE_THRESHOLD,
     "calibration": "scikit-image astronaut face + 100 lfw_subset faces as 150x150 chips "
                    "(edgeface.quantization.calibration.face_chips), normalised with dlib's input spec",

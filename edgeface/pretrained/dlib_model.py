@@ -87,7 +87,7 @@ def fetch_dlib_resnet(card: ModelCard, out_dir: str | Path | None = None,
     from edgeface.pretrained.fetch import bundle_target, model_file_bytes, require_toolchain
 
     out = bundle_target(card, out_dir)
-    if _is_current(out, card.precision):
+    if _is_current(out, card):
         return out
     if card.precision == "int8":
         require_toolchain(card.name, "quantised by TensorFlow's TFLiteConverter",
@@ -119,7 +119,7 @@ def _build(out: Path, card: ModelCard, dat: Path, work: Path, progress) -> Path:
     embedder = {"file": file, "format": "tflite", "input": spec, "embedding_size": output[1],
                 "output": output[0],
                 "alignment": {"width": card.input_size, "height": card.input_size,
-                              "template": card.alignment_template},
+                              "template": card.alignment_template, "landmark_template": card.landmark_template},
                 "verify_threshold": card.verify_threshold}
     if embedder["embedding_size"] != 128:
         raise EdgefaceError(f"{dat.name}: the rebuilt network gives {embedder['embedding_size']}-d "
@@ -219,8 +219,10 @@ def _checked_input(spec: dict, card: ModelCard, dat: Path) -> dict:
     return spec
 
 
-def _is_current(out: Path, precision: str) -> bool:
-    """Whether ``out`` holds an intact bundle of this precision made from the pinned file."""
+def _is_current(out: Path, card: ModelCard) -> bool:
+    """Whether ``out`` holds an intact bundle of the card's precision made from the pinned
+    file, with the card's landmark template."""
+    precision = card.precision
     if not (out / "manifest.json").is_file():
         return False
     from edgeface.bundle import load_bundle
@@ -236,6 +238,8 @@ def _is_current(out: Path, precision: str) -> bool:
         if {k: v for k, v in source.items() if k != "quantization"} != provenance(precision):
             return False
         if embedder.file != model_file(precision):
+            return False
+        if embedder.alignment.landmark_template != {k: tuple(v) for k, v in card.landmark_template.items()}:
             return False
         bundle.read_model(embedder)  # checks the file against its sha256
     except EdgefaceError:

@@ -170,10 +170,10 @@ class NativeEngine:
             keypoints = _floats(faces.keypoints, n * k * 2)
         return Detections(boxes.reshape(n, 4), scores, keypoints.reshape(n, k, 2), self.keypoint_names)
 
-    def embed(self, rgb: np.ndarray, keypoints: np.ndarray, dim: int) -> np.ndarray:
-        """(N, D) unit embeddings of the faces whose (N, P, 2) keypoints are given."""
+    def embed(self, rgb: np.ndarray, detections: Detections, dim: int) -> np.ndarray:
+        """(N, D) unit embeddings of the detected faces, aligned from their keypoints."""
         rgb = np.ascontiguousarray(rgb)
-        points = np.ascontiguousarray(keypoints, np.float32)
+        points = np.ascontiguousarray(detections.keypoints, np.float32)
         out = np.zeros((len(points), dim), np.float32)
         as_floats = ctypes.POINTER(ctypes.c_float)
         with self._lock:
