@@ -9,10 +9,10 @@ homography reproduces. ``planar_residual`` fits the best homography between two 
 ``rigid_features`` (eye corners, nose tip, nostril wings, inner brow ends: points the
 model sees in the texture, not the outline it guesses, and that no expression moves)
 and returns what it leaves. ``PassiveLiveness`` keeps a track's points and decides live
-only when both hold between the two frames of most different pose: the head turned at
-least ``min_turn_deg`` (yaw or pitch, ``edgeface.face_signals.head_pose``; a tilted
-print reads as a few degrees at most) and the residual reaches ``threshold`` of the eye
-distance.
+only when the head turned at least ``min_turn_deg`` (yaw or pitch,
+``edgeface.face_signals.head_pose``; a tilted print reads as a few degrees), the
+residual between the frames of most different pose reaches ``threshold`` of the eye
+distance, and the residual grows with the pose difference across all frame pairs.
 
 What it does not cover: a 3-D mask (it has parallax), a deepfake or any video injected
 past the camera (it shows a real head's motion), a curved print (a bent photo is not a
@@ -66,58 +66,101 @@ def _normalised(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class LivenessResult:
     decision: str  # "live", "spoof", or "undecided" (not enough turn yet)
     score: float  # the planar residual over the eye distance (0 when undecided)
-    turn_deg: float  # the largest yaw or pitch difference between two frames seen
+    turn_deg: float  # the largest yaw or pitch difference between two frames seen (smoothed)
     reason: str
+    correlation: float = 0.0  # how the residual grows with the pose difference, over all frame pairs
 
 
 class PassiveLiveness:
     """Feed one face's landmarks frame by frame (``add``); ``result`` decides once the head
-    has turned ``min_turn_deg``. ``threshold``: the residual over the eye distance from
-    which a face is live. 0.016 lies between what re-rendered turns of 15 degrees gave
-    (0.017-0.027) and what a print tilted by up to 35 degrees gave (0.003-0.015, the
-    most under a wide-angle camera); a calibrated threshold (APCER and BPCER on an
-    evaluation set) is still to come (docs/landmarks.md)."""
+    has turned ``min_turn_deg``.
 
-    def __init__(self, threshold: float = 0.016, min_turn_deg: float = 15.0, max_frames: int = 300):
-        self.threshold, self.min_turn_deg = threshold, min_turn_deg
+    Over every pair of kept frames it has the planar residual (over the eye distance) and
+    the pose difference (yaw or pitch, each frame's pose the median of it and its
+    neighbours, which steadies the model's jitter). A head is live when, between the
+    frames whose poses differ most (at least 0.6 of the largest difference), the median
+    residual reaches ``threshold``, and the residual grows with the pose difference over
+    all pairs (Pearson correlation at least ``min_correlation``): parallax does, while a
+    picture's landmark jitter (moiré, blur) leaves residuals that do not follow the pose.
+    The defaults were chosen on one part of the evaluation set and measured on another
+    (docs/landmarks.md). With timestamps, frames closer than ``frame_interval_ms`` to the
+    last one kept are skipped, so that the check sees about the frame spacing it was
+    calibrated on (nine frames over a 30-degree turn) whatever the camera's rate."""
+
+    def __init__(self, threshold: float = 0.02, min_turn_deg: float = 7.0, min_correlation: float = 0.9,
+                 frame_interval_ms: float = 100.0, max_frames: int = 50):
+        self.threshold, self.min_turn_deg, self.min_correlation = threshold, min_turn_deg, min_correlation
+        self.frame_interval_ms = frame_interval_ms
         self._points: list[np.ndarray] = []
         self._poses: list[np.ndarray] = []
         self._eyes: list[float] = []
+        self._residuals = np.zeros((0, 0))  # pixels, between every two kept frames
+        self._last_ms: float | None = None
         self._max = max_frames
 
-    def add(self, landmarks: Landmarks, face: int = 0) -> None:
+    def add(self, landmarks: Landmarks, face: int = 0, t_ms: float | None = None) -> None:
+        if t_ms is not None:
+            if self._last_ms is not None and t_ms - self._last_ms < self.frame_interval_ms:
+                return
+            self._last_ms = t_ms
         one = landmarks.take(np.array([face]))
         if len(self._points) == self._max:  # a bounded window: the oldest frame goes
             self._points.pop(0), self._poses.pop(0), self._eyes.pop(0)
-        self._points.append(rigid_points(one)[0])
+            self._residuals = self._residuals[1:, 1:]
+        points = rigid_points(one)[0]
+        new = [planar_residual(earlier, points) for earlier in self._points]
+        n = len(self._points)
+        grown = np.zeros((n + 1, n + 1))
+        grown[:n, :n], grown[n, :n], grown[:n, n] = self._residuals, new, new
+        self._residuals = grown
+        self._points.append(points)
         self._poses.append(head_pose(one)[0])
         self._eyes.append(float(np.linalg.norm(one.centre("right_eye")[0, :2] - one.centre("left_eye")[0, :2])))
 
-    def _most_different(self) -> tuple[int, int, float]:
-        """The two frames whose yaw or pitch differ most, and by how much (degrees)."""
+    def _pose_gaps(self) -> np.ndarray:
+        """(n, n) the yaw or pitch difference between every two frames, each frame's pose
+        the median of it and its neighbours."""
         poses = np.array(self._poses)[:, :2]
-        gaps = np.abs(poses[:, None] - poses[None]).max(axis=2)
-        i, j = np.unravel_index(np.argmax(gaps), gaps.shape)
-        return int(i), int(j), float(gaps[i, j])
+        steady = poses.copy()
+        for k in range(1, len(poses) - 1):
+            steady[k] = np.median(poses[k - 1:k + 2], axis=0)
+        return np.abs(steady[:, None] - steady[None]).max(axis=2)
 
     def residual(self) -> float:
-        """The planar residual over the eye distance between the two most different frames
-        (0 before two frames), whatever the turn: the score the threshold applies to."""
+        """The median planar residual over the eye distance between the frames whose poses
+        differ most (0 before two frames), whatever the turn: the score the threshold
+        applies to."""
         if len(self._points) < 2:
             return 0.0
-        i, j, _ = self._most_different()
-        return planar_residual(self._points[i], self._points[j]) / max(float(np.mean(self._eyes)), 1e-6)
+        gaps = self._pose_gaps()
+        upper = np.triu_indices(len(gaps), 1)
+        far = gaps[upper] >= 0.6 * gaps[upper].max()
+        return float(np.median(self._residuals[upper][far])) / max(float(np.mean(self._eyes)), 1e-6)
+
+    def correlation(self) -> float:
+        """Pearson correlation between the pose difference and the residual over all pairs
+        of frames (0 when either does not vary)."""
+        if len(self._points) < 3:
+            return 0.0
+        gaps = self._pose_gaps()
+        upper = np.triu_indices(len(gaps), 1)
+        x, y = gaps[upper], self._residuals[upper]
+        if np.std(x) == 0 or np.std(y) == 0:
+            return 0.0
+        return float(np.corrcoef(x, y)[0, 1])
 
     def result(self) -> LivenessResult:
-        if len(self._points) < 2:
-            return LivenessResult("undecided", 0.0, 0.0, "fewer than two frames of the face")
-        turn = self._most_different()[2]
+        if len(self._points) < 3:
+            return LivenessResult("undecided", 0.0, 0.0, "fewer than three frames of the face")
+        turn = float(self._pose_gaps().max())
         if turn < self.min_turn_deg:
             return LivenessResult("undecided", 0.0, turn, f"the head turned {turn:.0f} degrees, "
                                   f"{self.min_turn_deg:.0f} are needed: ask for a turn")
-        score = self.residual()
-        if score >= self.threshold:
-            return LivenessResult("live", score, turn, f"the face's points moved in depth (residual {score:.3f} "
-                                  f"of the eye distance over a plane's)")
-        return LivenessResult("spoof", score, turn, f"the face moved as a flat picture does (residual {score:.3f} "
-                              f"of the eye distance, under {self.threshold})")
+        score, correlation = self.residual(), self.correlation()
+        if score >= self.threshold and correlation >= self.min_correlation:
+            return LivenessResult("live", score, turn, f"the face's points moved in depth as it turned (residual "
+                                  f"{score:.3f} of the eye distance over a plane's, correlation {correlation:.2f} "
+                                  f"with the turn)", correlation)
+        why = (f"residual {score:.3f} of the eye distance, under {self.threshold}" if score < self.threshold else
+               f"its residual did not follow the turn: correlation {correlation:.2f}, under {self.min_correlation}")
+        return LivenessResult("spoof", score, turn, f"the face moved as a flat picture does ({why})", correlation)

@@ -99,16 +99,16 @@ def sequences(photographs: dict[str, np.ndarray], analyzer, seed: int = 0, steps
     return out
 
 
-def score(sequence: Sequence, analyzer, check) -> tuple[str, float, float]:
-    """(decision, residual, turn) of a fresh passive check (``check()`` makes one) on the
-    sequence's frames, each through the whole SDK (detection included)."""
+def score(sequence: Sequence, analyzer, check) -> tuple[str, float, float, float]:
+    """(decision, residual, turn, correlation) of a fresh passive check (``check()`` makes
+    one) on the sequence's frames, each through the whole SDK (detection included)."""
     passive = check()
     for frame in sequence.frames:
         landmarks = analyzer.landmarks_arrays(frame)
         if len(landmarks):
             passive.add(landmarks)
     result = passive.result()
-    return result.decision, passive.residual(), result.turn_deg
+    return result.decision, passive.residual(), result.turn_deg, passive.correlation()
 
 
 def error_rates(results: list[tuple[str, str]]) -> dict[str, float]:
