@@ -40,26 +40,39 @@ def rigid_points(landmarks: Landmarks) -> np.ndarray:
 def planar_residual(first: np.ndarray, second: np.ndarray) -> float:
     """RMS distance (pixels) between ``second`` (K, 2) and ``first`` mapped by the
     homography that fits them best (normalised direct linear transform)."""
-    a, ta = _normalised(first)
+    return float(planar_residuals(np.asarray(first)[None], second)[0])
+
+
+def planar_residuals(firsts: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """``planar_residual`` of each of ``firsts`` (n, K, 2) against ``second`` (K, 2), the n
+    fits solved together."""
+    firsts = np.asarray(firsts, np.float64)
+    second = np.broadcast_to(np.asarray(second, np.float64), firsts.shape)
+    a, ta = _normalised(firsts)
     b, tb = _normalised(second)
-    rows = []
-    for (x, y), (u, v) in zip(a, b):
-        rows.append([-x, -y, -1, 0, 0, 0, u * x, u * y, u])
-        rows.append([0, 0, 0, -x, -y, -1, v * x, v * y, v])
-    h = np.linalg.svd(np.asarray(rows))[2][-1].reshape(3, 3)
+    x, y, u, v = a[..., 0], a[..., 1], b[..., 0], b[..., 1]
+    zero, one = np.zeros_like(x), np.ones_like(x)
+    rows = np.concatenate([np.stack([-x, -y, -one, zero, zero, zero, u * x, u * y, u], axis=-1),
+                           np.stack([zero, zero, zero, -x, -y, -one, v * x, v * y, v], axis=-1)], axis=1)
+    h = np.linalg.svd(rows)[2][:, -1].reshape(-1, 3, 3)
     h = np.linalg.inv(tb) @ h @ ta
-    mapped = np.c_[first, np.ones(len(first))] @ h.T
-    mapped = mapped[:, :2] / np.where(np.abs(mapped[:, 2:]) < 1e-12, 1e-12, mapped[:, 2:])
-    return float(np.sqrt(np.mean(np.sum((mapped - second) ** 2, axis=1))))
+    mapped = np.concatenate([firsts, np.ones((*firsts.shape[:2], 1))], axis=2) @ np.swapaxes(h, 1, 2)
+    depth = mapped[..., 2:]
+    mapped = mapped[..., :2] / np.where(np.abs(depth) < 1e-12, 1e-12, depth)
+    return np.sqrt(np.mean(np.sum((mapped - second) ** 2, axis=2), axis=1))
 
 
 def _normalised(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Points moved to their centroid and scaled to a mean distance of sqrt(2) (Hartley),
-    and the 3x3 map that does it."""
-    centre = points.mean(axis=0)
-    scale = np.sqrt(2) / max(np.linalg.norm(points - centre, axis=1).mean(), 1e-12)
-    transform = np.array([[scale, 0, -scale * centre[0]], [0, scale, -scale * centre[1]], [0, 0, 1]])
-    return (points - centre) * scale, transform
+    """Points (..., K, 2) moved to their centroid and scaled to a mean distance of sqrt(2)
+    (Hartley), and the (..., 3, 3) maps that do it."""
+    centre = points.mean(axis=-2, keepdims=True)
+    spread = np.linalg.norm(points - centre, axis=-1).mean(axis=-1)
+    scale = np.sqrt(2) / np.maximum(spread, 1e-12)
+    transform = np.zeros((*points.shape[:-2], 3, 3))
+    transform[..., 0, 0] = transform[..., 1, 1] = scale
+    transform[..., :2, 2] = -scale[..., None] * centre[..., 0, :]
+    transform[..., 2, 2] = 1.0
+    return (points - centre) * scale[..., None, None], transform
 
 
 @dataclass(frozen=True)
@@ -88,7 +101,7 @@ class PassiveLiveness:
     calibrated on (nine frames over a 30-degree turn) whatever the camera's rate."""
 
     def __init__(self, threshold: float = 0.02, min_turn_deg: float = 7.0, min_correlation: float = 0.9,
-                 frame_interval_ms: float = 100.0, max_frames: int = 50):
+                 frame_interval_ms: float = 100.0, max_frames: int = 30):
         self.threshold, self.min_turn_deg, self.min_correlation = threshold, min_turn_deg, min_correlation
         self.frame_interval_ms = frame_interval_ms
         self._points: list[np.ndarray] = []
@@ -108,7 +121,7 @@ class PassiveLiveness:
             self._points.pop(0), self._poses.pop(0), self._eyes.pop(0)
             self._residuals = self._residuals[1:, 1:]
         points = rigid_points(one)[0]
-        new = [planar_residual(earlier, points) for earlier in self._points]
+        new = planar_residuals(np.array(self._points), points) if self._points else []
         n = len(self._points)
         grown = np.zeros((n + 1, n + 1))
         grown[:n, :n], grown[n, :n], grown[:n, n] = self._residuals, new, new
