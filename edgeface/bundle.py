@@ -83,9 +83,14 @@ class InputSpec:
     std: tuple[float, float, float]
     resize: str  # "letterbox" keeps the aspect ratio and pads; "stretch" does not
     pad: str  # where a letterbox puts the image: "center" or "corner" (top-left)
+    # where the resize samples: "half_pixel" (input pixel i at image (i + 0.5) / scale - 0.5,
+    # OpenCV's resize) or "top_left" (at i / scale: MediaPipe's ImageToTensor, what its
+    # models were trained on)
+    sampling: str = field(default="half_pixel", kw_only=True)
     extra: dict[str, Any] = field(default_factory=dict, kw_only=True)  # unknown keys, kept
 
-    KEYS = ("height", "width", "layout", "dtype", "channel_order", "mean", "std", "resize", "pad")
+    KEYS = ("height", "width", "layout", "dtype", "channel_order", "mean", "std", "resize", "pad", "sampling")
+    SAMPLINGS = ("half_pixel", "top_left")
 
     @classmethod
     def parse(cls, f: Fields) -> "InputSpec":
@@ -99,13 +104,17 @@ class InputSpec:
             std=tuple(f.numbers("std", 3, lo=STD_RANGE[0], hi=STD_RANGE[1])),
             resize=f.string("resize", "letterbox", choices=("letterbox", "stretch")),
             pad=f.string("pad", "center", choices=("center", "corner")),
+            sampling=f.string("sampling", "half_pixel", choices=cls.SAMPLINGS),
             extra=_extra(f, cls.KEYS),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The manifest's ``input`` object: ``InputSpec.parse`` of it gives this spec back."""
-        return _with_extra({key: getattr(self, key) for key in self.KEYS} | {
-            "mean": list(self.mean), "std": list(self.std)}, self.extra)
+        """The manifest's ``input`` object: ``InputSpec.parse`` of it gives this spec back
+        (``sampling`` written only when it is not the default, as manifests before it)."""
+        data = {key: getattr(self, key) for key in self.KEYS if key != "sampling"}
+        if self.sampling != "half_pixel":
+            data["sampling"] = self.sampling
+        return _with_extra(data | {"mean": list(self.mean), "std": list(self.std)}, self.extra)
 
 
 @dataclass(frozen=True)

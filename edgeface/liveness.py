@@ -100,7 +100,7 @@ class PassiveLiveness:
     last one kept are skipped, so that the check sees about the frame spacing it was
     calibrated on (nine frames over a 30-degree turn) whatever the camera's rate."""
 
-    def __init__(self, threshold: float = 0.02, min_turn_deg: float = 7.0, min_correlation: float = 0.9,
+    def __init__(self, threshold: float = 0.015, min_turn_deg: float = 9.0, min_correlation: float = 0.85,
                  frame_interval_ms: float = 100.0, max_frames: int = 30):
         self.threshold, self.min_turn_deg, self.min_correlation = threshold, min_turn_deg, min_correlation
         self.frame_interval_ms = frame_interval_ms

@@ -1,7 +1,10 @@
 """Image -> model input tensor (resize, letterbox, normalise) and the exact way back.
 
 The resize samples pixel centres the way OpenCV's INTER_LINEAR does, so the numpy path
-and the OpenCV path (used when ``cv2`` is importable) agree within one grey level.
+and the OpenCV path (used when ``cv2`` is importable) agree within one grey level. An
+input spec with ``sampling: top_left`` is resized as MediaPipe's ImageToTensor does
+(input pixel i at image i / scale, no half-pixel shift; numpy only), which is what
+MediaPipe's models saw in training.
 """
 
 from __future__ import annotations
@@ -39,11 +42,13 @@ class Placement:
 
 
 @lru_cache(maxsize=32)
-def _axis_weights(src: int, dst: int, channels: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _axis_weights(src: int, dst: int, channels: int = 1, top_left: bool = False
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Neighbour indices and weights for a bilinear resize of one axis (half-pixel
-    centres, as OpenCV's INTER_LINEAR), repeated per channel when ``channels`` > 1 so an
-    image row can be handled as one flat (W * C) vector."""
-    pos = (np.arange(dst) + 0.5) * (src / dst) - 0.5
+    centres, as OpenCV's INTER_LINEAR, or ``top_left``: output i at input i * src / dst),
+    repeated per channel when ``channels`` > 1 so an image row can be handled as one flat
+    (W * C) vector."""
+    pos = np.arange(dst) * (src / dst) if top_left else (np.arange(dst) + 0.5) * (src / dst) - 0.5
     pos = np.clip(pos, 0, src - 1)
     lo = np.floor(pos).astype(np.intp)
     hi = np.minimum(lo + 1, src - 1)
@@ -56,15 +61,17 @@ def _axis_weights(src: int, dst: int, channels: int = 1) -> tuple[np.ndarray, np
     return lo, hi, weight
 
 
-def resize_bilinear(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """HxWxC uint8 -> height x width x C, bilinear (uint8 from OpenCV, float32 from numpy)."""
+def resize_bilinear(image: np.ndarray, width: int, height: int, sampling: str = "half_pixel") -> np.ndarray:
+    """HxWxC uint8 -> height x width x C, bilinear (uint8 from OpenCV, float32 from numpy);
+    ``sampling``: see ``edgeface.bundle.InputSpec``."""
     if (image.shape[1], image.shape[0]) == (width, height):
         return image
-    if _cv2 is not None:
+    top_left = sampling == "top_left"
+    if _cv2 is not None and not top_left:
         return _cv2.resize(image, (width, height), interpolation=_cv2.INTER_LINEAR)
     channels = image.shape[2]
-    y0, y1, wy = _axis_weights(image.shape[0], height)
-    x0, x1, wx = _axis_weights(image.shape[1], width, channels)
+    y0, y1, wy = _axis_weights(image.shape[0], height, 1, top_left)
+    x0, x1, wx = _axis_weights(image.shape[1], width, channels, top_left)
     rows = image.reshape(image.shape[0], -1)
     top, bottom = rows[y0], rows[y1]  # (height, W * C) uint8: only the rows needed
     left = top[:, x0].astype(np.float32)
@@ -144,7 +151,7 @@ class Preprocessor:
         place = placement_for(spec, rgb.shape[0], rgb.shape[1])
         new_w = round(rgb.shape[1] * place.scale_x)
         new_h = round(rgb.shape[0] * place.scale_y)
-        resized = resize_bilinear(rgb, new_w, new_h)
+        resized = resize_bilinear(rgb, new_w, new_h, spec.sampling)
         if spec.layout == "NCHW":  # rare on the SDK's hot path: no buffer reuse
             canvas = np.zeros((spec.height, spec.width, 3), np.float32)  # black padding
             x, y = int(place.offset_x), int(place.offset_y)

@@ -24,12 +24,12 @@ def test_head_pose_reads_turned_mesh_points_back(mesh_photo, pose):
     """The fit itself: the mesh's own points turned by a known yaw, pitch and roll."""
     _, landmarks, model = mesh_photo
     turned = head_pose(_of(model.posed(*pose), landmarks))[0] - head_pose(landmarks)[0]
-    np.testing.assert_allclose(turned, pose, atol=3.0)
+    np.testing.assert_allclose(turned, pose, atol=4.0)
 
 
 def test_head_pose_of_rendered_faces_through_the_sdk(mesh_analyzer, mesh_photo):
     """Detection, landmarks and the fit on re-rendered images: roll and pitch follow the
-    render within 3.5 degrees; yaw follows with the right sign at about two thirds
+    render within 4 degrees; yaw follows with the right sign at 0.4 to 1.2 of it
     (the landmark model sees less turn in a re-textured face than the mesh was given)."""
     _, landmarks, model = mesh_photo
     start = head_pose(landmarks)[0]
@@ -39,9 +39,9 @@ def test_head_pose_of_rendered_faces_through_the_sdk(mesh_analyzer, mesh_photo):
         found = mesh_analyzer.landmarks_arrays(model.render(yaw, pitch, roll))
         assert len(found) == 1
         got_yaw, got_pitch, got_roll = head_pose(found)[0] - start
-        assert abs(got_roll - roll) < 3.5 and abs(got_pitch - pitch) < 3.5, (yaw, pitch, roll, got_pitch, got_roll)
+        assert abs(got_roll - roll) < 4.0 and abs(got_pitch - pitch) < 4.0, (yaw, pitch, roll, got_pitch, got_roll)
         if yaw:
-            assert 0.45 < got_yaw / yaw < 1.2, (yaw, got_yaw)
+            assert 0.4 < got_yaw / yaw < 1.2, (yaw, got_yaw)
         else:
             assert abs(got_yaw) < 3.0
 

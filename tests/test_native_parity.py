@@ -91,6 +91,24 @@ def test_fixture_bundles_find_the_same_faces(bundle):
     assert found >= 12  # the cases are not all empty
 
 
+def test_top_left_sampling_finds_the_same_faces(bundle_copy):
+    """A detector resized as MediaPipe's ImageToTensor samples (``input.sampling: top_left``)
+    runs alike on both runtimes, and differently from half-pixel sampling."""
+    import json
+
+    bundle = bundle_copy()
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["models"]["detector"]["input"]["sampling"] = "top_left"
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    python, native = both(bundle)
+    found = sum(assert_same_faces(python, native, blob_image(width=w, height=h, squares=SQUARES["two faces"]),
+                                  f"top-left, {w}x{h}") for w, h in ((640, 480), (517, 389)))
+    assert found == 4
+    half_pixel = FaceAnalyzer.create_from_bundle(FIXTURES / "blob_blazeface", runtime="python")
+    image = blob_image(width=517, height=389, squares=SQUARES["two faces"])
+    assert not np.allclose(half_pixel.detect_arrays(image).boxes, python.detect_arrays(image).boxes, atol=1e-3)
+
+
 def test_options_reach_the_native_core():
     squares = SQUARES["two faces"]
     python, native = both(FIXTURES / "blob_blazeface", max_faces=1, score_threshold=0.9, flip_average=True)

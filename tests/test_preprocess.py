@@ -62,3 +62,24 @@ def test_numpy_resize_agrees_with_opencv(monkeypatch, size):
     reference = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR).astype(np.float32)
     np.testing.assert_array_equal(fast, reference)
     assert np.abs(slow - reference).max() <= 1.0
+
+
+def test_top_left_sampling_is_mediapipes_and_never_opencvs(monkeypatch):
+    """Output pixel i at input i * src / dst, clamped (the native core's test has the same
+    numbers); OpenCV's resize, which samples half-pixel centres, is not used for it."""
+    four = np.array([[[0] * 3, [100] * 3, [200] * 3, [250] * 3]], np.uint8)
+    two = np.array([[[0] * 3, [100] * 3]], np.uint8)
+    monkeypatch.setattr(preprocess, "_cv2", object())  # any use of OpenCV would fail
+    assert resize_bilinear(four, 2, 1, "top_left")[0, :, 0].tolist() == [0, 200]
+    assert resize_bilinear(two, 4, 1, "top_left")[0, :, 0].tolist() == [0, 50, 100, 100]
+    monkeypatch.setattr(preprocess, "_cv2", None)
+    assert resize_bilinear(two, 4, 1)[0, :, 0].tolist() == [0, 25, 75, 100]  # half-pixel centres
+
+
+def test_sampling_is_written_only_when_it_is_not_the_default():
+    from edgeface.schema import Fields
+
+    assert "sampling" not in spec().to_dict()
+    top_left = spec(sampling="top_left")
+    assert top_left.to_dict()["sampling"] == "top_left"
+    assert InputSpec.parse(Fields(top_left.to_dict(), "input")) == top_left

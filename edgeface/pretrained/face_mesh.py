@@ -18,7 +18,7 @@ def fetch_face_mesh(card: ModelCard, out_dir: str | Path | None = None,
     """The ``face-mesh`` bundle (detector + landmarks) in ``out_dir`` (default
     ``<cache>/bundles/face-mesh``); reused when it holds the pinned files intact."""
     from edgeface.bundle import check_replaceable, load_bundle, write_bundle
-    from edgeface.cards.pretrained import FACE_MESH_ENTRY
+    from edgeface.cards.pretrained import FACE_MESH_DETECTOR_INPUT, FACE_MESH_ENTRY
     from edgeface.pretrained import get_model
     from edgeface.pretrained.fetch import bundle_target, model_file_bytes
 
@@ -27,14 +27,16 @@ def fetch_face_mesh(card: ModelCard, out_dir: str | Path | None = None,
     source = {"detector": detector.manifest.extra.get("source"), "landmarks": card.source.provenance()}
     entry = {"file": card.source.file, "format": "tflite", **FACE_MESH_ENTRY,
              "input": {"layout": "NHWC", "dtype": "float32", "channel_order": "RGB", **FACE_MESH_ENTRY["input"]}}
-    if _is_current(out, source, entry):
+    finder = detector.manifest.detector.to_dict()
+    finder["input"].update(FACE_MESH_DETECTOR_INPUT)
+    if _is_current(out, source, entry, finder["input"]):
         return out
     check_replaceable(out)
     progress(f"taking {card.source.file} from {card.source.distribution}")
     data = model_file_bytes(card.source)
     _check_outputs(data, card.source.file, entry)
     manifest = {"name": card.bundle, "description": card.description,
-                "models": {"detector": detector.manifest.detector.to_dict(), "landmarks": entry}, "source": source}
+                "models": {"detector": finder, "landmarks": entry}, "source": source}
     return write_bundle(out, manifest, {**detector.files(roles=("detector",)), card.source.file: data})
 
 
@@ -50,12 +52,14 @@ def _check_outputs(data: bytes, file: str, entry: dict) -> None:
                                 f"{', '.join(f'{n} {tuple(s)}' for n, s in outputs.items())}")
 
 
-def _is_current(out: Path, source: dict, entry: dict) -> bool:
+def _is_current(out: Path, source: dict, entry: dict, detector_input: dict) -> bool:
     """Whether ``out`` holds an intact face-mesh bundle made from these sources, with the
-    card's landmark fields (an older edgeface's point groups are rewritten)."""
+    card's landmark fields and detector input (an older edgeface's are rewritten)."""
     from edgeface.pretrained.fetch import holds_intact
 
     def same(bundle) -> bool:
         written = bundle.manifest.raw["models"].get("landmarks") or {}
-        return bundle.manifest.extra.get("source") == source and all(written.get(k) == v for k, v in entry.items())
+        finder = bundle.manifest.detector
+        return (bundle.manifest.extra.get("source") == source and all(written.get(k) == v for k, v in entry.items())
+                and finder is not None and finder.input.to_dict() == detector_input)
     return holds_intact(out, same)

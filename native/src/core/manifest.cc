@@ -72,6 +72,7 @@ InputSpec parse_input(const Fields& f) {
   std::copy(std.begin(), std.end(), in.std);
   in.resize = f.string("resize", "letterbox", {"letterbox", "stretch"});
   in.pad = f.string("pad", "center", {"center", "corner"});
+  in.sampling = f.string("sampling", "half_pixel", {"half_pixel", "top_left"});
   return in;
 }
 

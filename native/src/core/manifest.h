@@ -29,6 +29,7 @@ struct InputSpec {
   double mean[3] = {0, 0, 0};
   double std[3] = {1, 1, 1};
   std::string resize, pad;  // letterbox|stretch, center|corner
+  std::string sampling;     // half_pixel|top_left
 };
 
 struct TargetSpec {

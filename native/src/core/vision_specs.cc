@@ -24,6 +24,7 @@ vision::InputSpec vision_input(const InputSpec& input) {
   }
   spec.resize = input.resize == "stretch" ? vision::Resize::stretch : vision::Resize::letterbox;
   spec.pad = input.pad == "corner" ? vision::Pad::corner : vision::Pad::center;
+  spec.sampling = input.sampling == "top_left" ? vision::Sampling::top_left : vision::Sampling::half_pixel;
   return spec;
 }
 

@@ -86,14 +86,15 @@ Preprocessor::Preprocessor(const InputSpec& spec) : spec_(spec) {}
 namespace {
 
 // Each output coordinate's bilinear neighbours along one axis of `src` -> `dst` samples
-// (edgeface.preprocess._axis_weights: half-pixel centres, clamped at the edges), as `at`
-// (a Pixels' column or row) places them.
+// (edgeface.preprocess._axis_weights: half-pixel centres or top-left, clamped at the
+// edges), as `at` (a Pixels' column or row) places them.
 template <class Tap, class At>
-void axis_taps(int src, int dst, At at, std::vector<Tap>& taps) {
+void axis_taps(int src, int dst, Sampling sampling, At at, std::vector<Tap>& taps) {
   taps.resize(dst);
   const double step = static_cast<double>(src) / dst;
   for (int i = 0; i < dst; ++i) {
-    const double pos = std::clamp((i + 0.5) * step - 0.5, 0.0, static_cast<double>(src - 1));
+    const double sampled = sampling == Sampling::top_left ? i * step : (i + 0.5) * step - 0.5;
+    const double pos = std::clamp(sampled, 0.0, static_cast<double>(src - 1));
     const int lo = static_cast<int>(pos);  // floor: pos >= 0 (a cast, where std::floor is a libm call)
     const detail::Offsets first = at(lo), second = at(std::min(lo + 1, src - 1));
     taps[i] = {first.pixel, first.chroma, second.pixel, second.chroma, static_cast<float>(pos - lo)};
@@ -177,8 +178,8 @@ Status Preprocessor::run(const ImageView& image, Span<float> tensor, Placement* 
   const detail::Normalization& norm = out.normalization();
   prepare_rows(fit.width, norm.mul, norm.add, norm.source);
   detail::with_pixels(image, [&](const auto& pixels) {
-    axis_taps(image_width, fit.width, [&](int x) { return pixels.column(x); }, columns_);
-    axis_taps(image_height, fit.height, [&](int y) { return pixels.row(y); }, rows_);
+    axis_taps(image_width, fit.width, spec_.sampling, [&](int x) { return pixels.column(x); }, columns_);
+    axis_taps(image_height, fit.height, spec_.sampling, [&](int y) { return pixels.row(y); }, rows_);
     for (int ty = 0; ty < fit.height; ++ty) {
       const std::size_t first = static_cast<std::size_t>(ty + fit.offset_y) * spec_.width + fit.offset_x;
       resize_row(pixels, rows_[ty], fit.width, out, first);

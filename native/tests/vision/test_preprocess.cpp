@@ -74,6 +74,23 @@ TEST(Preprocess, BilinearUsesHalfPixelCentresClampedAtTheEdges) {
   for (int x = 0; x < 4; ++x) EXPECT_FLOAT_EQ(tensor[3 * x], expected[x]) << x;
 }
 
+TEST(Preprocess, TopLeftSamplingPutsOutputPixelIAtIOverTheScale) {
+  // MediaPipe's ImageToTensor: 4x1 grey [0, 100, 200, 250] shrunk to 2x1 samples 0 and 2;
+  // stretched from 2x1 [0, 100] to 4x1 samples 0, 0.5, 1, 1.5 (clamped) -> 0, 50, 100, 100.
+  InputSpec shrink = spec_of(2, 1);
+  shrink.sampling = Sampling::top_left;
+  const std::vector<std::uint8_t> four = {0, 0, 0, 100, 100, 100, 200, 200, 200, 250, 250, 250};
+  const std::vector<float> small = run(shrink, interleaved_view(four, 4, 1));
+  EXPECT_FLOAT_EQ(small[0], 0.f);
+  EXPECT_FLOAT_EQ(small[3], 200.f);
+  InputSpec grow = spec_of(4, 1);
+  grow.sampling = Sampling::top_left;
+  const std::vector<std::uint8_t> two = {0, 0, 0, 100, 100, 100};
+  const std::vector<float> large = run(grow, interleaved_view(two, 2, 1));
+  const float expected[4] = {0.f, 50.f, 100.f, 100.f};
+  for (int x = 0; x < 4; ++x) EXPECT_FLOAT_EQ(large[3 * x], expected[x]) << x;
+}
+
 TEST(Preprocess, NchwAndBgrReorderTheSameValues) {
   const std::vector<std::uint8_t> rgb = random_bytes(4 * 2 * 3, 5);
   const std::vector<float> nhwc = run(spec_of(4, 2), interleaved_view(rgb, 4, 2));

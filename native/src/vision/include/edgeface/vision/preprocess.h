@@ -1,7 +1,8 @@
 // Image -> model input tensor in one pass (colour conversion, rotation, bilinear resize,
 // letterbox and normalisation fused), and the way back to image pixels. Mirrors
-// edgeface/preprocess.py's numpy path: OpenCV INTER_LINEAR's half-pixel centres, round
-// half to even for the resized size, integer letterbox offsets, black padding.
+// edgeface/preprocess.py's numpy path: OpenCV INTER_LINEAR's half-pixel centres (or top-left
+// sampling, as the input spec says), round half to even for the resized size, integer
+// letterbox offsets, black padding.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,9 @@ enum class Layout { nhwc, nchw };
 enum class ChannelOrder { rgb, bgr };
 enum class Resize { letterbox, stretch };
 enum class Pad { center, corner };
+// Where the resize samples: half-pixel centres (OpenCV's resize), or input pixel i at image
+// i / scale (MediaPipe's ImageToTensor): edgeface.bundle.InputSpec.sampling.
+enum class Sampling { half_pixel, top_left };
 
 // Largest input side a manifest may give (edgeface.bundle.MAX_INPUT_SIDE).
 constexpr int kMaxInputSide = 2048;
@@ -31,6 +35,7 @@ struct InputSpec {
   float std[3] = {1.f, 1.f, 1.f};
   Resize resize = Resize::letterbox;
   Pad pad = Pad::center;
+  Sampling sampling = Sampling::half_pixel;
 };
 
 Status check_input_spec(const InputSpec& spec);
