@@ -260,12 +260,12 @@ def _mean(tf, graph, op, value, precision):
     return tf.reduce_mean(value(op.inputs[0]), axis=value(op.inputs[1]), keepdims=bool(_options(op).keepDims))
 
 
-def _resize(method):
+def _resize(kind):
     def op_fn(tf, graph, op, value, precision):
         o = _options(op)
-        return tf.compat.v1.image.resize(value(op.inputs[0]), value(op.inputs[1]), method=method,
-                                         align_corners=bool(o.alignCorners)) if not o.halfPixelCenters else \
-            tf.image.resize(value(op.inputs[0]), value(op.inputs[1]), method=method)
+        resize = tf.raw_ops.ResizeBilinear if kind == "bilinear" else tf.raw_ops.ResizeNearestNeighbor
+        return resize(images=value(op.inputs[0]), size=value(op.inputs[1]), align_corners=bool(o.alignCorners),
+                      half_pixel_centers=bool(o.halfPixelCenters))
     return op_fn
 
 

@@ -472,3 +472,32 @@ def test_a_tflite_op_edgeface_cannot_replay_is_named(converted, model_dir, workd
     path.write_bytes(converted("keras", "fp16"))
     with pytest.raises(ConversionError, match="SHAPE.*cannot be re-converted.*original model"):
         convert_to_tflite(load_source(path), "fp32", workdir=workdir)
+
+
+def test_the_replayed_ops_compute_what_litert_computes(model_dir, workdir, eval_inputs):
+    """A float .tflite with the other ops the replay reads (resizes, pools, FC, mean,
+    concat, activations, softmax) comes back at fp32 with the same outputs."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(5)
+    kernel = tf.constant(rng.normal(0, 0.3, (3, 3, 3, 8)).astype(np.float32))
+    dense = tf.constant(rng.normal(0, 0.3, (16, 5)).astype(np.float32))
+
+    @tf.function(input_signature=[tf.TensorSpec((1, 64, 64, 3), tf.float32, name="image")])
+    def many_ops(image):
+        x = tf.nn.relu6(tf.nn.conv2d(image, kernel, 2, "SAME"))  # 32x32x8
+        smooth = tf.image.resize(tf.nn.avg_pool2d(x, 2, 2, "VALID"), (32, 32), "bilinear")
+        blocky = tf.image.resize(tf.nn.max_pool2d(x, 4, 4, "VALID"), (32, 32), "nearest")
+        mixed = tf.concat([tf.sigmoid(smooth) * x, tf.tanh(blocky) - x], axis=-1)
+        pooled = tf.reduce_mean(tf.nn.leaky_relu(mixed, 0.2), axis=[1, 2])
+        return tf.nn.softmax(pooled @ dense), tf.reshape(mixed, (1, 32 * 32 * 16))
+
+    path = model_dir / "many_ops.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_concrete_functions([many_ops.get_concrete_function()],
+                                                                     many_ops).convert())
+    assert {"RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "AVERAGE_POOL_2D", "FULLY_CONNECTED", "MEAN", "SOFTMAX",
+            "LEAKY_RELU", "LOGISTIC", "TANH", "CONCATENATION"} <= _op_types(path.read_bytes())
+    source = load_source(path)
+    _, got = run_tflite(convert_to_tflite(source, "fp32", workdir=workdir), eval_inputs)
+    for name, ref in zip(source.output_names, source.run(eval_inputs)):
+        assert np.max(np.abs(ref - got[name].reshape(ref.shape))) < 1e-4, name
