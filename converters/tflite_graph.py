@@ -134,7 +134,9 @@ def tflite_function(tf, data: bytes, where: str, *, precision: str = "fp32"):
     input_index = graph.graph.inputs[0]
     shape = [1, *(int(d) for d in graph.graph.tensors[input_index].shape[1:])]
 
-    @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32, name=graph.tensor_name(input_index))])
+    # autograph off: the loop over ops is plain Python, and its errors reach the user as they are
+    @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32, name=graph.tensor_name(input_index))],
+                 autograph=False)
     def run(x):
         values: dict[int, Any] = {input_index: x}
 
@@ -236,7 +238,8 @@ def _reshape(tf, graph, op, value, precision):
     if len(op.inputs) > 1 and op.inputs[1] >= 0:
         shape = value(op.inputs[1])
     else:
-        shape = [int(d) for d in (_options(op).newShape or [])]
+        new_shape = _options(op).newShape
+        shape = [int(d) for d in (new_shape if new_shape is not None else [])]
     return tf.reshape(value(op.inputs[0]), shape)
 
 

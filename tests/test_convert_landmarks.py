@@ -128,3 +128,15 @@ def test_the_face_mesh_compiles_for_the_htp_with_the_landmark_gate(mesh_bundle, 
     assert context["full_offload"] and context["passed"] and not context["failures"]
     assert context["fidelity"]["landmarks"]["crops"] == 12 and context["fidelity"]["landmarks"]["error_mean"] < 0.005
     assert load_bundle(tmp_path / "bundle_fp16").manifest.landmarks.points == 468
+
+
+@pytest.mark.slow
+def test_the_bundles_blazeface_converts_again_from_its_tflite(mesh_bundle, tmp_path):
+    """The detector beside the mesh, replayed the same way: the same faces at fp16."""
+    pytest.importorskip("tensorflow")
+    result = run("convert", mesh_bundle / "face_detection_short_range.tflite", "--out", tmp_path, "--role", "detector",
+                 "--family", "blazeface-short", "--precision", "fp16", "--min-iou", "0.99", "--json")
+    assert result.exit_code == 0, result.output
+    (fp16,) = json.loads((tmp_path / "report.json").read_text())["artifacts"]
+    detector = fp16["fidelity"]["detector"]
+    assert detector["missed"] == detector["extra"] == 0 and detector["min_iou"] > 0.99 and detector["ref_faces"] > 100
