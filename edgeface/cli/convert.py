@@ -13,8 +13,8 @@ from edgeface.cli import exit_codes
 from edgeface.cli.choices import ConvertTarget, IoType, ModelRole
 from edgeface.cli.common import JsonOption, console, listed, print_json, shown, user_errors
 
-Source = Annotated[Path, typer.Argument(help="Keras (.keras/.h5), SavedModel dir, frozen .pb or .onnx "
-                                              "(convert --to onnx: also .tflite).", show_default=False)]
+Source = Annotated[Path, typer.Argument(help="Keras (.keras/.h5), SavedModel dir, frozen .pb, .onnx or a float "
+                                              ".tflite (replayed op by op).", show_default=False)]
 Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
 Calib = Annotated[Optional[Path], typer.Option(
     "--calib", help="Calibration images (a folder) or a .npy of normalised NHWC inputs; "
