@@ -148,6 +148,9 @@ def _connect(ray, config: FeedsConfig, actors: int) -> bool:
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine
+    # Ray waits 30 s for a local cluster's GCS server to come up; on a busy 2-core box it
+    # has taken longer (RuntimeError "Timed out waiting for file ... gcs_server_port")
+    os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "120")
     try:
         if cfg.address is None:
             ray.init(address="local", num_cpus=cfg.num_cpus, include_dashboard=False)
