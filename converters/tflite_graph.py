@@ -100,7 +100,11 @@ class TFLiteGraph:
             raise ConversionError(f"{self.where}: constant {self.tensor_name(index)!r} is "
                                   f"{self.type_name(index)}, which edgeface does not read")
         shape = tuple(int(d) for d in tensor.shape) if tensor.shape is not None else ()
-        stored = np.frombuffer(raw, dtype=dtype).reshape(shape)
+        try:
+            stored = np.frombuffer(raw, dtype=dtype).reshape(shape)
+        except ValueError:
+            raise ConversionError(f"{self.where}: constant {self.tensor_name(index)!r} holds {len(raw)} bytes, not "
+                                  f"a {self.type_name(index)} array of shape {shape}: the file is damaged") from None
         if stored.dtype == np.float16:
             return stored.astype(np.float32)
         quantization = tensor.quantization
@@ -112,7 +116,7 @@ class TFLiteGraph:
     def check_float(self) -> None:
         """Refuse graphs whose computed tensors are not float (an int8 model)."""
         for op in self.graph.operators:
-            for index in [*op.outputs]:
+            for index in op.outputs:
                 if self.type_name(index) not in _FLOAT_TYPES | {"INT32"}:
                     raise ConversionError(
                         f"{self.where}: tensor {self.tensor_name(index)!r} is {self.type_name(index)}: the model is "
@@ -121,7 +125,8 @@ class TFLiteGraph:
 
 def tflite_function(tf, data: bytes, where: str, *, precision: str = "fp32"):
     """A ``tf.function`` computing the float TFLite model ``data`` (batch 1, its own input
-    shape), returning its outputs as a dict by tensor name."""
+    shape), returning its outputs in the model's order, with the ops written for
+    ``precision`` (see the module's docstring)."""
     graph = TFLiteGraph(data, where)
     graph.check_float()
     if len(graph.graph.inputs) != 1:
@@ -197,11 +202,10 @@ def _depthwise(tf, graph, op, value, precision):
 
 def _prelu(tf, graph, op, value, precision):
     x = value(op.inputs[0])
-    alpha_const = graph.constant(op.inputs[1])
-    if alpha_const is None:
+    alpha = graph.constant(op.inputs[1])
+    if alpha is None:
         raise ConversionError(f"{graph.where}: PRELU {graph.tensor_name(op.outputs[0])!r} has computed slopes: "
                               f"convert from the original model")
-    alpha = alpha_const
     if precision not in INTEGER_PRECISIONS:  # the pattern TFLiteConverter fuses into one PRELU (as Keras's)
         return tf.nn.relu(x) + (-alpha) * tf.nn.relu(-x)
     sign = np.where(alpha > 1.0, -1.0, 1.0).astype(np.float32)

@@ -90,15 +90,20 @@ class PythonEngine:
                             threshold, spec.nms, spec.nms_iou, max_faces)
 
     def embed(self, rgb: np.ndarray, detections: Detections, dim: int) -> np.ndarray:
-        chips = self.aligner.chips(rgb, detections.keypoints)
-        if self.landmark_aligner is not None and len(detections):
-            landmarks = self.landmarks(rgb, detections)
-            found = landmarks.presence >= self.landmarker.spec.presence_threshold  # else: the keypoints' chip
-            if found.any():
-                names = self.landmark_aligner.names
-                centres = np.stack([landmarks.centre(name)[:, :2] for name in names], axis=1)
-                chips[found] = self.landmark_aligner.chips(rgb, centres[found])
-        return self.embedder.embed_chips(chips)
+        return self.embedder.embed_chips(self._chips(rgb, detections))
+
+    def _chips(self, rgb: np.ndarray, detections: Detections) -> np.ndarray:
+        """Each face's chip, from the landmark model's group centres where the bundle's
+        embedder names them and the model finds the face, else from the keypoints."""
+        if self.landmark_aligner is None or not len(detections):
+            return self.aligner.chips(rgb, detections.keypoints)
+        landmarks = self.landmarks(rgb, detections)
+        centres = np.stack([landmarks.centre(name)[:, :2] for name in self.landmark_aligner.names], axis=1)
+        chips = self.landmark_aligner.chips(rgb, centres)
+        lost = landmarks.presence < self.landmarker.spec.presence_threshold
+        if lost.any():
+            chips[lost] = self.aligner.chips(rgb, detections.keypoints[lost])
+        return chips
 
     def landmarks(self, rgb: np.ndarray, detections: Detections) -> Landmarks:
         return self.landmarker.from_detections(rgb, detections.boxes, detections.keypoints, self.keypoint_names)

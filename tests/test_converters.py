@@ -501,3 +501,21 @@ def test_the_replayed_ops_compute_what_litert_computes(model_dir, workdir, eval_
     _, got = run_tflite(convert_to_tflite(source, "fp32", workdir=workdir), eval_inputs)
     for name, ref in zip(source.output_names, source.run(eval_inputs)):
         assert np.max(np.abs(ref - got[name].reshape(ref.shape))) < 1e-4, name
+
+
+def test_a_damaged_constant_is_a_clear_error(tflite_fp16_source):
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    from edgeface.converters.tflite_graph import TFLiteGraph
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(Path(tflite_fp16_source.path).read_bytes()), 0)
+    graph = model.subgraphs[0]
+    weights = next(t for t in graph.tensors if t.buffer and model.buffers[t.buffer].data is not None
+                   and len(model.buffers[t.buffer].data) > 8)
+    model.buffers[weights.buffer].data = model.buffers[weights.buffer].data[:-3]
+    builder = flatbuffers.Builder(1 << 20)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    damaged = TFLiteGraph(bytes(builder.Output()), "damaged.tflite")
+    with pytest.raises(ConversionError, match="damaged.tflite: constant .* the file is damaged"):
+        damaged.constant(graph.tensors.index(weights))

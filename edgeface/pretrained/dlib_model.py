@@ -119,7 +119,8 @@ def _build(out: Path, card: ModelCard, dat: Path, work: Path, progress) -> Path:
     embedder = {"file": file, "format": "tflite", "input": spec, "embedding_size": output[1],
                 "output": output[0],
                 "alignment": {"width": card.input_size, "height": card.input_size,
-                              "template": card.alignment_template, "landmark_template": card.landmark_template},
+                              "template": card.alignment_template,
+                              **({"landmark_template": card.landmark_template} if card.landmark_template else {})},
                 "verify_threshold": card.verify_threshold}
     if embedder["embedding_size"] != 128:
         raise EdgefaceError(f"{dat.name}: the rebuilt network gives {embedder['embedding_size']}-d "
