@@ -622,6 +622,15 @@ def _onnx_postprocessing(path: Path, outputs: list[str]) -> list[PostProcessing]
                                 {name: producers.get(name, name) for name in outputs})
 
 
+def _uses_mediapipe_ops(data: bytes, path: Path) -> bool:
+    """Whether the model calls MediaPipe's custom ops (which edgeface replays with builtins)."""
+    from edgeface.converters.mediapipe_ops import MEDIAPIPE_OPS
+    from edgeface.converters.tflite_graph import TFLiteGraph
+
+    graph = TFLiteGraph(data, str(path))
+    return any(graph.op_name(op) in MEDIAPIPE_OPS for op in graph.graph.operators)
+
+
 def _load_tflite(path: Path, shapes) -> Source:
     from edgeface.runtime import open_backend
     from edgeface.runtime.model import dequantize
@@ -632,7 +641,11 @@ def _load_tflite(path: Path, shapes) -> Source:
     try:
         backend = open_backend("tflite", data, str(path))
     except EdgefaceError as exc:
-        raise ConversionError(str(exc)) from None
+        if not _uses_mediapipe_ops(data, path):
+            raise ConversionError(str(exc)) from None
+        from edgeface.converters.tflite import replayed_model
+
+        backend = open_backend("tflite", replayed_model(data, str(path)), str(path))
     override = _user_shape(path, [(i.name, [d if d > 0 else None for d in i.shape]) for i in backend.inputs],
                            shapes)
     if len(backend.inputs) != 1:

@@ -254,16 +254,46 @@ def _rename_io(data: bytes, source: Source, names: dict[str, str]) -> bytes:
 
 
 def _rename_in_order(fbu, model, source: Source) -> bytes:
+    return _named_in_order(fbu, model, source.input_name, source.output_names, str(source.path))
+
+
+def _named_in_order(fbu, model, input_name: str, output_names: list[str], where: str) -> bytes:
     """A model converted from a TFLite source has no signature: its outputs are the
     replayed function's, in the source's order (``tflite_graph.tflite_function``)."""
     graph = model.subgraphs[0]
-    if len(graph.outputs) != len(source.output_names) or len(graph.inputs) != 1:
-        raise ConversionError(f"{source.path}: the converted model has {len(graph.outputs)} outputs, the source "
-                              f"{len(source.output_names)}")
-    graph.tensors[graph.inputs[0]].name = source.input_name.encode()
-    for index, name in zip(graph.outputs, source.output_names):
+    if len(graph.outputs) != len(output_names) or len(graph.inputs) != 1:
+        raise ConversionError(f"{where}: the converted model has {len(graph.outputs)} outputs, the source "
+                              f"{len(output_names)}")
+    graph.tensors[graph.inputs[0]].name = input_name.encode()
+    for index, name in zip(graph.outputs, output_names):
         graph.tensors[index].name = name.encode()
     return bytes(fbu.convert_object_to_bytearray(model))
+
+
+def replayed_model(data: bytes, where: str) -> bytes:
+    """The float TFLite model ``data`` made again at fp32 from its replay
+    (``tflite_graph``), its input and outputs named as in ``data``. For a model that LiteRT
+    cannot load as it is (MediaPipe's custom ops), this is the model conversions are
+    checked against; the replay itself is checked against MediaPipe's own runtime in
+    scripts/bench_landmarks.py."""
+    from tensorflow.lite.tools import flatbuffer_utils as fbu
+
+    from edgeface.converters.tflite_graph import TFLiteGraph, tflite_function
+
+    tf = _import_tf()
+    graph = TFLiteGraph(data, where)
+    function = tflite_function(tf, data, where)
+    try:
+        with _quiet():
+            converted = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()],
+                                                                        function).convert()
+    except ConversionError:
+        raise
+    except Exception as exc:
+        raise ConversionError(f"{where}: the replayed model does not convert ({_first_line(exc)})") from None
+    return _named_in_order(fbu, fbu.convert_bytearray_to_object(bytearray(converted)),
+                           graph.tensor_name(graph.graph.inputs[0]),
+                           [graph.tensor_name(i) for i in graph.graph.outputs], where)
 
 
 # -- ONNX -> SavedModel through onnx2tf ----------------------------------------------------

@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from edgeface.converters.mediapipe_ops import MEDIAPIPE_OPS
 from edgeface.errors import ConversionError
 
 _ACTIVATIONS: dict[int, Callable[[Any, Any], Any]] = {
@@ -70,8 +71,13 @@ class TFLiteGraph:
                             if self.op_name(op) == "DEQUANTIZE"}
 
     def op_name(self, op) -> str:
+        """The builtin op's name, or a custom op's own (MediaPipe's ``TransformLandmarks``)."""
         code = self.model.operatorCodes[op.opcodeIndex]
-        return self.op_names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+        name = self.op_names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+        if name == "CUSTOM" and code.customCode:
+            custom = code.customCode
+            return custom.decode(errors="replace") if isinstance(custom, bytes) else str(custom)
+        return name
 
     def type_name(self, index: int) -> str:
         return self.type_names.get(self.graph.tensors[index].type, "UNKNOWN")
@@ -132,10 +138,15 @@ def tflite_function(tf, data: bytes, where: str, *, precision: str = "fp32"):
     if len(graph.graph.inputs) != 1:
         raise ConversionError(f"{where}: the model has {len(graph.graph.inputs)} inputs: edgeface converts "
                               f"models with one image input")
-    unsupported = sorted({graph.op_name(op) for op in graph.graph.operators} - set(_OPS))
+    used = {graph.op_name(op) for op in graph.graph.operators}
+    unsupported = sorted(used - set(_OPS))
     if unsupported:
         raise ConversionError(f"{where}: ops {', '.join(unsupported)} cannot be re-converted from TFLite (edgeface "
                               f"reads {', '.join(sorted(_OPS))}): convert from the original model")
+    coordinates = sorted(used & set(MEDIAPIPE_OPS))
+    if coordinates and precision in INTEGER_PRECISIONS:
+        raise ConversionError(f"{where}: {precision} cannot hold the coordinates MediaPipe's "
+                              f"{', '.join(coordinates)} compute: convert this model at fp32, fp16 or dynamic")
     input_index = graph.graph.inputs[0]
     shape = [1, *(int(d) for d in graph.graph.tensors[input_index].shape[1:])]
 
@@ -294,6 +305,16 @@ def _transpose(tf, graph, op, value, precision):
     return tf.transpose(value(op.inputs[0]), value(op.inputs[1]))
 
 
+def _strided_slice(tf, graph, op, value, precision):
+    o = _options(op)
+    if getattr(o, "offset", False):
+        raise ConversionError(f"{graph.where}: STRIDED_SLICE {graph.tensor_name(op.outputs[0])!r} uses offsets: "
+                              f"convert from the original model")
+    return tf.strided_slice(value(op.inputs[0]), value(op.inputs[1]), value(op.inputs[2]), value(op.inputs[3]),
+                            begin_mask=o.beginMask, end_mask=o.endMask, ellipsis_mask=o.ellipsisMask,
+                            new_axis_mask=o.newAxisMask, shrink_axis_mask=o.shrinkAxisMask)
+
+
 def _dequantize(tf, graph, op, value, precision):
     const = graph.constant(op.inputs[0])
     if const is None:
@@ -342,5 +363,7 @@ _OPS: dict[str, Callable] = {
     "LEAKY_RELU": _leaky_relu,
     "SOFTMAX": _softmax,
     "TRANSPOSE": _transpose,
+    "STRIDED_SLICE": _strided_slice,
     "DEQUANTIZE": _dequantize,
+    **MEDIAPIPE_OPS,
 }

@@ -31,7 +31,7 @@ try:
 except ImportError:  # pragma: no cover - a Python built without it; zipfile then refuses LZMA
     lzma = None
 
-from edgeface.errors import BundleError, ChecksumError, ManifestError, SignatureError, clip
+from edgeface.errors import BundleError, ChecksumError, ManifestError, SignatureError, clip, show
 from edgeface.fsutil import atomic_write_bytes, current_umask, directory_lock, exchange_paths
 from edgeface.schema import Fields
 from edgeface.tiled_search import SEARCHES
@@ -55,6 +55,7 @@ MAX_EMBEDDING_SIZE = 65536
 MAX_FACES = 10000
 MAX_LANDMARKS = 10000  # points a landmark model gives (MediaPipe's face mesh: 468, or 478 with irises)
 MAX_POINT_GROUPS = 100
+MAX_REFINEMENTS = 16  # outputs refining points (MediaPipe's attention mesh: lips, two eyes, two irises)
 MODEL_FORMATS = ("tflite", "onnx")
 ACCELERATORS = ("qnn-htp",)
 
@@ -267,6 +268,25 @@ class EmbedderSpec(ModelSpec):
 
 
 @dataclass(frozen=True)
+class Refinement:
+    """A second output of a landmark model that gives some points more precisely
+    (MediaPipe's attention mesh: lips, eyes and irises). It holds 2 (x, y) or 3 (x, y, z)
+    values per point of ``points``, which replace those points' values; ``depth_from``
+    (optional) sets their z to the mean z of those points instead, for points the main
+    output does not give (the irises)."""
+
+    output: str
+    points: tuple[int, ...]
+    depth_from: tuple[int, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"output": self.output, "points": list(self.points)}
+        if self.depth_from:
+            data["depth_from"] = list(self.depth_from)
+        return data
+
+
+@dataclass(frozen=True)
 class LandmarksSpec(ModelSpec):
     """A dense face landmark model (MediaPipe's face mesh): it takes a square crop around
     one face, turned so that the eyes lie level, and gives ``points`` (x, y, z) in crop
@@ -285,15 +305,19 @@ class LandmarksSpec(ModelSpec):
     # named sets of point indices (eye contours, lips, ...): what alignment and the derived
     # signals (head pose, blinks, smile) read, so that no index is hard-coded in the SDK
     point_groups: dict[str, tuple[int, ...]]
+    # outputs applied in order over the points output's values (its first points; the
+    # refinements give the rest)
+    refinements: tuple[Refinement, ...] = ()
 
     KEYS = ModelSpec.KEYS + ("points", "points_output", "presence_output", "presence_threshold", "roi_scale",
-                             "roi_keypoints", "roi_points", "point_groups")
+                             "roi_keypoints", "roi_points", "point_groups", "refinements")
 
     def _role_fields(self) -> dict[str, Any]:
         return {"points": self.points, "points_output": self.points_output, "presence_output": self.presence_output,
                 "presence_threshold": self.presence_threshold, "roi_scale": self.roi_scale,
                 "roi_keypoints": list(self.roi_keypoints), "roi_points": list(self.roi_points),
-                "point_groups": {name: list(group) for name, group in self.point_groups.items()} or None}
+                "point_groups": {name: list(group) for name, group in self.point_groups.items()} or None,
+                "refinements": [r.to_dict() for r in self.refinements] or None}
 
 
 ROLES = ("detector", "embedder", "landmarks")
@@ -445,6 +469,7 @@ def _parse_landmarks(f: Fields) -> LandmarksSpec:
                 raise groups.fail(name, f"expected a non-empty list of point indices below {points}")
             point_groups[name] = tuple(indices)
     return LandmarksSpec(
+        refinements=_parse_refinements(f, points),
         **common,
         points=points,
         points_output=f.string("points_output"),
@@ -455,6 +480,30 @@ def _parse_landmarks(f: Fields) -> LandmarksSpec:
         roi_points=(roi_points[0], roi_points[1]),
         point_groups=point_groups,
     )
+
+
+def _parse_refinements(f: Fields, points: int) -> tuple[Refinement, ...]:
+    if not f.has("refinements"):
+        return ()
+    items = f.data["refinements"]
+    if not isinstance(items, list) or not items or len(items) > MAX_REFINEMENTS:
+        raise f.fail("refinements", f"expected a list of 1 to {MAX_REFINEMENTS} objects (output, points, "
+                                    f"depth_from), got {show(items)}")
+    refinements = []
+    for i, item in enumerate(items):
+        r = Fields(item, f"{f.where}.refinements[{i}]", f.source)
+        indices = r.integers("points", lo=0)
+        if max(indices) >= points or len(set(indices)) != len(indices):
+            raise r.fail("points", f"expected different point indices below {points}")
+        depth_from = r.integers("depth_from", lo=0) if r.has("depth_from") else []
+        if depth_from and max(depth_from) >= points:
+            raise r.fail("depth_from", f"expected point indices below {points}")
+        unknown = sorted(set(r.data) - {"output", "points", "depth_from"})
+        if unknown:
+            raise r.fail(unknown[0], "unknown key (expected output, points, depth_from)")
+        refinements.append(Refinement(output=r.string("output"), points=tuple(indices),
+                                      depth_from=tuple(depth_from)))
+    return tuple(refinements)
 
 
 def _parse_alignment(align: Fields) -> AlignmentSpec:

@@ -11,6 +11,10 @@ manifest's ``presence_threshold``).
 Coordinates are MediaPipe's: its normalised landmarks times the image size, with pixel
 (i, j)'s centre at (i, j). ``z`` is a depth relative to the face's centre on the same
 scale as x (smaller is nearer the camera).
+
+A model may give some points twice: roughly in its points output and precisely in others
+(MediaPipe's attention mesh: lips, eyes and irises, the irises only there). The
+manifest's ``refinements`` say which outputs replace which points (``CropPoints``).
 """
 
 from __future__ import annotations
@@ -96,11 +100,7 @@ class Landmarker:
             raise ModelLoadError(f"{where}: the landmark model's input is {spec.input.width}x{spec.input.height}; "
                                  f"its crop is square: fix models.landmarks.input")
         names = [o.name for o in model.outputs]
-        self._points_at = _output_index(names, spec.points_output, "points_output", where)
-        size = int(np.prod([abs(d) for d in model.outputs[self._points_at].shape[1:]]))
-        if size != 3 * spec.points:
-            raise ModelLoadError(f"{where}: output {spec.points_output} holds {size} values, not the 3 x "
-                                 f"{spec.points} of models.landmarks.points")
+        self.crop_points = CropPoints(spec, names, [_size(o.shape) for o in model.outputs], where)
         self._presence_at = None if spec.presence_output is None else \
             _output_index(names, spec.presence_output, "presence_output", where)
         self.preprocess = Preprocessor(spec.input)
@@ -137,10 +137,61 @@ class Landmarker:
                 continue
             crop = warp_affine(rgb, matrix, self.side, self.side)
             outputs = self.model.run(self.preprocess.normalize(crop)[None])
-            points[i] = _to_image(outputs[self._points_at].reshape(self.spec.points, 3), regions, i, self.side)
+            points[i] = _to_image(self.crop_points(outputs), regions, i, self.side)
             if self._presence_at is not None:
                 presence[i] = 1.0 / (1.0 + np.exp(-float(outputs[self._presence_at].ravel()[0])))
         return Landmarks(points, presence, self.spec.point_groups)
+
+
+class CropPoints:
+    """The model's outputs -> (points, 3) in crop pixels: the points output's values, then
+    each refinement's in the manifest's order. Checked against the model's output sizes
+    when the bundle loads, so that every point gets a value."""
+
+    def __init__(self, spec: LandmarksSpec, names: list[str], sizes: list[int], where: str):
+        self.points = spec.points
+        self._main_at = _output_index(names, spec.points_output, "points_output", where)
+        size = sizes[self._main_at]
+        given = size // 3
+        if size % 3 or given > spec.points or (given < spec.points and not spec.refinements):
+            raise ModelLoadError(f"{where}: output {spec.points_output} holds {size} values, not the 3 x "
+                                 f"{spec.points} of models.landmarks.points")
+        covered = set(range(given))
+        self._steps = []  # (output index, point indices, values per point, depth_from)
+        for i, refinement in enumerate(spec.refinements):
+            key = f"refinements[{i}].output"
+            at = _output_index(names, refinement.output, key, where)
+            count = len(refinement.points)
+            if sizes[at] not in (2 * count, 3 * count):
+                raise ModelLoadError(f"{where}: output {refinement.output} holds {sizes[at]} values, not 2 or 3 "
+                                     f"for each of the {count} points of models.landmarks.refinements[{i}]")
+            per_point = sizes[at] // count
+            new = set(refinement.points) - covered
+            if new and per_point == 2 and not refinement.depth_from:
+                raise ModelLoadError(f"{where}: output {refinement.output} gives points (e.g. {min(new)}) no "
+                                     f"other output gives, with no depth: set models.landmarks.refinements[{i}]"
+                                     f".depth_from")
+            covered |= set(refinement.points)
+            self._steps.append((at, np.asarray(refinement.points), per_point, np.asarray(refinement.depth_from)))
+        missing = sorted(set(range(spec.points)) - covered)
+        if missing:
+            raise ModelLoadError(f"{where}: no output gives point {missing[0]} of the {spec.points} of "
+                                 f"models.landmarks.points: fix points or refinements")
+
+    def __call__(self, outputs: list[np.ndarray]) -> np.ndarray:
+        main = np.asarray(outputs[self._main_at], np.float32).reshape(-1, 3)
+        points = np.zeros((self.points, 3), np.float32)
+        points[:len(main)] = main
+        for at, indices, per_point, depth_from in self._steps:
+            values = np.asarray(outputs[at], np.float32).reshape(len(indices), per_point)
+            points[indices, :per_point] = values
+            if len(depth_from):
+                points[indices, 2] = points[depth_from, 2].mean()
+        return points
+
+
+def _size(shape) -> int:
+    return int(np.prod([abs(int(d)) for d in shape[1:]]))
 
 
 def _to_image(crop_points: np.ndarray, regions: Regions, i: int, side: int) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Dense landmarks against MediaPipe's own face mesh, on the same real images (issue 20).
 
-    .venv/bin/python scripts/bench_landmarks.py [--rounds 3] [--frames 60] [--threads 1]
+    .venv/bin/python scripts/bench_landmarks.py [--rounds 3] [--frames 60] [--threads 1] [--iris]
 
 MediaPipe's side is ``mediapipe.solutions.face_mesh`` of mediapipe 0.10.21, the wheel the
 ``face-mesh`` bundle takes its model from: not a project dependency, so the script makes
@@ -12,6 +12,9 @@ file there as a worker (numpy + mediapipe only).
   those where both sides find one face. MediaPipe: ``static_image_mode=True``; edgeface:
   ``FaceAnalyzer.landmarks_arrays`` (whole-image search). Error = the mean distance
   between the two sides' 468 points over the distance between MediaPipe's eye centres.
+  ``--iris``: the ``face-mesh-iris`` bundle (MediaPipe's attention mesh, its custom ops
+  replayed with builtin ops) against ``refine_landmarks=True``: all 478 points, and the
+  ten iris points alone.
 - **Video**: a clip of the astronaut sliding and turning (``--frames``). MediaPipe:
   ``static_image_mode=False`` (its detector runs only when tracking is lost); edgeface:
   ``VideoAnalyzer`` on the face-mesh bundle (the same). Error per frame as above; time
@@ -61,6 +64,7 @@ def mesh_worker(spec: dict) -> None:
     import mediapipe as mp
 
     images = {name: np.load(path) for name, path in spec["images"].items()}
+    refine = bool(spec.get("refine"))
 
     def points(result, image):
         if not result.multi_face_landmarks:
@@ -71,13 +75,15 @@ def mesh_worker(spec: dict) -> None:
     for line in sys.stdin:
         request = json.loads(line)
         if request.get("still"):
-            with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1) as mesh:
+            with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
+                                                 refine_landmarks=refine) as mesh:
                 answer = {name: points(mesh.process(images[name]), images[name]) for name in request["still"]}
         else:
             frames = images[request["clip"]]
             times, found = [], []
             for _ in range(request["runs"]):
-                with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1) as mesh:
+                with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1,
+                                                     refine_landmarks=refine) as mesh:
                     start, wall = time.perf_counter(), time.process_time()
                     found = [points(mesh.process(frame), frame) for frame in frames]
                     times.append({"ms": (time.perf_counter() - start) * 1e3,
@@ -118,25 +124,31 @@ def clip(frames: int) -> np.ndarray:
     return out
 
 
-def error(ours: np.ndarray, theirs: np.ndarray) -> float:
-    """Mean point distance over MediaPipe's eye distance."""
+def error(ours: np.ndarray, theirs: np.ndarray, points: list[int] | None = None) -> float:
+    """Mean distance over ``points`` (default all) over MediaPipe's eye distance."""
     theirs = np.asarray(theirs)
     eyes = np.linalg.norm(theirs[list(RIGHT_EYE), :2].mean(0) - theirs[list(LEFT_EYE), :2].mean(0))
-    return float(np.linalg.norm(ours[:, :2] - theirs[:, :2], axis=1).mean() / eyes)
+    chosen = slice(None) if points is None else points
+    return float(np.linalg.norm(ours[chosen, :2] - theirs[chosen, :2], axis=1).mean() / eyes)
 
 
 # -- the two sides ------------------------------------------------------------------------------
 
-def still_rows(analyzer, worker: VenvWorker, images: dict) -> tuple[list[float], int]:
+def still_rows(analyzer, worker: VenvWorker, images: dict) -> tuple[list[float], list[float], int]:
+    """Errors over all points and over the irises (when both sides give them), and the
+    images skipped."""
     theirs = worker.ask({"still": list(images)})["answer"]
-    errors, skipped = [], 0
+    errors, iris_errors, skipped = [], [], 0
     for name, image in images.items():
         found = analyzer.landmarks_arrays(image)
         if theirs[name] is None or len(found) != 1:
             skipped += 1
             continue
         errors.append(error(found.points[0], theirs[name]))
-    return errors, skipped
+        if "right_iris" in found.groups and len(theirs[name]) == found.points.shape[1]:
+            iris_errors.append(error(found.points[0], theirs[name],
+                                     [*found.groups["right_iris"], *found.groups["left_iris"]]))
+    return errors, iris_errors, skipped
 
 
 def video_side(bundle: Path, threads: int, frames: np.ndarray):
@@ -229,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=60, help="frames in the video clip (default 60)")
     parser.add_argument("--threads", type=int, default=1, help="SDK interpreter threads (default 1)")
     parser.add_argument("--liveness", action="store_true", help="also evaluate the passive liveness check")
+    parser.add_argument("--iris", action="store_true", help="the 478-point attention mesh (face-mesh-iris) "
+                                                            "against MediaPipe's refine_landmarks=True")
     parser.add_argument("--bundle", type=Path, help="the bundle to measure (a detector and a landmark model, e.g. "
                                                     "one with a converted int8 model: edgeface bundle combine "
                                                     "--landmarks); default: the face-mesh card's")
@@ -241,13 +255,13 @@ def main(argv: list[str] | None = None) -> int:
     from edgeface.pretrained import fetch_model
 
     load = os.getloadavg()[0]
-    bundle = args.bundle or fetch_model("face-mesh")
+    bundle = args.bundle or fetch_model("face-mesh-iris" if args.iris else "face-mesh")
     images, frames = still_images(), clip(args.frames)
     python = mediapipe_python(MESH_ENV, MESH_MEDIAPIPE)
-    with VenvWorker(python, __file__, "--mesh-worker", {}, {**images, "clip": frames}) as worker:
+    with VenvWorker(python, __file__, "--mesh-worker", {"refine": args.iris}, {**images, "clip": frames}) as worker:
         log("still images")
         analyzer = FaceAnalyzer.create_from_bundle(bundle, search="whole", num_threads=args.threads)
-        still, skipped = still_rows(analyzer, worker, images)
+        still, irises, skipped = still_rows(analyzer, worker, images)
         log("video clip")
         ours, last = video_side(bundle, args.threads, frames)
         reply: dict = {}
@@ -268,6 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| still images | {len(still)} ({skipped} without one face on a side) | {100 * np.mean(still):.2f} % "
           f"| {100 * np.max(still):.2f} % | - | - | - | <= {100 * ERROR_GOAL:.0f} % | "
           f"{'yes' if np.mean(still) <= ERROR_GOAL else 'no'} |")
+    if irises:
+        print(f"| still images, the 10 iris points | {len(irises)} | {100 * np.mean(irises):.2f} % "
+              f"| {100 * np.max(irises):.2f} % | - | - | - | <= {100 * ERROR_GOAL:.0f} % | "
+              f"{'yes' if np.mean(irises) <= ERROR_GOAL else 'no'} |")
     met = np.mean(video_errors) <= ERROR_GOAL and ratio >= SPEED_GOAL
     print(f"| video clip | {len(video_errors)} of {args.frames} | {100 * np.mean(video_errors):.2f} % "
           f"| {100 * np.max(video_errors):.2f} % | {per_frame['mediapipe']:.2f} | {per_frame['edgeface']:.2f} "

@@ -127,8 +127,44 @@ FACE_MESH_ENTRY = {
 # distance, against 1.06 % with half-pixel sampling (scripts/bench_landmarks.py).
 FACE_MESH_DETECTOR_INPUT = {"sampling": "top_left"}
 
+# MediaPipe's attention mesh (``refine_landmarks=True``): the same 468 points, the lips and
+# eyes again from crops of its own feature map, and five points per iris (468-472 the
+# subject's right iris, 473-477 the left; z the mean z of that eye's contour). The
+# refinement maps are MediaPipe's (mediapipe/modules/face_landmark/
+# tensors_to_face_landmarks_with_attention.pbtxt), output by output.
+FACE_MESH_ATTENTION_SOURCE = Source(
+    **_MEDIAPIPE_WHEEL, member="mediapipe/modules/face_landmark/face_landmark_with_attention.tflite",
+    member_sha256="e06a804e0144f9929eda782122916b35d60c697c3c9344013ca2bbe76a6ce2b4")
+_LIPS = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 185, 40, 39, 37, 0, 267, 269, 270, 409,
+         78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 191, 80, 81, 82, 13, 312, 311, 310, 415,
+         76, 77, 90, 180, 85, 16, 315, 404, 320, 307, 306, 184, 74, 73, 72, 11, 302, 303, 304, 408,
+         62, 96, 89, 179, 86, 15, 316, 403, 319, 325, 292, 183, 42, 41, 38, 12, 268, 271, 272, 407)
+_RIGHT_EYE_CONTOUR = (33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173)
+_LEFT_EYE_CONTOUR = (263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398)
+_RIGHT_EYE_REGION = _RIGHT_EYE_CONTOUR + (
+    130, 25, 110, 24, 23, 22, 26, 112, 243, 247, 30, 29, 27, 28, 56, 190, 226, 31, 228, 229, 230, 231, 232, 233,
+    244, 113, 225, 224, 223, 222, 221, 189, 35, 124, 46, 53, 52, 65, 143, 111, 117, 118, 119, 120, 121, 128,
+    245, 156, 70, 63, 105, 66, 107, 55, 193)
+_LEFT_EYE_REGION = _LEFT_EYE_CONTOUR + (
+    359, 255, 339, 254, 253, 252, 256, 341, 463, 467, 260, 259, 257, 258, 286, 414, 446, 261, 448, 449, 450, 451,
+    452, 453, 464, 342, 445, 444, 443, 442, 441, 413, 265, 353, 276, 283, 282, 295, 372, 340, 346, 347, 348, 349,
+    350, 357, 465, 383, 300, 293, 334, 296, 336, 285, 417)
+RIGHT_IRIS, LEFT_IRIS = tuple(range(468, 473)), tuple(range(473, 478))  # centre, then four edge points
+FACE_MESH_ATTENTION_ENTRY = {
+    **FACE_MESH_ENTRY,
+    "points": 478, "points_output": "output_mesh_identity", "presence_output": "conv_faceflag",
+    "point_groups": {**FACE_MESH_ENTRY["point_groups"], "right_iris": list(RIGHT_IRIS), "left_iris": list(LEFT_IRIS)},
+    "refinements": [
+        {"output": "output_lips", "points": list(_LIPS)},
+        {"output": "output_left_eye", "points": list(_RIGHT_EYE_REGION)},
+        {"output": "output_right_eye", "points": list(_LEFT_EYE_REGION)},
+        {"output": "output_left_iris", "points": list(RIGHT_IRIS), "depth_from": list(_RIGHT_EYE_CONTOUR)},
+        {"output": "output_right_iris", "points": list(LEFT_IRIS), "depth_from": list(_LEFT_EYE_CONTOUR)},
+    ],
+}
+
 # Landmark model families ``edgeface convert --role landmarks --family NAME`` knows.
-LANDMARK_FAMILIES = {"face-mesh": FACE_MESH_ENTRY}
+LANDMARK_FAMILIES = {"face-mesh": FACE_MESH_ENTRY, "face-mesh-iris": FACE_MESH_ATTENTION_ENTRY}
 
 register_card(ModelCard(
     name="face-mesh", kind="landmarks",
@@ -140,6 +176,18 @@ register_card(ModelCard(
     calibration="crops of the scikit-image astronaut and lfw_subset faces around their BlazeFace detections",
     evaluation="landmarks against MediaPipe's own face mesh on the same images (scripts/bench_landmarks.py); "
                "tests/test_landmarks.py"))
+
+register_card(ModelCard(
+    name="face-mesh-iris", kind="landmarks",
+    description="MediaPipe face mesh with attention: 478 landmarks (the 468 with lips and eyes refined, and "
+                "5 per iris), with BlazeFace short-range; converted here from MediaPipe's custom ops to "
+                "builtin ones (needs edgeface[toolchain]; ~30 s)",
+    builder=None, input={k: v for k, v in FACE_MESH_ENTRY["input"].items() if k not in ("height", "width")},
+    input_size=192, keypoint_names=(), source=FACE_MESH_ATTENTION_SOURCE,
+    fetcher="edgeface.pretrained.face_mesh:fetch_face_mesh", bundle="face-mesh-iris",
+    calibration="crops of the scikit-image astronaut and lfw_subset faces around their BlazeFace detections",
+    evaluation="landmarks and irises against MediaPipe's own face mesh with refine_landmarks=True "
+               "(scripts/bench_landmarks.py --iris); tests/test_face_mesh_iris.py"))
 
 # -- dlib's face recognition ResNet ------------------------------------------------------------
 

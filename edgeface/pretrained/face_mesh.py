@@ -1,7 +1,12 @@
 """MediaPipe's face mesh, taken from the pinned mediapipe wheel, as a bundle with the
-BlazeFace short-range detector that finds the faces it reads (its card: ``face-mesh`` in
-``edgeface.cards.pretrained``). The wheel is downloaded, not installed; the model file is
-checked against its pinned sha256, and its outputs against the card's manifest fields.
+BlazeFace short-range detector that finds the faces it reads (its cards: ``face-mesh`` and
+``face-mesh-iris`` in ``edgeface.cards.pretrained``). The wheel is downloaded, not
+installed; the model file is checked against its pinned sha256, and its outputs against
+the card's manifest fields.
+
+The attention mesh (``face-mesh-iris``) calls MediaPipe's custom ops, which no LiteRT
+has: it is made again with builtin ops (``edgeface.converters.mediapipe_ops``), which
+needs TensorFlow (edgeface[toolchain]).
 """
 
 from __future__ import annotations
@@ -18,26 +23,43 @@ def fetch_face_mesh(card: ModelCard, out_dir: str | Path | None = None,
     """The ``face-mesh`` bundle (detector + landmarks) in ``out_dir`` (default
     ``<cache>/bundles/face-mesh``); reused when it holds the pinned files intact."""
     from edgeface.bundle import check_replaceable, load_bundle, write_bundle
-    from edgeface.cards.pretrained import FACE_MESH_DETECTOR_INPUT, FACE_MESH_ENTRY
+    from edgeface.cards.pretrained import FACE_MESH_DETECTOR_INPUT, LANDMARK_FAMILIES
     from edgeface.pretrained import get_model
     from edgeface.pretrained.fetch import bundle_target, model_file_bytes
 
     out = bundle_target(card, out_dir)
     detector = load_bundle(get_model("blazeface").fetch(progress=progress))
-    source = {"detector": detector.manifest.extra.get("source"), "landmarks": card.source.provenance()}
-    entry = {"file": card.source.file, "format": "tflite", **FACE_MESH_ENTRY,
-             "input": {"layout": "NHWC", "dtype": "float32", "channel_order": "RGB", **FACE_MESH_ENTRY["input"]}}
+    family = LANDMARK_FAMILIES[card.name]
+    replayed = "refinements" in family  # the attention mesh: custom ops made builtin here
+    file = card.source.file.replace(".tflite", "_builtin.tflite") if replayed else card.source.file
+    landmarks_source = card.source.provenance()
+    if replayed:
+        landmarks_source["conversion"] = "MediaPipe's custom ops replayed with builtin ops at fp32 " \
+                                         "(edgeface.converters.mediapipe_ops)"
+    source = {"detector": detector.manifest.extra.get("source"), "landmarks": landmarks_source}
+    entry = {"file": file, "format": "tflite", **family,
+             "input": {"layout": "NHWC", "dtype": "float32", "channel_order": "RGB", **family["input"]}}
     finder = detector.manifest.detector.to_dict()
     finder["input"].update(FACE_MESH_DETECTOR_INPUT)
     if _is_current(out, source, entry, finder["input"]):
         return out
+    if replayed:
+        from edgeface.pretrained.fetch import require_toolchain
+
+        require_toolchain(card.name, "made again with builtin ops by TensorFlow", "face-mesh (468 points, no "
+                          "irises)", modules=("tensorflow",))
     check_replaceable(out)
     progress(f"taking {card.source.file} from {card.source.distribution}")
     data = model_file_bytes(card.source)
-    _check_outputs(data, card.source.file, entry)
+    if replayed:
+        from edgeface.converters.tflite import replayed_model
+
+        progress("replacing MediaPipe's custom ops with builtin ones (TensorFlow)")
+        data = replayed_model(data, card.source.file)
+    _check_outputs(data, file, entry)
     manifest = {"name": card.bundle, "description": card.description,
                 "models": {"detector": finder, "landmarks": entry}, "source": source}
-    return write_bundle(out, manifest, {**detector.files(roles=("detector",)), card.source.file: data})
+    return write_bundle(out, manifest, {**detector.files(roles=("detector",)), file: data})
 
 
 def _check_outputs(data: bytes, file: str, entry: dict) -> None:
@@ -45,7 +67,10 @@ def _check_outputs(data: bytes, file: str, entry: dict) -> None:
     from edgeface.runtime import open_backend
 
     outputs = {o.name: o.shape for o in open_backend("tflite", data, file).outputs}
-    expected = {entry["points_output"]: 3 * entry["points"], entry["presence_output"]: 1}
+    refinements = entry.get("refinements", [])
+    only_refined = sum(len(r["points"]) for r in refinements if "depth_from" in r)  # the irises
+    expected = {entry["points_output"]: 3 * (entry["points"] - only_refined), entry["presence_output"]: 1}
+    expected.update({r["output"]: 2 * len(r["points"]) for r in refinements})
     for name, size in expected.items():
         if name not in outputs or abs(int(outputs[name][-1])) != size:
             raise EdgefaceError(f"{file}: expected an output {name} of {size} values, the model has "

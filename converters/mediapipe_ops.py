@@ -1,0 +1,165 @@
+"""MediaPipe's three custom TFLite ops, written with builtin TensorFlow ops.
+
+MediaPipe's 478-point face mesh (``face_landmark_with_attention.tflite``) crops its
+lips, eyes and irises out of a feature map with ops that only MediaPipe's own interpreter
+registers, so LiteRT (and so edgeface, Python or native) cannot load the file as it is:
+
+- ``Landmarks2TransformMatrix`` (v2): from the coarse mesh, the 4x4 matrix taking a
+  region's output grid to feature-map pixels: the region is the box around ``subset_idxs``
+  in a frame levelled by the line from ``left_rotation_idx`` to ``right_rotation_idx``,
+  grown by ``scale_x``/``scale_y``;
+- ``TransformTensorBilinear`` (v2): samples the feature map at those points (bilinear,
+  pixel centres at +0.5, zero outside the map);
+- ``TransformLandmarks`` (v2): takes the refined points from the region's grid back to
+  the crop by the same matrix (x and y; z kept).
+
+Each is replayed with the ops of its definition (mediapipe/util/tflite/operations), so
+``tflite_graph`` can hand the whole graph to TFLiteConverter and the result holds builtin
+ops only. The rotation is computed from the eye or lip corners' direction vector, with no
+trigonometric op. The ops compute coordinates, which int8 cannot hold: integer targets are
+refused by ``tflite_graph``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgeface.errors import ConversionError
+
+
+def custom_options(graph, op) -> dict:
+    """A custom op's attributes (a FlexBuffer map; empty when it has none)."""
+    raw = op.customOptions
+    if raw is None or len(raw) == 0:
+        return {}
+    from flatbuffers import flexbuffers
+
+    try:
+        options = flexbuffers.Loads(bytes(bytearray(raw)))
+    except Exception as exc:
+        raise ConversionError(f"{graph.where}: custom op {graph.op_name(op)!r} has unreadable attributes "
+                              f"({exc}): the file is damaged") from None
+    if not isinstance(options, dict):
+        raise ConversionError(f"{graph.where}: custom op {graph.op_name(op)!r}: its attributes are not a map")
+    return options
+
+
+def _attribute(graph, op, options: dict, key: str, kind: type):
+    if key not in options:
+        raise ConversionError(f"{graph.where}: custom op {graph.op_name(op)!r} has no attribute {key!r}")
+    try:
+        return kind(options[key])
+    except (TypeError, ValueError):
+        raise ConversionError(f"{graph.where}: custom op {graph.op_name(op)!r}: attribute {key!r} is "
+                              f"{options[key]!r}, not a {kind.__name__}") from None
+
+
+def _version(graph, op) -> int:
+    return int(graph.model.operatorCodes[op.opcodeIndex].version)
+
+
+def _require_v2(graph, op) -> None:
+    if _version(graph, op) != 2:
+        raise ConversionError(f"{graph.where}: custom op {graph.op_name(op)!r} version {_version(graph, op)}: "
+                              f"edgeface reads version 2 (MediaPipe 0.10's face mesh with attention)")
+
+
+def landmarks_to_transform_matrix(tf, graph, op, value, precision):
+    _require_v2(graph, op)
+    options = custom_options(graph, op)
+    left = _attribute(graph, op, options, "left_rotation_idx", int)
+    right = _attribute(graph, op, options, "right_rotation_idx", int)
+    target = _attribute(graph, op, options, "target_rotation_radians", float)
+    out_w = _attribute(graph, op, options, "output_width", int)
+    out_h = _attribute(graph, op, options, "output_height", int)
+    scale_x = _attribute(graph, op, options, "scale_x", float)
+    scale_y = _attribute(graph, op, options, "scale_y", float)
+    subset = [int(i) for i in options.get("subset_idxs", [])]
+    landmarks = value(op.inputs[0])  # (1, N, 3)
+    count = int(landmarks.shape[1])
+    if not subset or max(subset + [left, right]) >= count or min(subset + [left, right]) < 0 \
+            or min(out_w, out_h) <= 0 or min(scale_x, scale_y) <= 0:
+        raise ConversionError(f"{graph.where}: custom op {graph.op_name(op)!r}: attributes out of range for "
+                              f"{count} landmarks: the file is damaged")
+    xy = tf.reshape(landmarks, (count, 3))[:, :2]
+    direction = xy[right] - xy[left]
+    length = tf.maximum(tf.sqrt(tf.reduce_sum(direction * direction)), 1e-12)
+    cos_a, sin_a = direction[0] / length, direction[1] / length
+    # the region's rotation r = target - atan2(dy, dx), as its cosine and sine
+    cos_r = float(np.cos(target)) * cos_a + float(np.sin(target)) * sin_a
+    sin_r = float(np.sin(target)) * cos_a - float(np.cos(target)) * sin_a
+    points = tf.gather(xy, np.asarray(subset, np.int32))
+    px, py = points[:, 0], points[:, 1]
+    rx, ry = cos_r * px - sin_r * py, sin_r * px + cos_r * py
+    lo_x, hi_x, lo_y, hi_y = tf.reduce_min(rx), tf.reduce_max(rx), tf.reduce_min(ry), tf.reduce_max(ry)
+    mid_x, mid_y = (lo_x + hi_x) / 2, (lo_y + hi_y) / 2
+    centre_x, centre_y = cos_r * mid_x + sin_r * mid_y, -sin_r * mid_x + cos_r * mid_y
+    sx, sy = scale_x * (hi_x - lo_x) / out_w, scale_y * (hi_y - lo_y) / out_h
+    # shift(centre) . rotate(-r) . scale(sx, sy) . shift(-out / 2)
+    a00, a01, a10, a11 = cos_r * sx, sin_r * sy, -sin_r * sx, cos_r * sy
+    t0 = centre_x - (a00 * out_w + a01 * out_h) / 2
+    t1 = centre_y - (a10 * out_w + a11 * out_h) / 2
+    zero, one = tf.zeros_like(a00), tf.ones_like(a00)
+    return tf.reshape(tf.stack([a00, a01, zero, t0, a10, a11, zero, t1,
+                                zero, zero, one, zero, zero, zero, zero, one]), (1, 4, 4))
+
+
+def transform_tensor_bilinear(tf, graph, op, value, precision):
+    _require_v2(graph, op)
+    features = value(op.inputs[0])  # (1, H, W, C)
+    matrix = tf.reshape(value(op.inputs[1]), (16,))
+    _, height, width, channels = (int(d) for d in features.shape)
+    out_shape = [int(d) for d in graph.graph.tensors[op.outputs[0]].shape]
+    if len(out_shape) != 4 or out_shape[3] != channels:
+        raise ConversionError(f"{graph.where}: custom op {graph.op_name(op)!r}: output shape {out_shape} does "
+                              f"not match its {channels}-channel input: the file is damaged")
+    out_h, out_w = out_shape[1], out_shape[2]
+    grid_y, grid_x = np.meshgrid(np.arange(out_h, dtype=np.float32), np.arange(out_w, dtype=np.float32),
+                                 indexing="ij")
+    grid_x, grid_y = grid_x.ravel(), grid_y.ravel()
+    # pixel centres: T -> S(-0.5) . T . A(+0.5)
+    x = matrix[0] * grid_x + matrix[1] * grid_y + (matrix[3] + 0.5 * (matrix[0] + matrix[1]) - 0.5)
+    y = matrix[4] * grid_x + matrix[5] * grid_y + (matrix[7] + 0.5 * (matrix[4] + matrix[5]) - 0.5)
+    inside = tf.cast(tf.logical_and(tf.logical_and(x >= 0.0, x <= width - 1.0),
+                                    tf.logical_and(y >= 0.0, y <= height - 1.0)), tf.float32)
+    x0, y0 = tf.floor(tf.clip_by_value(x, 0.0, width - 1.0)), tf.floor(tf.clip_by_value(y, 0.0, height - 1.0))
+    fx, fy = x - x0, y - y0
+    col0, row0 = tf.cast(x0, tf.int32), tf.cast(y0, tf.int32)
+    # the right and lower neighbours past the edge carry zero weight (x is W-1 exactly there)
+    col1, row1 = tf.minimum(col0 + 1, width - 1), tf.minimum(row0 + 1, height - 1)
+    flat = tf.reshape(features, (height * width, channels))
+
+    def at(row, col):
+        return tf.gather(flat, row * width + col)
+
+    def weight(w):
+        return tf.expand_dims(w, 1)
+
+    upper = weight(1.0 - fx) * at(row0, col0) + weight(fx) * at(row0, col1)
+    lower = weight(1.0 - fx) * at(row1, col0) + weight(fx) * at(row1, col1)
+    sampled = weight(inside) * (weight(1.0 - fy) * upper + weight(fy) * lower)
+    return tf.reshape(sampled, (1, out_h, out_w, channels))
+
+
+def transform_landmarks(tf, graph, op, value, precision):
+    _require_v2(graph, op)
+    landmarks = value(op.inputs[0])  # (1, N, D), D = 2 or 3
+    matrix = tf.reshape(value(op.inputs[1]), (16,))
+    dims = int(landmarks.shape[-1])
+    if dims not in (2, 3):
+        raise ConversionError(f"{graph.where}: custom op {graph.op_name(op)!r}: landmarks of {dims} values "
+                              f"(expected 2 or 3): the file is damaged")
+    x, y = landmarks[..., 0], landmarks[..., 1]
+    moved = [matrix[0] * x + matrix[1] * y + matrix[3], matrix[4] * x + matrix[5] * y + matrix[7]]
+    if dims == 3:
+        moved.append(landmarks[..., 2])
+    return tf.stack(moved, axis=-1)
+
+
+MEDIAPIPE_OPS: dict[str, Any] = {
+    "Landmarks2TransformMatrix": landmarks_to_transform_matrix,
+    "TransformTensorBilinear": transform_tensor_bilinear,
+    "TransformLandmarks": transform_landmarks,
+}
