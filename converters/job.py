@@ -238,11 +238,25 @@ def artifact_fidelity(request, spec, ref_names, ref, data: bytes, precision: str
         report.detector = fid.detector_fidelity(ref_dets, got_dets)
     elif request.role == "landmarks":
         entry = landmark_entry(request.family)
-        i = _output_named(ref_names, entry["points_output"])
+        _output_named(ref_names, entry["points_output"])
         groups = entry["point_groups"]
-        report.landmarks = fid.landmark_fidelity(ref[i], aligned[i], entry["points"], groups["right_eye"],
-                                                 groups["left_eye"])
+        report.landmarks = fid.landmark_fidelity(all_points(entry, ref_names, ref),
+                                                 all_points(entry, ref_names, aligned), entry["points"],
+                                                 groups["right_eye"], groups["left_eye"])
     return report, names, got
+
+
+def all_points(entry: dict, names: list[str], outputs: list[np.ndarray]) -> np.ndarray:
+    """(N, points, 3) crop points of a landmark family's model outputs (N crops): its
+    points output with the family's refinements applied, as the SDK reads them."""
+    from edgeface.bundle import Refinement
+    from edgeface.landmarks import CropPoints
+
+    refinements = [Refinement(r["output"], tuple(r["points"]), tuple(r.get("depth_from", ())))
+                   for r in entry.get("refinements", [])]
+    sizes = [int(np.prod(o.shape[1:])) for o in outputs]
+    read = CropPoints(entry["points"], entry["points_output"], refinements, names, sizes, "--role landmarks")
+    return np.stack([read([o[k] for o in outputs]) for k in range(len(outputs[0]))])
 
 
 def _output_named(names: list[str], name: str) -> int:

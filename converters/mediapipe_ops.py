@@ -106,56 +106,56 @@ def landmarks_to_transform_matrix(tf, graph, op, value, precision):
                                 zero, zero, one, zero, zero, zero, zero, one]), (1, 4, 4))
 
 
+def _affine_rows(tf, matrix):
+    """The 4x4 matrix's x and y rows without their z column, as (3, 2): points (P, 3) of
+    (x, y, 1) times this are the points moved."""
+    rows = tf.gather(tf.reshape(matrix, (16,)), np.array([0, 4, 1, 5, 3, 7], np.int32))
+    return tf.reshape(rows, (3, 2))
+
+
 def transform_tensor_bilinear(tf, graph, op, value, precision):
     _require_v2(graph, op)
     features = value(op.inputs[0])  # (1, H, W, C)
-    matrix = tf.reshape(value(op.inputs[1]), (16,))
     _, height, width, channels = (int(d) for d in features.shape)
     out_shape = [int(d) for d in graph.graph.tensors[op.outputs[0]].shape]
     if len(out_shape) != 4 or out_shape[3] != channels:
         raise ConversionError(f"{graph.where}: custom op {graph.op_name(op)!r}: output shape {out_shape} does "
                               f"not match its {channels}-channel input: the file is damaged")
     out_h, out_w = out_shape[1], out_shape[2]
+    # output pixel centres (x + 0.5, y + 0.5, 1) moved, less 0.5: MediaPipe's pixel-centre
+    # correction S(-0.5) . T . A(+0.5)
     grid_y, grid_x = np.meshgrid(np.arange(out_h, dtype=np.float32), np.arange(out_w, dtype=np.float32),
                                  indexing="ij")
-    grid_x, grid_y = grid_x.ravel(), grid_y.ravel()
-    # pixel centres: T -> S(-0.5) . T . A(+0.5)
-    x = matrix[0] * grid_x + matrix[1] * grid_y + (matrix[3] + 0.5 * (matrix[0] + matrix[1]) - 0.5)
-    y = matrix[4] * grid_x + matrix[5] * grid_y + (matrix[7] + 0.5 * (matrix[4] + matrix[5]) - 0.5)
-    inside = tf.cast(tf.logical_and(tf.logical_and(x >= 0.0, x <= width - 1.0),
-                                    tf.logical_and(y >= 0.0, y <= height - 1.0)), tf.float32)
-    x0, y0 = tf.floor(tf.clip_by_value(x, 0.0, width - 1.0)), tf.floor(tf.clip_by_value(y, 0.0, height - 1.0))
-    fx, fy = x - x0, y - y0
-    col0, row0 = tf.cast(x0, tf.int32), tf.cast(y0, tf.int32)
-    # the right and lower neighbours past the edge carry zero weight (x is W-1 exactly there)
+    grid = np.stack([grid_x.ravel() + 0.5, grid_y.ravel() + 0.5, np.ones(out_h * out_w, np.float32)], axis=1)
+    at = tf.matmul(grid, _affine_rows(tf, value(op.inputs[1]))) - 0.5  # (P, 2): x, y in the map
+    limit = np.array([width - 1, height - 1], np.float32)
+    inside = tf.cast(tf.reduce_all(tf.logical_and(at >= 0.0, at <= limit), axis=1, keepdims=True), tf.float32)
+    corner = tf.floor(tf.clip_by_value(at, 0.0, limit))
+    fx, fy = tf.split(at - corner, 2, axis=1)  # (P, 1) each
+    cell = tf.cast(corner, tf.int32)
+    # the neighbour past the map's last row or column carries zero weight (the point is on the edge)
+    col0, row0 = tf.split(cell, 2, axis=1)
     col1, row1 = tf.minimum(col0 + 1, width - 1), tf.minimum(row0 + 1, height - 1)
-    flat = tf.reshape(features, (height * width, channels))
-
-    def at(row, col):
-        return tf.gather(flat, row * width + col)
-
-    def weight(w):
-        return tf.expand_dims(w, 1)
-
-    upper = weight(1.0 - fx) * at(row0, col0) + weight(fx) * at(row0, col1)
-    lower = weight(1.0 - fx) * at(row1, col0) + weight(fx) * at(row1, col1)
-    sampled = weight(inside) * (weight(1.0 - fy) * upper + weight(fy) * lower)
+    index = tf.concat([row0 * width + col0, row0 * width + col1, row1 * width + col0, row1 * width + col1], axis=1)
+    corners = tf.gather(tf.reshape(features, (height * width, channels)), index)  # (P, 4, C)
+    weights = tf.concat([(1.0 - fx) * (1.0 - fy), fx * (1.0 - fy), (1.0 - fx) * fy, fx * fy], axis=1) * inside
+    sampled = tf.reduce_sum(corners * tf.expand_dims(weights, 2), axis=1)
     return tf.reshape(sampled, (1, out_h, out_w, channels))
 
 
 def transform_landmarks(tf, graph, op, value, precision):
     _require_v2(graph, op)
     landmarks = value(op.inputs[0])  # (1, N, D), D = 2 or 3
-    matrix = tf.reshape(value(op.inputs[1]), (16,))
-    dims = int(landmarks.shape[-1])
+    count, dims = int(landmarks.shape[1]), int(landmarks.shape[-1])
     if dims not in (2, 3):
         raise ConversionError(f"{graph.where}: custom op {graph.op_name(op)!r}: landmarks of {dims} values "
                               f"(expected 2 or 3): the file is damaged")
-    x, y = landmarks[..., 0], landmarks[..., 1]
-    moved = [matrix[0] * x + matrix[1] * y + matrix[3], matrix[4] * x + matrix[5] * y + matrix[7]]
+    points = tf.reshape(landmarks, (count, dims))
+    xy1 = tf.concat([points[:, :2], tf.ones((count, 1))], axis=1)
+    moved = tf.matmul(xy1, _affine_rows(tf, value(op.inputs[1])))
     if dims == 3:
-        moved.append(landmarks[..., 2])
-    return tf.stack(moved, axis=-1)
+        moved = tf.concat([moved, points[:, 2:]], axis=1)
+    return tf.reshape(moved, (1, count, dims))
 
 
 MEDIAPIPE_OPS: dict[str, Any] = {

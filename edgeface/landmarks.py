@@ -20,11 +20,12 @@ manifest's ``refinements`` say which outputs replace which points (``CropPoints`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
 from edgeface.align import warp_affine
-from edgeface.bundle import LandmarksSpec
+from edgeface.bundle import LandmarksSpec, Refinement
 from edgeface.detect import Runner
 from edgeface.errors import EdgefaceError, ModelLoadError
 from edgeface.preprocess import Preprocessor
@@ -100,7 +101,8 @@ class Landmarker:
             raise ModelLoadError(f"{where}: the landmark model's input is {spec.input.width}x{spec.input.height}; "
                                  f"its crop is square: fix models.landmarks.input")
         names = [o.name for o in model.outputs]
-        self.crop_points = CropPoints(spec, names, [_size(o.shape) for o in model.outputs], where)
+        self.crop_points = CropPoints(spec.points, spec.points_output, spec.refinements, names,
+                                      [_size(o.shape) for o in model.outputs], where)
         self._presence_at = None if spec.presence_output is None else \
             _output_index(names, spec.presence_output, "presence_output", where)
         self.preprocess = Preprocessor(spec.input)
@@ -148,17 +150,19 @@ class CropPoints:
     each refinement's in the manifest's order. Checked against the model's output sizes
     when the bundle loads, so that every point gets a value."""
 
-    def __init__(self, spec: LandmarksSpec, names: list[str], sizes: list[int], where: str):
-        self.points = spec.points
-        self._main_at = _output_index(names, spec.points_output, "points_output", where)
+    def __init__(self, points: int, points_output: str, refinements: Sequence[Refinement], names: list[str],
+                 sizes: list[int], where: str):
+        """``names`` and ``sizes``: the model's outputs and their values per image."""
+        self.points = points
+        self._main_at = _output_index(names, points_output, "points_output", where)
         size = sizes[self._main_at]
         given = size // 3
-        if size % 3 or given > spec.points or (given < spec.points and not spec.refinements):
-            raise ModelLoadError(f"{where}: output {spec.points_output} holds {size} values, not the 3 x "
-                                 f"{spec.points} of models.landmarks.points")
+        if size % 3 or given > points or (given < points and not refinements):
+            raise ModelLoadError(f"{where}: output {points_output} holds {size} values, not the 3 x "
+                                 f"{points} of models.landmarks.points")
         covered = set(range(given))
         self._steps = []  # (output index, point indices, values per point, depth_from)
-        for i, refinement in enumerate(spec.refinements):
+        for i, refinement in enumerate(refinements):
             key = f"refinements[{i}].output"
             at = _output_index(names, refinement.output, key, where)
             count = len(refinement.points)
@@ -173,9 +177,9 @@ class CropPoints:
                                      f".depth_from")
             covered |= set(refinement.points)
             self._steps.append((at, np.asarray(refinement.points), per_point, np.asarray(refinement.depth_from)))
-        missing = sorted(set(range(spec.points)) - covered)
+        missing = sorted(set(range(points)) - covered)
         if missing:
-            raise ModelLoadError(f"{where}: no output gives point {missing[0]} of the {spec.points} of "
+            raise ModelLoadError(f"{where}: no output gives point {missing[0]} of the {points} of "
                                  f"models.landmarks.points: fix points or refinements")
 
     def __call__(self, outputs: list[np.ndarray]) -> np.ndarray:
