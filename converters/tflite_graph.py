@@ -13,6 +13,9 @@ For int8 and int16x8 targets (``precision``) PReLU is written as ``relu((1 - a) 
 int8 RELU of its own, and the ReLU fused into a MUL keeps the whole graph in its int8
 partition. Float targets keep the single PRELU op that XNNPACK runs in float.
 
+MediaPipe's custom ops (the attention face mesh's crops) are replayed with builtin ops
+too (``mediapipe_ops``); integer targets of such a model are refused.
+
 Already-quantised models (int8 tensors between ops) are refused: quantising again from
 them compounds the error; convert from the float model.
 """

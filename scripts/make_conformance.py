@@ -24,6 +24,10 @@ LANDMARKS = {"file": "face_landmark.tflite", "sha256": H, "format": "tflite",
              "points": 468, "points_output": "conv2d_21", "presence_output": "conv2d_31", "presence_threshold": 0.5,
              "roi_scale": 1.5, "roi_keypoints": ["right_eye", "left_eye"], "roi_points": [33, 263],
              "point_groups": {"right_eye": [33, 133, 159, 145], "nose_tip": [1]}}
+REFINED = {**LANDMARKS, "points": 478, "refinements": [
+    {"output": "output_lips", "points": [61, 146, 91]},
+    {"output": "output_left_iris", "points": [468, 469, 470, 471, 472], "depth_from": [33, 133]},
+    {"output": "output_right_iris", "points": [473, 474, 475, 476, 477], "depth_from": [263, 362]}]}
 TARGET = {"file": "qnn/SM8650/detector.onnx", "sha256": H, "format": "onnx", "accelerator": "qnn-htp",
           "precision": "w8a8", "htp_arch": 75, "soc_model": 57}
 
@@ -39,6 +43,8 @@ def many(manifest, *edits):
 
 def _set(node, keys, value):
     head, *rest = keys
+    if isinstance(node, list):  # a list item, by its index
+        head = int(head)
     if rest:
         _set(node[head], rest, value)
     elif value is KeyError:
@@ -78,6 +84,8 @@ valid = {
     "landmarks_only": ("a landmark model alone (its crops come from points given to it)",
                        many(edit(base, "models", {"landmarks": LANDMARKS}), ("models.landmarks.presence_output", KeyError),
                             ("models.landmarks.point_groups", KeyError), ("models.landmarks.presence_threshold", KeyError))),
+    "landmark_refinements": ("a landmark model whose other outputs refine some points and give more",
+                             edit(base, "models.landmarks", REFINED)),
     "range_edges": ("values at the inclusive ends of their ranges",
                     many(base, ("models.detector.input.std", [0.001, 10000, 1]), ("models.detector.input.mean", [-10000, 10000, 0]),
                          ("models.detector.nms_iou", 1.0), ("models.detector.max_faces", 10000),
@@ -86,6 +94,8 @@ valid = {
 }
 D, E, L = "models.detector", "models.embedder", "models.landmarks"
 with_landmarks = edit(base, L, LANDMARKS)
+with_refinements = edit(base, L, REFINED)
+R = f"{L}.refinements"
 tight = {"right_eye": [38.0, 51.0], "left_eye": [38.5, 51.0]}
 invalid = {  # name: (why, manifest, field path)
     "schema_version": ("a schema version this reader does not know", edit(base, "schema_version", 2), "schema_version"),
@@ -144,10 +154,20 @@ invalid = {  # name: (why, manifest, field path)
                                     f"{L}.presence_threshold"),
     "landmark_points_output": ("the points' output tensor is named", edit(with_landmarks, f"{L}.points_output", KeyError),
                                f"{L}.points_output"),
+    "landmark_refinements_empty": ("a list of 1 to 16 refinements", edit(with_refinements, R, []), R),
+    "landmark_refinement_output": ("each refinement names its output", edit(with_refinements, f"{R}.0.output", KeyError),
+                                   f"{R}[0].output"),
+    "landmark_refinement_index": ("refined points below points", edit(with_refinements, f"{R}.1.points", [468, 478]),
+                                  f"{R}[1].points"),
+    "landmark_refinement_repeat": ("each point refined once per output", edit(with_refinements, f"{R}.0.points", [61, 61]),
+                                   f"{R}[0].points"),
+    "landmark_refinement_unknown": ("a refinement's keys are exactly output, points, depth_from: another could change "
+                                    "what its points mean", edit(with_refinements, f"{R}.2.weights", [1.0]), f"{R}[2].weights"),
 }
 # Rules that need more than one field or arithmetic: the runtimes check them, JSON Schema cannot.
 BEYOND_SCHEMA = {"anchor_count", "scrfd_stride", "keypoint_names", "template_outside", "template_too_close",
-                 "landmark_roi_points", "landmark_roi_keypoints", "landmark_roi_keypoint_unknown", "landmark_group_index"}
+                 "landmark_roi_points", "landmark_roi_keypoints", "landmark_roi_keypoint_unknown", "landmark_group_index",
+                 "landmark_refinement_index"}
 index = {"description": "Manifests every edgeface runtime must accept (valid) or refuse with the given error "
                         "category at the given dotted field path (invalid); \"schema\": false marks a rule "
                         "docs/bundle.schema.json cannot express. Made by scripts/make_conformance.py.",

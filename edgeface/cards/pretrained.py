@@ -181,7 +181,7 @@ register_card(ModelCard(
     name="face-mesh-iris", kind="landmarks",
     description="MediaPipe face mesh with attention: 478 landmarks (the 468 with lips and eyes refined, and "
                 "5 per iris), with BlazeFace short-range; converted here from MediaPipe's custom ops to "
-                "builtin ones (needs edgeface[toolchain]; ~30 s)",
+                "builtin ones (needs edgeface[toolchain]; ~10 s)",
     builder=None, input={k: v for k, v in FACE_MESH_ENTRY["input"].items() if k not in ("height", "width")},
     input_size=192, keypoint_names=(), source=FACE_MESH_ATTENTION_SOURCE,
     fetcher="edgeface.pretrained.face_mesh:fetch_face_mesh", bundle="face-mesh-iris",

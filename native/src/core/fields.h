@@ -32,6 +32,7 @@ class Fields {
 
   const Json& data() const { return *data_; }
   const std::string& where() const { return where_; }
+  const std::string& source() const { return source_; }
   Error fail(const std::string& key, const std::string& what) const;
 
   bool has(const std::string& key) const;  // present and not null

@@ -16,6 +16,7 @@ constexpr size_t kMaxJsonDepth = 256;  // deeper nesting is refused before the (
 const std::vector<std::string> kRoles = {"detector", "embedder", "landmarks"};
 constexpr int64_t kMaxLandmarks = 10000;
 constexpr size_t kMaxPointGroups = 100;
+constexpr size_t kMaxRefinements = 16;
 
 Json decode(const std::string& text, const std::string& source) {
   if (text.rfind("\xEF\xBB\xBF", 0) == 0) {
@@ -284,6 +285,41 @@ EmbedderSpec parse_embedder(const Fields& f) {
   return e;
 }
 
+std::vector<Refinement> parse_refinements(const Fields& f, int64_t points) {
+  std::vector<Refinement> refinements;
+  if (!f.has("refinements")) return refinements;
+  const Json& items = f.data().at("refinements");
+  if (!items.is_array() || items.empty() || items.size() > kMaxRefinements) {
+    throw f.fail("refinements", "expected a list of 1 to " + std::to_string(kMaxRefinements) +
+                                    " objects (output, points, depth_from), got " + show(items));
+  }
+  const std::string below = " below " + std::to_string(points);
+  for (size_t i = 0; i < items.size(); ++i) {
+    const Fields r(items[i], f.where() + ".refinements[" + std::to_string(i) + "]", f.source());
+    Refinement refinement;
+    refinement.points = r.integers("points", std::nullopt, 0);
+    const std::set<int64_t> distinct(refinement.points.begin(), refinement.points.end());
+    if (*distinct.rbegin() >= points || distinct.size() != refinement.points.size()) {
+      throw r.fail("points", "expected different point indices" + below);
+    }
+    if (r.has("depth_from")) {
+      refinement.depth_from = r.integers("depth_from", std::nullopt, 0);
+      if (*std::max_element(refinement.depth_from.begin(), refinement.depth_from.end()) >= points) {
+        throw r.fail("depth_from", "expected point indices" + below);
+      }
+    }
+    // exactly these keys: another could change what the points mean
+    for (const auto& item : r.data().items()) {
+      if (item.key() != "output" && item.key() != "points" && item.key() != "depth_from") {
+        throw r.fail(item.key(), "unknown key (expected output, points, depth_from)");
+      }
+    }
+    refinement.output = r.string("output");
+    refinements.push_back(std::move(refinement));
+  }
+  return refinements;
+}
+
 LandmarksSpec parse_landmarks(const Fields& f) {
   LandmarksSpec l;
   parse_common(f, "landmarks", l);
@@ -312,6 +348,7 @@ LandmarksSpec parse_landmarks(const Fields& f) {
       l.point_groups.emplace_back(item.key(), std::move(indices));
     }
   }
+  l.refinements = parse_refinements(f, l.points);
   l.points_output = f.string("points_output");
   if (f.has("presence_output")) l.presence_output = f.string("presence_output");
   l.presence_threshold = f.number("presence_threshold", 0.5, {{}, {}, 0.0, 1.0});

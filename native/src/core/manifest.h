@@ -109,6 +109,14 @@ struct EmbedderSpec : ModelSpec {
   std::optional<double> verify_far;
 };
 
+// A second output of a landmark model that gives some points more precisely (bundle.py's
+// Refinement): 2 or 3 values per point of ``points``; ``depth_from`` sets their z to the
+// mean z of those points.
+struct Refinement {
+  std::string output;
+  std::vector<int64_t> points, depth_from;
+};
+
 // A dense face landmark model (MediaPipe's face mesh): parsed and checked as bundle.py's
 // LandmarksSpec so that every runtime accepts the same bundles; the native core does not
 // run it yet (the Python SDK does).
@@ -120,6 +128,7 @@ struct LandmarksSpec : ModelSpec {
   std::vector<std::string> roi_keypoints;  // two detector keypoint names
   std::vector<int64_t> roi_points;  // two point indices
   std::vector<std::pair<std::string, std::vector<int64_t>>> point_groups;  // in manifest order
+  std::vector<Refinement> refinements;  // applied in this order over the points output's values
 };
 
 struct Manifest {

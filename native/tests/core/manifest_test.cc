@@ -104,6 +104,20 @@ TEST(Manifest, MapsALandmarkModelAndItsDefaults) {
   EXPECT_FALSE(bare.landmarks->presence_output);
   EXPECT_DOUBLE_EQ(bare.landmarks->presence_threshold, 0.5);
   EXPECT_TRUE(bare.landmarks->point_groups.empty());
+  EXPECT_TRUE(bare.landmarks->refinements.empty());
+}
+
+TEST(Manifest, MapsRefinementsInOrder) {
+  const Manifest m = parse_manifest(read_text(repo_path("tests/conformance/valid/landmark_refinements.json")));
+  ASSERT_TRUE(m.landmarks);
+  const auto& r = m.landmarks->refinements;
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(r[0].output, "output_lips");
+  EXPECT_EQ(r[0].points, (std::vector<int64_t>{61, 146, 91}));
+  EXPECT_TRUE(r[0].depth_from.empty());
+  EXPECT_EQ(r[1].points.front(), 468);
+  EXPECT_EQ(r[1].depth_from, (std::vector<int64_t>{33, 133}));
+  EXPECT_EQ(r[2].output, "output_right_iris");
 }
 
 TEST(Manifest, RefusesBrokenJsonAsAManifestError) {
