@@ -29,14 +29,10 @@ def iris_bundle(cache):
 
 
 @pytest.fixture(scope="module")
-def astronaut() -> np.ndarray:
-    return skimage_data.astronaut()
-
-
-@pytest.fixture(scope="module")
-def both(iris_bundle, astronaut):
+def both(iris_bundle):
     """The astronaut's landmarks from the attention mesh and from the 468-point mesh, on
     the same detection."""
+    astronaut = skimage_data.astronaut()
     iris = FaceAnalyzer.create_from_bundle(iris_bundle)
     detections = iris.detect_arrays(astronaut)
     assert len(detections) == 1

@@ -166,28 +166,25 @@ FACE_MESH_ATTENTION_ENTRY = {
 # Landmark model families ``edgeface convert --role landmarks --family NAME`` knows.
 LANDMARK_FAMILIES = {"face-mesh": FACE_MESH_ENTRY, "face-mesh-iris": FACE_MESH_ATTENTION_ENTRY}
 
+_FACE_MESH_FACTS = {
+    "kind": "landmarks", "builder": None, "input_size": 192, "keypoint_names": (),
+    "input": {k: v for k, v in FACE_MESH_ENTRY["input"].items() if k not in ("height", "width")},
+    "fetcher": "edgeface.pretrained.face_mesh:fetch_face_mesh",
+    "calibration": "crops of the scikit-image astronaut and lfw_subset faces around their BlazeFace detections",
+}
 register_card(ModelCard(
-    name="face-mesh", kind="landmarks",
+    name="face-mesh", bundle="face-mesh", source=FACE_MESH_SOURCE,
     description="MediaPipe face mesh: 468 face landmarks with relative depth, 192x192 crop around each face, "
                 "with BlazeFace short-range to find the faces",
-    builder=None, input={k: v for k, v in FACE_MESH_ENTRY["input"].items() if k not in ("height", "width")},
-    input_size=192, keypoint_names=(), source=FACE_MESH_SOURCE,
-    fetcher="edgeface.pretrained.face_mesh:fetch_face_mesh", bundle="face-mesh",
-    calibration="crops of the scikit-image astronaut and lfw_subset faces around their BlazeFace detections",
     evaluation="landmarks against MediaPipe's own face mesh on the same images (scripts/bench_landmarks.py); "
-               "tests/test_landmarks.py"))
-
+               "tests/test_landmarks.py", **_FACE_MESH_FACTS))
 register_card(ModelCard(
-    name="face-mesh-iris", kind="landmarks",
+    name="face-mesh-iris", bundle="face-mesh-iris", source=FACE_MESH_ATTENTION_SOURCE,
     description="MediaPipe face mesh with attention: 478 landmarks (the 468 with lips and eyes refined, and "
                 "5 per iris), with BlazeFace short-range; converted here from MediaPipe's custom ops to "
                 "builtin ones (needs edgeface[toolchain]; ~10 s)",
-    builder=None, input={k: v for k, v in FACE_MESH_ENTRY["input"].items() if k not in ("height", "width")},
-    input_size=192, keypoint_names=(), source=FACE_MESH_ATTENTION_SOURCE,
-    fetcher="edgeface.pretrained.face_mesh:fetch_face_mesh", bundle="face-mesh-iris",
-    calibration="crops of the scikit-image astronaut and lfw_subset faces around their BlazeFace detections",
     evaluation="landmarks and irises against MediaPipe's own face mesh with refine_landmarks=True "
-               "(scripts/bench_landmarks.py --iris); tests/test_face_mesh_iris.py"))
+               "(scripts/bench_landmarks.py --iris); tests/test_face_mesh_iris.py", **_FACE_MESH_FACTS))
 
 # -- dlib's face recognition ResNet ------------------------------------------------------------
 
