@@ -29,6 +29,9 @@ import numpy as np
 from edgeface.errors import ConversionError
 
 
+MAX_SAMPLES = 1 << 22  # points one TransformTensorBilinear samples (the face mesh's: 16 x 16)
+
+
 def custom_options(graph, op) -> dict:
     """A custom op's attributes (a FlexBuffer map; empty when it has none)."""
     raw = op.customOptions
@@ -122,6 +125,9 @@ def transform_tensor_bilinear(tf, graph, op, value, precision):
         raise ConversionError(f"{graph.where}: custom op {graph.op_name(op)!r}: output shape {out_shape} does "
                               f"not match its {channels}-channel input: the file is damaged")
     out_h, out_w = out_shape[1], out_shape[2]
+    if not 0 < out_h * out_w <= MAX_SAMPLES:
+        raise ConversionError(f"{graph.where}: custom op {graph.op_name(op)!r}: an output of {out_h}x{out_w} "
+                              f"samples (edgeface reads up to {MAX_SAMPLES}): the file is damaged")
     # output pixel centres (x + 0.5, y + 0.5, 1) moved, less 0.5: MediaPipe's pixel-centre
     # correction S(-0.5) . T . A(+0.5)
     grid_y, grid_x = np.meshgrid(np.arange(out_h, dtype=np.float32), np.arange(out_w, dtype=np.float32),

@@ -133,3 +133,7 @@ def test_other_versions_and_damaged_attributes_are_refused_with_the_op_named():
         _run("Landmarks2TransformMatrix", [landmarks], {k: v for k, v in OPTIONS.items() if k != "scale_x"})
     with pytest.raises(ConversionError, match="out of range for 20 landmarks"):
         _run("Landmarks2TransformMatrix", [landmarks], {**OPTIONS, "subset_idxs": [3, 40]})
+    features = np.zeros((1, 4, 4, 2), np.float32)
+    with pytest.raises(ConversionError, match="an output of 100000x100000 samples"):
+        _run("TransformTensorBilinear", [features, np.eye(4, dtype=np.float32)[None]], {},
+             output_shape=[1, 100000, 100000, 2])
