@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from edgeface.converters.sources import Source, _first_line, _import_tf, onnx_session
+from edgeface.converters.sources import Source, _first_line, _import_tf, onnx_session, uses_mediapipe_ops
 from edgeface.errors import ConversionError
 from edgeface.fsutil import atomic_write_bytes
 from edgeface.runtime.model import dequantize, quantize
@@ -61,8 +62,10 @@ def export_onnx(source: Source, out: str | Path, *, nchw: bool = False, opset: i
 
 def _convert(tf, tf2onnx, source: Source, as_nchw: bool, opset: int):
     if source.kind == "tflite":
-        proto, _ = tf2onnx.convert.from_tflite(
-            str(source.path), opset=opset, inputs_as_nchw=[source.input_name] if as_nchw else None)
+        with tempfile.TemporaryDirectory(prefix="edgeface-tflite-") as folder:
+            proto, _ = tf2onnx.convert.from_tflite(
+                str(_builtin_tflite(source, Path(folder))), opset=opset,
+                inputs_as_nchw=[source.input_name] if as_nchw else None)
         return proto
     if source.kind == "graphdef":
         tensors = {f"{n}:0": n for n in (source.input_name, *source.output_names)}
@@ -157,6 +160,19 @@ def _check_comparable(name: str, ref: np.ndarray, got: np.ndarray, inputs: int, 
             raise ConversionError(f"{where}: output {name!r} of {model} has {bad} NaN or inf value(s) on {inputs} "
                                   f"real face inputs, so the two cannot be compared: check the input normalisation "
                                   f"(--mean/--std) and the model")
+
+
+def _builtin_tflite(source: Source, folder: Path) -> Path:
+    """The TFLite source's file, or, when it calls MediaPipe's custom ops (which tf2onnx
+    does not know), its replay with builtin ops written in ``folder``."""
+    data = Path(source.path).read_bytes()
+    if not uses_mediapipe_ops(data, Path(source.path)):
+        return Path(source.path)
+    from edgeface.converters.tflite import replayed_model
+
+    path = folder / Path(source.path).name
+    path.write_bytes(replayed_model(data, str(source.path)))
+    return path
 
 
 def _tflite_quantization(source: Source) -> dict:

@@ -622,7 +622,7 @@ def _onnx_postprocessing(path: Path, outputs: list[str]) -> list[PostProcessing]
                                 {name: producers.get(name, name) for name in outputs})
 
 
-def _uses_mediapipe_ops(data: bytes, path: Path) -> bool:
+def uses_mediapipe_ops(data: bytes, path: Path) -> bool:
     """Whether the model calls MediaPipe's custom ops (which edgeface replays with builtins)."""
     from edgeface.converters.mediapipe_ops import MEDIAPIPE_OPS
     from edgeface.converters.tflite_graph import TFLiteGraph
@@ -641,7 +641,7 @@ def _load_tflite(path: Path, shapes) -> Source:
     try:
         backend = open_backend("tflite", data, str(path))
     except EdgefaceError as exc:
-        if not _uses_mediapipe_ops(data, path):
+        if not uses_mediapipe_ops(data, path):
             raise ConversionError(str(exc)) from None
         from edgeface.converters.tflite import replayed_model
 
