@@ -87,26 +87,30 @@ def landmarks_to_transform_matrix(tf, graph, op, value, precision):
         raise ConversionError(f"{graph.where}: custom op {graph.op_name(op)!r}: attributes out of range for "
                               f"{count} landmarks: the file is damaged")
     xy = tf.reshape(landmarks, (count, 3))[:, :2]
-    direction = xy[right] - xy[left]
-    length = tf.maximum(tf.sqrt(tf.reduce_sum(direction * direction)), 1e-12)
-    cos_a, sin_a = direction[0] / length, direction[1] / length
-    # the region's rotation r = target - atan2(dy, dx), as its cosine and sine
-    cos_r = float(np.cos(target)) * cos_a + float(np.sin(target)) * sin_a
-    sin_r = float(np.sin(target)) * cos_a - float(np.cos(target)) * sin_a
-    points = tf.gather(xy, np.asarray(subset, np.int32))
-    px, py = points[:, 0], points[:, 1]
-    rx, ry = cos_r * px - sin_r * py, sin_r * px + cos_r * py
-    lo_x, hi_x, lo_y, hi_y = tf.reduce_min(rx), tf.reduce_max(rx), tf.reduce_min(ry), tf.reduce_max(ry)
-    mid_x, mid_y = (lo_x + hi_x) / 2, (lo_y + hi_y) / 2
-    centre_x, centre_y = cos_r * mid_x + sin_r * mid_y, -sin_r * mid_x + cos_r * mid_y
-    sx, sy = scale_x * (hi_x - lo_x) / out_w, scale_y * (hi_y - lo_y) / out_h
-    # shift(centre) . rotate(-r) . scale(sx, sy) . shift(-out / 2)
-    a00, a01, a10, a11 = cos_r * sx, sin_r * sy, -sin_r * sx, cos_r * sy
-    t0 = centre_x - (a00 * out_w + a01 * out_h) / 2
-    t1 = centre_y - (a10 * out_w + a11 * out_h) / 2
-    zero, one = tf.zeros_like(a00), tf.ones_like(a00)
-    return tf.reshape(tf.stack([a00, a01, zero, t0, a10, a11, zero, t1,
-                                zero, zero, one, zero, zero, zero, zero, one]), (1, 4, 4))
+    corners = tf.gather(xy, np.array([left, right], np.int32))
+    direction = tf.matmul(np.array([[-1.0, 1.0]], np.float32), corners)  # (1, 2)
+    unit = direction * tf.math.rsqrt(tf.maximum(tf.reduce_sum(direction * direction), 1e-24))
+    # the region's rotation r = target - atan2(dy, dx): R(r) = [[cos r, -sin r], [sin r, cos r]]
+    # is linear in (cos, sin) of the corners' direction
+    ct, st = float(np.cos(target)), float(np.sin(target))
+    rotation = tf.reshape(tf.matmul(unit, np.array([[ct, -st, st, ct], [st, ct, -ct, st]], np.float32)), (2, 2))
+    turned = tf.matmul(tf.gather(xy, np.asarray(subset, np.int32)), rotation, transpose_b=True)  # R(r) p
+    low, high = tf.reduce_min(turned, axis=0, keepdims=True), tf.reduce_max(turned, axis=0, keepdims=True)
+    # scale of the region's grid: its box's side times scale_x, scale_y over the output side
+    scale = (high - low) * np.array([[scale_x / out_w, scale_y / out_h]], np.float32)
+    # shift(centre) . rotate(-r) . scale . shift(-out / 2), with rotate(-r) = R(r)^T: its 2x2
+    # part is R^T diag(scale); its shift R^T (mid - scale * out / 2), as a row: (...) @ R
+    linear = tf.transpose(rotation) * scale
+    shift = tf.matmul((low + high) * 0.5 - scale * np.array([[out_w / 2, out_h / 2]], np.float32), rotation)
+    entries = tf.concat([tf.reshape(linear, (1, 4)), shift], axis=1)  # a00 a01 a10 a11 t0 t1
+    return tf.reshape(tf.matmul(entries, _PLACES) + _IDENTITY_REST, (1, 4, 4))
+
+
+# where a00, a01, a10, a11, t0, t1 go in the 4x4 matrix (row-major), and its constant entries
+_PLACES = np.zeros((6, 16), np.float32)
+_PLACES[[0, 1, 2, 3, 4, 5], [0, 1, 4, 5, 3, 7]] = 1.0
+_IDENTITY_REST = np.zeros((1, 16), np.float32)
+_IDENTITY_REST[0, [10, 15]] = 1.0
 
 
 def _affine_rows(tf, matrix):
@@ -138,11 +142,11 @@ def transform_tensor_bilinear(tf, graph, op, value, precision):
     inside = tf.cast(tf.reduce_all(tf.logical_and(at >= 0.0, at <= limit), axis=1, keepdims=True), tf.float32)
     corner = tf.floor(tf.clip_by_value(at, 0.0, limit))
     fx, fy = tf.split(at - corner, 2, axis=1)  # (P, 1) each
-    cell = tf.cast(corner, tf.int32)
-    # the neighbour past the map's last row or column carries zero weight (the point is on the edge)
-    col0, row0 = tf.split(cell, 2, axis=1)
-    col1, row1 = tf.minimum(col0 + 1, width - 1), tf.minimum(row0 + 1, height - 1)
-    index = tf.concat([row0 * width + col0, row0 * width + col1, row1 * width + col0, row1 * width + col1], axis=1)
+    # the four neighbours' places in the flattened map; one past the last row or column
+    # carries zero weight (the point is on that edge), so any place in the map will do
+    first = tf.matmul(corner, np.array([[1.0], [width]], np.float32))  # (P, 1): row * width + column
+    index = tf.cast(tf.minimum(first + np.array([[0.0, 1.0, width, width + 1.0]], np.float32),
+                               height * width - 1.0), tf.int32)
     corners = tf.gather(tf.reshape(features, (height * width, channels)), index)  # (P, 4, C)
     weights = tf.concat([(1.0 - fx) * (1.0 - fy), fx * (1.0 - fy), (1.0 - fx) * fy, fx * fy], axis=1) * inside
     sampled = tf.reduce_sum(corners * tf.expand_dims(weights, 2), axis=1)
