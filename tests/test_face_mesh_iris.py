@@ -127,3 +127,24 @@ def test_convert_makes_fp16_and_refuses_int8_naming_the_ops(tmp_path, cache):
     int8 = by_precision["int8"]
     said = " ".join([int8.error or "", *int8.failures])
     assert int8.fidelity is None and "int8 cannot hold the coordinates" in said and "TransformTensorBilinear" in said
+
+
+def test_onnx_export_for_hexagon_gets_the_builtin_replay(tmp_path):
+    """``edgeface compile`` goes through tf2onnx, which knows no MediaPipe op: it is handed
+    the replay, and the ONNX graph gives the source's points."""
+    onnx = pytest.importorskip("onnx")
+    from edgeface.converters.onnx_export import export_onnx
+    from edgeface.converters.sources import load_source, onnx_session
+    from edgeface.quantization.calibration import landmark_crops
+
+    path = tmp_path / "face_landmark_with_attention.tflite"
+    path.write_bytes(model_file_bytes(FACE_MESH_ATTENTION_SOURCE))
+    source = load_source(path)
+    exported = export_onnx(source, tmp_path / "mesh.onnx")
+    assert not {node.domain for node in onnx.load(str(exported)).graph.node} - {"", "ai.onnx"}
+    crop = landmark_crops(192)[:1].astype(np.float32) / 255.0
+    session = onnx_session(exported)
+    names = [o.name for o in session.get_outputs()]
+    got = dict(zip(names, session.run(None, {session.get_inputs()[0].name: crop})))
+    want = dict(zip(source.output_names, source.run(crop)))
+    np.testing.assert_allclose(got["output_left_iris"].ravel(), want["output_left_iris"].ravel(), atol=0.05)
