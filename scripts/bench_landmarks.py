@@ -21,17 +21,21 @@ file there as a worker (numpy + mediapipe only).
   per frame of the whole clip, the sides taking turns ``--rounds`` times.
 
 - **Cost per frame**: the liveness checks' own cost on this host (PassiveLiveness.add and
-  ActiveChallenge.feed per frame, over the landmarks the clip gave), and the landmark
+  ActiveChallenge.feed per frame, over the frames and landmarks of the clip; the passive
+  decision's texture fit, once), and the landmark
   model's latency estimated for every device profile (``edgeface.bench.estimate``: NPU
   and one CPU core), to add to the video figure above.
 - **Passive liveness** (``--liveness``): the evaluation set of ``edgeface.eval.liveness_set``
-  made from the astronaut and the first 12 lfw_subset faces (live re-rendered turns,
-  prints and replays of the same photographs, each through a camera): APCER per attack
-  type and BPCER (ISO/IEC 30107-3) of ``PassiveLiveness`` at its defaults, and the spread
-  of its residual and turn per kind.
+  made from the astronaut and the 100 lfw_subset faces (live re-rendered turns, prints,
+  replays and replays under a sliding glare of the same photographs, each through a
+  camera): APCER per attack type and
+  BPCER (ISO/IEC 30107-3) of ``PassiveLiveness`` at its defaults, and the spread of its
+  texture residual and turn per kind, on the photographs its defaults were chosen on and
+  on the others.
 
 Goals: error <= 1 % of the eye distance; edgeface >= 1.5x faster per frame in video;
-APCER <= 1 % at BPCER <= 1 %.
+APCER <= 1 % for prints and replays at BPCER <= 1 % (the glare replays are a stress case
+the goal does not name).
 """
 
 from __future__ import annotations
@@ -175,7 +179,7 @@ def _pooled(times: list[dict]) -> dict:
             "wall_s": sum(t["wall_s"] for t in times)}
 
 
-def cost_rows(bundle: Path, last: list, frames: int) -> None:
+def cost_rows(bundle: Path, last: list, frames: np.ndarray) -> None:
     from edgeface.bench.estimate import estimate_profiles
     from edgeface.bundle import load_bundle
     from edgeface.challenge import ActiveChallenge
@@ -183,16 +187,20 @@ def cost_rows(bundle: Path, last: list, frames: int) -> None:
     from edgeface.liveness import PassiveLiveness
 
     spec = load_bundle(bundle).manifest.landmarks
-    found = [Landmarks(t[0].landmarks[None], np.ones(1, np.float32), spec.point_groups)
-             for t in last if t and t[0].landmarks is not None]
+    found = [(frame, Landmarks(t[0].landmarks[None], np.ones(1, np.float32), spec.point_groups))
+             for frame, t in zip(frames, last) if t and t[0].landmarks is not None]
     passive, challenge = PassiveLiveness(), ActiveChallenge(actions=("blink",))
     start = time.perf_counter()
-    for i, landmarks in enumerate(found):
-        passive.add(landmarks, t_ms=40.0 * i)
+    for i, (frame, landmarks) in enumerate(found):
+        passive.add(frame, landmarks, t_ms=40.0 * i)
         challenge.feed(landmarks, 40.0 * i)
     per_frame = (time.perf_counter() - start) * 1e3 / max(len(found), 1)
-    print(f"\n# cost per frame: the liveness checks {per_frame:.3f} ms on this host (passive + active, "
-          f"{len(found)} of {frames} frames); the landmark model ({spec.file}) estimated per device profile:")
+    start = time.perf_counter()
+    passive.residual()  # the texture fit between the frames of most different pose, which result() decides on
+    decision = (time.perf_counter() - start) * 1e3
+    print(f"\n# cost: the liveness checks {per_frame:.3f} ms a frame on this host (passive + active, {len(found)} of "
+          f"{len(frames)} frames at 25 fps), and the passive decision's texture fit {decision:.1f} ms once; "
+          f"the landmark model ({spec.file}) estimated per device profile:")
     print("| profile | device | unit | ms (range) |")
     print("|---|---|---|---|")
     for r in estimate_profiles(Path(bundle) / spec.file):
@@ -208,10 +216,12 @@ def liveness_rows(analyzer, images: dict) -> None:
 
     photographs = [(name, image) for name, image in images.items() if name == "astronaut" or name.startswith("lfw")]
     check = PassiveLiveness()
-    print(f"\n# passive liveness: sequences of 9 frames; residual threshold {check.threshold}, correlation "
-          f"{check.min_correlation}, turn needed {check.min_turn_deg:.0f} degrees")
+    print(f"\n# passive liveness: sequences of 9 frames; texture residual threshold {check.threshold}, turn needed "
+          f"{check.min_turn_deg:.0f} degrees, {check.spoof_turn_deg:.0f} to call a face flat")
     parts = (("tuning photographs", photographs[:TUNING_PHOTOGRAPHS], 0),
-             ("held-out photographs", photographs[TUNING_PHOTOGRAPHS:], 2))
+             ("held-out photographs", photographs[TUNING_PHOTOGRAPHS:], 2),
+             # seed 3 was first run after the undecided band (spoof_turn_deg) was added on seed 2's results
+             ("held-out photographs, new sequences", photographs[TUNING_PHOTOGRAPHS:], 3))
     for part, chosen, seed in parts:
         liveness_part(analyzer, part, dict(chosen), seed)
 
@@ -223,14 +233,15 @@ def liveness_part(analyzer, part: str, chosen: dict, seed: int) -> None:
     made = sequences(chosen, analyzer, seed=seed)
     results = [(s.kind, *score(s, analyzer, PassiveLiveness)) for s in made]
     print(f"\n{part}: {len(chosen)} photographs, {len(made)} sequences")
-    print("| kind | sequences | called live | residual min / median / max | turn min / median / max "
-          "| correlation min / median / max |")
+    print("| kind | sequences | called live | undecided (turn under the gate) | residual min / median / max "
+          "| turn min / median / max |")
     print("|---|---|---|---|---|---|")
     for kind in KINDS:
         mine = [r for r in results if r[0] == kind]
-        cells = [" / ".join(f"{v:.{digits}f}" for v in np.percentile([r[k] for r in mine], [0, 50, 100]))
-                 for k, digits in ((2, 4), (3, 1), (4, 2))]
-        print(f"| {kind} | {len(mine)} | {sum(r[1] == 'live' for r in mine)} | {' | '.join(cells)} |")
+        cells = [" / ".join(f"{v:.{digits}f}" for v in np.nanpercentile([r[k] for r in mine], [0, 50, 100]))
+                 for k, digits in ((2, 3), (3, 1))]
+        print(f"| {kind} | {len(mine)} | {sum(r[1] == 'live' for r in mine)} | "
+              f"{sum(r[1] == 'undecided' for r in mine)} | {' | '.join(cells)} |")
     rates = error_rates([(kind, decision) for kind, decision, *_ in results])
     print("rates: " + ", ".join(f"{name} {100 * value:.1f} %" for name, value in rates.items()))
 
@@ -292,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
           f"| {ratio:.2f} | <= {100 * ERROR_GOAL:.0f} %, >= {SPEED_GOAL}x | {'yes' if met else 'no'} |")
     print(f"cores busy (CPU time / wall time): MediaPipe {timed['mediapipe']['cores_busy']:.2f}, "
           f"edgeface {timed['edgeface']['cores_busy']:.2f} ({args.threads} interpreter thread(s))")
-    cost_rows(bundle, last, args.frames)
+    cost_rows(bundle, last, frames)
     if args.liveness:
         liveness_rows(analyzer, images)
     return 0

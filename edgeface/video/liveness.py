@@ -78,7 +78,7 @@ class LivenessSession:
         face_id = mine[0].track_id if mine else self._track
         landmarks = self._landmarks(mine)
         if mine:
-            self.passive.add(landmarks, t_ms=float(timestamp_ms))
+            self.passive.add(frame, landmarks, t_ms=float(timestamp_ms))
         before = self.challenge.state.status
         state = self.challenge.feed(landmarks, float(timestamp_ms), face_id)
         events = [{"kind": event, "timestamp_ms": round(float(timestamp_ms), 3)} for event in state.events]
