@@ -17,8 +17,8 @@ a screen's moiré are finer than the face's features), so that the cost and memo
 frame do not depend on the camera's resolution.
 
 Not covered: a specular glare sliding across a glossy print or screen adds residual that
-no homography explains, as does a print bent while it moves; neither is in the
-evaluation set (docs/landmarks.md).
+no homography explains, as does a print bent while it moves (the evaluation set's glare
+replays measure the first: docs/landmarks.md).
 """
 
 from __future__ import annotations

@@ -151,6 +151,42 @@ def test_a_glare_is_a_soft_highlight_where_it_is_put():
     assert shone[0, 79].tolist() == [50, 50, 50]
 
 
+def test_scoring_follows_one_face_when_a_second_appears(mesh_photo):
+    """A false detection listed first on some frames must not become the face judged."""
+    from edgeface.eval.liveness_set import Sequence, score
+
+    _, landmarks, _ = mesh_photo
+    real = landmarks.points[0]
+    other = real + np.array([150.0, 0.0, 0.0], np.float32)
+    orders = [[real], [other, real], [real, other], [other, real]]
+
+    class Analyzer:
+        def __init__(self):
+            self.calls = iter(orders)
+
+        def landmarks_arrays(self, frame):
+            faces = np.stack(next(self.calls))
+            return Landmarks(faces, np.ones(len(faces), np.float32), landmarks.groups)
+
+    class Recorder:
+        def __init__(self):
+            self.judged = []
+
+        def add(self, frame, given, face=0):
+            self.judged.append(given.points[face])
+
+        def result(self):
+            return recorder_result
+
+        def residual(self):
+            return 0.0
+
+    recorder_result = PassiveLiveness().result()
+    recorder = Recorder()
+    score(Sequence("print", "x", "still", [None] * len(orders)), Analyzer(), lambda: recorder)
+    assert all(np.array_equal(points, real) for points in recorder.judged) and len(recorder.judged) == 4
+
+
 def test_the_evaluation_set_and_its_rates(mesh_analyzer, mesh_photo):
     from edgeface.eval.liveness_set import error_rates, score, sequences
 

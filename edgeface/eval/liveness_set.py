@@ -120,12 +120,18 @@ def sequences(photographs: dict[str, np.ndarray], analyzer, seed: int = 0, steps
 
 def score(sequence: Sequence, analyzer, check) -> tuple[str, float, float]:
     """(decision, residual, turn) of a fresh passive check (``check()`` makes
-    one) on the sequence's frames, each through the whole SDK (detection included)."""
-    passive = check()
+    one) on the sequence's frames, each through the whole SDK (detection included). When
+    a frame has more than one face (a false detection beside it), the check follows the
+    face nearest the one it was given last, as a video track would."""
+    passive, last = check(), None
     for frame in sequence.frames:
         landmarks = analyzer.landmarks_arrays(frame)
-        if len(landmarks):
-            passive.add(frame, landmarks)
+        if not len(landmarks):
+            continue
+        centres = landmarks.points[:, :, :2].mean(axis=1)
+        face = 0 if last is None else int(np.argmin(np.linalg.norm(centres - last, axis=1)))
+        last = centres[face]
+        passive.add(frame, landmarks, face)
     result = passive.result()
     return result.decision, passive.residual(), result.turn_deg
 
