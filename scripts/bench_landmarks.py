@@ -233,7 +233,7 @@ def liveness_part(analyzer, part: str, chosen: dict, seed: int) -> None:
     made = sequences(chosen, analyzer, seed=seed)
     results = [(s.kind, *score(s, analyzer, PassiveLiveness)) for s in made]
     print(f"\n{part}: {len(chosen)} photographs, {len(made)} sequences")
-    print("| kind | sequences | called live | undecided (turn under the gate) | residual min / median / max "
+    print("| kind | sequences | called live | undecided | residual min / median / max "
           "| turn min / median / max |")
     print("|---|---|---|---|---|---|")
     for kind in KINDS:
