@@ -48,7 +48,8 @@ class PassiveLiveness:
     ``min_turn_deg``.
 
     Each frame's pose is the median of it and its neighbours' (which steadies the landmark
-    model's jitter); between the two frames whose poses differ most, the texture residual
+    model's jitter); between the two frames whose poses differ most, each also against a
+    second partner, the least texture residual
     (``edgeface.liveness_texture.texture_residual``) reaching ``threshold`` is live. Under
     it, the face is called a flat picture only once the head has turned
     ``spoof_turn_deg``: a head that turned less may not show enough parallax yet, so it is
@@ -57,7 +58,7 @@ class PassiveLiveness:
     ``frame_interval_ms`` to the last one kept are skipped, so that a fast camera does not
     fill the ``max_frames`` window with a fraction of a turn."""
 
-    def __init__(self, threshold: float = 0.13, min_turn_deg: float = 5.0, spoof_turn_deg: float = 9.0,
+    def __init__(self, threshold: float = 0.105, min_turn_deg: float = 5.0, spoof_turn_deg: float = 9.0,
                  frame_interval_ms: float = 100.0, max_frames: int = 30):
         self.threshold, self.min_turn_deg, self.spoof_turn_deg = threshold, min_turn_deg, spoof_turn_deg
         self.frame_interval_ms = frame_interval_ms
@@ -94,17 +95,27 @@ class PassiveLiveness:
         return np.abs(steady[:, None] - steady[None]).max(axis=2)
 
     def residual(self) -> float:
-        """The texture residual between the two frames whose poses differ most, whatever
-        the turn (0 before two frames; NaN when it cannot be judged): the score the
-        threshold applies to."""
+        """The texture residual between the two frames whose poses differ most, confirmed
+        against a second partner for each (the frame of most different pose from it among
+        the rest): the least of the three, so that one frame whose landmarks went astray
+        (its fit starts far off and fails) cannot make a picture live. 0 before two
+        frames; NaN when none of the pairs can be judged. The score the threshold
+        applies to."""
         if len(self._crops) < 2:
             return 0.0
         gaps = self._pose_gaps()
-        i, j = np.unravel_index(int(np.argmax(gaps)), gaps.shape)
-        i, j = min(i, j), max(i, j)
-        pair = (self._serials[i], self._serials[j])
+        i, j = sorted(np.unravel_index(int(np.argmax(gaps)), gaps.shape))
+        pairs = [(i, j)]
+        rest = [k for k in range(len(gaps)) if k not in (i, j)]
+        if rest:
+            pairs += [(i, max(rest, key=lambda k: gaps[i, k])), (max(rest, key=lambda k: gaps[k, j]), j)]
+        judged = [r for r in (self._pair_residual(a, b) for a, b in pairs) if not math.isnan(r)]
+        return min(judged) if judged else float("nan")
+
+    def _pair_residual(self, a: int, b: int) -> float:
+        pair = (self._serials[min(a, b)], self._serials[max(a, b)])
         if pair not in self._residuals:
-            self._residuals[pair] = texture_residual(self._crops[i], self._crops[j])
+            self._residuals[pair] = texture_residual(self._crops[min(a, b)], self._crops[max(a, b)])
         return self._residuals[pair]
 
     def result(self) -> LivenessResult:

@@ -95,6 +95,25 @@ def test_turned_heads_reach_the_threshold_and_tilted_prints_do_not(mesh_analyzer
         assert verdict.decision == "spoof", (yaw, pitch, verdict)
 
 
+def test_one_frame_whose_landmarks_went_astray_does_not_make_a_print_live(mesh_analyzer, mesh_photo):
+    """The last frame's landmarks moved 40 px: its fit starts far off and fails, so its
+    residual is large; the confirming pairs without it are not."""
+    image, landmarks, _ = mesh_photo
+    about = tuple(landmarks.centre("nose_tip")[0, :2])
+    check = PassiveLiveness(min_turn_deg=0.0, spoof_turn_deg=0.0)
+    steps = np.linspace(0, 1, 9)
+    for step in steps:
+        frame = tilted_print(image, 30 * step, 10 * step, about, 600.0)
+        found = mesh_analyzer.landmarks_arrays(frame)
+        if step == steps[-1]:
+            found = Landmarks(found.points + np.array([40.0, 40.0, 0.0], np.float32), found.presence, found.groups)
+        check.add(frame, found)
+    gaps = check._pose_gaps()
+    far = tuple(sorted(np.unravel_index(int(np.argmax(gaps)), gaps.shape)))
+    assert check._pair_residual(*far) > check.threshold  # the pair alone would call the print live
+    assert check.result().decision == "spoof", check.result()
+
+
 def test_a_flat_face_is_spoof_only_past_the_spoof_turn(mesh_analyzer, mesh_photo):
     """Under the threshold, a face that turned less than spoof_turn_deg is asked to turn
     further: a live head may not show its parallax yet."""
@@ -152,13 +171,14 @@ def test_a_glare_is_a_soft_highlight_where_it_is_put():
 
 
 def test_scoring_follows_one_face_when_a_second_appears(mesh_photo):
-    """A false detection listed first on some frames must not become the face judged."""
+    """A false detection, listed first on some frames or alone where the face was missed,
+    must not become the face judged."""
     from edgeface.eval.liveness_set import Sequence, score
 
     _, landmarks, _ = mesh_photo
     real = landmarks.points[0]
     other = real + np.array([150.0, 0.0, 0.0], np.float32)
-    orders = [[real], [other, real], [real, other], [other, real]]
+    orders = [[real], [other, real], [real, other], [other], [other, real]]  # frame 4: the face missed
 
     class Analyzer:
         def __init__(self):
@@ -176,12 +196,11 @@ def test_scoring_follows_one_face_when_a_second_appears(mesh_photo):
             self.judged.append(given.points[face])
 
         def result(self):
-            return recorder_result
+            return PassiveLiveness().result()
 
         def residual(self):
             return 0.0
 
-    recorder_result = PassiveLiveness().result()
     recorder = Recorder()
     score(Sequence("print", "x", "still", [None] * len(orders)), Analyzer(), lambda: recorder)
     assert all(np.array_equal(points, real) for points in recorder.judged) and len(recorder.judged) == 4

@@ -120,17 +120,21 @@ def sequences(photographs: dict[str, np.ndarray], analyzer, seed: int = 0, steps
 
 def score(sequence: Sequence, analyzer, check) -> tuple[str, float, float]:
     """(decision, residual, turn) of a fresh passive check (``check()`` makes
-    one) on the sequence's frames, each through the whole SDK (detection included). When
-    a frame has more than one face (a false detection beside it), the check follows the
-    face nearest the one it was given last, as a video track would."""
-    passive, last = check(), None
+    one) on the sequence's frames, each through the whole SDK (detection included). The
+    check follows one face as a video track would: on each frame the face nearest the one
+    it was given last, and none when every face found is more than half a face's width
+    away (the face was missed and something else was found)."""
+    passive, last, reach = check(), None, 0.0
     for frame in sequence.frames:
         landmarks = analyzer.landmarks_arrays(frame)
         if not len(landmarks):
             continue
         centres = landmarks.points[:, :, :2].mean(axis=1)
-        face = 0 if last is None else int(np.argmin(np.linalg.norm(centres - last, axis=1)))
-        last = centres[face]
+        distances = np.zeros(len(centres)) if last is None else np.linalg.norm(centres - last, axis=1)
+        face = int(np.argmin(distances))
+        if last is not None and distances[face] > reach:
+            continue
+        last, reach = centres[face], 0.5 * float(np.ptp(landmarks.points[face, :, 0]))
         passive.add(frame, landmarks, face)
     result = passive.result()
     return result.decision, passive.residual(), result.turn_deg
