@@ -220,8 +220,10 @@ def liveness_rows(analyzer, images: dict) -> None:
           f"{check.min_turn_deg:.0f} degrees, {check.spoof_turn_deg:.0f} to call a face flat")
     parts = (("tuning photographs", photographs[:TUNING_PHOTOGRAPHS], 0),
              ("held-out photographs", photographs[TUNING_PHOTOGRAPHS:], 2),
-             # seed 3 was first run after the undecided band (spoof_turn_deg) was added on seed 2's results
-             ("held-out photographs, new sequences", photographs[TUNING_PHOTOGRAPHS:], 3))
+             # seed 2's results led to the undecided band (spoof_turn_deg), seed 3's to the confirming pairs;
+             # seed 4 was first run with both
+             ("held-out photographs, new sequences", photographs[TUNING_PHOTOGRAPHS:], 3),
+             ("held-out photographs, fresh sequences", photographs[TUNING_PHOTOGRAPHS:], 4))
     for part, chosen, seed in parts:
         liveness_part(analyzer, part, dict(chosen), seed)
 
