@@ -55,9 +55,10 @@ def face_crop(frame: np.ndarray, points: np.ndarray, anchors: np.ndarray, eye_di
     scale = EYE_PX / max(float(eye_distance), 1e-6)
     points, anchors = np.asarray(points, np.float64)[:, :2], np.asarray(anchors, np.float64)[:, :2]
     margin = 0.1 * np.ptp(points, axis=0)
-    low = np.floor(np.maximum(points.min(axis=0) - margin, 0)).astype(int)
-    high = np.ceil(np.minimum(points.max(axis=0) + margin, [frame.shape[1] - 1, frame.shape[0] - 1])).astype(int)
-    size = np.maximum(high - low, 1)
+    last = np.array([frame.shape[1] - 1, frame.shape[0] - 1])
+    low = np.clip(np.floor(points.min(axis=0) - margin), 0, last - 1).astype(int)  # a face partly or wholly
+    high = np.clip(np.ceil(points.max(axis=0) + margin), low + 1, last).astype(int)  # off the frame: what is in it
+    size = high - low
     out = np.maximum(np.rint(size * scale), 8).astype(int)
     box = Image.fromarray(frame[low[1]:low[1] + size[1], low[0]:low[0] + size[0]]).convert("L")
     box = box.resize(tuple(out), Image.Resampling.BILINEAR, reducing_gap=2.0)

@@ -55,6 +55,13 @@ def test_a_face_without_texture_cannot_be_judged(mesh_photo):
     assert math.isnan(texture_residual(_crop(flat, landmarks), _crop(flat, landmarks)))
 
 
+def test_a_face_off_the_frame_cannot_be_judged(mesh_photo):
+    image, landmarks, _ = mesh_photo
+    gone = Landmarks(landmarks.points + np.array([5000.0, -5000.0, 0.0], np.float32), landmarks.presence,
+                     landmarks.groups)
+    assert math.isnan(texture_residual(_crop(image, gone), _crop(image, landmarks)))
+
+
 def test_a_face_crop_refuses_what_is_not_a_colour_frame(mesh_photo):
     image, landmarks, _ = mesh_photo
     with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8 frame, got float32"):
