@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgeface.image import to_rgb
+
 EYE_PX = 40.0  # crops are scaled so that the eye centres are this many pixels apart
 BLUR = 0.06  # the low-pass's Gaussian sigma, over the eye distance
 REGION = 0.85  # the region compared: the landmarks' convex hull, shrunk about its centre
@@ -47,11 +49,11 @@ class FaceCrop:
 
 def face_crop(frame: np.ndarray, points: np.ndarray, anchors: np.ndarray, eye_distance: float) -> FaceCrop:
     """The face of ``frame`` (H, W, 3) uint8 around its landmarks ``points`` (P, 2+) pixels,
-    ``anchors`` (K, 2+) the rigid ones, the eyes ``eye_distance`` pixels apart."""
+    ``anchors`` (K, 2+) the rigid ones, the eyes ``eye_distance`` pixels apart. A frame of
+    another type or shape is an ``ImageError`` (``edgeface.image.to_rgb`` checks it)."""
     from PIL import Image, ImageFilter
 
-    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-        raise ValueError(f"a face crop needs an (H, W, 3) uint8 frame, got {frame.dtype} {frame.shape}")
+    frame = to_rgb(frame, name="liveness frame")
     scale = EYE_PX / max(float(eye_distance), 1e-6)
     points, anchors = np.asarray(points, np.float64)[:, :2], np.asarray(anchors, np.float64)[:, :2]
     margin = 0.1 * np.ptp(points, axis=0)

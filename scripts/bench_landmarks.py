@@ -196,10 +196,10 @@ def cost_rows(bundle: Path, last: list, frames: np.ndarray) -> None:
         challenge.feed(landmarks, 40.0 * i)
     per_frame = (time.perf_counter() - start) * 1e3 / max(len(found), 1)
     start = time.perf_counter()
-    passive.residual()  # the texture fit between the frames of most different pose, which result() decides on
+    passive.residual()  # the three texture fits result() decides on
     decision = (time.perf_counter() - start) * 1e3
     print(f"\n# cost: the liveness checks {per_frame:.3f} ms a frame on this host (passive + active, {len(found)} of "
-          f"{len(frames)} frames at 25 fps), and the passive decision's texture fit {decision:.1f} ms once; "
+          f"{len(frames)} frames at 25 fps), and the passive decision's texture fits {decision:.1f} ms once; "
           f"the landmark model ({spec.file}) estimated per device profile:")
     print("| profile | device | unit | ms (range) |")
     print("|---|---|---|---|")

@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 
+from edgeface.errors import ImageError
 from edgeface.eval.liveness_set import tilted_print
 from edgeface.landmarks import Landmarks
 from edgeface.liveness import RIGID_GROUP, PassiveLiveness
@@ -64,7 +65,7 @@ def test_a_face_off_the_frame_cannot_be_judged(mesh_photo):
 
 def test_a_face_crop_refuses_what_is_not_a_colour_frame(mesh_photo):
     image, landmarks, _ = mesh_photo
-    with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8 frame, got float32"):
+    with pytest.raises(ImageError, match=r"liveness frame: expected dtype uint8, got float32"):
         _crop(image.astype(np.float32), landmarks)
 
 
